@@ -1,0 +1,35 @@
+# The interface to Steward. `make run` and `make test` set up everything on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster
+
+.PHONY: run test lint ui bench report clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+
+run: $(STAMP) $(DAGSTER_HOME)  ## the whole governed pipeline, end to end, with a summary
+	$(BIN)/steward run
+
+test: $(STAMP)  ## every test, including the main job end to end on a tiny estate
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: $(STAMP)  ## ingest and dbt against raw DuckDB; BENCH_ROWS=10000000 for the 10M run
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs

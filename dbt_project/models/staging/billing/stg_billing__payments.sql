@@ -1,0 +1,8 @@
+select
+    payment_id,
+    invoice_id,
+    customer_id,
+    paid_at,
+    amount as paid_amount,
+    method as payment_method
+from {{ source('billing', 'payments') }}

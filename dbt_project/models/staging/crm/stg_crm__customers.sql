@@ -1,0 +1,12 @@
+select
+    customer_id,
+    full_name,
+    email,
+    phone,
+    birth_date,
+    gender,
+    country as country_code,
+    signup_at,
+    segment,
+    updated_at
+from {{ source('crm', 'customers') }}

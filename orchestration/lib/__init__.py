@@ -1,0 +1,1 @@
+"""Reusable building blocks of the code location; nothing here builds Definitions."""

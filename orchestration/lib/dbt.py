@@ -1,0 +1,76 @@
+"""dbt wiring: the project, its manifest, and a translator that reads governance `meta`."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+)
+
+from orchestration.lib.metadata import column_schema, owners
+from orchestration.lib.settings import DBT_PROJECT_DIR
+
+LAYERS = ("staging", "intermediate", "marts")
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python, so a venv works without being activated."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def parse_dbt_project() -> DbtProject:
+    """Run `dbt parse` so the manifest matches the models on disk (`make run`, tests)."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+        ["parse", "--quiet"], target_path=project.target_path
+    ).wait()
+    return project
+
+
+def dbt_project() -> DbtProject:
+    """The project, parsed first when no manifest exists yet (a fresh clone)."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    return project if project.manifest_path.exists() else parse_dbt_project()
+
+
+def _steward_meta(props: Mapping[str, Any]) -> dict:
+    meta = dict(props.get("meta") or {})
+    meta.update((props.get("config") or {}).get("meta") or {})
+    return meta.get("steward") or {}
+
+
+class StewardDbtTranslator(DagsterDbtTranslator):
+    """Owners and column classifications come from each node's `meta`, never from its name."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
+                       project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or {}
+        if props.get("resource_type") != "model":
+            return spec
+        layer = next((part for part in props.get("fqn", []) if part in LAYERS), "models")
+        columns = props.get("columns") or {}
+        schema = column_schema(
+            (name, column.get("data_type") or "", column.get("description") or "",
+             (column.get("meta") or {}).get("classification")
+             or ((column.get("config") or {}).get("meta") or {}).get("classification", "none"))
+            for name, column in columns.items()
+        )
+        team = _steward_meta(props).get("owner")
+        return spec.replace_attributes(
+            group_name=layer,
+            owners=owners(team) if team else spec.owners,
+        ).merge_attributes(metadata={"dagster/column_schema": schema} if columns else {})

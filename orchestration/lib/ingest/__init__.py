@@ -1,0 +1,1 @@
+"""Governed ingest: landing files → typed, routed, reconciled tables in each region's store."""

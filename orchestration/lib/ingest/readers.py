@@ -1,0 +1,199 @@
+"""Reading one landing file, typed, into the scratch engine's `incoming` table.
+
+Each reader appends the rows it could type to `incoming` and every row it could not to
+`rejected`, with the line and the reason, so nothing read is ever dropped. A file whose shape
+does not match its declaration (schema drift) is refused whole, before any row is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from orchestration.lib.ingest.landing import LandingFile
+from orchestration.lib.sources import SourceTable
+from orchestration.lib.store import quote_ident, sql_literal
+
+SAMPLE_LINES = 1000
+
+
+class FileRefused(Exception):
+    """The whole file is quarantined; the message says why and what to do."""
+
+
+def create_scratch_tables(con: duckdb.DuckDBPyConnection, spec: SourceTable) -> None:
+    columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
+    con.execute(f"CREATE OR REPLACE TABLE incoming ({columns}, _file VARCHAR, _line BIGINT)")
+    con.execute("CREATE OR REPLACE TABLE rejected "
+                "(_file VARCHAR, line BIGINT, reason VARCHAR, record VARCHAR)")
+
+
+def _drift_message(spec: SourceTable, found: list[str]) -> str | None:
+    declared = spec.column_names
+    missing = [name for name in declared if name not in found]
+    extra = [name for name in found if name not in declared]
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"declared column(s) {', '.join(missing)} missing from the file")
+    if extra:
+        parts.append(f"undeclared column(s) {', '.join(extra)} in the file")
+    return (f"schema drift: {'; '.join(parts)}. Declare the change in {spec.declared_in.name} "
+            "or fix the export, then re-deliver the file")
+
+
+def _columns_struct(spec: SourceTable, order: list[str]) -> str:
+    types = {c.name: c.data_type for c in spec.columns}
+    return "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(types[n])}" for n in order) + "}"
+
+
+def _read_csv(con, spec: SourceTable, file: LandingFile, path: Path, header: list[str],
+              line_offset: int = 0) -> None:
+    """Read CSV rows by the file's own header order; a broken row is rejected with its line."""
+    select = ", ".join(quote_ident(c) for c in spec.column_names)
+    con.execute("DROP TABLE IF EXISTS csv_errors; DROP TABLE IF EXISTS csv_scans")
+    con.execute(
+        f"INSERT INTO incoming SELECT {select}, ?, NULL FROM read_csv(?, header = true, "
+        f"columns = {_columns_struct(spec, header)}, auto_detect = false, "
+        "store_rejects = true, rejects_table = 'csv_errors', rejects_scan = 'csv_scans')",
+        [file.name, str(path)],
+    )
+    errors = con.execute(
+        "SELECT line, string_agg(coalesce(column_name || ': ', '') || error_message, '; '), "
+        "any_value(csv_line), bool_or(error_type = 'UNQUOTED VALUE'), min(line_byte_position) "
+        "FROM csv_errors GROUP BY line ORDER BY line"
+    ).fetchall()
+    for line, reason, record, unclosed_quote, byte_position in errors:
+        record = (record or "").partition("\n")[0] if unclosed_quote else record
+        con.execute("INSERT INTO rejected VALUES (?, ?, ?, ?)",
+                    [file.name, line + line_offset, reason, record])
+        if unclosed_quote:
+            # The reader ran to the end of the file looking for the closing quote; the lines
+            # after the broken one are still good rows, so read them again on their own.
+            _salvage(con, spec, file, path, header, byte_position, line + line_offset - 1)
+
+
+def _salvage(con, spec: SourceTable, file: LandingFile, path: Path, header: list[str],
+             bad_line_at: int, line_offset: int) -> None:
+    with open(path, "rb") as source:
+        header_bytes = source.readline()
+        source.seek(bad_line_at)
+        source.readline()
+        rest = source.read()
+    if not rest.strip():
+        return
+    with tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False) as handle:
+        handle.write(header_bytes + rest)
+        salvage_path = Path(handle.name)
+    try:
+        _read_csv(con, spec, file, salvage_path, header, line_offset)
+    finally:
+        salvage_path.unlink(missing_ok=True)
+
+
+def read_csv_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
+    with open(file.path, "rb") as handle:
+        head = handle.readline()
+        has_data = bool(handle.readline().strip())
+    header_line = head.decode("utf-8", errors="replace").strip()
+    if not header_line:
+        raise FileRefused("the file has no header line")
+    header = next(csv.reader(io.StringIO(header_line)))
+    if drift := _drift_message(spec, header):
+        raise FileRefused(drift)
+    if not has_data:
+        raise FileRefused("the file has a header but no data rows; was the export cut short?")
+    _read_csv(con, spec, file, file.path, header)
+
+
+def _same_type(found: str, declared: str) -> bool:
+    return found.replace(" ", "") == declared.replace(" ", "")
+
+
+def read_parquet_file(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                      file: LandingFile) -> None:
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                [str(file.path)]).fetchall()
+    except duckdb.Error as error:
+        raise FileRefused(f"not a readable Parquet file: {str(error).splitlines()[0]}") from None
+    found = {name: str(kind).upper() for name, kind, *_ in described}
+    if drift := _drift_message(spec, list(found)):
+        raise FileRefused(drift)
+    retyped = [f"{c.name} is {found[c.name]} in the file but declared {c.data_type}"
+               for c in spec.columns if not _same_type(found[c.name], c.data_type)]
+    if retyped:
+        raise FileRefused(f"schema drift: {'; '.join(retyped)}. Declare the new type in "
+                          f"{spec.declared_in.name} or fix the export")
+    select = ", ".join(quote_ident(c) for c in spec.column_names)
+    con.execute(f"INSERT INTO incoming SELECT {select}, ?, NULL FROM read_parquet(?)",
+                [file.name, str(file.path)])
+
+
+def _json_sample_keys(file: LandingFile) -> list[str]:
+    keys: dict[str, None] = {}
+    with open(file.path, "rb") as handle:
+        for _, raw in zip(range(SAMPLE_LINES), handle, strict=False):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                keys.update(dict.fromkeys(record))
+    return list(keys)
+
+
+def read_jsonl_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
+    keys = _json_sample_keys(file)
+    if not keys:
+        raise FileRefused("no JSON object found in the first lines; is the file empty?")
+    if drift := _drift_message(spec, keys):
+        raise FileRefused(drift)
+    # JSON text never holds a raw \x01, so each line arrives whole as one value, numbered.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE json_lines AS SELECT row_number() OVER () AS line, "
+        "value FROM read_csv(?, columns = {'value': 'VARCHAR'}, header = false, delim = '\x01', "
+        "quote = '', escape = '', auto_detect = false, store_rejects = true, "
+        "rejects_table = 'json_errors', rejects_scan = 'json_scans')",
+        [str(file.path)],
+    )
+    con.execute("INSERT INTO rejected SELECT ?, line, error_message, csv_line FROM json_errors",
+                [file.name])
+    # CASE, not AND: DuckDB may evaluate json_type() on text that is not JSON at all.
+    is_object = ("CASE WHEN value IS NOT NULL AND json_valid(value) "
+                 "THEN json_type(value) = 'OBJECT' ELSE false END")
+    paths = "[" + ", ".join(sql_literal(f"$.{c}") for c in spec.column_names) + "]"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE json_values AS SELECT line, value, "
+        f"json_extract_string(value, {paths}) AS raw FROM json_lines WHERE {is_object}"
+    )
+    con.execute(f"INSERT INTO rejected SELECT ?, line, 'not a JSON object', value "
+                f"FROM json_lines WHERE value IS NOT NULL AND NOT ({is_object})", [file.name])
+    casts = [f"TRY_CAST(raw[{i}] AS {c.data_type})" for i, c in enumerate(spec.columns, start=1)]
+    failures = " || ".join(
+        f"CASE WHEN raw[{i}] IS NOT NULL AND {cast} IS NULL THEN "
+        f"'{c.name}: cannot convert ' || raw[{i}] || ' to {c.data_type}; ' ELSE '' END"
+        for i, (c, cast) in enumerate(zip(spec.columns, casts, strict=True), start=1)
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE json_typed AS SELECT line, value, "
+                f"{', '.join(casts)}, {failures} AS failure FROM json_values")
+    typed = ", ".join(f"#{i}" for i in range(3, 3 + len(casts)))
+    con.execute(f"INSERT INTO incoming SELECT {typed}, ?, line FROM json_typed WHERE failure = ''",
+                [file.name])
+    con.execute("INSERT INTO rejected SELECT ?, line, rtrim(failure, '; '), value FROM json_typed "
+                "WHERE failure <> ''", [file.name])
+
+
+READERS = {"csv": read_csv_file, "parquet": read_parquet_file, "jsonl": read_jsonl_file}
+
+
+def read_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
+    if file.size == 0:
+        raise FileRefused("the file is empty (0 bytes)")
+    READERS[spec.format](con, spec, file)

@@ -1,0 +1,101 @@
+"""The main job: ingest every region in one pass, then build each region's dbt models.
+
+Used by `steward run` (and so `make run`); the same assets run from the UI and the sensors.
+Runs go to the Dagster instance in DAGSTER_HOME when set, so `make ui` shows their history.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+
+@dataclass
+class AssetOutcome:
+    asset: str
+    region: str
+    rows: int | None
+    checks_passed: int
+    checks_failed: int
+    seconds: float | None
+    materialized: bool
+
+
+def _instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
+        dg.DagsterInstance.ephemeral())
+
+
+def _float(metadata: dict, *names: str) -> float | None:
+    for name in names:
+        if name in metadata:
+            return float(metadata[name].value)
+    return None
+
+
+def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> list[AssetOutcome]:
+    outcomes: dict[tuple[str, str], AssetOutcome] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        metadata = materialization.metadata
+        asset = materialization.asset_key.to_user_string()
+        region = materialization.partition or ",".join(region_of_range)
+        rows_key = f"rows_in_{region}" if f"rows_in_{region}" in metadata else "dagster/row_count"
+        rows = _float(metadata, rows_key)
+        outcomes[(asset, region)] = AssetOutcome(
+            asset, region, int(rows) if rows is not None else None, 0, 0,
+            _float(metadata, "duration_s", "Execution Duration"), True,
+        )
+    for evaluation in result.get_asset_check_evaluations():
+        asset = evaluation.asset_key.to_user_string()
+        for (name, region), outcome in outcomes.items():
+            if name == asset and (evaluation.partition in (None, region)):
+                if evaluation.passed:
+                    outcome.checks_passed += 1
+                else:
+                    outcome.checks_failed += 1
+    return list(outcomes.values())
+
+
+def run_pipeline(defs: dg.Definitions, regions: list[str],
+                 ingest_keys: list[dg.AssetKey]) -> tuple[bool, list[AssetOutcome]]:
+    """Materialize every asset; returns overall success and one outcome per asset and region."""
+    instance = _instance()
+    job = defs.resolve_implicit_global_asset_job_def()
+    all_keys = set(defs.resolve_all_asset_keys())
+    model_keys = sorted(all_keys - set(ingest_keys))
+    success, outcomes = True, []
+    ingest = job.get_subset(asset_selection=set(ingest_keys)).execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]},
+    )
+    success &= ingest.success
+    outcomes.extend(_outcomes(ingest, regions))
+    for region in regions:
+        built = job.get_subset(asset_selection=set(model_keys)).execute_in_process(
+            instance=instance, partition_key=region, raise_on_error=False,
+        )
+        success &= built.success
+        outcomes.extend(_outcomes(built, [region]))
+    failed_checks = sum(outcome.checks_failed for outcome in outcomes)
+    return success and failed_checks == 0, outcomes
+
+
+def format_summary(outcomes: list[AssetOutcome]) -> str:
+    header = ("asset", "region", "rows", "checks passed", "checks failed", "seconds")
+    rows = [header] + [
+        (o.asset, o.region, "-" if o.rows is None else f"{o.rows:,}", str(o.checks_passed),
+         str(o.checks_failed), "-" if o.seconds is None else f"{o.seconds:.2f}")
+        for o in sorted(outcomes, key=lambda o: (o.asset, o.region))
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

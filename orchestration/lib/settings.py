@@ -1,0 +1,37 @@
+"""All configuration, from environment variables with safe local defaults, read when asked."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    landing_dir: Path
+    store_dir: Path
+    duckdb_memory_limit: str
+    duckdb_threads: int
+
+    @property
+    def quarantine_store(self) -> Path:
+        return self.store_dir / "quarantine.duckdb"
+
+    def region_store(self, region: str) -> Path:
+        return self.store_dir / f"{region}.duckdb"
+
+
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("STEWARD_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    return Settings(
+        data_dir=data_dir,
+        landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
+        store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
+        duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "1GB"),
+        duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
+    )

@@ -1,0 +1,155 @@
+"""Source declarations, read from dbt's sources YAML so Dagster and dbt share one declaration.
+
+A source table is governed when its YAML carries `config.meta.steward`; that block says where
+its files land, in which format, its key, cursor and how rows are routed to regions. Columns
+carry their type (`data_type`) and classification (`config.meta.classification`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from orchestration.lib.settings import DBT_PROJECT_DIR
+from orchestration.lib.store import UnsafeIdentifierError, quote_ident
+
+FORMATS = {"csv": (".csv",), "parquet": (".parquet",), "jsonl": (".jsonl", ".json")}
+# A column type is spliced into SQL, so only plain type names with optional precision pass.
+_DATA_TYPE = re.compile(r"^[A-Z][A-Z ]{1,30}(\(\d{1,2}(, ?\d{1,2})?\))?$")
+
+
+class SourceDeclarationError(ValueError):
+    """A source declaration that cannot be loaded, naming the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    classification: str = "none"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    source: str
+    table: str
+    schema: str
+    description: str
+    owner: str
+    format: str
+    landing: str
+    primary_key: tuple[str, ...]
+    route_by: str
+    cursor: str | None
+    retention: str | None
+    columns: tuple[Column, ...]
+    declared_in: Path = field(compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}.{self.table}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+def _meta(node: dict) -> dict:
+    """dbt accepts `meta` at the top level or under `config`; read both."""
+    merged = dict(node.get("meta") or {})
+    merged.update((node.get("config") or {}).get("meta") or {})
+    return merged
+
+
+def _require(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise SourceDeclarationError(f"{where}: {message}")
+
+
+def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
+    steward = _meta(table).get("steward")
+    if steward is None:
+        return None
+    source_meta = _meta(source).get("steward") or {}
+    where = f"{path} (source '{source.get('name')}', table '{table.get('name')}')"
+    columns = []
+    for raw in table.get("columns") or []:
+        _require(bool(raw.get("data_type")), where, f"column '{raw.get('name')}' needs a data_type")
+        column_meta = _meta(raw)
+        data_type = str(raw["data_type"]).upper().strip()
+        _require(bool(_DATA_TYPE.match(data_type)), where,
+                 f"column '{raw.get('name')}' has an unsupported data_type {raw['data_type']!r}")
+        columns.append(
+            Column(
+                name=raw["name"],
+                data_type=data_type,
+                classification=str(column_meta.get("classification", "none")),
+                description=raw.get("description", ""),
+            )
+        )
+    _require(bool(columns), where, "declare the table's columns with their data_type")
+    names = {column.name for column in columns}
+    fmt = steward.get("format")
+    _require(fmt in FORMATS, where, f"format must be one of {sorted(FORMATS)}, not {fmt!r}")
+    key = steward.get("primary_key")
+    key = (key,) if isinstance(key, str) else tuple(key or ())
+    _require(bool(key) and set(key) <= names, where, f"primary_key {key} must name columns")
+    route_by = steward.get("route_by")
+    _require(route_by in names, where, f"route_by {route_by!r} must name a country column")
+    cursor = steward.get("cursor")
+    _require(cursor is None or cursor in names, where, f"cursor {cursor!r} must name a column")
+    owner = steward.get("owner") or source_meta.get("owner")
+    _require(bool(owner), where, "declare an owner (config.meta.steward.owner) on the source")
+    landing = str(steward.get("landing") or f"{source['name']}/{table['name']}")
+    _require(".." not in Path(landing).parts and not Path(landing).is_absolute(), where,
+             f"landing {landing!r} must be a folder inside the landing zone")
+    spec = SourceTable(
+        source=source["name"],
+        table=table["name"],
+        schema=source.get("schema") or source["name"],
+        description=(table.get("description") or source.get("description") or "").strip(),
+        owner=str(owner),
+        format=fmt,
+        landing=landing,
+        primary_key=key,
+        route_by=route_by,
+        cursor=cursor,
+        retention=steward.get("retention") or source_meta.get("retention"),
+        columns=tuple(columns),
+        declared_in=path,
+    )
+    try:
+        for identifier in [spec.source, spec.table, spec.schema, *names]:
+            quote_ident(identifier)
+    except UnsafeIdentifierError as error:
+        raise SourceDeclarationError(f"{where}: {error}") from None
+    return spec
+
+
+def load_source_tables(models_dir: Path | None = None) -> list[SourceTable]:
+    """Every governed source table declared under the dbt project's models folder."""
+    models_dir = models_dir or DBT_PROJECT_DIR / "models"
+    tables: list[SourceTable] = []
+    for path in sorted(models_dir.rglob("_*__sources.yml")):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise SourceDeclarationError(f"{path}: not valid YAML: {error}") from None
+        for source in document.get("sources") or []:
+            for table in source.get("tables") or []:
+                spec = _parse_table(source, table, path)
+                if spec is not None:
+                    tables.append(spec)
+    seen: set[tuple[str, str]] = set()
+    for spec in tables:
+        key = (spec.source, spec.table)
+        _require(key not in seen, str(spec.declared_in), f"{spec.name} is declared twice")
+        seen.add(key)
+    return tables

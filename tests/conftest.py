@@ -1,0 +1,64 @@
+"""Shared fixtures: every test gets its own data folder, so stores never leak between tests."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import pytest
+
+from orchestration.lib.settings import DBT_PROJECT_DIR
+
+TINY_CUSTOMERS = 120
+
+
+def use_data_dir(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("STEWARD_DATA_DIR", str(path))
+    monkeypatch.setenv("STEWARD_STORE_DIR", str(path / "store"))
+    monkeypatch.setenv("STEWARD_LANDING_DIR", str(path / "landing"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private STEWARD_DATA_DIR (landing + stores) for one test."""
+    return use_data_dir(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def landing(data_dir: Path) -> Path:
+    return data_dir / "landing"
+
+
+def write_tiny_estate(landing: Path) -> Path:
+    from orchestration.lib.estate import generate_estate
+
+    generate_estate(landing, customers=TINY_CUSTOMERS, files=2, seed=11)
+    return landing
+
+
+@pytest.fixture
+def tiny_estate(landing: Path) -> Path:
+    return write_tiny_estate(landing)
+
+
+@pytest.fixture(scope="module")
+def module_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A data folder shared by one module's tests, e.g. over one full pipeline run."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield use_data_dir(tmp_path_factory.mktemp("steward"), monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """One `dbt parse` per session, serialized across pytest-xdist workers."""
+    from orchestration.lib.dbt import parse_dbt_project
+
+    lock_path = DBT_PROJECT_DIR / "target" / ".parse.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        project = parse_dbt_project()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return project.manifest_path

@@ -1,0 +1,60 @@
+"""Helpers for ingest tests: write landing files, load one table, read back what landed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from orchestration.lib.ingest.loader import LoadReport, load_table
+from orchestration.lib.settings import get_settings
+from orchestration.lib.sources import SourceTable, load_source_tables
+from policies.regions import region_names
+
+CUSTOMER_HEADER = ("customer_id,full_name,email,phone,birth_date,gender,country,signup_at,"
+                   "segment,updated_at")
+
+
+def customer_row(customer_id: object, country: str = "US", name: str = "Ann Example",
+                 birth_date: str = "1980-01-01",
+                 updated_at: str = "2024-01-01 00:00:00") -> str:
+    return (f"{customer_id},{name},a{customer_id}@example.com,+1 555 0100,{birth_date},female,"
+            f"{country},2020-01-01 00:00:00,smb,{updated_at}")
+
+
+def spec(name: str) -> SourceTable:
+    return next(s for s in load_source_tables() if s.name == name)
+
+
+def write_customers(landing: Path, file_name: str, lines: list[str] | bytes,
+                    header: str = CUSTOMER_HEADER) -> Path:
+    folder = landing / "crm" / "customers"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name
+    if isinstance(lines, bytes):
+        path.write_bytes(lines)
+    else:
+        path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def load(name: str = "crm.customers") -> LoadReport:
+    return load_table(spec(name), region_names(), run_id="test")
+
+
+def store_rows(region: str, sql: str) -> list[tuple]:
+    path = get_settings().region_store(region)
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def customer_ids(region: str) -> list[int]:
+    return [r[0] for r in store_rows(region, "SELECT customer_id FROM raw_crm.customers "
+                                             "ORDER BY 1")]
+
+
+def quarantine() -> list[tuple]:
+    """(file name, line, reason, record) for every quarantined row or file."""
+    with duckdb.connect(str(get_settings().quarantine_store), read_only=True) as con:
+        return con.execute("SELECT file, line, reason, record FROM quarantine "
+                           "ORDER BY file, line NULLS LAST").fetchall()

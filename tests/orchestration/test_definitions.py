@@ -1,0 +1,62 @@
+"""A snapshot of the code location: a change of keys, groups, owners or tags shows in review.
+
+Regenerate after an intended change with `STEWARD_UPDATE_SNAPSHOTS=1 make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "definitions.json"
+
+
+def _describe(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    described = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        schema = node.metadata.get("dagster/column_schema")
+        described[key.to_user_string()] = {
+            "group": node.group_name,
+            "owners": list(node.owners),
+            "kinds": sorted(node.kinds),
+            "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith("dagster/")},
+            "partitioned_by": node.partitions_def.get_partition_keys()
+            if node.partitions_def else None,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "checks": sorted(c.name for c in node.check_keys),
+            "columns": {c.name: (c.tags or {}).get("classification") for c in schema.columns}
+            if schema else {},
+        }
+    return described
+
+
+def test_definitions_match_the_reviewed_snapshot(dbt_manifest):
+    from orchestration.definitions import build_definitions
+
+    current = _describe(build_definitions())
+    if os.environ.get("STEWARD_UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_asset_has_an_owner_a_group_and_a_column_schema(dbt_manifest):
+    from orchestration.definitions import build_definitions
+
+    for name, asset in _describe(build_definitions()).items():
+        assert asset["owners"] or name.startswith(("staging/", "intermediate/")), name
+        assert asset["group"], name
+        assert asset["partitioned_by"] == ["eu", "us"], name
+
+
+def test_ingest_assets_join_dbt_sources_by_key(dbt_manifest):
+    from orchestration.definitions import build_definitions
+
+    described = _describe(build_definitions())
+    assert described["staging/stg_crm__customers"]["deps"] == ["crm/customers"]
+    assert described["crm/customers"]["columns"]["email"] == "personal"
+    assert "ingest__reconciled" in described["crm/customers"]["checks"]

@@ -1,0 +1,132 @@
+"""Loads are idempotent, incremental by file, reconciled, routed by region, and atomic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from orchestration.lib.estate import TABLES, estate_connection, write_table
+from tests.orchestration.ingest_helpers import (
+    customer_ids,
+    customer_row,
+    load,
+    quarantine,
+    spec,
+    store_rows,
+    write_customers,
+)
+
+
+def test_rerun_over_the_same_files_loads_nothing(tiny_estate):
+    first = load("web.events")
+    second = load("web.events")
+    assert sum(first.rows_loaded.values()) == first.rows_read > 0
+    assert second.files_new == [] and second.rows_read == 0
+    assert second.table_rows == first.table_rows
+
+
+def test_a_new_file_loads_only_that_file(landing):
+    write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
+    load()
+    write_customers(landing, "day2.csv", [customer_row(3, "FR")])
+    report = load()
+    assert report.files_new == ["crm/customers/day2.csv"]
+    assert report.rows_read == 1 and report.rows_loaded == {"eu": 1, "us": 0}
+    assert customer_ids("eu") == [2, 3] and customer_ids("us") == [1]
+
+
+def test_a_newer_export_updates_and_an_older_one_is_ignored(landing):
+    write_customers(landing, "day1.csv", [customer_row(1, updated_at="2024-02-01 00:00:00")])
+    load()
+    write_customers(landing, "day2.csv", [
+        customer_row(1, name="Renamed", updated_at="2024-03-01 00:00:00")])
+    write_customers(landing, "day0.csv", [
+        customer_row(1, name="Ancient", updated_at="2023-01-01 00:00:00")])
+    report = load()
+    assert store_rows("us", "SELECT full_name FROM raw_crm.customers") == [("Renamed",)]
+    assert report.reconciled and report.rows_read == 2
+    assert report.rows_superseded + report.rows_unchanged == 1
+
+
+def test_rows_land_only_in_their_regions_store(tiny_estate):
+    load("crm.customers")
+    eu = {c for (c,) in store_rows("eu", "SELECT DISTINCT country FROM raw_crm.customers")}
+    us = {c for (c,) in store_rows("us", "SELECT DISTINCT country FROM raw_crm.customers")}
+    assert us == {"US"} and eu and "US" not in eu
+
+
+def test_reconciliation_is_recorded_per_load(tiny_estate):
+    report = load("support.tickets")
+    assert report.rows_read == report.accounted == sum(report.rows_loaded.values())
+
+
+def test_parquet_retyped_column_is_refused_as_drift(landing):
+    folder = landing / "billing" / "invoices"
+    folder.mkdir(parents=True)
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 1::BIGINT AS invoice_id, 2::BIGINT AS customer_id, "
+                    f"'US' AS billing_country, now()::TIMESTAMP AS issued_at, "
+                    f"current_date AS due_date, 'ten' AS amount, 'USD' AS currency, "
+                    f"'paid' AS status) TO '{folder / 'retyped.parquet'}' (FORMAT parquet)")
+    report = load("billing.invoices")
+    [(_, _, reason, _)] = quarantine()
+    assert "amount is VARCHAR in the file but declared DECIMAL(12,2)" in reason
+    assert report.files_refused and report.rows_read == 0
+
+
+def test_jsonl_bad_lines_are_quarantined_with_their_line(landing):
+    folder = landing / "web" / "events"
+    folder.mkdir(parents=True)
+    good = ('{"event_id": %d, "customer_id": 1, "ip_address": "10.0.0.1", "geo_country": "DE", '
+            '"event_type": "page_view", "page": "/", "occurred_at": "2026-01-01 00:00:00"}')
+    (folder / "events.jsonl").write_text("\n".join([
+        good % 1, "{not json", good % 2, good.replace("2026-01-01", "yesterday") % 3,
+    ]) + "\n")
+    report = load("web.events")
+    assert report.rows_loaded == {"eu": 2, "us": 0}
+    rows = quarantine()
+    assert [(r[1], r[2]) for r in rows] == [
+        (2, "not a JSON object"),
+        (4, "occurred_at: cannot convert yesterday 00:00:00 to TIMESTAMP"),
+    ]
+
+
+def _write_big_customer_file(landing, rows: int) -> None:
+    table = next(t for t in TABLES if t.table == "customers")
+    con = estate_connection(seed=3, customers=rows)
+    write_table(con, table, rows, 1, landing / "crm" / "customers")
+    con.close()
+
+
+KILL_SCRIPT = """
+from tests.orchestration.ingest_helpers import load
+load()
+"""
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.9])
+def test_a_load_killed_midway_then_rerun_has_no_duplicates_and_no_loss(landing, delay):
+    rows = 400_000
+    _write_big_customer_file(landing, rows)
+    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], env=os.environ.copy(),
+                             cwd=os.getcwd())
+    time.sleep(delay)
+    still_running = child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert still_running, "the load finished before the kill; use a larger file"
+    load()
+    total = 0
+    for region in ("eu", "us"):
+        [(count, distinct)] = store_rows(
+            region, "SELECT count(*), count(DISTINCT customer_id) FROM raw_crm.customers")
+        assert count == distinct
+        total += count
+    assert total == rows
+    assert spec("crm.customers").primary_key == ("customer_id",)

@@ -1,0 +1,46 @@
+"""The README's main command, end to end, as a user runs it (on a tiny estate)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+STEWARD = [sys.executable, "-m", "orchestration.cli"]
+
+
+def _run(data_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STEWARD_DATA_DIR": str(data_dir),
+           "STEWARD_STORE_DIR": str(data_dir / "store"),
+           "STEWARD_LANDING_DIR": str(data_dir / "landing"), "DAGSTER_HOME": ""}
+    env.pop("DAGSTER_HOME")
+    return subprocess.run([*STEWARD, "run", "--customers", "60"], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_manifest):
+    first = _run(tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "generating 60 customers" in first.stdout
+    assert "marts/customer_features" in first.stdout and "\nOK in" in first.stdout
+    with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM marts.customer_features").fetchone()[0]
+    second = _run(tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "generating" not in second.stdout
+    with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_crm.customers").fetchone()[0] == before
+        loaded = con.execute("SELECT count(*) FROM _steward.loaded_files").fetchone()[0]
+    assert loaded == 5 * 3  # five source tables, three export files each, logged once
+
+
+def test_main_job_exits_non_zero_and_says_failed_when_a_step_fails(tmp_path, dbt_manifest):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "us.duckdb").write_bytes(b"this is not a DuckDB database")
+    result = _run(tmp_path)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
