@@ -2,30 +2,31 @@
 
 Modes: `raw` is DuckDB's own CREATE TABLE AS over the files; `platform` is Steward's governed
 load of the same files (typed read, quarantine, routing, reconciliation, atomic commit).
-Prints the elapsed seconds as JSON.
+Prints the elapsed seconds (imports excluded) and the peak RSS as JSON.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
 
+import duckdb
+
+from orchestration.lib.ingest.loader import load_table
+from orchestration.lib.sources import load_source_tables
+from policies.regions import region_names
+
 
 def raw(fmt: str, files: list[str], database: Path) -> None:
-    import duckdb
-
     reader = "read_parquet" if fmt == "parquet" else "read_csv"
     with duckdb.connect(str(database)) as con:
         con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}(?)", [files])
 
 
 def platform(source_table: str) -> None:
-    from orchestration.lib.ingest.loader import load_table
-    from orchestration.lib.sources import load_source_tables
-    from policies.regions import region_names
-
     spec = next(s for s in load_source_tables() if s.name == source_table)
     report = load_table(spec, region_names(), run_id="bench")
     if not report.reconciled or report.rows_quarantined:
@@ -39,7 +40,9 @@ def main() -> None:
         raw(target["format"], target["files"], Path(target["database"]))
     else:
         platform(target["source_table"])
-    print(json.dumps({"seconds": time.perf_counter() - started}))
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib}))
 
 
 if __name__ == "__main__":

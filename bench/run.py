@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.dbt_build import REGION, compare
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 
 CASES = [("billing.invoices", "parquet"), ("crm.customers", "csv")]
@@ -22,13 +23,12 @@ FILES_PER_TABLE = 4
 
 def _measure(mode: str, target: dict, env: dict) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of one measurement process."""
-    process = subprocess.Popen([sys.executable, "-m", "bench.measure", mode, json.dumps(target)],
-                               env=env, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    output = process.stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{mode} measurement failed: {output}")
-    return json.loads(output)["seconds"], usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, "-m", "bench.measure", mode, json.dumps(target)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} measurement failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    return result["seconds"], result["peak_rss_mib"]
 
 
 def _generate(landing: Path, rows: int) -> dict[str, list[str]]:
@@ -43,24 +43,51 @@ def _generate(landing: Path, rows: int) -> dict[str, list[str]]:
     return files
 
 
+def _bench_dbt(root: Path, rows: int) -> None:
+    """Ingest a sample estate of about `rows` rows, then time dbt against the direct SQL."""
+    from orchestration.lib.estate import generate_estate
+    from orchestration.lib.ingest.loader import load_table
+    from orchestration.lib.sources import load_source_tables
+    from policies.regions import region_names
+
+    os.environ.update(STEWARD_DATA_DIR=str(root / "estate"),
+                      STEWARD_STORE_DIR=str(root / "estate" / "store"),
+                      STEWARD_LANDING_DIR=str(root / "estate" / "landing"))
+    counts = generate_estate(root / "estate" / "landing", customers=max(rows // 12, 10), files=4)
+    for spec in load_source_tables():
+        load_table(spec, region_names(), run_id="bench")
+    seconds = compare(root / "estate" / "store", root / "dbt")
+    ratio = seconds["dbt_build_s"] / seconds["direct_sql_s"]
+    print(f"\ndbt build of the project on the {REGION} store of a {sum(counts.values()):,}-row "
+          f"estate (both regions)\n"
+          f"dbt build {seconds['dbt_build_s']:.2f}s, the same SQL directly "
+          f"{seconds['direct_sql_s']:.2f}s: ratio {ratio:.2f}x, dbt's overhead "
+          f"{seconds['dbt_build_s'] - seconds['direct_sql_s']:.2f}s")
+
+
 def main() -> None:
     rows = int(os.environ.get("BENCH_ROWS", "1000000"))
     with tempfile.TemporaryDirectory(prefix="steward-bench-") as scratch:
         root = Path(scratch)
-        files = _generate(root / "landing", rows)
-        print(f"ingest of {rows:,} rows per table ({FILES_PER_TABLE} files each)\n")
-        print(f"{'table':<18}{'format':<9}{'raw s':>8}{'steward s':>11}{'ratio':>8}"
-              f"{'raw RSS MiB':>13}{'steward RSS MiB':>17}")
-        for source_table, fmt in CASES:
-            raw_s, raw_rss = _measure("raw", {"format": fmt, "files": files[source_table],
-                                              "database": str(root / f"raw-{fmt}.duckdb")},
-                                      dict(os.environ))
-            env = {**os.environ, "STEWARD_DATA_DIR": str(root),
-                   "STEWARD_STORE_DIR": str(root / f"store-{fmt}"),
-                   "STEWARD_LANDING_DIR": str(root / "landing")}
-            ours_s, ours_rss = _measure("platform", {"source_table": source_table}, env)
-            print(f"{source_table:<18}{fmt:<9}{raw_s:>8.2f}{ours_s:>11.2f}{ours_s / raw_s:>7.2f}x"
-                  f"{raw_rss:>13.0f}{ours_rss:>17.0f}")
+        _bench_ingest(root, rows)
+        _bench_dbt(root, rows)
+
+
+def _bench_ingest(root: Path, rows: int) -> None:
+    files = _generate(root / "landing", rows)
+    print(f"ingest of {rows:,} rows per table ({FILES_PER_TABLE} files each)\n")
+    print(f"{'table':<18}{'format':<9}{'raw s':>8}{'steward s':>11}{'ratio':>8}"
+          f"{'raw RSS MiB':>13}{'steward RSS MiB':>17}")
+    for source_table, fmt in CASES:
+        raw_s, raw_rss = _measure("raw", {"format": fmt, "files": files[source_table],
+                                          "database": str(root / f"raw-{fmt}.duckdb")},
+                                  dict(os.environ))
+        env = {**os.environ, "STEWARD_DATA_DIR": str(root),
+               "STEWARD_STORE_DIR": str(root / f"store-{fmt}"),
+               "STEWARD_LANDING_DIR": str(root / "landing")}
+        ours_s, ours_rss = _measure("platform", {"source_table": source_table}, env)
+        print(f"{source_table:<18}{fmt:<9}{raw_s:>8.2f}{ours_s:>11.2f}{ours_s / raw_s:>7.2f}x"
+              f"{raw_rss:>13.0f}{ours_rss:>17.0f}")
 
 
 if __name__ == "__main__":

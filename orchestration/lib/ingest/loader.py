@@ -18,7 +18,7 @@ import duckdb
 
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
-from orchestration.lib.ingest.readers import FileRefused, create_scratch_tables, read_file
+from orchestration.lib.ingest.readers import create_scratch_tables, read_files
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.store import locked, qualified, quote_ident, scratch_connection, sql_literal
@@ -59,6 +59,18 @@ def _key(spec: SourceTable, alias: str = "") -> list[str]:
     return [prefix + quote_ident(k) for k in spec.primary_key]
 
 
+def _key_is_null(spec: SourceTable, alias: str = "") -> str:
+    return "(" + " OR ".join(f"{k} IS NULL" for k in _key(spec, alias)) + ")"
+
+
+def _key_match(spec: SourceTable) -> str:
+    return " AND ".join(f"t.{k} = b.{k}" for k in _key(spec))
+
+
+def _list_literal(values: list[str]) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
+
+
 def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, name: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     stack.enter_context(locked(path))
@@ -66,59 +78,53 @@ def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, n
 
 
 def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: LoadReport) -> None:
-    create_scratch_tables(con, spec)
-    for file in files:
-        report.files_new.append(file.name)
-        try:
-            read_file(con, spec, file)
-        except (FileRefused, duckdb.Error) as error:
-            reason = str(error) if isinstance(error, FileRefused) else (
-                f"could not be read: {str(error).splitlines()[0]}")
-            for table in ("incoming", "rejected"):
-                con.execute(f"DELETE FROM {table} WHERE _file = ?", [file.name])
-            report.files_refused[file.name] = reason
+    create_scratch_tables(con, spec, country_to_region())
+    report.files_new = [file.name for file in files]
+    report.files_refused = read_files(con, spec, files)
 
 
-def _classify(con, spec: SourceTable) -> None:
-    """Mark each incoming row: its region, and why it cannot load (NULL when it can)."""
-    mapping = ", ".join(f"({sql_literal(c)}, {sql_literal(r)})"
-                        for c, r in country_to_region().items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE region_map AS "
-                f"SELECT * FROM (VALUES {mapping}) t(country, region)")
-    key_null = " OR ".join(f"{k} IS NULL" for k in _key(spec))
-    route = quote_ident(spec.route_by)
+def _find_losers(con, spec: SourceTable) -> bool:
+    """Rows that share a key with a better row; returns whether there are any.
+
+    The latest cursor (then the latest file) wins. An older version is superseded (problem is
+    NULL); anything else with the same key is an ambiguous duplicate and gets quarantined.
+    """
     keys = ", ".join(_key(spec))
     cursor = quote_ident(spec.cursor) if spec.cursor else "NULL"
     key_text = " || ',' || ".join(f"{k}::VARCHAR" for k in _key(spec))
     con.execute(f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {keys} FROM incoming "
-                f"WHERE NOT ({key_null}) GROUP BY ALL HAVING count(*) > 1")
-    # Among rows sharing a key the latest cursor (then the latest file) wins; an older version
-    # is superseded, anything else with the same key is an ambiguous duplicate.
+                f"WHERE NOT {_key_is_null(spec)} AND _region IS NOT NULL "
+                f"GROUP BY ALL HAVING count(*) > 1")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE losers AS SELECT rid, _file, _line, "
         f"CASE WHEN {cursor} IS NOT NULL AND {cursor} < winner_cursor THEN NULL ELSE "
-        f"'duplicate primary key ' || {key_text}"
-        f" || ' (kept the row from ' || winner_file || ')' END AS problem FROM ("
+        f"'duplicate primary key ' || {key_text} || ' (kept the row from ' || winner_file || ')' "
+        f"END AS problem FROM ("
         f"SELECT rowid AS rid, *, row_number() OVER w AS rank, first_value(_file) OVER w "
         f"AS winner_file, first_value({cursor}) OVER w AS winner_cursor "
-        f"FROM incoming SEMI JOIN dup_keys USING ({keys}) WINDOW w AS (PARTITION BY {keys} "
+        f"FROM incoming SEMI JOIN dup_keys USING ({keys}) WHERE _region IS NOT NULL "
+        f"WINDOW w AS (PARTITION BY {keys} "
         f"ORDER BY {cursor} DESC NULLS LAST, _file DESC, _line DESC NULLS LAST, rowid DESC)) "
         f"WHERE rank > 1"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE routed AS "
-        f"SELECT incoming.rowid AS rid, m.region AS _region, "
-        f"CASE WHEN {key_null} THEN 'primary key {', '.join(spec.primary_key)} is empty' "
-        f"WHEN m.region IS NULL THEN 'country ' || coalesce(incoming.{route}, '(empty)') || "
-        f"' in column {spec.route_by} belongs to no region of policies/regions.yaml' "
-        f"END AS problem "
-        f"FROM incoming LEFT JOIN region_map m ON m.country = upper(trim(incoming.{route}))"
-    )
+    return bool(con.execute("SELECT count(*) FROM losers").fetchone()[0])
 
 
 def _record_json(spec: SourceTable, alias: str) -> str:
     fields = ", ".join(f"{quote_ident(c)} := {alias}.{quote_ident(c)}" for c in spec.column_names)
     return f"to_json(struct_pack({fields}))::VARCHAR"
+
+
+def _unroutable_reason(spec: SourceTable) -> str:
+    route = quote_ident(spec.route_by)
+    return (f"CASE WHEN {_key_is_null(spec, 'i')} THEN 'primary key "
+            f"{', '.join(spec.primary_key)} is empty' ELSE 'country ' || "
+            f"coalesce(i.{route}, '(empty)') || ' in column {spec.route_by} belongs to no "
+            f"region of policies/regions.yaml' END")
+
+
+# Quarantine reasons grouped for the report: quoted values and numbers are blanked.
+_REASON_GROUP = r"regexp_replace(reason, '\"[^\"]*\"|\d+', '…', 'g')"
 
 
 def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: str,
@@ -127,36 +133,31 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
     names = [f.name for f in files]
     con.execute(f"CREATE OR REPLACE TEMP TABLE quarantined AS "
                 f"SELECT _file, line, reason, record FROM rejected UNION ALL "
-                f"SELECT i._file, i._line, r.problem, {_record_json(spec, 'i')} FROM routed r "
-                f"JOIN incoming i ON i.rowid = r.rid WHERE r.problem IS NOT NULL UNION ALL "
+                f"SELECT i._file, i._line, {_unroutable_reason(spec)}, {_record_json(spec, 'i')} "
+                f"FROM incoming i WHERE {_key_is_null(spec, 'i')} OR i._region IS NULL UNION ALL "
                 f"SELECT l._file, l._line, l.problem, {_record_json(spec, 'i')} FROM losers l "
-                f"JOIN incoming i ON i.rowid = l.rid WHERE l.problem IS NOT NULL "
-                f"AND l.rid NOT IN (SELECT rid FROM routed WHERE problem IS NOT NULL)")
+                f"JOIN incoming i ON i.rowid = l.rid WHERE l.problem IS NOT NULL")
+    refused = report.files_refused
     con.execute("BEGIN")
-    con.execute(f"DELETE FROM {q}.{ledger.QUARANTINE_TABLE} WHERE source_table = ? "
-                f"AND list_contains(?, file)", [spec.name, names])
+    for table in (ledger.QUARANTINE_TABLE, ledger.REFUSED_FILES_TABLE):
+        con.execute(f"DELETE FROM {q}.{table} WHERE source_table = ? AND list_contains(?, file)",
+                    [spec.name, names])
     con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, _file, line, reason, record, "
                 f"?, now() FROM quarantined", [spec.name, run_id])
-    con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, f, NULL, r, NULL, ?, now() "
-                f"FROM (SELECT unnest(?) AS f, unnest(?) AS r)",
-                [spec.name, run_id, list(report.files_refused),
-                 list(report.files_refused.values())])
-    con.execute(f"DELETE FROM {q}.{ledger.REFUSED_FILES_TABLE} WHERE source_table = ? "
-                f"AND list_contains(?, file)", [spec.name, names])
-    for file in files:
-        if file.name in report.files_refused:
-            con.execute(f"INSERT INTO {q}.{ledger.REFUSED_FILES_TABLE} "
-                        "VALUES (?, ?, ?, ?, ?, now())",
-                        [spec.name, file.name, file.fingerprint,
-                         report.files_refused[file.name], run_id])
+    con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, unnest(?), NULL, "
+                f"unnest(?), NULL, ?, now()",
+                [spec.name, list(refused), list(refused.values()), run_id])
+    con.execute(f"INSERT INTO {q}.{ledger.REFUSED_FILES_TABLE} SELECT ?, unnest(?), unnest(?), "
+                f"unnest(?), ?, now()",
+                [spec.name, list(refused), [f.fingerprint for f in files if f.name in refused],
+                 list(refused.values()), run_id])
     con.execute("COMMIT")
-    reasons = con.execute("SELECT regexp_replace(reason, '''.*''|\\d+', '…', 'g'), count(*) "
-                          "FROM quarantined GROUP BY 1").fetchall()
+    reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
+                          ).fetchall()
     report.quarantine_reasons.update(dict(reasons))
     report.rows_quarantined = sum(count for _, count in reasons)
     report.rows_superseded = con.execute(
-        "SELECT count(*) FROM losers WHERE problem IS NULL AND rid NOT IN "
-        "(SELECT rid FROM routed WHERE problem IS NOT NULL)").fetchone()[0]
+        "SELECT count(*) FROM losers WHERE problem IS NULL").fetchone()[0]
 
 
 def _target_ddl(spec: SourceTable, target: str) -> str:
@@ -166,46 +167,52 @@ def _target_ddl(spec: SourceTable, target: str) -> str:
 
 
 def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], run_id: str,
-                 report: LoadReport) -> None:
+                 report: LoadReport, has_losers: bool) -> None:
+    catalog = quote_ident(region)
     target = qualified(spec.schema, spec.table, catalog=region)
-    ledger.ensure_load_log(con, quote_ident(region))
-    done = {f for f, _ in ledger.loaded_fingerprints(con, quote_ident(region), spec.name)}
-    todo = [f.name for f in files if f.name not in done and f.name not in report.files_refused]
+    done = {f for f, _ in ledger.loaded_fingerprints(con, catalog, spec.name)}
+    todo = [f for f in files if f.name not in done and f.name not in report.files_refused]
+    names = [f.name for f in todo]
     columns = ", ".join(quote_ident(c) for c in spec.column_names)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {columns}, i._file FROM incoming i "
-        f"JOIN routed r ON r.rid = i.rowid WHERE r.problem IS NULL AND r._region = ? "
-        f"AND list_contains(?, i._file) AND i.rowid NOT IN (SELECT rid FROM losers)",
-        [region, todo],
-    )
-    routed_here = con.execute("SELECT count(*) FROM routed r JOIN incoming i ON i.rowid = r.rid "
-                              "WHERE r.problem IS NULL AND r._region = ? AND i.rowid NOT IN "
-                              "(SELECT rid FROM losers)", [region]).fetchone()[0]
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(region)}.{quote_ident(spec.schema)}")
+    routed_here = (f"_region = {sql_literal(region)} AND NOT {_key_is_null(spec)}"
+                   + (" AND rowid NOT IN (SELECT rid FROM losers)" if has_losers else ""))
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote_ident(spec.schema)}")
     con.execute(_target_ddl(spec, target))
-    key_match = " AND ".join(f"t.{k} = b.{k}" for k in _key(spec))
-    if spec.cursor:
-        newer = f"b.{quote_ident(spec.cursor)} > t.{quote_ident(spec.cursor)}"
-        con.execute(f"DELETE FROM batch b WHERE EXISTS (SELECT 1 FROM {target} t "
-                    f"WHERE {key_match} AND NOT ({newer}))")
-    fresh = con.execute("SELECT count(*) FROM batch").fetchone()[0]
+    # Rows of files this region committed before a crash are already stored: count, skip.
+    already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
+                                 f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
+    only_todo = "" if not already_loaded else f" AND list_contains({_list_literal(names)}, _file)"
+    source = f"(SELECT {columns}, _file FROM incoming WHERE {routed_here}{only_todo})"
+    stale = 0
+    if con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]:
+        # Only compare with stored rows when there are any: the first load is a plain insert.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM {source}")
+        source = "batch"
+        if spec.cursor:
+            cursor = quote_ident(spec.cursor)
+            stale = con.execute(
+                f"DELETE FROM batch b WHERE EXISTS (SELECT 1 FROM {target} t WHERE "
+                f"{_key_match(spec)} AND b.{cursor} <= t.{cursor})").fetchone()[0]
+    per_file = dict(con.execute(f"SELECT _file, count(*) FROM {source} GROUP BY 1").fetchall())
+    # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
+    con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN")
-    con.execute(f"DELETE FROM {target} t USING batch b WHERE {key_match}")
-    inserted = con.execute(f"INSERT INTO {target} SELECT {columns}, _file, now() FROM batch"
+    if source == "batch":
+        con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
+    inserted = con.execute(f"INSERT INTO {target} SELECT {columns}, _file, now() FROM {source}"
                            ).fetchone()[0]
-    if inserted != fresh:
+    if inserted != sum(per_file.values()):
         con.execute("ROLLBACK")
-        raise ReconciliationError(f"{spec.name}: {fresh} rows prepared for {region} but "
-                                  f"{inserted} inserted; the load was rolled back")
-    con.execute(
-        f"INSERT INTO {quote_ident(region)}.{ledger.LOG_TABLE} SELECT ?, f.name, f.fp, "
-        f"coalesce(c.n, 0), ?, now() FROM (SELECT unnest(?) AS name, unnest(?) AS fp) f "
-        f"LEFT JOIN (SELECT _file, count(*) AS n FROM batch GROUP BY 1) c ON c._file = f.name",
-        [spec.name, run_id, todo, [f.fingerprint for f in files if f.name in todo]],
-    )
+        raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
+                                  f"{region} but {inserted} inserted; the load was rolled back")
+    con.execute(f"INSERT INTO {catalog}.{ledger.LOG_TABLE} SELECT ?, unnest(?), unnest(?), "
+                f"unnest(?), ?, now()",
+                [spec.name, names, [f.fingerprint for f in todo],
+                 [per_file.get(name, 0) for name in names], run_id])
     con.execute("COMMIT")
+    con.execute("RESET preserve_insertion_order")
     report.rows_loaded[region] = inserted
-    report.rows_unchanged += routed_here - inserted
+    report.rows_unchanged += already_loaded + stale
     report.table_rows[region] = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
@@ -227,12 +234,12 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
         files = [f for f in discover(spec, settings.landing_dir)
                  if (f.name, f.fingerprint) not in done]
         _read_pending(con, spec, files, report)
-        _classify(con, spec)
+        has_losers = _find_losers(con, spec)
         report.rows_read = con.execute("SELECT (SELECT count(*) FROM incoming) "
                                        "+ (SELECT count(*) FROM rejected)").fetchone()[0]
         _write_quarantine(con, spec, files, run_id, report)
         for region in sorted(regions):
-            _load_region(con, spec, region, files, run_id, report)
+            _load_region(con, spec, region, files, run_id, report, has_losers)
         if not report.reconciled:
             raise ReconciliationError(
                 f"{spec.name}: read {report.rows_read} rows but accounted for {report.accounted} "

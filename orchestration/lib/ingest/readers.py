@@ -26,11 +26,22 @@ class FileRefused(Exception):
     """The whole file is quarantined; the message says why and what to do."""
 
 
-def create_scratch_tables(con: duckdb.DuckDBPyConnection, spec: SourceTable) -> None:
+def create_scratch_tables(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                          country_regions: dict[str, str]) -> None:
+    """`incoming` holds typed rows with their file, line and region; `rejected` the rest."""
+    branches = " ".join(f"WHEN {sql_literal(country)} THEN {sql_literal(region)}"
+                        for country, region in country_regions.items())
+    con.execute(f"CREATE OR REPLACE MACRO region_of(country) AS "
+                f"CASE upper(trim(country)) {branches} END")
     columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
-    con.execute(f"CREATE OR REPLACE TABLE incoming ({columns}, _file VARCHAR, _line BIGINT)")
+    con.execute(f"CREATE OR REPLACE TABLE incoming ({columns}, _file VARCHAR, _line BIGINT, "
+                "_region VARCHAR)")
     con.execute("CREATE OR REPLACE TABLE rejected "
                 "(_file VARCHAR, line BIGINT, reason VARCHAR, record VARCHAR)")
+
+
+def _region(spec: SourceTable) -> str:
+    return f"region_of({quote_ident(spec.route_by)})"
 
 
 def _drift_message(spec: SourceTable, found: list[str]) -> str | None:
@@ -59,7 +70,8 @@ def _read_csv(con, spec: SourceTable, file: LandingFile, path: Path, header: lis
     select = ", ".join(quote_ident(c) for c in spec.column_names)
     con.execute("DROP TABLE IF EXISTS csv_errors; DROP TABLE IF EXISTS csv_scans")
     con.execute(
-        f"INSERT INTO incoming SELECT {select}, ?, NULL FROM read_csv(?, header = true, "
+        f"INSERT INTO incoming SELECT {select}, ?, NULL, {_region(spec)} "
+        f"FROM read_csv(?, header = true, "
         f"columns = {_columns_struct(spec, header)}, auto_detect = false, "
         "store_rejects = true, rejects_table = 'csv_errors', rejects_scan = 'csv_scans')",
         [file.name, str(path)],
@@ -116,8 +128,8 @@ def _same_type(found: str, declared: str) -> bool:
     return found.replace(" ", "") == declared.replace(" ", "")
 
 
-def read_parquet_file(con: duckdb.DuckDBPyConnection, spec: SourceTable,
-                      file: LandingFile) -> None:
+def _check_parquet_schema(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                          file: LandingFile) -> None:
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
                                 [str(file.path)]).fetchall()
@@ -131,9 +143,35 @@ def read_parquet_file(con: duckdb.DuckDBPyConnection, spec: SourceTable,
     if retyped:
         raise FileRefused(f"schema drift: {'; '.join(retyped)}. Declare the new type in "
                           f"{spec.declared_in.name} or fix the export")
+
+
+def _insert_parquet(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                    files: list[LandingFile]) -> None:
     select = ", ".join(quote_ident(c) for c in spec.column_names)
-    con.execute(f"INSERT INTO incoming SELECT {select}, ?, NULL FROM read_parquet(?)",
-                [file.name, str(file.path)])
+    names = " ".join(f"WHEN {sql_literal(str(f.path))} THEN {sql_literal(f.name)}" for f in files)
+    con.execute(f"INSERT INTO incoming SELECT {select}, CASE filename {names} END, NULL, "
+                f"{_region(spec)} FROM read_parquet(?, filename = true)",
+                [[str(f.path) for f in files]])
+
+
+def read_parquet_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                       files: list[LandingFile]) -> dict[str, str]:
+    """All good Parquet files in one parallel scan; a file that breaks it is read alone."""
+    refused, accepted = {}, []
+    for file in files:
+        try:
+            _check_parquet_schema(con, spec, file)
+            accepted.append(file)
+        except FileRefused as error:
+            refused[file.name] = str(error)
+    try:
+        if accepted:
+            _insert_parquet(con, spec, accepted)
+    except duckdb.Error:
+        con.execute("DELETE FROM incoming")
+        for file in accepted:
+            refused.update(_read_alone(con, spec, file, _insert_parquet, [file]))
+    return refused
 
 
 def _json_sample_keys(file: LandingFile) -> list[str]:
@@ -181,19 +219,40 @@ def read_jsonl_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: Lan
         f"'{c.name}: cannot convert ' || raw[{i}] || ' to {c.data_type}; ' ELSE '' END"
         for i, (c, cast) in enumerate(zip(spec.columns, casts, strict=True), start=1)
     )
+    typed = ", ".join(f"{cast} AS {quote_ident(c.name)}"
+                      for cast, c in zip(casts, spec.columns, strict=True))
     con.execute(f"CREATE OR REPLACE TEMP TABLE json_typed AS SELECT line, value, "
-                f"{', '.join(casts)}, {failures} AS failure FROM json_values")
-    typed = ", ".join(f"#{i}" for i in range(3, 3 + len(casts)))
-    con.execute(f"INSERT INTO incoming SELECT {typed}, ?, line FROM json_typed WHERE failure = ''",
-                [file.name])
+                f"{typed}, {failures} AS failure FROM json_values")
+    select = ", ".join(quote_ident(c) for c in spec.column_names)
+    con.execute(f"INSERT INTO incoming SELECT {select}, ?, line, {_region(spec)} "
+                f"FROM json_typed WHERE failure = ''", [file.name])
     con.execute("INSERT INTO rejected SELECT ?, line, rtrim(failure, '; '), value FROM json_typed "
                 "WHERE failure <> ''", [file.name])
 
 
-READERS = {"csv": read_csv_file, "parquet": read_parquet_file, "jsonl": read_jsonl_file}
+def _read_alone(con, spec: SourceTable, file: LandingFile, reader, target) -> dict[str, str]:
+    """Run one file's reader; on failure remove its partial rows and say why it was refused."""
+    try:
+        if file.size == 0:
+            raise FileRefused("the file is empty (0 bytes)")
+        reader(con, spec, target)
+        return {}
+    except (FileRefused, duckdb.Error) as error:
+        for table in ("incoming", "rejected"):
+            con.execute(f"DELETE FROM {table} WHERE _file = ?", [file.name])
+        if isinstance(error, FileRefused):
+            return {file.name: str(error)}
+        return {file.name: f"could not be read: {str(error).splitlines()[0]}"}
 
 
-def read_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
-    if file.size == 0:
-        raise FileRefused("the file is empty (0 bytes)")
-    READERS[spec.format](con, spec, file)
+def read_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+               files: list[LandingFile]) -> dict[str, str]:
+    """Read the files into `incoming`/`rejected`; returns the refused files with the reason."""
+    if spec.format == "parquet":
+        empty = {f.name: "the file is empty (0 bytes)" for f in files if f.size == 0}
+        return empty | read_parquet_files(con, spec, [f for f in files if f.size])
+    reader = read_csv_file if spec.format == "csv" else read_jsonl_file
+    refused: dict[str, str] = {}
+    for file in files:
+        refused.update(_read_alone(con, spec, file, reader, file))
+    return refused

@@ -1,0 +1,77 @@
+"""`dbt build` of the whole project vs the same compiled SQL run directly in DuckDB.
+
+Both run on identical copies of one region's store after a governed ingest of the sample
+estate. The difference is dbt's overhead: process start, parse, adapter, per-node bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+
+from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.settings import DBT_PROJECT_DIR
+
+REGION = "eu"
+
+
+def _dbt(args: list[str], store_dir: Path, target_path: Path) -> float:
+    env = {**os.environ, "STEWARD_STORE_DIR": str(store_dir)}
+    started = time.perf_counter()
+    subprocess.run([dbt_executable(), *args, "--vars", json.dumps({"region": REGION}),
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--target-path", str(target_path), "--quiet"],
+                   env=env, check=True, cwd=DBT_PROJECT_DIR)
+    return time.perf_counter() - started
+
+
+def _ordered_nodes(manifest: dict) -> list[dict]:
+    nodes = {uid: n for uid, n in manifest["nodes"].items()
+             if n["resource_type"] in ("model", "test")}
+    ordered, seen = [], set()
+
+    def visit(uid: str) -> None:
+        if uid in seen or uid not in nodes:
+            return
+        seen.add(uid)
+        for parent in nodes[uid]["depends_on"]["nodes"]:
+            visit(parent)
+        ordered.append(nodes[uid])
+
+    for uid in sorted(nodes):
+        visit(uid)
+    return ordered
+
+
+def _run_directly(manifest: dict, database: Path) -> float:
+    with duckdb.connect(str(database)) as con:
+        started = time.perf_counter()
+        for node in _ordered_nodes(manifest):
+            sql = node["compiled_code"]
+            if node["resource_type"] == "test":
+                con.execute(f"SELECT count(*) FROM ({sql})").fetchall()
+                continue
+            kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {node['schema']}")
+            con.execute(f"CREATE OR REPLACE {kind} {node['schema']}.{node['alias']} AS {sql}")
+        return time.perf_counter() - started
+
+
+def compare(store_dir: Path, scratch: Path) -> dict[str, float]:
+    """Seconds for `dbt build` and for the same SQL run directly, on copies of one store."""
+    dbt_dir, direct_dir = scratch / "dbt-store", scratch / "direct-store"
+    for folder in (dbt_dir, direct_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(store_dir / f"{REGION}.duckdb", folder / f"{REGION}.duckdb")
+    target = scratch / "dbt-target"
+    _dbt(["compile"], dbt_dir, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    dbt_seconds = _dbt(["build"], dbt_dir, target)
+    direct_seconds = _run_directly(manifest, direct_dir / f"{REGION}.duckdb")
+    return {"dbt_build_s": dbt_seconds, "direct_sql_s": direct_seconds}
