@@ -8,7 +8,6 @@ Prints the elapsed seconds (imports excluded) and the peak RSS as JSON.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,14 @@ def platform(source_table: str) -> None:
         raise SystemExit(f"benchmark load was not clean: {report}")
 
 
+def _peak_rss_mib() -> float:
+    """VmHWM: this process's own peak, unlike ru_maxrss, which a forked child inherits."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main() -> None:
     mode, target = sys.argv[1], json.loads(sys.argv[2])
     started = time.perf_counter()
@@ -41,7 +48,7 @@ def main() -> None:
     else:
         platform(target["source_table"])
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = _peak_rss_mib()
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib}))
 
 

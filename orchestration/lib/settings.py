@@ -17,6 +17,7 @@ class Settings:
     store_dir: Path
     duckdb_memory_limit: str
     duckdb_threads: int
+    ingest_batch_bytes: int
 
     @property
     def quarantine_store(self) -> Path:
@@ -34,4 +35,6 @@ def get_settings() -> Settings:
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
         duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "1GB"),
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
+        # Landing files are loaded in batches of about this many bytes (one commit per batch).
+        ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),
     )

@@ -130,3 +130,12 @@ def test_a_load_killed_midway_then_rerun_has_no_duplicates_and_no_loss(landing, 
         total += count
     assert total == rows
     assert spec("crm.customers").primary_key == ("customer_id",)
+
+
+def test_loading_file_by_file_gives_the_same_tables_as_one_batch(tiny_estate, monkeypatch):
+    whole = load("web.events")
+    monkeypatch.setenv("STEWARD_STORE_DIR", str(tiny_estate.parent / "store-by-file"))
+    monkeypatch.setenv("STEWARD_INGEST_BATCH_BYTES", "1")
+    by_file = load("web.events")
+    assert by_file.table_rows == whole.table_rows and by_file.reconciled
+    assert len(by_file.files_new) == 2

@@ -1,11 +1,12 @@
 """Loading one declared source table from its landing files into every region's store.
 
-One pass reads each new file into an in-memory scratch engine (typed, rejects captured), sorts
-every row into exactly one outcome — quarantined, superseded by a newer version in the same
-delivery, already stored, or loaded into its region — checks that the outcomes add up to what
-was read, and only then commits: quarantine first, then one transaction per region holding the
-rows and the load-log entries together. A load killed at any point leaves each store either
-before or after its transaction, and a re-run picks up exactly what is missing.
+New files are taken in batches of bounded size, so memory stays flat however large the delivery.
+One pass reads a batch into an in-memory scratch engine (typed, rejects captured), sorts every
+row into exactly one outcome — quarantined, superseded by a newer version in the same batch,
+already stored, or loaded into its region — checks that the outcomes add up to what was read,
+and only then commits: quarantine first, then one transaction per region holding the rows and
+the load-log entries together. A load killed at any point leaves each store either before or
+after a transaction, and a re-run picks up exactly what is missing.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, n
 
 def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: LoadReport) -> None:
     create_scratch_tables(con, spec, country_to_region())
-    report.files_new = [file.name for file in files]
-    report.files_refused = read_files(con, spec, files)
+    report.files_new.extend(file.name for file in files)
+    report.files_refused.update(read_files(con, spec, files))
 
 
 def _find_losers(con, spec: SourceTable) -> bool:
@@ -155,8 +156,8 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
                           ).fetchall()
     report.quarantine_reasons.update(dict(reasons))
-    report.rows_quarantined = sum(count for _, count in reasons)
-    report.rows_superseded = con.execute(
+    report.rows_quarantined += sum(count for _, count in reasons)
+    report.rows_superseded += con.execute(
         "SELECT count(*) FROM losers WHERE problem IS NULL").fetchone()[0]
 
 
@@ -211,9 +212,43 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
                  [per_file.get(name, 0) for name in names], run_id])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
-    report.rows_loaded[region] = inserted
+    report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
     report.rows_unchanged += already_loaded + stale
-    report.table_rows[region] = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def _stored_rows(con, spec: SourceTable, region: str) -> int:
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
+                         "AND schema_name = ? AND table_name = ?",
+                         [region, spec.schema, spec.table]).fetchone()[0]
+    if not exists:
+        return 0
+    target = qualified(spec.schema, spec.table, catalog=region)
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]]:
+    """Files grouped up to `max_bytes`, so memory stays bounded however large the delivery."""
+    batches: list[list[LandingFile]] = []
+    size = max_bytes
+    for file in files:
+        if size + file.size > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(file)
+        size += file.size
+    return batches
+
+
+def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
+                run_id: str, report: LoadReport) -> None:
+    """Read, sort and commit one batch of files; each region commits on its own."""
+    _read_pending(con, spec, files, report)
+    has_losers = _find_losers(con, spec)
+    report.rows_read += con.execute("SELECT (SELECT count(*) FROM incoming) "
+                                    "+ (SELECT count(*) FROM rejected)").fetchone()[0]
+    _write_quarantine(con, spec, files, run_id, report)
+    for region in sorted(regions):
+        _load_region(con, spec, region, files, run_id, report, has_losers)
 
 
 def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") -> LoadReport:
@@ -233,13 +268,11 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
         done = refused | set.intersection(*loaded) if loaded else refused
         files = [f for f in discover(spec, settings.landing_dir)
                  if (f.name, f.fingerprint) not in done]
-        _read_pending(con, spec, files, report)
-        has_losers = _find_losers(con, spec)
-        report.rows_read = con.execute("SELECT (SELECT count(*) FROM incoming) "
-                                       "+ (SELECT count(*) FROM rejected)").fetchone()[0]
-        _write_quarantine(con, spec, files, run_id, report)
-        for region in sorted(regions):
-            _load_region(con, spec, region, files, run_id, report, has_losers)
+        for batch in _batches(files, settings.ingest_batch_bytes):
+            _load_batch(con, spec, regions, batch, run_id, report)
+        for region in regions:
+            report.rows_loaded.setdefault(region, 0)
+            report.table_rows[region] = _stored_rows(con, spec, region)
         if not report.reconciled:
             raise ReconciliationError(
                 f"{spec.name}: read {report.rows_read} rows but accounted for {report.accounted} "

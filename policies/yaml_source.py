@@ -1,0 +1,81 @@
+"""YAML that remembers where each value came from, so an error can name file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_FILE_BYTES = 1_000_000
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+class PolicyFileError(ValueError):
+    """A policy file that cannot be used: file, line and what to fix."""
+
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line
+
+
+@dataclass(frozen=True)
+class Located:
+    """A parsed YAML document plus the line of every mapping key and sequence item."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple, int]
+
+    def line(self, *where: object) -> int | None:
+        while where and where not in self.lines:
+            where = where[:-1]
+        return self.lines.get(where)
+
+    def error(self, message: str, *where: object) -> PolicyFileError:
+        return PolicyFileError(self.path, self.line(*where), message)
+
+
+def _walk(node: yaml.Node, where: tuple, lines: dict[tuple, int]) -> Any:
+    lines.setdefault(where, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*where, key)] = key_node.start_mark.line + 1
+            result[key] = _walk(value_node, (*where, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(item, (*where, i), lines) for i, item in enumerate(node.value)]
+    return _SCALARS.construct_object(node)
+
+
+def load_located(path: Path) -> Located:
+    """Parse one policy file; refuses oversized files, aliases (YAML bombs) and bad syntax."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PolicyFileError(path, None, f"larger than {MAX_FILE_BYTES} bytes; split it up")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise PolicyFileError(path, mark.line + 1 if mark else None,
+                              f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    if any(token in text for token in ("&", "*")) and _has_alias(node):
+        raise PolicyFileError(path, None, "YAML anchors and aliases are not allowed in policies")
+    lines: dict[tuple, int] = {}
+    return Located(path, _walk(node, (), lines) if node else {}, lines)
+
+
+def _has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:
+    seen = seen if seen is not None else set()
+    if node is None:
+        return False
+    if id(node) in seen:
+        return True
+    seen.add(id(node))
+    children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                else node.value if isinstance(node, yaml.SequenceNode) else [])
+    return any(_has_alias(child, seen) for child in children)
