@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +14,6 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
 )
 
@@ -29,11 +30,21 @@ def dbt_executable() -> str:
 
 
 def parse_dbt_project() -> DbtProject:
-    """Run `dbt parse` so the manifest matches the models on disk (`make run`, tests)."""
+    """`dbt compile` so the manifest matches the models on disk and carries compiled SQL,
+    which column lineage is read from. It runs against an empty scratch store, never a real one.
+    """
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-        ["parse", "--quiet"], target_path=project.target_path
-    ).wait()
+    target_path = (Path(project.project_dir) / project.target_path).resolve()
+    scratch = target_path / "compile-store"
+    scratch.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [dbt_executable(), "compile", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target_path)],
+        env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=DBT_PROJECT_DIR,
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt compile failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
     return project
 
 

@@ -1,0 +1,123 @@
+"""Builds the policy engine's catalog from Steward's declarations: sources and the dbt manifest.
+
+This is the only place that knows where governance metadata sits (dbt `meta`, source blocks);
+the engine in `policies/` sees plain facts and lineage.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from orchestration.lib.dbt import StewardDbtTranslator, dbt_project
+from orchestration.lib.lineage import column_lineage
+from orchestration.lib.settings import PROJECT_ROOT
+from orchestration.lib.sources import SourceTable, load_source_tables
+from policies.catalog import AssetFacts, Catalog, ColumnFacts
+
+REGIONAL = "regional"
+
+
+def _meta(props: dict) -> dict:
+    meta = dict(props.get("meta") or {})
+    meta.update((props.get("config") or {}).get("meta") or {})
+    return meta
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_absolute() else str(path)
+
+
+def source_facts(spec: SourceTable) -> AssetFacts:
+    return AssetFacts(
+        key=f"{spec.source}/{spec.table}",
+        owner=spec.owner,
+        retention=spec.retention,
+        region=REGIONAL,  # every row is routed to its own region's store at ingest
+        columns={c.name: ColumnFacts(c.name, c.classification) for c in spec.columns},
+        declared_in=_relative(spec.declared_in),
+    )
+
+
+def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
+                 asset_of_relation: dict[str, str], upstream: tuple[str, ...]) -> AssetFacts:
+    steward = _meta(props).get("steward") or {}
+    declared_columns = props.get("columns") or {}
+    columns = {}
+    for name, sources in lineage.items():
+        meta = _meta(declared_columns.get(name) or {})
+        columns[name] = ColumnFacts(
+            name=name,
+            declared=meta.get("classification"),
+            transform=meta.get("transform"),
+            derived_from=tuple(sorted((asset_of_relation[rel], col) for rel, col in sources
+                                      if rel in asset_of_relation)),
+        )
+    return AssetFacts(
+        key=key,
+        owner=steward.get("owner"),
+        retention=steward.get("retention"),
+        region=steward.get("region"),
+        pii=steward.get("pii"),
+        columns=columns,
+        upstream=upstream,
+        declared_in=str(Path("dbt_project") / props.get("original_file_path", "")),
+        contract=bool(((props.get("config") or {}).get("contract") or {}).get("enforced")),
+    )
+
+
+def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catalog:
+    translator = StewardDbtTranslator()
+    assets: dict[str, AssetFacts] = {}
+    asset_of_relation: dict[str, str] = {}
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    asset_of_unique_id: dict[str, str] = {}
+    for spec in sources:
+        facts = source_facts(spec)
+        assets[facts.key] = facts
+        asset_of_relation[f"{spec.schema}.{spec.table}"] = facts.key
+        schema.setdefault(spec.schema, {})[spec.table] = {c.name: c.data_type
+                                                          for c in spec.columns}
+        asset_of_unique_id[f"source.{manifest['metadata'].get('project_name', 'steward')}."
+                           f"{spec.source}.{spec.table}"] = facts.key
+    for unique_id, source in manifest["sources"].items():
+        asset_of_unique_id.setdefault(
+            unique_id, f"{source['source_name']}/{source['name']}")
+    models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    for unique_id in _model_order(models):
+        props = models[unique_id]
+        key = translator.get_asset_spec(manifest, unique_id, None).key.to_user_string()
+        asset_of_unique_id[unique_id] = key
+        relation = f"{props['schema']}.{props['alias']}".lower()
+        lineage = column_lineage(props["compiled_code"], {"eu": schema} if schema else {})
+        upstream = tuple(asset_of_unique_id[d] for d in props["depends_on"]["nodes"]
+                         if d in asset_of_unique_id)
+        assets[key] = _model_facts(key, props, lineage, asset_of_relation, upstream)
+        asset_of_relation[relation] = key
+        schema.setdefault(props["schema"], {})[props["alias"]] = {c: "VARCHAR" for c in lineage}
+    return Catalog(assets)
+
+
+def _model_order(models: dict[str, dict]) -> list[str]:
+    order, seen = [], set()
+
+    def visit(uid: str) -> None:
+        if uid in seen or uid not in models:
+            return
+        seen.add(uid)
+        for parent in models[uid]["depends_on"]["nodes"]:
+            visit(parent)
+        order.append(uid)
+
+    for uid in sorted(models):
+        visit(uid)
+    return order
+
+
+@cache
+def project_catalog() -> Catalog:
+    """The catalog of this project, from the compiled manifest and the source declarations."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
+    return build_catalog(manifest, load_source_tables())

@@ -1,0 +1,164 @@
+"""The rules an asset graph must satisfy; each finding says what, where, why and how to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies.catalog import AssetFacts, Catalog
+from policies.propagation import AssetTags
+from policies.rules import Consumer, RuleSet
+
+TAGS_MISSING = "tags.missing"
+RETENTION_UNKNOWN = "retention.unknown_class"
+RETENTION_EXCEEDS_INPUTS = "retention.exceeds_inputs"
+PII_WEAKER_THAN_LINEAGE = "pii.weaker_than_lineage"
+PII_UNCLASSIFIED = "pii.unclassified_column"
+PII_DETECTED = "pii.undeclared_detected"
+REGION_FLOW = "region.flow_not_allowed"
+CONSUMER_UNKNOWN_DATASET = "consumer.unknown_dataset"
+CONSUMER_PURPOSE = "consumer.purpose_denied"
+CONSUMER_REGION = "consumer.region_denied"
+CONSUMER_CLEARANCE = "consumer.clearance_denied"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    asset: str
+    message: str
+    fix: str
+    column: str | None = None
+    path: tuple[str, ...] = ()
+    declared_in: str = ""
+
+    def where(self) -> str:
+        return f"{self.asset}.{self.column}" if self.column else self.asset
+
+
+def _missing_tags(asset: AssetFacts, tags: AssetTags) -> list[Violation]:
+    missing = [name for name, value in
+               (("owner", tags.owner), ("retention", tags.retention), ("region", tags.region))
+               if not value]
+    if not missing:
+        return []
+    return [Violation(TAGS_MISSING, asset.key, f"no {', '.join(missing)} declared or inherited",
+                      f"declare {', '.join(missing)} under config.meta.steward",
+                      declared_in=asset.declared_in)]
+
+
+def _retention(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
+    found = []
+    if asset.retention and asset.retention not in rules.retention_classes:
+        found.append(Violation(RETENTION_UNKNOWN, asset.key,
+                               f"retention {asset.retention!r} is not a retention class",
+                               f"use one of {', '.join(rules.retention_classes)}",
+                               declared_in=asset.declared_in))
+    inputs = tags.inputs_retention_days
+    if asset.retention and tags.retention_days and inputs is not None and (
+            tags.retention_days > inputs):
+        source = tags.inputs_retention_source
+        found.append(Violation(
+            RETENTION_EXCEEDS_INPUTS, asset.key,
+            f"keeps data {asset.retention} but its input {source} may only keep it "
+            f"{inputs} days", f"declare a retention of at most {inputs} days",
+            path=(asset.key, source or ""), declared_in=asset.declared_in))
+    return found
+
+
+def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
+    found = []
+    for column in asset.columns.values():
+        effective = tags.columns[column.name]
+        if column.declared and rules.rank(column.declared) < rules.rank(effective.level):
+            found.append(Violation(
+                PII_WEAKER_THAN_LINEAGE, asset.key,
+                f"declared {column.declared} but lineage makes it {effective.level} "
+                f"({effective.reason})",
+                f"classify it {effective.level}, or de-identify it and declare the transform "
+                f"({', '.join(rules.transforms)})",
+                column=column.name, path=effective.path, declared_in=asset.declared_in))
+        elif asset.contract and column.declared is None and effective.level != rules.levels[0]:
+            found.append(Violation(
+                PII_UNCLASSIFIED, asset.key,
+                f"is {effective.level} through lineage but has no declared classification",
+                f"declare config.meta.classification: {effective.level}",
+                column=column.name, path=effective.path, declared_in=asset.declared_in))
+    if asset.pii and rules.rank(asset.pii) < rules.rank(tags.pii):
+        column = tags.pii_column
+        found.append(Violation(
+            PII_WEAKER_THAN_LINEAGE, asset.key,
+            f"declared pii: {asset.pii} but column {column} is {tags.pii} "
+            f"({tags.columns[column].reason})",
+            f"hash, redact or aggregate {column}, or declare pii: {tags.pii}",
+            column=column, path=tags.columns[column].path, declared_in=asset.declared_in))
+    return found
+
+
+def _regions(rules: RuleSet, catalog: Catalog, asset: AssetFacts, tags: AssetTags,
+             effective: dict[str, AssetTags]) -> list[Violation]:
+    found = []
+    for up in asset.upstream:
+        source = effective.get(up)
+        if not source or not source.region or not tags.region or source.region == tags.region:
+            continue
+        origins = rules.regions if source.region == "regional" else (source.region,)
+        for origin in origins:
+            flow = next((f for f in rules.flows
+                         if f.source == origin and f.target == tags.region), None)
+            if flow is None or rules.rank(tags.pii) > rules.rank(flow.max_level):
+                allowed = f"only {flow.max_level} data" if flow else "nothing"
+                found.append(Violation(
+                    REGION_FLOW, asset.key,
+                    f"moves {tags.pii} data from {origin} ({up}) to {tags.region}; "
+                    f"policies/regions.yaml allows {allowed} to flow there",
+                    f"keep it in {origin} or aggregate it to none before it leaves",
+                    path=(asset.key, up), declared_in=asset.declared_in))
+    return found
+
+
+def consumer_violations(rules: RuleSet, consumer: Consumer,
+                        effective: dict[str, AssetTags]) -> list[Violation]:
+    found = []
+    purpose = rules.purposes[consumer.purpose]
+    where = "policies/consumers.yaml"
+    for dataset in consumer.datasets:
+        tags = effective.get(dataset)
+        if tags is None:
+            found.append(Violation(CONSUMER_UNKNOWN_DATASET, f"consumer:{consumer.name}",
+                                   f"reads {dataset}, which is not an asset",
+                                   "name an existing asset key", declared_in=where))
+            continue
+        subject = f"consumer:{consumer.name}"
+        if rules.rank(tags.pii) > rules.rank(purpose.max_level):
+            found.append(Violation(
+                CONSUMER_PURPOSE, subject,
+                f"purpose {purpose.name} may see at most {purpose.max_level} but {dataset} is "
+                f"{tags.pii} (column {tags.pii_column})",
+                "read a de-identified dataset or change the purpose", column=tags.pii_column,
+                path=(dataset, *tags.columns[tags.pii_column].path) if tags.pii_column else (),
+                declared_in=where))
+        if rules.rank(tags.pii) > rules.rank(consumer.clearance):
+            found.append(Violation(
+                CONSUMER_CLEARANCE, subject,
+                f"clearance {consumer.clearance} is below {dataset}'s {tags.pii}",
+                "read through the governed read path, which masks what is above clearance",
+                column=tags.pii_column, declared_in=where))
+        if tags.region not in ("regional", "global", *consumer.regions):
+            found.append(Violation(
+                CONSUMER_REGION, subject,
+                f"may read {', '.join(consumer.regions)} but {dataset} lives in {tags.region}",
+                f"add {tags.region} to the consumer's regions if the law allows it",
+                declared_in=where))
+    return found
+
+
+def asset_violations(rules: RuleSet, catalog: Catalog,
+                     effective: dict[str, AssetTags]) -> list[Violation]:
+    found = []
+    for asset in catalog.assets.values():
+        tags = effective[asset.key]
+        found += _missing_tags(asset, tags)
+        found += _retention(rules, asset, tags)
+        found += _pii(rules, asset, tags)
+        found += _regions(rules, catalog, asset, tags, effective)
+    return found
