@@ -19,7 +19,8 @@ $(DAGSTER_HOME):
 run: $(STAMP) $(DAGSTER_HOME)  ## the whole governed pipeline, end to end, with a summary
 	$(BIN)/steward run
 
-test: $(STAMP)  ## every test, including the main job end to end on a tiny estate
+test: $(STAMP)  ## the policy check, then every test (the main job end to end on a tiny estate too)
+	$(BIN)/steward policy check
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)

@@ -16,18 +16,19 @@ from pathlib import Path
 import duckdb
 
 from orchestration.lib.dbt import dbt_executable
-from orchestration.lib.settings import DBT_PROJECT_DIR
+from orchestration.lib.settings import get_settings
 
 REGION = "eu"
 
 
 def _dbt(args: list[str], store_dir: Path, target_path: Path) -> float:
+    project_dir = get_settings().dbt_project_dir
     env = {**os.environ, "STEWARD_STORE_DIR": str(store_dir)}
     started = time.perf_counter()
     subprocess.run([dbt_executable(), *args, "--vars", json.dumps({"region": REGION}),
-                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
                     "--target-path", str(target_path), "--quiet"],
-                   env=env, check=True, cwd=DBT_PROJECT_DIR)
+                   env=env, check=True, cwd=project_dir)
     return time.perf_counter() - started
 
 

@@ -59,5 +59,55 @@ def run(
     raise typer.Exit(0 if success else 1)
 
 
+policy_app = typer.Typer(help="Check and explain the rules of policies/.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _evaluation():
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.policy_adapter import project_evaluation
+    from policies.rules import PolicyFileError
+
+    parse_dbt_project()
+    try:
+        return project_evaluation()
+    except PolicyFileError as error:
+        typer.echo(f"policy files are invalid: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@policy_app.command("check")
+def policy_check() -> None:
+    """Evaluate every asset and consumer; exit 1 on any violation, with how to fix it."""
+    from policies.report import format_check
+
+    evaluation = _evaluation()
+    typer.echo(format_check(evaluation))
+    raise typer.Exit(0 if evaluation.ok else 1)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    target: Annotated[str, typer.Argument(help="ASSET or ASSET.COLUMN, e.g. "
+                                                "marts/customer_features.customer_id")],
+) -> None:
+    """Why an asset (or column) has each tag, with the lineage path that gave it."""
+    from policies.report import format_explain
+
+    evaluation = _evaluation()
+    asset, _, column = target.partition(".")
+    if asset not in evaluation.effective:
+        typer.echo(f"unknown asset {asset!r}; known: {', '.join(sorted(evaluation.effective))}",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        typer.echo(format_explain(evaluation.effective[asset], column or None))
+    except KeyError as error:
+        typer.echo(error.args[0], err=True)
+        raise typer.Exit(2) from None
+    for violation in evaluation.for_asset(asset):
+        typer.echo(f"  violation: {violation.rule} {violation.where()}: {violation.message}")
+
+
 if __name__ == "__main__":
     app()

@@ -38,12 +38,20 @@ class Located:
         return PolicyFileError(self.path, self.line(*where), message)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
 def _walk(node: yaml.Node, where: tuple, lines: dict[tuple, int]) -> Any:
     lines.setdefault(where, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result = {}
         for key_node, value_node in node.value:
             key = key_node.value
+            if key in result:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
             lines[(*where, key)] = key_node.start_mark.line + 1
             result[key] = _walk(value_node, (*where, key), lines)
         return result
@@ -66,7 +74,11 @@ def load_located(path: Path) -> Located:
     if any(token in text for token in ("&", "*")) and _has_alias(node):
         raise PolicyFileError(path, None, "YAML anchors and aliases are not allowed in policies")
     lines: dict[tuple, int] = {}
-    return Located(path, _walk(node, (), lines) if node else {}, lines)
+    try:
+        return Located(path, _walk(node, (), lines) if node else {}, lines)
+    except _DuplicateKey as duplicate:
+        raise PolicyFileError(path, duplicate.line, f"{duplicate.key!r} is declared twice; "
+                              "names must be unique") from None
 
 
 def _has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:

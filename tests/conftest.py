@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.settings import DBT_PROJECT_DIR
+from orchestration.lib.settings import get_settings
 
 TINY_CUSTOMERS = 120
 
@@ -55,7 +55,7 @@ def dbt_manifest() -> Path:
     """One `dbt parse` per session, serialized across pytest-xdist workers."""
     from orchestration.lib.dbt import parse_dbt_project
 
-    lock_path = DBT_PROJECT_DIR / "target" / ".parse.lock"
+    lock_path = get_settings().dbt_project_dir / "target" / ".parse.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

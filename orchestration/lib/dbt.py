@@ -18,7 +18,7 @@ from dagster_dbt import (
 )
 
 from orchestration.lib.metadata import column_schema, owners
-from orchestration.lib.settings import DBT_PROJECT_DIR
+from orchestration.lib.settings import get_settings
 
 LAYERS = ("staging", "intermediate", "marts")
 
@@ -33,14 +33,15 @@ def parse_dbt_project() -> DbtProject:
     """`dbt compile` so the manifest matches the models on disk and carries compiled SQL,
     which column lineage is read from. It runs against an empty scratch store, never a real one.
     """
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project_dir = get_settings().dbt_project_dir
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     target_path = (Path(project.project_dir) / project.target_path).resolve()
     scratch = target_path / "compile-store"
     scratch.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [dbt_executable(), "compile", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target_path)],
-        env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=DBT_PROJECT_DIR,
+        [dbt_executable(), "compile", "--quiet", "--project-dir", str(project_dir),
+         "--profiles-dir", str(project_dir), "--target-path", str(target_path)],
+        env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=project_dir,
         capture_output=True, text=True,
     )
     if done.returncode != 0:
@@ -50,7 +51,8 @@ def parse_dbt_project() -> DbtProject:
 
 def dbt_project() -> DbtProject:
     """The project, parsed first when no manifest exists yet (a fresh clone)."""
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project_dir = get_settings().dbt_project_dir
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     return project if project.manifest_path.exists() else parse_dbt_project()
 
 

@@ -11,11 +11,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_project
 from orchestration.lib.lineage import column_lineage
-from orchestration.lib.settings import PROJECT_ROOT
+from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
+from policies.engine import Evaluation, evaluate
+from policies.rules import load_rules
 
 REGIONAL = "regional"
 
@@ -27,7 +31,11 @@ def _meta(props: dict) -> dict:
 
 
 def _relative(path: Path) -> str:
-    return str(path.relative_to(PROJECT_ROOT)) if path.is_absolute() else str(path)
+    """A path as a person finds it in the repository (absolute when it lives elsewhere)."""
+    for root in (PROJECT_ROOT, get_settings().dbt_project_dir.parent):
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return str(path)
 
 
 def source_facts(spec: SourceTable) -> AssetFacts:
@@ -69,6 +77,7 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
 
 
 def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catalog:
+    """Every source table and dbt model as engine facts, with column lineage between them."""
     translator = StewardDbtTranslator()
     assets: dict[str, AssetFacts] = {}
     asset_of_relation: dict[str, str] = {}
@@ -119,5 +128,58 @@ def _model_order(models: dict[str, dict]) -> list[str]:
 @cache
 def project_catalog() -> Catalog:
     """The catalog of this project, from the compiled manifest and the source declarations."""
-    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
-    return build_catalog(manifest, load_source_tables())
+    return build_catalog(_manifest(), load_source_tables())
+
+
+@cache
+def _manifest() -> dict[str, Any]:
+    return json.loads(Path(dbt_project().manifest_path).read_text())
+
+
+@cache
+def project_evaluation() -> Evaluation:
+    return evaluate(load_rules(), project_catalog())
+
+
+def unique_id_of(key: str) -> str | None:
+    """The dbt unique_id behind an asset key, for the policy gate in dbt's pre-hook."""
+    translator = StewardDbtTranslator()
+    manifest = _manifest()
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] == "model" and translator.get_asset_spec(
+                manifest, unique_id, None).key.to_user_string() == key:
+            return unique_id
+    return None
+
+
+def policy_tags(key: str) -> dict[str, str]:
+    """The four governance tags of an asset, as Dagster tags ("unset" when missing)."""
+    tags = project_evaluation().effective[key]
+    return {"owner": tags.owner or "unset", "retention": tags.retention or "unset",
+            "region": tags.region or "unset", "pii": tags.pii}
+
+
+def column_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Column schema with effective classifications, and column lineage, for one asset."""
+    effective = project_evaluation().effective[key]
+    facts = project_catalog().assets[key]
+    schema = metadata.get("dagster/column_schema")
+    declared = {c.name: c for c in schema.columns} if schema else {}
+    columns = [
+        dg.TableColumn(
+            name=name,
+            type=declared[name].type if name in declared else "unknown",
+            description=declared[name].description if name in declared else None,
+            tags={"classification": tags.level},
+        )
+        for name, tags in effective.columns.items()
+    ]
+    result: dict[str, Any] = {"dagster/column_schema": dg.TableSchema(columns=columns)}
+    lineage = {
+        name: [dg.TableColumnDep(asset_key=dg.AssetKey.from_user_string(asset), column_name=col)
+               for asset, col in column.derived_from]
+        for name, column in facts.columns.items() if column.derived_from
+    }
+    if lineage:
+        result["dagster/column_lineage"] = dg.TableColumnLineage(deps_by_column=lineage)
+    return result

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 
 @dataclass(frozen=True)
 class Settings:
+    dbt_project_dir: Path
     data_dir: Path
     landing_dir: Path
     store_dir: Path
@@ -30,6 +30,8 @@ class Settings:
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("STEWARD_DATA_DIR", PROJECT_ROOT / "data")).resolve()
     return Settings(
+        dbt_project_dir=Path(os.environ.get("STEWARD_DBT_PROJECT_DIR",
+                                            PROJECT_ROOT / "dbt_project")).resolve(),
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.lib.settings import DBT_PROJECT_DIR
+from orchestration.lib.settings import get_settings
 from orchestration.lib.store import UnsafeIdentifierError, quote_ident
 
 FORMATS = {"csv": (".csv",), "parquet": (".parquet",), "jsonl": (".jsonl", ".json")}
@@ -135,7 +135,7 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
 
 def load_source_tables(models_dir: Path | None = None) -> list[SourceTable]:
     """Every governed source table declared under the dbt project's models folder."""
-    models_dir = models_dir or DBT_PROJECT_DIR / "models"
+    models_dir = models_dir or get_settings().dbt_project_dir / "models"
     tables: list[SourceTable] = []
     for path in sorted(models_dir.rglob("_*__sources.yml")):
         try:

@@ -8,6 +8,7 @@ import dagster as dg
 from orchestration.lib.ingest.loader import LoadReport, load_table
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.partitions import region_partitions
+from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
 from orchestration.lib.sources import SourceTable, load_source_tables
 
 RECONCILED_CHECK = "ingest__reconciled"
@@ -56,7 +57,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 RECONCILED_CHECK, asset=key, blocking=True,
                 description="Rows read = rows loaded + unchanged + superseded + quarantined.",
-            )
+            ),
+            policy_check_spec(key),
         ],
     )
     def _ingest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -74,7 +76,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                     check_name=RECONCILED_CHECK,
                     passed=report.reconciled,
                     metadata={"rows_read": report.rows_read, "accounted": report.accounted},
-                )
+                ),
+                evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
             ],
         )
 

@@ -1,24 +1,52 @@
 """The dbt project as Dagster assets: one `dbt build` per run, in the run's region store."""
 
-
 import json
 import os
 from collections.abc import Iterator
+from functools import cache
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
 from orchestration.lib.partitions import region_partitions
+from orchestration.lib.policy_adapter import project_evaluation, unique_id_of
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import locked, qualified, reader, store_path
+from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
 
 _project = dbt_project()
+_translator = StewardDbtTranslator()
+
+
+@cache
+def _nodes() -> dict:
+    return json.loads(_project.manifest_path.read_text())["nodes"]
+
+
+@cache
+def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
+    """Each model's asset key → (schema, table) in a region store."""
+    manifest = json.loads(_project.manifest_path.read_text())
+    return {_translator.get_asset_spec(manifest, uid, None).key: (node["schema"], node["alias"])
+            for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+
+
+def _write_policy_verdicts(region: str) -> list[str]:
+    """Store this run's verdicts where the dbt pre-hook reads them; returns blocked models."""
+    blocked = [(unique_id_of(v.asset), v.asset, f"{v.rule} {v.where()}: {v.message}")
+               for v in project_evaluation().violations if unique_id_of(v.asset)]
+    with write_connection(store_path(region)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
+        con.execute("CREATE OR REPLACE TABLE _steward.policy_verdicts "
+                    "(unique_id VARCHAR, asset VARCHAR, reason VARCHAR)")
+        if blocked:
+            con.executemany("INSERT INTO _steward.policy_verdicts VALUES (?, ?, ?)", blocked)
+    return sorted({asset for _, asset, _ in blocked})
 
 
 def _with_row_counts(events: list, region: str) -> Iterator:
     """dbt has finished and released the store: count each built relation's rows."""
-    nodes = json.loads(_project.manifest_path.read_text())["nodes"]
+    nodes = _nodes()
     with reader(store_path(region)) as con:
         for event in events:
             unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
@@ -33,16 +61,24 @@ def _with_row_counts(events: list, region: str) -> Iterator:
 @dbt_assets(
     manifest=_project.manifest_path,
     project=_project,
-    dagster_dbt_translator=StewardDbtTranslator(),
+    dagster_dbt_translator=_translator,
     partitions_def=region_partitions(),
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
     region = context.partition_key
     os.environ["STEWARD_STORE_DIR"] = str(get_settings().store_dir)
+    blocked = _write_policy_verdicts(region)
+    if blocked:
+        context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
+                          "run `steward policy check` for the reasons")
     with locked(store_path(region)):
-        invocation = dbt.cli(["build", "--vars", json.dumps({"region": region})], context=context)
+        invocation = dbt.cli(["build", "--vars", json.dumps({"region": region})],
+                             context=context, raise_on_error=False)
         events = list(invocation.stream())
     yield from _with_row_counts(events, region)
+    if not invocation.is_successful():
+        raise dg.Failure(f"dbt build failed in region {region}",
+                         metadata={"blocked_by_policy": ", ".join(blocked) or "none"})
 
 
 dbt_resource = DbtCliResource(project_dir=_project, dbt_executable=dbt_executable())

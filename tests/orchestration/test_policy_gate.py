@@ -1,0 +1,81 @@
+"""A real run with a model that violates policy: it is blocked before it reads, and so is
+everything downstream of it, while the compliant models still build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.lib.settings import get_settings
+
+LEAKY_SQL = "select customer_id, email from {{ ref('stg_crm__customers') }}\n"
+SUMMARY_SQL = "select count(*)::bigint as contacts from {{ ref('leaky_contacts') }}\n"
+LEAKY_YAML = """version: 2
+
+models:
+  - name: leaky_contacts
+    description: A mart that forgot to hash the email.
+    config: {meta: {steward: {owner: growth-ml, pii: none}}}
+    columns:
+      - name: customer_id
+        data_type: BIGINT
+        config: {meta: {classification: pseudonymous}}
+      - name: email
+        data_type: VARCHAR
+  - name: leaky_contacts_summary
+    config: {meta: {steward: {owner: growth-ml}}}
+    columns:
+      - name: contacts
+        data_type: BIGINT
+"""
+
+
+@pytest.fixture(scope="module")
+def leaky_project(tmp_path_factory) -> Path:
+    project = tmp_path_factory.mktemp("dbt") / "dbt_project"
+    shutil.copytree(get_settings().dbt_project_dir, project,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    folder = project / "models" / "marts" / "sandbox"
+    folder.mkdir()
+    (folder / "leaky_contacts.sql").write_text(LEAKY_SQL)
+    (folder / "leaky_contacts_summary.sql").write_text(SUMMARY_SQL)
+    (folder / "_sandbox__models.yml").write_text(LEAKY_YAML)
+    return project
+
+
+def _steward(args: list[str], project: Path, data: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project),
+           "STEWARD_DATA_DIR": str(data), "STEWARD_STORE_DIR": str(data / "store"),
+           "STEWARD_LANDING_DIR": str(data / "landing")}
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_policy_check_reports_the_leak_with_its_lineage(leaky_project, tmp_path):
+    result = _steward(["policy", "check"], leaky_project, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pii.weaker_than_lineage  marts/leaky_contacts.email" in result.stdout
+    assert ("marts/leaky_contacts.email ← staging/stg_crm__customers.email ← "
+            "crm/customers.email") in result.stdout
+    assert "declared pii: none" in result.stdout
+
+
+def test_a_run_blocks_the_violating_model_and_its_downstream(leaky_project, tmp_path):
+    result = _steward(["run", "--customers", "40"], leaky_project, tmp_path)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    log = result.stdout + result.stderr
+    assert "blocked by policy" in log and "marts/leaky_contacts" in log
+    with duckdb.connect(str(tmp_path / "store" / "eu.duckdb"), read_only=True) as con:
+        tables = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+        ).fetchall()}
+    assert {"customer_features", "ticket_features", "invoice_features"} <= tables
+    assert not tables & {"leaky_contacts", "leaky_contacts_summary"}

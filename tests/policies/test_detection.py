@@ -1,0 +1,43 @@
+"""Each detector finds its kind of PII in free text and stays quiet on look-alikes."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.detection import scan
+
+FOUND = [
+    ("email", "reach me at anna.muller7@example.com please"),
+    ("card_number", "my card 4111 1111 1111 1111 was charged twice"),
+    ("iban", "refund to DE89 3704 0044 0532 0130 00"),
+    ("phone", "call +49 30 123456789 after five"),
+    ("phone", "call 415-555-0132"),
+    ("ip_address", "login from 203.0.113.9"),
+    ("ip_address", "login from 2001:db8::1"),
+    ("person_name", "Hi, this is Hugo de Vries from Utrecht"),
+    ("person_name", "Please update my number. Thanks, Emma"),
+]
+QUIET = [
+    ("card_number", "order 4111 1111 1111 1112 (fails Luhn)"),
+    ("iban", "code DE00 1234 5678 9012 3456 78 (fails mod 97)"),
+    ("ip_address", "version 300.1.2.3 of the app"),
+    ("phone", "invoice 2265 issued 2024-01-01 00:00:00"),
+    ("person_name", "the emma.js library"),
+    ("email", "ping support at example dot com"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), FOUND, ids=[f"{k}-{i}" for i, (k, _) in
+                                                         enumerate(FOUND)])
+def test_detector_finds(kind, text):
+    assert kind in scan([text]).hits
+
+
+@pytest.mark.parametrize(("kind", "text"), QUIET, ids=[k for k, _ in QUIET])
+def test_detector_stays_quiet(kind, text):
+    assert kind not in scan([text]).hits
+
+
+def test_examples_never_carry_the_value():
+    findings = scan(["mail anna.muller7@example.com"])
+    assert findings.examples["email"] == "an…" and findings.sampled == 1

@@ -1,0 +1,73 @@
+"""The rule files load, and each kind of mistake is refused with file, line and the fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from policies.rules import POLICIES_DIR, PolicyFileError, load_rules, retention_days
+
+
+def test_the_shipped_rules_load():
+    rules = load_rules()
+    assert rules.levels == ("none", "pseudonymous", "personal", "sensitive")
+    assert set(rules.consumers) == {"lead_scoring", "support_routing", "finance_automation"}
+    assert rules.consumers["finance_automation"].legal_basis
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    for path in POLICIES_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def _edit(folder: Path, name: str, old: str, new: str) -> None:
+    path = folder / name
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "line", "message"),
+    [
+        ("consumers.yaml", "clearance: pseudonymous", "clearance: secretish", 8,
+         "unknown level 'secretish'"),
+        ("consumers.yaml", "regions: [us]", "regions: [mars]", 7, "unknown region 'mars'"),
+        ("consumers.yaml", "purpose: lead_scoring", "purpose: upselling", 6,
+         "unknown purpose 'upselling'"),
+        ("consumers.yaml", "  support_routing:\n", "  lead_scoring:\n", 10,
+         "'lead_scoring' is declared twice"),
+        ("purposes.yaml", "max_level: none", "max_level: public", 19, "unknown level 'public'"),
+        ("retention.yaml", "[30d, 90d", "[30d, forever", 3, "not a duration"),
+        ("regions.yaml", "from: eu", "from: moon", 14, "unknown region 'moon'"),
+        ("consumers.yaml", "    legal_basis: contract (GDPR Art. 6(1)(b))\n", "", 16,
+         "requires a recorded legal_basis"),
+        ("classifications.yaml", "yields: pseudonymous", "yields: anonymous", 8,
+         "unknown level 'anonymous'"),
+    ],
+    ids=["level", "region", "purpose", "duplicate", "purpose-level", "retention", "flow",
+         "legal-basis", "transform"],
+)
+def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):
+    _edit(rules_dir, file, old, new)
+    with pytest.raises(PolicyFileError) as raised:
+        load_rules(rules_dir)
+    assert raised.value.path.name == file
+    assert raised.value.line == line, str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_yaml_bombs_are_refused(rules_dir):
+    (rules_dir / "purposes.yaml").write_text(
+        'a: &a ["x", "x"]\nb: &b [*a, *a]\nc: &c [*b, *b]\npurposes: [*c, *c]\n')
+    with pytest.raises(PolicyFileError, match="anchors and aliases are not allowed"):
+        load_rules(rules_dir)
+
+
+@pytest.mark.parametrize(("value", "days"), [("30d", 30), ("12w", 84), ("6m", 180), ("7y", 2555)])
+def test_retention_durations(value, days):
+    assert retention_days(value) == days
