@@ -101,7 +101,7 @@ def policy_explain(
                    err=True)
         raise typer.Exit(2)
     try:
-        typer.echo(format_explain(evaluation.effective[asset], column or None))
+        typer.echo(format_explain(evaluation.effective, asset, column or None))
     except KeyError as error:
         typer.echo(error.args[0], err=True)
         raise typer.Exit(2) from None

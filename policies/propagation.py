@@ -13,11 +13,23 @@ from policies.catalog import AssetFacts, Catalog
 from policies.rules import RuleSet, retention_days
 
 
-@dataclass
+@dataclass(slots=True)
 class ColumnTags:
     level: str
-    path: tuple[str, ...]  # asset.column hops from this column to where its level comes from
-    reason: str
+    rank: int
+    source: tuple[str, str] | None = None  # the (asset, column) its level comes from
+    transform: str | None = None  # the de-identifying transform that lowered it
+    declared: bool = False
+
+    @property
+    def reason(self) -> str:
+        if self.declared:
+            return "declared"
+        if self.transform:
+            return f"{self.transform} of {self.source[0]}.{self.source[1]}"
+        if self.source:
+            return f"derived from {self.source[0]}.{self.source[1]}"
+        return "no sensitive input"
 
 
 @dataclass
@@ -35,25 +47,40 @@ class AssetTags:
     columns: dict[str, ColumnTags] = field(default_factory=dict)
 
 
-def _column_tags(rules: RuleSet, asset: AssetFacts, effective: dict[str, AssetTags]
-                 ) -> dict[str, ColumnTags]:
+def lineage_path(effective: dict[str, AssetTags], asset: str, column: str) -> tuple[str, ...]:
+    """asset.column hops from a column back to where its level comes from."""
+    hops: list[str] = []
+    current = effective[asset].columns.get(column)
+    while current is not None and current.source is not None and len(hops) < 1000:
+        up_asset, up_column = current.source
+        hops.append(f"{up_asset}.{up_column}")
+        current = effective[up_asset].columns.get(up_column) if up_asset in effective else None
+    return tuple(hops)
+
+
+def _column_tags(rules: RuleSet, asset: AssetFacts,
+                 known: dict[tuple[str, str], ColumnTags]) -> dict[str, ColumnTags]:
+    """Tags of one asset's columns; `known` holds every upstream (asset, column) seen so far."""
+    rank, levels, transforms = rules.ranks, rules.levels, rules.transforms
+    no_input = ColumnTags(levels[0], 0)  # shared: most columns carry nothing sensitive
+    lookup = known.get
     columns = {}
     for column in asset.columns.values():
-        inherited = ColumnTags(rules.levels[0], (), "no sensitive input")
-        for up_asset, up_column in column.derived_from:
-            upstream = effective.get(up_asset)
-            found = upstream.columns.get(up_column) if upstream else None
-            if found and rules.rank(found.level) > rules.rank(inherited.level):
-                inherited = ColumnTags(found.level, (f"{up_asset}.{up_column}", *found.path),
-                                       f"derived from {up_asset}.{up_column}")
-        if column.transform in rules.transforms:
-            yields = rules.transforms[column.transform].yields
-            if rules.rank(inherited.level) > rules.rank(yields):
-                inherited = ColumnTags(yields, inherited.path,
-                                       f"{column.transform} of {inherited.level} input")
-        if column.declared and rules.rank(column.declared) > rules.rank(inherited.level):
-            inherited = ColumnTags(column.declared, (), "declared")
-        columns[column.name] = inherited
+        best, source = 0, None
+        for pair in column.derived_from:
+            found = lookup(pair)
+            if found is not None and found.rank > best:
+                best, source = found.rank, pair
+        tags = ColumnTags(levels[best], best, source) if source else no_input
+        if column.transform:
+            transform = transforms.get(column.transform)
+            if transform and best > rank[transform.yields]:
+                tags = ColumnTags(transform.yields, rank[transform.yields], source,
+                                  column.transform)
+        if column.declared and rank[column.declared] > tags.rank:
+            tags = ColumnTags(column.declared, rank[column.declared], declared=True)
+        columns[column.name] = tags
+        known[(asset.key, column.name)] = tags
     return columns
 
 
@@ -76,9 +103,10 @@ def _region(asset: AssetFacts, effective: dict[str, AssetTags]) -> str | None:
 
 def propagate(rules: RuleSet, catalog: Catalog) -> dict[str, AssetTags]:
     effective: dict[str, AssetTags] = {}
+    known: dict[tuple[str, str], ColumnTags] = {}
     for asset in catalog.topological():
-        columns = _column_tags(rules, asset, effective)
-        pii_column = max(columns, key=lambda c: rules.rank(columns[c].level), default=None)
+        columns = _column_tags(rules, asset, known)
+        pii_column = max(columns, key=lambda c: columns[c].rank, default=None)
         inputs_days, inputs_source = _retention(asset, effective)
         declared_days = _days(asset.retention)
         if declared_days is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies.engine import Evaluation
-from policies.propagation import AssetTags
+from policies.propagation import AssetTags, lineage_path
 from policies.violations import Violation
 
 
@@ -26,12 +26,13 @@ def format_check(evaluation: Evaluation) -> str:
             f"across {assets} assets")
 
 
-def format_explain(tags: AssetTags, column: str | None = None) -> str:
+def format_explain(effective: dict[str, AssetTags], key: str, column: str | None = None) -> str:
+    tags = effective[key]
     if column:
         found = tags.columns.get(column)
         if found is None:
             raise KeyError(f"{tags.key} has no column {column}; it has {', '.join(tags.columns)}")
-        path = " ← ".join((f"{tags.key}.{column}", *found.path))
+        path = " ← ".join((f"{tags.key}.{column}", *lineage_path(effective, key, column)))
         return f"{tags.key}.{column}\n  pii: {found.level} — {found.reason}\n  lineage: {path}"
     pii_reason = (f"its most sensitive column {tags.pii_column} is {tags.pii} "
                   f"({tags.columns[tags.pii_column].reason})" if tags.pii_column else "no columns")

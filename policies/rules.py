@@ -66,11 +66,21 @@ class RuleSet:
     purposes: dict[str, Purpose]
     consumers: dict[str, Consumer]
 
+    @property
+    def ranks(self) -> dict[str, int]:
+        """Level → position, weakest 0; a plain dict because propagation asks millions of times."""
+        return _ranks(self.levels)
+
     def rank(self, level: str) -> int:
-        return self.levels.index(level)
+        return self.ranks[level]
 
     def max_level(self, levels) -> str:
         return max(levels, key=self.rank, default=self.levels[0])
+
+
+@cache
+def _ranks(levels: tuple[str, ...]) -> dict[str, int]:
+    return {level: i for i, level in enumerate(levels)}
 
 
 def _name(doc: Located, value: object, *where: object) -> str:

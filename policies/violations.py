@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.catalog import AssetFacts, Catalog
-from policies.propagation import AssetTags
+from policies.propagation import AssetTags, lineage_path
 from policies.rules import Consumer, RuleSet
 
 TAGS_MISSING = "tags.missing"
@@ -65,7 +65,8 @@ def _retention(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Viola
     return found
 
 
-def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
+def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags,
+         effective_all: dict[str, AssetTags]) -> list[Violation]:
     found = []
     for column in asset.columns.values():
         effective = tags.columns[column.name]
@@ -76,13 +77,15 @@ def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
                 f"({effective.reason})",
                 f"classify it {effective.level}, or de-identify it and declare the transform "
                 f"({', '.join(rules.transforms)})",
-                column=column.name, path=effective.path, declared_in=asset.declared_in))
+                column=column.name, path=lineage_path(effective_all, asset.key, column.name),
+                declared_in=asset.declared_in))
         elif asset.contract and column.declared is None and effective.level != rules.levels[0]:
             found.append(Violation(
                 PII_UNCLASSIFIED, asset.key,
                 f"is {effective.level} through lineage but has no declared classification",
                 f"declare config.meta.classification: {effective.level}",
-                column=column.name, path=effective.path, declared_in=asset.declared_in))
+                column=column.name, path=lineage_path(effective_all, asset.key, column.name),
+                declared_in=asset.declared_in))
     if asset.pii and rules.rank(asset.pii) < rules.rank(tags.pii):
         column = tags.pii_column
         found.append(Violation(
@@ -90,7 +93,8 @@ def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
             f"declared pii: {asset.pii} but column {column} is {tags.pii} "
             f"({tags.columns[column].reason})",
             f"hash, redact or aggregate {column}, or declare pii: {tags.pii}",
-            column=column, path=tags.columns[column].path, declared_in=asset.declared_in))
+            column=column, path=lineage_path(effective_all, asset.key, column),
+            declared_in=asset.declared_in))
     return found
 
 
@@ -135,7 +139,8 @@ def consumer_violations(rules: RuleSet, consumer: Consumer,
                 f"purpose {purpose.name} may see at most {purpose.max_level} but {dataset} is "
                 f"{tags.pii} (column {tags.pii_column})",
                 "read a de-identified dataset or change the purpose", column=tags.pii_column,
-                path=(dataset, *tags.columns[tags.pii_column].path) if tags.pii_column else (),
+                path=(dataset, *lineage_path(effective, dataset, tags.pii_column))
+                if tags.pii_column else (),
                 declared_in=where))
         if rules.rank(tags.pii) > rules.rank(consumer.clearance):
             found.append(Violation(
@@ -159,6 +164,6 @@ def asset_violations(rules: RuleSet, catalog: Catalog,
         tags = effective[asset.key]
         found += _missing_tags(asset, tags)
         found += _retention(rules, asset, tags)
-        found += _pii(rules, asset, tags)
+        found += _pii(rules, asset, tags, effective)
         found += _regions(rules, catalog, asset, tags, effective)
     return found
