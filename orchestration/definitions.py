@@ -8,10 +8,10 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration.defs.governance.checks import dbt_policy_checks  # noqa: E402
+from orchestration.defs.governance.checks import build_dbt_policy_checks  # noqa: E402
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
 from orchestration.defs.transform.assets import dbt_models, dbt_resource  # noqa: E402
-from orchestration.lib.policy_adapter import column_metadata, policy_tags  # noqa: E402
+from orchestration.lib.policy_adapter import governance_metadata, policy_tags  # noqa: E402
 
 PIPELINE_JOB = "steward_pipeline"
 
@@ -23,7 +23,7 @@ def _governed(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     def govern(spec: dg.AssetSpec) -> dg.AssetSpec:
         key = spec.key.to_user_string()
         return spec.merge_attributes(tags=policy_tags(key)).replace_attributes(
-            metadata={**spec.metadata, **column_metadata(key, spec.metadata)})
+            metadata={**spec.metadata, **governance_metadata(key, spec.metadata)})
 
     return assets_def.map_asset_specs(govern)
 
@@ -32,7 +32,7 @@ def build_definitions() -> dg.Definitions:
     assets = [_governed(a) for a in (*build_ingest_assets(), dbt_models)]
     return dg.Definitions(
         assets=assets,
-        asset_checks=[dbt_policy_checks],
+        asset_checks=build_dbt_policy_checks(),
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None)],
         resources={"dbt": dbt_resource},

@@ -159,9 +159,11 @@ def policy_tags(key: str) -> dict[str, str]:
             "region": tags.region or "unset", "pii": tags.pii}
 
 
-def column_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Column schema with effective classifications, and column lineage, for one asset."""
+def governance_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Column schema with effective classifications, column lineage, and the asset's policy
+    violations as the engine sees them at definition time."""
     effective = project_evaluation().effective[key]
+    violations = project_evaluation().for_asset(key)
     facts = project_catalog().assets[key]
     schema = metadata.get("dagster/column_schema")
     declared = {c.name: c for c in schema.columns} if schema else {}
@@ -182,4 +184,7 @@ def column_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
     }
     if lineage:
         result["dagster/column_lineage"] = dg.TableColumnLineage(deps_by_column=lineage)
+    result["policy_violations"] = dg.MetadataValue.md(
+        "\n".join(f"- **{v.rule}** `{v.where()}`: {v.message}. Fix: {v.fix}" for v in violations)
+        or "none")
     return result

@@ -13,6 +13,7 @@ from policies.rules import load_rules
 from policies.violations import Violation
 
 POLICY_CHECK = "policy__compliant"
+BLOCKED_METADATA = "blocked_by_policy"  # on an observation of a model the dbt gate held back
 POLICY_CHECK_DESCRIPTION = ("Owner, retention, region and PII rules of policies/ hold for this "
                             "asset, and a sample of its data holds no undeclared PII.")
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from orchestration.lib.policy_checks import BLOCKED_METADATA
+
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
@@ -23,7 +25,13 @@ class AssetOutcome:
     checks_passed: int
     checks_failed: int
     seconds: float | None
-    materialized: bool
+    blocked: str | None = None  # why the policy gate held this asset back, if it did
+
+    @property
+    def status(self) -> str:
+        if self.blocked:
+            return "BLOCKED"
+        return "FAILED CHECKS" if self.checks_failed else "ok"
 
 
 def _instance() -> dg.DagsterInstance:
@@ -49,8 +57,17 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
         rows = _float(metadata, rows_key)
         outcomes[(asset, region)] = AssetOutcome(
             asset, region, int(rows) if rows is not None else None, 0, 0,
-            _float(metadata, "duration_s", "Execution Duration"), True,
+            _float(metadata, "duration_s", "Execution Duration"),
         )
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_OBSERVATION":
+            continue
+        observation = event.asset_observation_data.asset_observation
+        if BLOCKED_METADATA in observation.metadata:
+            asset = observation.asset_key.to_user_string()
+            outcomes[(asset, observation.partition or "")] = AssetOutcome(
+                asset, observation.partition or "", None, 0, 0, None,
+                blocked=str(observation.metadata[BLOCKED_METADATA].value))
     for evaluation in result.get_asset_check_evaluations():
         asset = evaluation.asset_key.to_user_string()
         for (name, region), outcome in outcomes.items():
@@ -82,20 +99,23 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
         )
         success &= built.success
         outcomes.extend(_outcomes(built, [region]))
-    failed_checks = sum(outcome.checks_failed for outcome in outcomes)
-    return success and failed_checks == 0, outcomes
+    healthy = all(outcome.status == "ok" for outcome in outcomes)
+    return success and healthy, outcomes
 
 
 def format_summary(outcomes: list[AssetOutcome]) -> str:
-    header = ("asset", "region", "rows", "checks passed", "checks failed", "seconds")
+    header = ("asset", "region", "status", "rows", "checks passed", "checks failed", "seconds")
+    ordered = sorted(outcomes, key=lambda o: (o.asset, o.region))
     rows = [header] + [
-        (o.asset, o.region, "-" if o.rows is None else f"{o.rows:,}", str(o.checks_passed),
-         str(o.checks_failed), "-" if o.seconds is None else f"{o.seconds:.2f}")
-        for o in sorted(outcomes, key=lambda o: (o.asset, o.region))
+        (o.asset, o.region, o.status, "-" if o.rows is None else f"{o.rows:,}",
+         str(o.checks_passed), str(o.checks_failed),
+         "-" if o.seconds is None else f"{o.seconds:.2f}")
+        for o in ordered
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"\n{o.asset} [{o.region}] {o.blocked}" for o in ordered if o.blocked]
     return "\n".join(lines)

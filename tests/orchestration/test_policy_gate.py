@@ -4,6 +4,7 @@ everything downstream of it, while the compliant models still build."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,15 @@ def test_a_run_blocks_the_violating_model_and_its_downstream(leaky_project, tmp_
     result = _steward(["run", "--customers", "40"], leaky_project, tmp_path)
     assert result.returncode == 1
     assert "FAILED" in result.stdout
-    log = result.stdout + result.stderr
-    assert "blocked by policy" in log and "marts/leaky_contacts" in log
+    blocked = [line for line in result.stdout.splitlines() if "BLOCKED" in line]
+    assert sorted(line.split()[0] for line in blocked) == [
+        "marts/leaky_contacts", "marts/leaky_contacts", "marts/leaky_contacts_summary",
+        "marts/leaky_contacts_summary"]
+    assert ("marts/leaky_contacts [eu] blocked by policy: pii.unclassified_column "
+            "marts/leaky_contacts.email") in result.stdout
+    assert "declared pii: none but column email is personal" in result.stdout
+    assert "upstream model was blocked by policy" in result.stdout
+    assert re.search(r"^marts/customer_features\s+eu\s+ok\s", result.stdout, re.M)
     with duckdb.connect(str(tmp_path / "store" / "eu.duckdb"), read_only=True) as con:
         tables = {name for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"

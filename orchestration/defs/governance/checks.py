@@ -1,21 +1,29 @@
-"""Blocking policy checks on every dbt model; ingest assets carry theirs on the asset itself."""
+"""Blocking policy checks on every dbt model; ingest assets carry theirs on the asset itself.
+
+One check per model, each its own step: a model the policy gate held back skips only its own
+check, while every model that was built is still checked.
+"""
 
 import dagster as dg
 
 from orchestration.defs.transform.assets import dbt_models, model_relations
-from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
+from orchestration.lib.policy_checks import POLICY_CHECK, evaluate_policy, policy_check_spec
 
 PARTITION_TAG = "dagster/partition"
 
 
-def _model_keys() -> list[dg.AssetKey]:
-    return sorted(dbt_models.keys, key=lambda k: k.to_user_string())
+def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    spec = policy_check_spec(key)
+
+    @dg.asset_check(asset=key, name=POLICY_CHECK, blocking=True, description=spec.description)
+    def _policy(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        region = context.run.tags.get(PARTITION_TAG)
+        regions = [region] if region else list(dbt_models.partitions_def.get_partition_keys())
+        return evaluate_policy(key, model_relations()[key], regions)
+
+    return _policy
 
 
-@dg.multi_asset_check(specs=[policy_check_spec(key) for key in _model_keys()], can_subset=True)
-def dbt_policy_checks(context: dg.AssetCheckExecutionContext):
-    region = context.run.tags.get(PARTITION_TAG)
-    regions = [region] if region else list(dbt_models.partitions_def.get_partition_keys())
-    relations = model_relations()
-    for check_key in context.selected_asset_check_keys:
-        yield evaluate_policy(check_key.asset_key, relations[check_key.asset_key], regions)
+def build_dbt_policy_checks() -> list[dg.AssetChecksDefinition]:
+    return [build_policy_check(key) for key in sorted(dbt_models.keys,
+                                                      key=lambda k: k.to_user_string())]

@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_adapter import project_evaluation, unique_id_of
+from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
 
@@ -21,6 +22,13 @@ _translator = StewardDbtTranslator()
 @cache
 def _nodes() -> dict:
     return json.loads(_project.manifest_path.read_text())["nodes"]
+
+
+@cache
+def _keys_by_unique_id() -> dict[dg.AssetKey, str]:
+    manifest = json.loads(_project.manifest_path.read_text())
+    return {_translator.get_asset_spec(manifest, uid, None).key: uid
+            for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 
 
 @cache
@@ -42,6 +50,21 @@ def _write_policy_verdicts(region: str) -> list[str]:
         if blocked:
             con.executemany("INSERT INTO _steward.policy_verdicts VALUES (?, ?, ?)", blocked)
     return sorted({asset for _, asset, _ in blocked})
+
+
+def _blocked_observations(results: list[dict], region: str) -> Iterator[dg.AssetObservation]:
+    keys = {uid: key for key, uid in _keys_by_unique_id().items()}
+    for result in results:
+        key = keys.get(result["unique_id"])
+        if key is None or result["status"] not in ("error", "skipped"):
+            continue
+        message = " ".join((result.get("message") or "").split())
+        # dbt appends the macro call chain after " > "; the policy's own words come before it.
+        reason = (message[message.find("blocked by policy"):].split(" > ")[0]
+                  if result["status"] == "error"
+                  else "skipped: an upstream model was blocked by policy")
+        yield dg.AssetObservation(asset_key=key, partition=region,
+                                  metadata={BLOCKED_METADATA: reason})
 
 
 def _with_row_counts(events: list, region: str) -> Iterator:
@@ -76,9 +99,15 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
                              context=context, raise_on_error=False)
         events = list(invocation.stream())
     yield from _with_row_counts(events, region)
-    if not invocation.is_successful():
-        raise dg.Failure(f"dbt build failed in region {region}",
-                         metadata={"blocked_by_policy": ", ".join(blocked) or "none"})
+    if invocation.is_successful():
+        return
+    results = invocation.get_artifact("run_results.json")["results"]
+    failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
+    gated = {unique_id_of(asset) for asset in blocked}
+    if not failed <= gated:
+        raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")
+    # Only the policy gate stopped models: say so on each of them, and on what it held back.
+    yield from _blocked_observations(results, region)
 
 
 dbt_resource = DbtCliResource(project_dir=_project, dbt_executable=dbt_executable())
