@@ -18,7 +18,8 @@ def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}._steward")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {catalog}.{LOG_TABLE} (source_table VARCHAR, file VARCHAR, "
-        "fingerprint VARCHAR, rows_loaded BIGINT, run_id VARCHAR, loaded_at TIMESTAMP)"
+        "fingerprint VARCHAR, rows_loaded BIGINT, run_id VARCHAR, load_id VARCHAR, "
+        "loaded_at TIMESTAMP)"
     )
 
 

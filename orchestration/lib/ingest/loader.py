@@ -19,7 +19,12 @@ import duckdb
 
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
-from orchestration.lib.ingest.readers import create_scratch_tables, read_files
+from orchestration.lib.ingest.readers import (
+    create_scratch_tables,
+    parquet_rows,
+    read_files,
+    read_parquet_files,
+)
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.store import locked, qualified, quote_ident, scratch_connection, sql_literal
@@ -163,12 +168,16 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
 
 def _target_ddl(spec: SourceTable, target: str) -> str:
     columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
-    return (f"CREATE TABLE IF NOT EXISTS {target} ({columns}, _source_file VARCHAR, "
+    # _load_id ties each row to its load in the load log: one constant per load, so it costs
+    # nothing to write, unlike a per-row file name.
+    return (f"CREATE TABLE IF NOT EXISTS {target} ({columns}, _load_id VARCHAR, "
             "_loaded_at TIMESTAMP)")
 
 
 def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], run_id: str,
-                 report: LoadReport, has_losers: bool) -> None:
+                 report: LoadReport, has_losers: bool, rows: str = "incoming") -> None:
+    """Commit one region's rows of the batch. `rows` is where full rows come from; counts
+    always come from `incoming`, which for a clean Parquet batch holds only key columns."""
     catalog = quote_ident(region)
     target = qualified(spec.schema, spec.table, catalog=region)
     done = {f for f, _ in ledger.loaded_fingerprints(con, catalog, spec.name)}
@@ -183,7 +192,7 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
                                  f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
     only_todo = "" if not already_loaded else f" AND list_contains({_list_literal(names)}, _file)"
-    source = f"(SELECT {columns}, _file FROM incoming WHERE {routed_here}{only_todo})"
+    source = f"(SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo})"
     stale = 0
     if con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]:
         # Only compare with stored rows when there are any: the first load is a plain insert.
@@ -194,22 +203,25 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
             stale = con.execute(
                 f"DELETE FROM batch b WHERE EXISTS (SELECT 1 FROM {target} t WHERE "
                 f"{_key_match(spec)} AND b.{cursor} <= t.{cursor})").fetchone()[0]
-    per_file = dict(con.execute(f"SELECT _file, count(*) FROM {source} GROUP BY 1").fetchall())
+    tally = source if source == "batch" else (
+        f"(SELECT _file FROM incoming WHERE {routed_here}{only_todo})")
+    per_file = dict(con.execute(f"SELECT _file, count(*) FROM {tally} GROUP BY 1").fetchall())
     # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN")
     if source == "batch":
         con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
-    inserted = con.execute(f"INSERT INTO {target} SELECT {columns}, _file, now() FROM {source}"
-                           ).fetchone()[0]
+    load_id = f"{run_id}:{names[0] if names else ''}"
+    inserted = con.execute(f"INSERT INTO {target} SELECT {columns}, {sql_literal(load_id)}, "
+                           f"now() FROM {source}").fetchone()[0]
     if inserted != sum(per_file.values()):
         con.execute("ROLLBACK")
         raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
                                   f"{region} but {inserted} inserted; the load was rolled back")
     con.execute(f"INSERT INTO {catalog}.{ledger.LOG_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, now()",
+                f"unnest(?), ?, ?, now()",
                 [spec.name, names, [f.fingerprint for f in todo],
-                 [per_file.get(name, 0) for name in names], run_id])
+                 [per_file.get(name, 0) for name in names], run_id, load_id])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
@@ -242,6 +254,9 @@ def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]
 def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
                 run_id: str, report: LoadReport) -> None:
     """Read, sort and commit one batch of files; each region commits on its own."""
+    if spec.format == "parquet" and _load_clean_parquet(con, spec, regions, files, run_id,
+                                                        report):
+        return
     _read_pending(con, spec, files, report)
     has_losers = _find_losers(con, spec)
     report.rows_read += con.execute("SELECT (SELECT count(*) FROM incoming) "
@@ -249,6 +264,31 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
     _write_quarantine(con, spec, files, run_id, report)
     for region in sorted(regions):
         _load_region(con, spec, region, files, run_id, report, has_losers)
+
+
+def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
+                        run_id: str, report: LoadReport) -> bool:
+    """Parquet is columnar: read only the key, cursor and routing columns first. When the batch
+    has no refused file, empty key, unknown country or repeated key, every row goes straight
+    from the files to its region's table; otherwise returns False for the full path."""
+    create_scratch_tables(con, spec, country_to_region())
+    probe = sorted({*spec.primary_key, spec.route_by, *([spec.cursor] if spec.cursor else [])})
+    if read_parquet_files(con, spec, files, columns=probe) or any(f.size == 0 for f in files):
+        return False
+    anomalies = con.execute(
+        f"SELECT count(*) FILTER (WHERE {_key_is_null(spec)} OR _region IS NULL), "
+        f"count(*) - count(DISTINCT ({', '.join(_key(spec))})) FROM incoming").fetchone()
+    if any(anomalies):
+        return False
+    report.files_new.extend(file.name for file in files)
+    report.rows_read += con.execute("SELECT count(*) FROM incoming").fetchone()[0]
+    con.execute("CREATE OR REPLACE TEMP TABLE losers "
+                "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
+    _write_quarantine(con, spec, files, run_id, report)
+    for region in sorted(regions):
+        _load_region(con, spec, region, files, run_id, report, False,
+                     rows=parquet_rows(spec, files))
+    return True
 
 
 def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") -> LoadReport:

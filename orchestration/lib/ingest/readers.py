@@ -145,18 +145,41 @@ def _check_parquet_schema(con: duckdb.DuckDBPyConnection, spec: SourceTable,
                           f"{spec.declared_in.name} or fix the export")
 
 
-def _insert_parquet(con: duckdb.DuckDBPyConnection, spec: SourceTable,
-                    files: list[LandingFile]) -> None:
+def _file_names(files: list[LandingFile]) -> str:
+    """The landing-relative name of each row's file: its path minus the landing root."""
+    prefix = len(str(files[0].path)) - len(files[0].name)
+    return f"substr(filename, {prefix + 1})"
+
+
+def _parquet_scan(files: list[LandingFile]) -> str:
+    paths = "[" + ", ".join(sql_literal(str(f.path)) for f in files) + "]"
+    return f"read_parquet({paths}, filename = true, file_row_number = true)"
+
+
+def parquet_rows(spec: SourceTable, files: list[LandingFile]) -> str:
+    """Full rows of Parquet files as a relation with `_file` and `_region`, read in place."""
     select = ", ".join(quote_ident(c) for c in spec.column_names)
-    names = " ".join(f"WHEN {sql_literal(str(f.path))} THEN {sql_literal(f.name)}" for f in files)
-    con.execute(f"INSERT INTO incoming SELECT {select}, CASE filename {names} END, NULL, "
-                f"{_region(spec)} FROM read_parquet(?, filename = true)",
-                [[str(f.path) for f in files]])
+    return (f"(SELECT {select}, {_file_names(files)} AS _file, {_region(spec)} AS _region "
+            f"FROM {_parquet_scan(files)})")
+
+
+def _insert_parquet(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                    files: list[LandingFile], columns: list[str] | None = None) -> None:
+    columns = columns or spec.column_names
+    select = ", ".join(quote_ident(c) for c in columns)
+    if columns != spec.column_names:  # a key-only probe: row order does not matter there
+        con.execute("SET preserve_insertion_order = false")
+    con.execute(f"INSERT INTO incoming ({select}, _file, _line, _region) SELECT {select}, "
+                f"{_file_names(files)}, file_row_number + 1, {_region(spec)} "
+                f"FROM {_parquet_scan(files)}")
+    con.execute("RESET preserve_insertion_order")
 
 
 def read_parquet_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
-                       files: list[LandingFile]) -> dict[str, str]:
-    """All good Parquet files in one parallel scan; a file that breaks it is read alone."""
+                       files: list[LandingFile], columns: list[str] | None = None
+                       ) -> dict[str, str]:
+    """All good Parquet files in one parallel scan; a file that breaks it is read alone.
+    With `columns`, only those are read (the rest of `incoming` stays NULL)."""
     refused, accepted = {}, []
     for file in files:
         try:
@@ -166,11 +189,11 @@ def read_parquet_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
             refused[file.name] = str(error)
     try:
         if accepted:
-            _insert_parquet(con, spec, accepted)
+            _insert_parquet(con, spec, accepted, columns)
     except duckdb.Error:
         con.execute("DELETE FROM incoming")
         for file in accepted:
-            refused.update(_read_alone(con, spec, file, _insert_parquet, [file]))
+            refused.update(_read_alone(con, spec, file, _insert_parquet, [file], columns))
     return refused
 
 
@@ -230,12 +253,12 @@ def read_jsonl_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: Lan
                 "WHERE failure <> ''", [file.name])
 
 
-def _read_alone(con, spec: SourceTable, file: LandingFile, reader, target) -> dict[str, str]:
+def _read_alone(con, spec: SourceTable, file: LandingFile, reader, *args) -> dict[str, str]:
     """Run one file's reader; on failure remove its partial rows and say why it was refused."""
     try:
         if file.size == 0:
             raise FileRefused("the file is empty (0 bytes)")
-        reader(con, spec, target)
+        reader(con, spec, *args)
         return {}
     except (FileRefused, duckdb.Error) as error:
         for table in ("incoming", "rejected"):
