@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.dbt import dbt_executable, dependency_order
 from orchestration.lib.settings import get_settings
 
 REGION = "eu"
@@ -32,28 +32,12 @@ def _dbt(args: list[str], store_dir: Path, target_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _ordered_nodes(manifest: dict) -> list[dict]:
-    nodes = {uid: n for uid, n in manifest["nodes"].items()
-             if n["resource_type"] in ("model", "test")}
-    ordered, seen = [], set()
-
-    def visit(uid: str) -> None:
-        if uid in seen or uid not in nodes:
-            return
-        seen.add(uid)
-        for parent in nodes[uid]["depends_on"]["nodes"]:
-            visit(parent)
-        ordered.append(nodes[uid])
-
-    for uid in sorted(nodes):
-        visit(uid)
-    return ordered
-
-
 def _run_directly(manifest: dict, database: Path) -> float:
     with duckdb.connect(str(database)) as con:
         started = time.perf_counter()
-        for node in _ordered_nodes(manifest):
+        nodes = {uid: n for uid, n in manifest["nodes"].items()
+                 if n["resource_type"] in ("model", "test")}
+        for node in (nodes[uid] for uid in dependency_order(nodes)):
             sql = node["compiled_code"]
             if node["resource_type"] == "test":
                 con.execute(f"SELECT count(*) FROM ({sql})").fetchall()

@@ -56,6 +56,24 @@ def dbt_project() -> DbtProject:
     return project if project.manifest_path.exists() else parse_dbt_project()
 
 
+def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """unique_ids of manifest nodes, every node after the nodes it depends on."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(unique_id: str) -> None:
+        if unique_id in seen or unique_id not in nodes:
+            return
+        seen.add(unique_id)
+        for parent in nodes[unique_id]["depends_on"]["nodes"]:
+            visit(parent)
+        order.append(unique_id)
+
+    for unique_id in sorted(nodes):
+        visit(unique_id)
+    return order
+
+
 def _steward_meta(props: Mapping[str, Any]) -> dict:
     meta = dict(props.get("meta") or {})
     meta.update((props.get("config") or {}).get("meta") or {})

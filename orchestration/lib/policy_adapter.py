@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.lib.dbt import StewardDbtTranslator, dbt_project
+from orchestration.lib.dbt import StewardDbtTranslator, dbt_project, dependency_order
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
@@ -95,7 +95,7 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catal
         asset_of_unique_id.setdefault(
             unique_id, f"{source['source_name']}/{source['name']}")
     models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
-    for unique_id in _model_order(models):
+    for unique_id in dependency_order(models):
         props = models[unique_id]
         key = translator.get_asset_spec(manifest, unique_id, None).key.to_user_string()
         asset_of_unique_id[unique_id] = key
@@ -107,22 +107,6 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catal
         asset_of_relation[relation] = key
         schema.setdefault(props["schema"], {})[props["alias"]] = {c: "VARCHAR" for c in lineage}
     return Catalog(assets)
-
-
-def _model_order(models: dict[str, dict]) -> list[str]:
-    order, seen = [], set()
-
-    def visit(uid: str) -> None:
-        if uid in seen or uid not in models:
-            return
-        seen.add(uid)
-        for parent in models[uid]["depends_on"]["nodes"]:
-            visit(parent)
-        order.append(uid)
-
-    for uid in sorted(models):
-        visit(uid)
-    return order
 
 
 @cache

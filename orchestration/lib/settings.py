@@ -35,7 +35,7 @@ def get_settings() -> Settings:
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
-        duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "1GB"),
+        duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "640MB"),
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
         # Landing files are loaded in batches of about this many bytes (one commit per batch).
         ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),

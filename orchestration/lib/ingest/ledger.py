@@ -35,19 +35,20 @@ def ensure_quarantine(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     )
 
 
+def _fingerprints(con: duckdb.DuckDBPyConnection, table: str,
+                  source_table: str) -> set[tuple[str, str]]:
+    rows = con.execute(f"SELECT file, fingerprint FROM {table} WHERE source_table = ?",
+                       [source_table]).fetchall()
+    return {(file, fingerprint) for file, fingerprint in rows}
+
+
 def loaded_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
                         source_table: str) -> set[tuple[str, str]]:
-    rows = con.execute(
-        f"SELECT file, fingerprint FROM {catalog}.{LOG_TABLE} WHERE source_table = ?",
-        [source_table],
-    ).fetchall()
-    return {(file, fingerprint) for file, fingerprint in rows}
+    """(file, fingerprint) of every file this region's store has committed."""
+    return _fingerprints(con, f"{catalog}.{LOG_TABLE}", source_table)
 
 
 def refused_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
                          source_table: str) -> set[tuple[str, str]]:
-    rows = con.execute(
-        f"SELECT file, fingerprint FROM {catalog}.{REFUSED_FILES_TABLE} WHERE source_table = ?",
-        [source_table],
-    ).fetchall()
-    return {(file, fingerprint) for file, fingerprint in rows}
+    """(file, fingerprint) of every file refused whole; a changed file is tried again."""
+    return _fingerprints(con, f"{catalog}.{REFUSED_FILES_TABLE}", source_table)
