@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ColumnFacts:
     name: str
     declared: str | None = None  # declared classification; None means "not declared"
@@ -17,7 +17,7 @@ class ColumnFacts:
     derived_from: tuple[tuple[str, str], ...] = ()  # (asset, column) pairs from lineage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetFacts:
     key: str  # e.g. "crm/customers", "marts/customer_features"
     owner: str | None = None

@@ -32,7 +32,7 @@ class ColumnTags:
         return "no sensitive input"
 
 
-@dataclass
+@dataclass(slots=True)
 class AssetTags:
     key: str
     owner: str | None

@@ -12,6 +12,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import build_scope
 
 DIALECT = "duckdb"
 
@@ -30,9 +31,11 @@ def column_lineage(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, Mapp
     """{output column: {(schema.table, column), ...}} for one model's compiled SQL."""
     expression = qualify(sqlglot.parse_one(sql, dialect=DIALECT), schema=schema,
                          dialect=DIALECT, validate_qualify_columns=False)
+    scope = build_scope(expression)  # built once: lineage() would rebuild it for every column
     result: dict[str, set[tuple[str, str]]] = {}
     for column in expression.named_selects:
-        node = lineage(column, expression, schema=schema, dialect=DIALECT)
+        node = lineage(column, expression, schema=schema, dialect=DIALECT, scope=scope,
+                       copy=False)
         sources = set()
         for leaf in node.walk():
             if isinstance(leaf.expression, exp.Table) and not leaf.downstream:
