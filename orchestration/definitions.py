@@ -10,6 +10,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from orchestration.defs.governance.checks import build_dbt_policy_checks  # noqa: E402
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
+from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import dbt_models, dbt_resource  # noqa: E402
 from orchestration.lib.policy_adapter import governance_metadata, policy_tags  # noqa: E402
 
@@ -32,7 +33,7 @@ def build_definitions() -> dg.Definitions:
     assets = [_governed(a) for a in (*build_ingest_assets(), dbt_models)]
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_dbt_policy_checks(),
+        asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None)],
         resources={"dbt": dbt_resource},

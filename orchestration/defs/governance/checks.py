@@ -17,9 +17,7 @@ def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=key, name=POLICY_CHECK, blocking=True, description=spec.description)
     def _policy(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        region = context.run.tags.get(PARTITION_TAG)
-        regions = [region] if region else list(dbt_models.partitions_def.get_partition_keys())
-        return evaluate_policy(key, model_relations()[key], regions)
+        return evaluate_policy(key, model_relations()[key], run_regions(context))
 
     return _policy
 
@@ -27,3 +25,9 @@ def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 def build_dbt_policy_checks() -> list[dg.AssetChecksDefinition]:
     return [build_policy_check(key) for key in sorted(dbt_models.keys,
                                                       key=lambda k: k.to_user_string())]
+
+
+def run_regions(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The region of a partitioned run, or every region."""
+    region = context.run.tags.get(PARTITION_TAG)
+    return [region] if region else list(dbt_models.partitions_def.get_partition_keys())

@@ -9,6 +9,8 @@ from orchestration.lib.ingest.loader import LoadReport, load_table
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
+from orchestration.lib.quality.checks import quality_check_specs, run_suite
+from orchestration.lib.quality.suites import suites_for
 from orchestration.lib.sources import SourceTable, load_source_tables
 
 RECONCILED_CHECK = "ingest__reconciled"
@@ -59,6 +61,7 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                 description="Rows read = rows loaded + unchanged + superseded + quarantined.",
             ),
             policy_check_spec(key),
+            *quality_check_specs(key),
         ],
     )
     def _ingest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -78,6 +81,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                     metadata={"rows_read": report.rows_read, "accounted": report.accounted},
                 ),
                 evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
+                *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
+                            context.run.run_id) for suite in suites_for(key.to_user_string())),
             ],
         )
 

@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites from `expectations/`, run inside the DuckDB store."""

@@ -1,0 +1,56 @@
+"""Quality suites as Dagster asset checks: one check per suite, blocking on error severity."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.lib.quality.suites import Suite, suites_for
+
+
+def quality_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(suite.check_name, asset=key, blocking=True,
+                              description=f"Great Expectations suite {suite.path.name} "
+                                          f"({len(suite.expectations)} expectations)")
+            for suite in suites_for(key.to_user_string())]
+
+
+def _line(region: str, outcome) -> str:
+    mark = "✓" if outcome.success else ("✗" if outcome.spec.severity == "error" else "!")
+    parts = [f"{mark} [{region}] {outcome.spec.label} ({outcome.spec.severity})"]
+    if outcome.observed is not None:
+        parts.append(f"observed {outcome.observed}")
+    if outcome.unexpected_count:
+        parts.append(f"{outcome.unexpected_count} unexpected, e.g. "
+                     f"{outcome.unexpected_sample[:5]}")
+    if outcome.error:
+        parts.append(f"ERROR {outcome.error[:300]}")
+    return " — ".join(parts)
+
+
+def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions: list[str],
+              run_id: str) -> dg.AssetCheckResult:
+    """Validate every region's table, keep the history, and summarise as one check result."""
+    from orchestration.lib.quality.history import record
+    from orchestration.lib.quality.validate import validate
+
+    outcomes = []
+    for region in regions:
+        outcome = validate(suite, region, *relation)
+        record(outcome, run_id)
+        outcomes.append(outcome)
+    results = [(o.region, r) for o in outcomes for r in o.outcomes]
+    failed = [r for _, r in results if not r.success]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=suite.check_name,
+        passed=not failed,
+        severity=(dg.AssetCheckSeverity.ERROR if any(r.blocking for r in failed)
+                  else dg.AssetCheckSeverity.WARN),
+        description=f"{len(results) - len(failed)} of {len(results)} expectations met",
+        metadata={
+            "expectations": dg.MetadataValue.md("\n".join(f"- {_line(region, r)}"
+                                                          for region, r in results)),
+            "failed_errors": sum(r.blocking for r in failed),
+            "failed_warnings": sum(not r.blocking for r in failed),
+        },
+    )

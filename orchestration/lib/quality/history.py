@@ -1,0 +1,30 @@
+"""Every validation result, kept in the region's store: the quality history reports read."""
+
+from __future__ import annotations
+
+import json
+
+from orchestration.lib.quality.validate import SuiteOutcome
+from orchestration.lib.store import store_path, write_connection
+
+HISTORY_TABLE = "_steward.quality_results"
+
+
+def record(outcome: SuiteOutcome, run_id: str) -> None:
+    rows = [
+        (outcome.suite.name, outcome.suite.asset, outcome.region, result.spec.label,
+         result.spec.severity, result.success, json.dumps(result.observed, default=str),
+         result.unexpected_count, json.dumps(result.unexpected_sample, default=str),
+         result.error, run_id)
+        for result in outcome.outcomes
+    ]
+    with write_connection(store_path(outcome.region)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (suite VARCHAR, asset VARCHAR, "
+            "region VARCHAR, expectation VARCHAR, severity VARCHAR, success BOOLEAN, "
+            "observed VARCHAR, unexpected_count BIGINT, unexpected_sample VARCHAR, "
+            "error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP DEFAULT now())")
+        con.executemany(f"INSERT INTO {HISTORY_TABLE} (suite, asset, region, expectation, "
+                        "severity, success, observed, unexpected_count, unexpected_sample, "
+                        "error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -1,0 +1,69 @@
+"""Great Expectations suites run inside the DuckDB store: real observed values, the right
+failures for seeded bad data, and a validation that errors never counts as a pass."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import dagster as dg
+import pytest
+
+from orchestration.lib.quality.checks import run_suite
+from orchestration.lib.quality.suites import ExpectationSpec, load_suites
+from orchestration.lib.quality.validate import validate
+from tests.orchestration.ingest_helpers import customer_row, load, store_rows, write_customers
+
+KEY = dg.AssetKey(["crm", "customers"])
+
+
+def _suite(name: str):
+    return next(s for s in load_suites() if s.name == name)
+
+
+@pytest.fixture
+def customers(landing):
+    write_customers(landing, "batch.csv", [customer_row(i, "US") for i in range(1, 21)])
+    load()
+
+
+def test_every_expectation_reports_what_it_observed(customers):
+    outcome = validate(_suite("crm_customers"), "us", "raw_crm", "customers")
+    by_label = {o.spec.label: o for o in outcome.outcomes}
+    assert outcome.passed and len(by_label) == 10
+    assert by_label["expect_table_row_count_to_be_between"].observed == 20
+    assert by_label["expect_column_values_to_be_in_set(gender)"].unexpected_count == 0
+    assert by_label["expect_column_proportion_of_unique_values_to_be_between(email)"
+                    ].observed == 1.0
+    assert all(o.error is None for o in outcome.outcomes)
+
+
+def test_seeded_bad_values_fail_exactly_their_expectations(landing):
+    bad_gender = customer_row(2).replace(",female,", ",unknown,")
+    bad_email = customer_row(3).replace("a3@example.com", "not-an-email")
+    write_customers(landing, "batch.csv", [customer_row(1), bad_gender, bad_email])
+    load()
+    outcome = validate(_suite("crm_customers"), "us", "raw_crm", "customers")
+    failed = {o.spec.label: o for o in outcome.outcomes if not o.success}
+    assert set(failed) == {"expect_column_values_to_be_in_set(gender)",
+                           "unexpected_rows_expectation(email looks like an address)"}
+    assert failed["expect_column_values_to_be_in_set(gender)"].unexpected_sample == ["unknown"]
+    assert outcome.blocking
+
+
+def test_a_validation_that_errors_is_a_failure_not_a_pass(customers):
+    broken = dataclasses.replace(_suite("crm_customers"), expectations=(
+        ExpectationSpec("expect_column_values_to_not_be_null", {"column": "no_such_column"},
+                        "error"),))
+    [outcome] = validate(broken, "us", "raw_crm", "customers").outcomes
+    assert not outcome.success and outcome.error
+
+
+def test_warnings_report_without_blocking_and_history_is_kept(customers):
+    suite = dataclasses.replace(_suite("crm_customers"), expectations=(
+        ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": 1000}, "warning"),))
+    result = run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-1")
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert "observed 20" in str(result.metadata["expectations"].value)
+    [(success, observed, run_id)] = store_rows(
+        "us", "SELECT success, observed, run_id FROM _steward.quality_results")
+    assert (success, observed, run_id) == (False, "20", "run-1")
