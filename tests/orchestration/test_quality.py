@@ -11,7 +11,13 @@ import pytest
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import ExpectationSpec, load_suites
 from orchestration.lib.quality.validate import validate
-from tests.orchestration.ingest_helpers import customer_row, load, store_rows, write_customers
+from tests.orchestration.ingest_helpers import (
+    customer_row,
+    load,
+    quarantine,
+    store_rows,
+    write_customers,
+)
 
 KEY = dg.AssetKey(["crm", "customers"])
 
@@ -67,3 +73,30 @@ def test_warnings_report_without_blocking_and_history_is_kept(customers):
     [(success, observed, run_id)] = store_rows(
         "us", "SELECT success, observed, run_id FROM _steward.quality_results")
     assert (success, observed, run_id) == (False, "20", "run-1")
+
+
+def test_quarantine_mode_moves_failing_rows_and_keeps_the_good_ones(landing):
+    bad_gender = customer_row(2).replace(",female,", ",unknown,")
+    bad_email = customer_row(3).replace("a3@example.com", "not-an-email")
+    write_customers(landing, "batch.csv", [customer_row(1), bad_gender, bad_email,
+                                           customer_row(4)])
+    load()
+    suite = _suite("crm_customers")
+    assert suite.failing_rows == "quarantine"
+    result = run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-q", ("customer_id",))
+    assert result.passed and result.metadata["rows_quarantined"].value == 2
+    assert store_rows("us", "SELECT customer_id FROM raw_crm.customers ORDER BY 1") == [(1,), (4,)]
+    reasons = {r[2] for r in quarantine()}
+    assert reasons == {"quality crm_customers: expect_column_values_to_be_in_set(gender)",
+                       "quality crm_customers: unexpected_rows_expectation(email looks like an "
+                       "address)"}
+
+
+def test_block_mode_keeps_rows_and_fails_the_check(landing):
+    write_customers(landing, "batch.csv", [customer_row(1), customer_row(2).replace(
+        ",female,", ",unknown,")])
+    load()
+    suite = dataclasses.replace(_suite("crm_customers"), failing_rows="block")
+    result = run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-b", ("customer_id",))
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert len(store_rows("us", "SELECT * FROM raw_crm.customers")) == 2

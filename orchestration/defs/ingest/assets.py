@@ -82,7 +82,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                 ),
                 evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
                 *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
-                            context.run.run_id) for suite in suites_for(key.to_user_string())),
+                            context.run.run_id, spec.primary_key)
+                  for suite in suites_for(key.to_user_string())),
             ],
         )
 

@@ -28,15 +28,25 @@ def _line(region: str, outcome) -> str:
 
 
 def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions: list[str],
-              run_id: str) -> dg.AssetCheckResult:
-    """Validate every region's table, keep the history, and summarise as one check result."""
+              run_id: str, key_columns: tuple[str, ...] = ()) -> dg.AssetCheckResult:
+    """Validate every region's table, keep the history, and summarise as one check result.
+    In quarantine mode (and with the table's key) failing rows move out first, then the
+    suite runs again on what is left: downstream only ever sees good rows."""
     from orchestration.lib.quality.history import record
+    from orchestration.lib.quality.quarantine import quarantine_failing_rows
     from orchestration.lib.quality.validate import validate
 
-    outcomes = []
+    outcomes, moved = [], 0
     for region in regions:
         outcome = validate(suite, region, *relation)
         record(outcome, run_id)
+        if suite.failing_rows == "quarantine" and key_columns and not outcome.passed:
+            moved_here = quarantine_failing_rows(outcome, *relation, key_columns,
+                                                 key.to_user_string(), run_id)
+            if moved_here:
+                moved += moved_here
+                outcome = validate(suite, region, *relation)
+                record(outcome, run_id)
         outcomes.append(outcome)
     results = [(o.region, r) for o in outcomes for r in o.outcomes]
     failed = [r for _, r in results if not r.success]
@@ -52,5 +62,6 @@ def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions
                                                           for region, r in results)),
             "failed_errors": sum(r.blocking for r in failed),
             "failed_warnings": sum(not r.blocking for r in failed),
+            "rows_quarantined": moved,
         },
     )

@@ -68,8 +68,9 @@ def _outcome(spec: ExpectationSpec, result) -> ExpectationOutcome:
     )
 
 
-def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome:
-    """Validate `schema.table` in `region`'s store against `suite`."""
+def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str, table: str,
+         result_format: dict) -> list:
+    """GE results for `specs` on `schema.table` in `region`'s store, in GE's order."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
@@ -87,33 +88,58 @@ def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome
         name=table, query=f"SELECT * FROM {qualified(schema, table)}",
     ).add_batch_definition_whole_table("all")
     expectations = [ExpectationConfiguration(type=spec.type, kwargs=spec.kwargs).to_domain_obj()
-                    for spec in suite.expectations]
-    gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+                    for spec in specs]
     with locked(path):
         batch = batch_definition.get_batch()
         try:
-            result = batch.validate(gx_suite, result_format={
-                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})
+            return batch.validate(gx.ExpectationSuite(name=name, expectations=expectations),
+                                  result_format=result_format).results
         finally:
             # Close every pooled DuckDB connection now: this process opens the same file for
             # writing next, which DuckDB refuses while another configuration holds it.
             batch.data.execution_engine.close()
             source.get_engine().dispose()
-    return SuiteOutcome(suite, region, _match(suite.expectations, result.results))
+
+
+def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome:
+    """Validate `schema.table` in `region`'s store against `suite`."""
+    results = _run(suite.expectations, suite.name, region, schema, table,
+                   {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})
+    return SuiteOutcome(suite, region, _match(suite.expectations, results))
+
+
+def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, table: str,
+                 key_columns: tuple[str, ...]) -> dict[str, list[dict]]:
+    """For row-level expectations, the keys of every row that fails them (GE's own index
+    lists; an `unexpected_rows_expectation` names its rows by its query)."""
+    results = _run(specs, "failing_rows", region, schema, table,
+                   {"result_format": "COMPLETE",
+                    "unexpected_index_column_names": list(key_columns)})
+    found: dict[str, list[dict]] = {}
+    for spec, result in zip(specs, _pair(specs, results), strict=True):
+        details = (result.result if result is not None else None) or {}
+        rows = details.get("unexpected_index_list")
+        if rows is None:
+            rows = (details.get("details") or {}).get("unexpected_rows") or []
+        found[spec.label] = [{k: row[k] for k in key_columns} for row in rows]
+    return found
+
+
+def _pair(specs: tuple[ExpectationSpec, ...], results: list) -> list:
+    """GE returns results in its own order: each spec's result, or None if GE returned none."""
+    pending = list(results)
+    paired = []
+    for spec in specs:
+        match = next((r for r in pending if r.expectation_config.type == spec.type and all(
+            r.expectation_config.kwargs[k] == v for k, v in spec.kwargs.items()
+            if k in r.expectation_config.kwargs)), None)
+        if match is not None:
+            pending.remove(match)
+        paired.append(match)
+    return paired
 
 
 def _match(specs: tuple[ExpectationSpec, ...], results: list) -> list[ExpectationOutcome]:
-    """GE returns results in its own order: pair each with the spec it came from."""
-    pending = list(results)
-    outcomes = []
-    for spec in specs:
-        for result in pending:
-            config = result.expectation_config
-            if config.type == spec.type and all(
-                    config.kwargs[k] == v for k, v in spec.kwargs.items() if k in config.kwargs):
-                pending.remove(result)
-                outcomes.append(_outcome(spec, result))
-                break
-        else:
-            outcomes.append(ExpectationOutcome(spec, False, error="no result was returned"))
-    return outcomes
+    return [_outcome(spec, result) if result is not None
+            else ExpectationOutcome(spec, False, error="no result was returned")
+            for spec, result in zip(specs, _pair(specs, results), strict=True)]

@@ -1,0 +1,63 @@
+"""Quarantine mode: rows failing a row-level expectation leave the table for the quarantine.
+
+The quarantine record (whole row as JSON, the suite and expectation as reason) is written
+before the rows are deleted, so a crash between the two can duplicate a record but never lose
+a row; the deletion is one transaction.
+"""
+
+from __future__ import annotations
+
+from orchestration.lib.ingest import ledger
+from orchestration.lib.quality.suites import ExpectationSpec
+from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
+from orchestration.lib.store import (
+    qualified,
+    quarantine_writer,
+    quote_ident,
+    store_path,
+    write_connection,
+)
+
+ROW_LEVEL_PREFIXES = ("expect_column_values_", "expect_column_value_")
+
+
+def is_row_level(spec: ExpectationSpec) -> bool:
+    return spec.type.startswith(ROW_LEVEL_PREFIXES) or spec.type == "unexpected_rows_expectation"
+
+
+def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
+                            key_columns: tuple[str, ...], source_table: str, run_id: str) -> int:
+    """Move the rows behind failed row-level expectations; returns how many rows moved."""
+    specs = tuple(o.spec for o in outcome.outcomes
+                  if not o.success and o.error is None and is_row_level(o.spec))
+    if not specs:
+        return 0
+    keys = failing_keys(specs, outcome.region, schema, table, key_columns)
+    failing = [(*(row[k] for k in key_columns), f"quality {outcome.suite.name}: {label}")
+               for label, rows in keys.items() for row in rows]
+    if not failing:
+        return 0
+    columns = ", ".join(quote_ident(k) for k in key_columns)
+    target = qualified(schema, table)
+    with write_connection(store_path(outcome.region)) as con:
+        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_schema = ? AND table_name = ?",
+                                 [schema, table]).fetchall())
+        declared = ", ".join(f"{quote_ident(k)} {types[k]}" for k in key_columns)
+        con.execute(f"CREATE TEMP TABLE failing ({declared}, reason VARCHAR)")
+        placeholders = ", ".join("?" * (len(key_columns) + 1))
+        con.executemany(f"INSERT INTO failing VALUES ({placeholders})", failing)
+        records = con.execute(
+            f"SELECT string_agg(DISTINCT f.reason, '; '), to_json(t)::VARCHAR FROM {target} t "
+            f"JOIN failing f USING ({columns}) GROUP BY ALL").fetchall()
+        with quarantine_writer() as quarantine:
+            ledger.ensure_quarantine(quarantine, "main")
+            quarantine.executemany(
+                f"INSERT INTO {ledger.QUARANTINE_TABLE} VALUES (?, NULL, NULL, ?, ?, ?, now())",
+                [(source_table, reason, record, run_id) for reason, record in records])
+        con.execute("BEGIN")
+        match = " AND ".join(f"t.{quote_ident(k)} = f.{quote_ident(k)}" for k in key_columns)
+        moved = con.execute(f"DELETE FROM {target} t USING (SELECT DISTINCT {columns} "
+                            f"FROM failing) f WHERE {match}").fetchone()[0]
+        con.execute("COMMIT")
+    return moved
