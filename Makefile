@@ -29,6 +29,9 @@ lint: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+report: $(STAMP)  ## the data-quality page, data/reports/quality.html
+	$(BIN)/steward report
+
 bench: $(STAMP)  ## ingest and dbt against raw DuckDB; BENCH_ROWS=10000000 for the 10M run
 	$(BIN)/python -m bench.run
 

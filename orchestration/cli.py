@@ -54,9 +54,23 @@ def run(
     ingest_keys = [key for a in build_ingest_assets() for key in a.keys]
     success, outcomes = run_pipeline(build_definitions(), region_names(), ingest_keys)
     typer.echo(format_summary(outcomes))
+    typer.echo(f"\nquality results: {_write_report()}")
     typer.echo(f"\n{'OK' if success else 'FAILED'} in {time.monotonic() - started:.1f}s "
                f"(stores in {settings.store_dir})")
     raise typer.Exit(0 if success else 1)
+
+
+def _write_report() -> Path:
+    from orchestration.lib.quality.docs import write_quality_docs
+    from orchestration.lib.settings import get_settings
+
+    return write_quality_docs(get_settings().data_dir / "reports" / "quality.html")
+
+
+@app.command()
+def report() -> None:
+    """Write the data-quality page (data/reports/quality.html) from the validation history."""
+    typer.echo(f"written {_write_report()}")
 
 
 policy_app = typer.Typer(help="Check and explain the rules of policies/.", no_args_is_help=True)

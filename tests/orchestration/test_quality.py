@@ -100,3 +100,16 @@ def test_block_mode_keeps_rows_and_fails_the_check(landing):
     result = run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-b", ("customer_id",))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert len(store_rows("us", "SELECT * FROM raw_crm.customers")) == 2
+
+
+def test_the_quality_page_shows_the_latest_results(landing, data_dir):
+    from orchestration.lib.quality.docs import write_quality_docs
+
+    write_customers(landing, "batch.csv", [customer_row(1), customer_row(2).replace(
+        ",female,", ",unknown,")])
+    load()
+    suite = dataclasses.replace(_suite("crm_customers"), failing_rows="block")
+    run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-page", ("customer_id",))
+    page = write_quality_docs(data_dir / "reports" / "quality.html").read_text()
+    assert "crm_customers · crm/customers · us" in page and "run-page" in page
+    assert 'failed (error)</span></td><td></td><td>1</td><td><code>[&quot;unknown&quot;]' in page
