@@ -1,5 +1,6 @@
-"""`make bench`: Steward against raw DuckDB on the same files, in the same run, then the
-policy engine at 10,000 assets and the definitions load with 1,000 declared sources.
+"""`make bench`: Steward against raw DuckDB on the same files, in the same run; a quality
+suite against hand-written SQL and GE on pandas; then the policy engine at 10,000 assets and
+the definitions load with 1,000 declared sources.
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench.dbt_build import REGION, compare
 from bench.policy import bench_definitions_load, bench_evaluation
+from bench.quality import bench_quality
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 
 CASES = [("billing.invoices", "parquet"), ("crm.customers", "csv")]
@@ -84,6 +86,7 @@ def main() -> None:
         root = Path(scratch)
         _bench_ingest(root, rows)
         _bench_dbt(root, rows)
+        bench_quality(root / "quality", rows)
         print()
         bench_evaluation()
         bench_definitions_load(root / "definitions")
