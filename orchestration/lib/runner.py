@@ -98,14 +98,36 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
     )
     success &= ingest.success
     outcomes.extend(_outcomes(ingest, regions))
+    # Blocking checks stop downstream steps only within their own run; the models run in a
+    # run of their own per region, so what a failed ingest check would block stays out here.
+    held_back = _held_back(defs, ingest)
     for region in regions:
-        built = job.get_subset(asset_selection=set(model_keys)).execute_in_process(
+        outcomes.extend(AssetOutcome(key.to_user_string(), region, None, 0, 0, None,
+                                     blocked=reason) for key, reason in held_back.items())
+        selection = set(model_keys) - set(held_back)
+        if not selection:
+            continue
+        built = job.get_subset(asset_selection=selection).execute_in_process(
             instance=instance, partition_key=region, raise_on_error=False,
         )
         success &= built.success
         outcomes.extend(_outcomes(built, [region]))
     healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)
     return success and healthy, outcomes
+
+
+def _held_back(defs: dg.Definitions, ingest: dg.ExecuteInProcessResult
+               ) -> dict[dg.AssetKey, str]:
+    """Every model downstream of an ingest asset whose blocking check failed, with why."""
+    graph = defs.resolve_asset_graph()
+    failed = {e.asset_key: e.check_name for e in ingest.get_asset_check_evaluations()
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
+    held: dict[dg.AssetKey, str] = {}
+    for key, check in failed.items():
+        for downstream in dg.AssetSelection.assets(key).downstream().resolve(graph) - {key}:
+            held.setdefault(downstream, f"upstream check failed: {key.to_user_string()} "
+                                        f"{check}")
+    return held
 
 
 def format_summary(outcomes: list[AssetOutcome]) -> str:

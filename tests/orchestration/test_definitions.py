@@ -60,3 +60,14 @@ def test_ingest_assets_join_dbt_sources_by_key(dbt_manifest):
     assert described["staging/stg_crm__customers"]["deps"] == ["crm/customers"]
     assert described["crm/customers"]["columns"]["email"] == "personal"
     assert "ingest__reconciled" in described["crm/customers"]["checks"]
+
+
+def test_great_expectations_stays_off_the_code_location_import_path():
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestration.definitions; "
+            "print('great_expectations' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "False"

@@ -27,9 +27,10 @@ def is_row_level(spec: ExpectationSpec) -> bool:
 
 def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
                             key_columns: tuple[str, ...], source_table: str, run_id: str) -> int:
-    """Move the rows behind failed row-level expectations; returns how many rows moved."""
+    """Move the rows behind failed row-level error expectations (warnings only report);
+    returns how many rows moved."""
     specs = tuple(o.spec for o in outcome.outcomes
-                  if not o.success and o.error is None and is_row_level(o.spec))
+                  if o.blocking and o.error is None and is_row_level(o.spec))
     if not specs:
         return 0
     keys = failing_keys(specs, outcome.region, schema, table, key_columns)

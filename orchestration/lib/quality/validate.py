@@ -121,7 +121,9 @@ def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, t
         rows = details.get("unexpected_index_list")
         if rows is None:
             rows = (details.get("details") or {}).get("unexpected_rows") or []
-        found[spec.label] = [{k: row[k] for k in key_columns} for row in rows]
+        # A query that does not return whole rows (an aggregate) names no row to move.
+        found[spec.label] = [{k: row[k] for k in key_columns} for row in rows
+                             if all(k in row for k in key_columns)]
     return found
 
 
