@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
 import pytest
-
-from orchestration.lib.settings import get_settings
 
 TINY_CUSTOMERS = 120
 
@@ -52,13 +49,7 @@ def module_data_dir(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """One `dbt parse` per session, serialized across pytest-xdist workers."""
+    """A manifest compiled from the models on disk (compiles serialize across workers)."""
     from orchestration.lib.dbt import parse_dbt_project
 
-    lock_path = get_settings().dbt_project_dir / "target" / ".parse.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        project = parse_dbt_project()
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    return project.manifest_path
+    return parse_dbt_project().manifest_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -32,20 +33,28 @@ def dbt_executable() -> str:
 def parse_dbt_project() -> DbtProject:
     """`dbt compile` so the manifest matches the models on disk and carries compiled SQL,
     which column lineage is read from. It runs against an empty scratch store, never a real one.
+
+    Compiles are serialized across processes and the new manifest replaces the old one in one
+    rename, so a run or test reading the manifest never sees it half written.
     """
     project_dir = get_settings().dbt_project_dir
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
     target_path = (Path(project.project_dir) / project.target_path).resolve()
+    compile_path = target_path / "compile"
     scratch = target_path / "compile-store"
     scratch.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [dbt_executable(), "compile", "--quiet", "--project-dir", str(project_dir),
-         "--profiles-dir", str(project_dir), "--target-path", str(target_path)],
-        env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=project_dir,
-        capture_output=True, text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"dbt compile failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    with open(target_path / ".compile.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [dbt_executable(), "compile", "--quiet", "--project-dir", str(project_dir),
+             "--profiles-dir", str(project_dir), "--target-path", str(compile_path)],
+            env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=project_dir,
+            capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt compile failed:\n{done.stdout[-4000:]}"
+                               f"{done.stderr[-2000:]}")
+        os.replace(compile_path / "manifest.json", target_path / "manifest.json")
     return project
 
 
