@@ -47,6 +47,10 @@ def run(
         generate_estate(settings.landing_dir, customers=customers)
     started = time.monotonic()
     parse_dbt_project()
+    from orchestration.lib.audit_log import record_policy_files
+    from policies.rules import POLICIES_DIR
+
+    record_policy_files(POLICIES_DIR)
 
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
@@ -83,16 +87,19 @@ app.add_typer(policy_app, name="policy")
 
 
 def _evaluation():
+    from orchestration.lib.audit_log import record_policy_files
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.policy_adapter import project_evaluation
-    from policies.rules import PolicyFileError
+    from policies.rules import POLICIES_DIR, PolicyFileError
 
     parse_dbt_project()
     try:
-        return project_evaluation()
+        evaluation = project_evaluation()
     except PolicyFileError as error:
         typer.echo(f"policy files are invalid: {error}", err=True)
         raise typer.Exit(2) from None
+    record_policy_files(POLICIES_DIR)
+    return evaluation
 
 
 @policy_app.command("check")
@@ -126,6 +133,31 @@ def policy_explain(
         raise typer.Exit(2) from None
     for violation in evaluation.for_asset(asset):
         typer.echo(f"  violation: {violation.rule} {violation.where()}: {violation.message}")
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole chain; exit 1 naming every entry that was edited, removed or moved."""
+    from orchestration.lib.audit_log import audit_store, verify_log
+
+    count, breaks = verify_log()
+    for found in breaks:
+        typer.echo(f"✗ entry {found.seq}: {found.problem}")
+    verdict = "intact" if not breaks else f"TAMPERED ({len(breaks)} problem(s))"
+    typer.echo(f"audit log {audit_store()}: {count} entries, {verdict}")
+    raise typer.Exit(0 if not breaks else 1)
+
+
+@audit_app.command("export")
+def audit_export(target: Annotated[Path, typer.Argument(help="JSON lines file to write")]) -> None:
+    """Write every entry as one JSON object per line."""
+    from orchestration.lib.audit_log import export_jsonl
+
+    typer.echo(f"{export_jsonl(target)} entries written to {target}")
 
 
 if __name__ == "__main__":
