@@ -65,6 +65,7 @@ class RuleSet:
     flows: tuple[Flow, ...]
     purposes: dict[str, Purpose]
     consumers: dict[str, Consumer]
+    country_regions: dict[str, str]  # ISO country code → the region its rows are routed to
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -146,6 +147,23 @@ def _consumers(doc: Located, levels, regions, purposes: dict[str, Purpose]) -> d
     return consumers
 
 
+def _country_regions(doc: Located) -> dict[str, str]:
+    """Every country routes to exactly one region."""
+    routed: dict[str, str] = {}
+    for region, body in _mapping(doc, "regions").items():
+        countries = (body or {}).get("countries") if isinstance(body, dict) else None
+        if not isinstance(countries, list) or not countries:
+            raise doc.error(f"region '{region}' lists no countries", "regions", region)
+        for i, country in enumerate(countries):
+            code = str(country).upper()
+            if code in routed:
+                raise doc.error(f"country {code} is in both '{routed[code]}' and '{region}'; a "
+                                "country belongs to exactly one region",
+                                "regions", region, "countries", i)
+            routed[code] = region
+    return routed
+
+
 @cache
 def load_rules(directory: Path = POLICIES_DIR) -> RuleSet:
     """Read and cross-check every rule file; the first problem raises PolicyFileError."""
@@ -162,6 +180,7 @@ def load_rules(directory: Path = POLICIES_DIR) -> RuleSet:
             raise retention.error(str(error), "classes", i) from None
     regions_doc = load_located(directory / "regions.yaml")
     regions = tuple(_name(regions_doc, n, "regions", n) for n in _mapping(regions_doc, "regions"))
+    country_regions = _country_regions(regions_doc)
     flows = []
     for i, flow in enumerate(regions_doc.data.get("flows") or []):
         where = ("flows", i)
@@ -181,7 +200,8 @@ def load_rules(directory: Path = POLICIES_DIR) -> RuleSet:
         )
     consumers_doc = load_located(directory / "consumers.yaml")
     consumers = _consumers(consumers_doc, levels, regions, purposes)
-    return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers)
+    return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
+                   country_regions)
 
 
 __all__ = ["PolicyFileError", "RuleSet", "load_rules", "retention_days"]

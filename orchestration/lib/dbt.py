@@ -20,6 +20,7 @@ from dagster_dbt import (
 
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
+from orchestration.lib.sources import node_meta
 
 LAYERS = ("staging", "intermediate", "marts")
 
@@ -83,12 +84,6 @@ def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return order
 
 
-def _steward_meta(props: Mapping[str, Any]) -> dict:
-    meta = dict(props.get("meta") or {})
-    meta.update((props.get("config") or {}).get("meta") or {})
-    return meta.get("steward") or {}
-
-
 class StewardDbtTranslator(DagsterDbtTranslator):
     """Owners and column classifications come from each node's `meta`, never from its name."""
 
@@ -105,11 +100,10 @@ class StewardDbtTranslator(DagsterDbtTranslator):
         columns = props.get("columns") or {}
         schema = column_schema(
             (name, column.get("data_type") or "", column.get("description") or "",
-             (column.get("meta") or {}).get("classification")
-             or ((column.get("config") or {}).get("meta") or {}).get("classification", "none"))
+             node_meta(column).get("classification", "none"))
             for name, column in columns.items()
         )
-        team = _steward_meta(props).get("owner")
+        team = (node_meta(props).get("steward") or {}).get("owner")
         return spec.replace_attributes(
             group_name=layer,
             owners=owners(team) if team else spec.owners,

@@ -22,10 +22,6 @@ def relation_name(table: exp.Table) -> str:
     return f"{table.db}.{table.name}".lower()
 
 
-def output_columns(sql: str) -> list[str]:
-    return list(sqlglot.parse_one(sql, dialect=DIALECT).named_selects)
-
-
 def column_lineage(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, Mapping[str, str]]]]
                    ) -> dict[str, set[tuple[str, str]]]:
     """{output column: {(schema.table, column), ...}} for one model's compiled SQL."""

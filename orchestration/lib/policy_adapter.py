@@ -16,18 +16,12 @@ import dagster as dg
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_project, dependency_order
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
-from orchestration.lib.sources import SourceTable, load_source_tables
+from orchestration.lib.sources import SourceTable, load_source_tables, node_meta
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.engine import Evaluation, evaluate
 from policies.rules import load_rules
 
 REGIONAL = "regional"
-
-
-def _meta(props: dict) -> dict:
-    meta = dict(props.get("meta") or {})
-    meta.update((props.get("config") or {}).get("meta") or {})
-    return meta
 
 
 def _relative(path: Path) -> str:
@@ -51,11 +45,11 @@ def source_facts(spec: SourceTable) -> AssetFacts:
 
 def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
                  asset_of_relation: dict[str, str], upstream: tuple[str, ...]) -> AssetFacts:
-    steward = _meta(props).get("steward") or {}
+    steward = node_meta(props).get("steward") or {}
     declared_columns = props.get("columns") or {}
     columns = {}
     for name, sources in lineage.items():
-        meta = _meta(declared_columns.get(name) or {})
+        meta = node_meta(declared_columns.get(name) or {})
         columns[name] = ColumnFacts(
             name=name,
             declared=meta.get("classification"),
@@ -125,15 +119,14 @@ def project_evaluation() -> Evaluation:
     return evaluate(load_rules(), project_catalog())
 
 
-def unique_id_of(key: str) -> str | None:
-    """The dbt unique_id behind an asset key, for the policy gate in dbt's pre-hook."""
+@cache
+def model_unique_ids() -> dict[str, str]:
+    """Each dbt model's asset key (as a string) → its dbt unique_id."""
     translator = StewardDbtTranslator()
     manifest = _manifest()
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] == "model" and translator.get_asset_spec(
-                manifest, unique_id, None).key.to_user_string() == key:
-            return unique_id
-    return None
+    return {translator.get_asset_spec(manifest, unique_id, None).key.to_user_string(): unique_id
+            for unique_id, node in manifest["nodes"].items()
+            if node["resource_type"] == "model"}
 
 
 def policy_tags(key: str) -> dict[str, str]:

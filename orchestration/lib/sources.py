@@ -64,8 +64,8 @@ class SourceTable:
         return next(column for column in self.columns if column.name == name)
 
 
-def _meta(node: dict) -> dict:
-    """dbt accepts `meta` at the top level or under `config`; read both."""
+def node_meta(node: dict) -> dict:
+    """A dbt node's `meta`: dbt accepts it at the top level or under `config`; read both."""
     merged = dict(node.get("meta") or {})
     merged.update((node.get("config") or {}).get("meta") or {})
     return merged
@@ -77,15 +77,15 @@ def _require(condition: bool, where: str, message: str) -> None:
 
 
 def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
-    steward = _meta(table).get("steward")
+    steward = node_meta(table).get("steward")
     if steward is None:
         return None
-    source_meta = _meta(source).get("steward") or {}
+    source_meta = node_meta(source).get("steward") or {}
     where = f"{path} (source '{source.get('name')}', table '{table.get('name')}')"
     columns = []
     for raw in table.get("columns") or []:
         _require(bool(raw.get("data_type")), where, f"column '{raw.get('name')}' needs a data_type")
-        column_meta = _meta(raw)
+        column_meta = node_meta(raw)
         data_type = str(raw["data_type"]).upper().strip()
         _require(bool(_DATA_TYPE.match(data_type)), where,
                  f"column '{raw.get('name')}' has an unsupported data_type {raw['data_type']!r}")

@@ -104,12 +104,6 @@ def write_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
-def region_writer(region: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    with write_connection(store_path(region)) as con:
-        yield con
-
-
-@contextmanager
 def quarantine_writer() -> Iterator[duckdb.DuckDBPyConnection]:
     with write_connection(get_settings().quarantine_store) as con:
         yield con
@@ -137,13 +131,3 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchone()
     return bool(row and row[0])
-
-
-def row_count(region: str, schema: str, table: str) -> int:
-    path = store_path(region)
-    if not path.exists():
-        return 0
-    with reader(path) as con:
-        if not table_exists(con, schema, table):
-            return 0
-        return int(con.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchone()[0])

@@ -151,3 +151,13 @@ def test_loading_file_by_file_gives_the_same_tables_as_one_batch(tiny_estate, mo
     by_file = load("web.events")
     assert by_file.table_rows == whole.table_rows and by_file.reconciled
     assert len(by_file.files_new) == 2
+
+
+def test_the_reconciliation_check_fails_when_rows_go_missing(tiny_estate):
+    from orchestration.defs.ingest.assets import reconciliation_result
+
+    report = load("support.tickets")
+    assert reconciliation_result(report).passed
+    report.rows_loaded["us"] -= 1  # a row read but neither loaded nor quarantined
+    failed = reconciliation_result(report)
+    assert not failed.passed and "accounted for" in failed.description

@@ -48,9 +48,11 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
          "requires a recorded legal_basis"),
         ("classifications.yaml", "yields: pseudonymous", "yields: anonymous", 8,
          "unknown level 'anonymous'"),
+        ("regions.yaml", "countries: [US]", "countries: [US, DE]", 9,
+         "country DE is in both 'eu' and 'us'"),
     ],
     ids=["level", "region", "purpose", "duplicate", "purpose-level", "retention", "flow",
-         "legal-basis", "transform"],
+         "legal-basis", "transform", "country-twice"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):
     _edit(rules_dir, file, old, new)

@@ -34,6 +34,19 @@ def _metadata(report: LoadReport, seconds: float) -> dict:
     return metadata
 
 
+def reconciliation_result(report: LoadReport) -> dg.AssetCheckResult:
+    """Rows read = loaded + unchanged + superseded + quarantined, or the check fails."""
+    return dg.AssetCheckResult(
+        check_name=RECONCILED_CHECK,
+        passed=report.reconciled,
+        description=None if report.reconciled else (
+            f"read {report.rows_read} rows but accounted for {report.accounted}: loaded "
+            f"{report.rows_loaded}, unchanged {report.rows_unchanged}, superseded "
+            f"{report.rows_superseded}, quarantined {report.rows_quarantined}"),
+        metadata={"rows_read": report.rows_read, "accounted": report.accounted},
+    )
+
+
 def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.source, spec.table])
 
@@ -75,11 +88,7 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata=_metadata(report, time.monotonic() - started),
             check_results=[
-                dg.AssetCheckResult(
-                    check_name=RECONCILED_CHECK,
-                    passed=report.reconciled,
-                    metadata={"rows_read": report.rows_read, "accounted": report.accounted},
-                ),
+                reconciliation_result(report),
                 evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
                 *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
                             context.run.run_id, spec.primary_key)

@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
 from orchestration.lib.partitions import region_partitions
-from orchestration.lib.policy_adapter import project_evaluation, unique_id_of
+from orchestration.lib.policy_adapter import model_unique_ids, project_evaluation
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
@@ -25,24 +25,18 @@ def _nodes() -> dict:
 
 
 @cache
-def _keys_by_unique_id() -> dict[dg.AssetKey, str]:
-    manifest = json.loads(_project.manifest_path.read_text())
-    return {_translator.get_asset_spec(manifest, uid, None).key: uid
-            for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
-
-
-@cache
 def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
     """Each model's asset key → (schema, table) in a region store."""
-    manifest = json.loads(_project.manifest_path.read_text())
-    return {_translator.get_asset_spec(manifest, uid, None).key: (node["schema"], node["alias"])
-            for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    nodes = _nodes()
+    return {dg.AssetKey.from_user_string(key): (nodes[uid]["schema"], nodes[uid]["alias"])
+            for key, uid in model_unique_ids().items()}
 
 
 def _write_policy_verdicts(region: str) -> list[str]:
     """Store this run's verdicts where the dbt pre-hook reads them; returns blocked models."""
-    blocked = [(unique_id_of(v.asset), v.asset, f"{v.rule} {v.where()}: {v.message}")
-               for v in project_evaluation().violations if unique_id_of(v.asset)]
+    model_ids = model_unique_ids()
+    blocked = [(model_ids[v.asset], v.asset, f"{v.rule} {v.where()}: {v.message}")
+               for v in project_evaluation().violations if v.asset in model_ids]
     with write_connection(store_path(region)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
         con.execute("CREATE OR REPLACE TABLE _steward.policy_verdicts "
@@ -53,7 +47,7 @@ def _write_policy_verdicts(region: str) -> list[str]:
 
 
 def _blocked_observations(results: list[dict], region: str) -> Iterator[dg.AssetObservation]:
-    keys = {uid: key for key, uid in _keys_by_unique_id().items()}
+    keys = {uid: dg.AssetKey.from_user_string(key) for key, uid in model_unique_ids().items()}
     for result in results:
         key = keys.get(result["unique_id"])
         if key is None or result["status"] not in ("error", "skipped"):
@@ -103,7 +97,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
         return
     results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
-    gated = {unique_id_of(asset) for asset in blocked}
+    gated = {model_unique_ids()[asset] for asset in blocked}
     if not failed <= gated:
         raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")
     # Only the policy gate stopped models: say so on each of them, and on what it held back.

@@ -34,7 +34,7 @@ QUARANTINE_CATALOG = "quarantine_store"
 
 
 class ReconciliationError(RuntimeError):
-    """Rows read did not equal rows loaded + quarantined + accounted for; nothing was committed."""
+    """A region inserted a different number of rows than it prepared; it was rolled back."""
 
 
 @dataclass
@@ -292,7 +292,10 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
 
 
 def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") -> LoadReport:
-    """Load every new landing file of one source table into the given regions' stores."""
+    """Load every new landing file of one source table into the given regions' stores.
+    Whether every row read is accounted for is the report's `reconciled`, which the asset's
+    blocking `ingest__reconciled` check reports (a region whose insert count differs from what
+    was prepared is rolled back and raises instead)."""
     settings = get_settings()
     report = LoadReport(source_table=spec.name)
     con = scratch_connection()
@@ -313,9 +316,4 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
         for region in regions:
             report.rows_loaded.setdefault(region, 0)
             report.table_rows[region] = _stored_rows(con, spec, region)
-        if not report.reconciled:
-            raise ReconciliationError(
-                f"{spec.name}: read {report.rows_read} rows but accounted for {report.accounted} "
-                f"(loaded {report.rows_loaded}, unchanged {report.rows_unchanged}, superseded "
-                f"{report.rows_superseded}, quarantined {report.rows_quarantined})")
     return report
