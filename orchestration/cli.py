@@ -48,9 +48,9 @@ def run(
     started = time.monotonic()
     parse_dbt_project()
     from orchestration.lib.audit_log import record_policy_files
-    from policies.rules import POLICIES_DIR
+    from policies.rules import policies_dir
 
-    record_policy_files(POLICIES_DIR)
+    record_policy_files(policies_dir())
 
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
@@ -90,7 +90,7 @@ def _evaluation():
     from orchestration.lib.audit_log import record_policy_files
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.policy_adapter import project_evaluation
-    from policies.rules import POLICIES_DIR, PolicyFileError
+    from policies.rules import PolicyFileError, policies_dir
 
     parse_dbt_project()
     try:
@@ -98,7 +98,7 @@ def _evaluation():
     except PolicyFileError as error:
         typer.echo(f"policy files are invalid: {error}", err=True)
         raise typer.Exit(2) from None
-    record_policy_files(POLICIES_DIR)
+    record_policy_files(policies_dir())
     return evaluation
 
 
@@ -133,6 +133,50 @@ def policy_explain(
         raise typer.Exit(2) from None
     for violation in evaluation.for_asset(asset):
         typer.echo(f"  violation: {violation.rule} {violation.where()}: {violation.message}")
+
+
+@app.command()
+def read(
+    dataset: Annotated[str, typer.Argument(help="Asset key, e.g. marts/customer_features")],
+    consumer: Annotated[str, typer.Option(help="Who reads: a consumer of "
+                                               "policies/consumers.yaml.")],
+    out: Annotated[Path | None, typer.Option(help="Write the rows to this Parquet file.")] = None,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default all).")
+                       ] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Only this region (repeatable).")
+                      ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print when no --out is given.")] = 10,
+) -> None:
+    """Read a dataset as a consumer, through the policy: denied (exit 2) with the reason, or
+    filtered to its regions with columns above its clearance masked. Every read is audited."""
+    import pyarrow.parquet as pq
+
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.governed_read import AccessDenied, NotBuilt, read_dataset
+
+    parse_dbt_project()
+    try:
+        table = read_dataset(dataset, consumer,
+                             columns.split(",") if columns else None, region or None)
+    except AccessDenied as denied:
+        typer.echo(f"denied: {denied}", err=True)
+        raise typer.Exit(2) from None
+    except NotBuilt as missing:
+        typer.echo(str(missing), err=True)
+        raise typer.Exit(1) from None
+    import json
+
+    decision = json.loads(table.schema.metadata[b"steward.decision"])
+    masked = {c["name"]: c["action"] for c in decision["columns"] if c["action"] != "pass"}
+    typer.echo(f"allowed: {consumer} reads {dataset} from {', '.join(decision['regions'])}: "
+               f"{table.num_rows:,} rows; masked: "
+               f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+        typer.echo(f"written to {out}")
+    else:
+        typer.echo(table.slice(0, limit).to_pandas().to_string(index=False, max_colwidth=60))
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)

@@ -8,6 +8,10 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from orchestration.defs.consumers.assets import (  # noqa: E402
+    build_consumer_assets,
+    build_fairness_checks,
+)
 from orchestration.defs.governance.checks import build_dbt_policy_checks  # noqa: E402
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
 from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
@@ -30,10 +34,12 @@ def _governed(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
 
 
 def build_definitions() -> dg.Definitions:
-    assets = [_governed(a) for a in (*build_ingest_assets(), dbt_models)]
+    assets = [_governed(a) for a in (*build_ingest_assets(), dbt_models,
+                                     *build_consumer_assets())]
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks()],
+        asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks(),
+                      *build_fairness_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None)],
         resources={"dbt": dbt_resource},

@@ -15,6 +15,7 @@ class ColumnFacts:
     declared: str | None = None  # declared classification; None means "not declared"
     transform: str | None = None  # a declared de-identifying transform, e.g. "redaction"
     derived_from: tuple[tuple[str, str], ...] = ()  # (asset, column) pairs from lineage
+    mask: str | None = None  # how a read above clearance masks it: "redaction" for free text
 
 
 @dataclass(frozen=True, slots=True)

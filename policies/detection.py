@@ -60,11 +60,17 @@ def _ips(text: str) -> list[str]:
 
 
 @cache
-def _name_pattern() -> re.Pattern:
+def given_names() -> tuple[str, ...]:
+    """The given-name list, longest first so an alternation prefers "Annabel" to "Anna"."""
     path = Path(__file__).parent / "data" / "first_names.txt"
-    names = sorted({word for line in path.read_text(encoding="utf-8").splitlines()
-                    if not line.startswith("#") for word in line.split()}, key=len, reverse=True)
-    alternatives = "|".join(re.escape(n) for n in names)
+    return tuple(sorted({word for line in path.read_text(encoding="utf-8").splitlines()
+                         if not line.startswith("#") for word in line.split()},
+                        key=lambda name: (-len(name), name)))
+
+
+@cache
+def _name_pattern() -> re.Pattern:
+    alternatives = "|".join(re.escape(n) for n in given_names())
     return re.compile(rf"\b(?:{alternatives})(?:{_NAME_AFTER}|(?=[.!,]?\s*$))|"
                       rf"(?i:{_NAME_BEFORE})(?-i:(?:{alternatives}))\b")
 

@@ -47,7 +47,7 @@ def evaluate(rules: RuleSet, catalog: Catalog) -> Evaluation:
         effective = propagate(rules, catalog)
         violations = asset_violations(rules, catalog, effective)
         for consumer in rules.consumers.values():
-            violations += consumer_violations(rules, consumer, effective)
+            violations += consumer_violations(rules, consumer, catalog, effective)
     return Evaluation(effective, violations)
 
 

@@ -7,7 +7,7 @@ residency follows the data. Every effective value carries the lineage path that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from policies.catalog import AssetFacts, Catalog
 from policies.rules import RuleSet, retention_days
@@ -20,6 +20,7 @@ class ColumnTags:
     source: tuple[str, str] | None = None  # the (asset, column) its level comes from
     transform: str | None = None  # the de-identifying transform that lowered it
     declared: bool = False
+    mask: str | None = None  # how a read masks it: declared, or inherited with its level
 
     @property
     def reason(self) -> str:
@@ -79,6 +80,9 @@ def _column_tags(rules: RuleSet, asset: AssetFacts,
                                   column.transform)
         if column.declared and rank[column.declared] > tags.rank:
             tags = ColumnTags(column.declared, rank[column.declared], declared=True)
+        mask = column.mask or (known[source].mask if source else None)
+        if mask and tags.mask != mask:
+            tags = replace(tags, mask=mask)
         columns[column.name] = tags
         known[(asset.key, column.name)] = tags
     return columns

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +14,7 @@ POLICIES_DIR = Path(__file__).resolve().parent
 _DURATION = re.compile(r"^(\d{1,4})([dwmy])$")
 _DAYS_PER_UNIT = {"d": 1, "w": 7, "m": 30, "y": 365}
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_DATASET = re.compile(r"^[a-z][a-z0-9_]{0,62}(/[a-z][a-z0-9_]{0,62}){1,3}$")
 
 
 def retention_days(value: str) -> int:
@@ -43,17 +45,34 @@ class Purpose:
     description: str
     max_level: str
     requires_legal_basis: bool
+    datasets: tuple[str, ...] = ()  # purpose limitation: the only datasets it may use
 
 
 @dataclass(frozen=True)
 class Consumer:
     name: str
     team: str
+    owner: str
     purpose: str
     regions: tuple[str, ...]
     clearance: str
     datasets: tuple[str, ...]
     legal_basis: str | None
+
+
+@dataclass(frozen=True)
+class FairnessAudit:
+    name: str
+    model: str  # the asset whose outcome is audited
+    outcome: str  # a boolean column: the decision that favours a person
+    consumer: str  # who reads the protected attributes, under its own purpose
+    subjects: str  # the dataset holding the protected attributes
+    key: str  # the column joining the model's rows to their subjects
+    attributes: tuple[str, ...]
+    min_disparate_impact: float
+    max_positive_rate_gap: float
+    min_group_size: int
+    on_breach: str  # "warn" or "error"
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,8 @@ class RuleSet:
     purposes: dict[str, Purpose]
     consumers: dict[str, Consumer]
     country_regions: dict[str, str]  # ISO country code → the region its rows are routed to
+    fairness: dict[str, FairnessAudit] = field(default_factory=dict)
+    age_bands: tuple[int, ...] = (18, 30, 45, 60)  # lower bounds of the age bands
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -95,6 +116,18 @@ def _one_of(doc: Located, value: object, allowed, what: str, *where: object) -> 
     if value not in allowed:
         raise doc.error(f"unknown {what} {value!r}; use one of: {', '.join(allowed)}", *where)
     return str(value)
+
+
+def _datasets(doc: Located, value: object, *where: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise doc.error("'datasets' must list asset keys like marts/customer_features", *where)
+    for i, key in enumerate(value):
+        if not isinstance(key, str) or not _DATASET.match(key):
+            raise doc.error(f"{key!r} is not an asset key like marts/customer_features",
+                            *where, i)
+    return tuple(value)
 
 
 def _mapping(doc: Located, key: str) -> dict:
@@ -135,10 +168,11 @@ def _consumers(doc: Located, levels, regions, purposes: dict[str, Purpose]) -> d
         consumer = Consumer(
             name=_name(doc, name, *where),
             team=_name(doc, body.get("team"), *where, "team"),
+            owner=_name(doc, body.get("owner"), *where, "owner"),
             purpose=purpose,
             regions=tuple(chosen),
             clearance=_one_of(doc, body.get("clearance"), levels, "level", *where, "clearance"),
-            datasets=tuple(body.get("datasets") or ()),
+            datasets=_datasets(doc, body.get("datasets"), *where, "datasets"),
             legal_basis=body.get("legal_basis"),
         )
         if purposes[purpose].requires_legal_basis and not consumer.legal_basis:
@@ -164,9 +198,65 @@ def _country_regions(doc: Located) -> dict[str, str]:
     return routed
 
 
-@cache
-def load_rules(directory: Path = POLICIES_DIR) -> RuleSet:
+def _fraction(doc: Located, value: object, *where: object) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise doc.error(f"{value!r} is not a fraction between 0 and 1", *where)
+    return float(value)
+
+
+def _fairness(doc: Located, consumers: dict[str, Consumer]) -> dict[str, FairnessAudit]:
+    audits = {}
+    for name, body in _mapping(doc, "audits").items():
+        where = ("audits", name)
+        if not isinstance(body, dict):
+            raise doc.error("an audit is a mapping (model, outcome, consumer, attributes)", *where)
+        model = _datasets(doc, [body.get("model")], *where, "model")[0]
+        attributes = body.get("attributes")
+        if not isinstance(attributes, list) or not attributes:
+            raise doc.error("list the protected attributes to audit by", *where, "attributes")
+        size = body.get("min_group_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise doc.error("min_group_size must be a positive integer", *where, "min_group_size")
+        audits[_name(doc, name, *where)] = FairnessAudit(
+            name=name, model=model,
+            outcome=_name(doc, body.get("outcome"), *where, "outcome"),
+            consumer=_one_of(doc, body.get("consumer"), list(consumers), "consumer",
+                             *where, "consumer"),
+            subjects=_datasets(doc, [body.get("subjects")], *where, "subjects")[0],
+            key=_name(doc, body.get("key"), *where, "key"),
+            attributes=tuple(_name(doc, a, *where, "attributes", i)
+                             for i, a in enumerate(attributes)),
+            min_disparate_impact=_fraction(doc, body.get("min_disparate_impact"),
+                                           *where, "min_disparate_impact"),
+            max_positive_rate_gap=_fraction(doc, body.get("max_positive_rate_gap"),
+                                            *where, "max_positive_rate_gap"),
+            min_group_size=size,
+            on_breach=_one_of(doc, body.get("on_breach", "warn"), ["warn", "error"], "severity",
+                              *where, "on_breach"),
+        )
+    return audits
+
+
+def _age_bands(doc: Located) -> tuple[int, ...]:
+    bands = doc.data.get("age_bands") if isinstance(doc.data, dict) else None
+    if (not isinstance(bands, list) or not bands or not all(isinstance(b, int) for b in bands)
+            or bands != sorted(set(bands))):
+        raise doc.error("'age_bands' must list increasing whole ages (lower bounds)", "age_bands")
+    return tuple(bands)
+
+
+def policies_dir() -> Path:
+    """The rule files in use: STEWARD_POLICIES_DIR when set, else the ones in the repository."""
+    return Path(os.environ.get("STEWARD_POLICIES_DIR", POLICIES_DIR)).resolve()
+
+
+def load_rules(directory: Path | None = None) -> RuleSet:
     """Read and cross-check every rule file; the first problem raises PolicyFileError."""
+    return _load_rules(directory or policies_dir())
+
+
+@cache
+def _load_rules(directory: Path) -> RuleSet:
     classifications = load_located(directory / "classifications.yaml")
     levels, transforms = _levels_and_transforms(classifications)
     retention = load_located(directory / "retention.yaml")
@@ -197,11 +287,13 @@ def load_rules(directory: Path = POLICIES_DIR) -> RuleSet:
             _one_of(purposes_doc, body.get("max_level"), levels, "level",
                     "purposes", name, "max_level"),
             bool(body.get("requires_legal_basis", False)),
+            _datasets(purposes_doc, body.get("datasets"), "purposes", name, "datasets"),
         )
     consumers_doc = load_located(directory / "consumers.yaml")
     consumers = _consumers(consumers_doc, levels, regions, purposes)
+    fairness_doc = load_located(directory / "fairness.yaml")
     return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
-                   country_regions)
+                   country_regions, _fairness(fairness_doc, consumers), _age_bands(fairness_doc))
 
 
-__all__ = ["PolicyFileError", "RuleSet", "load_rules", "retention_days"]
+__all__ = ["PolicyFileError", "RuleSet", "load_rules", "policies_dir", "retention_days"]

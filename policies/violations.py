@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.access import decide
 from policies.catalog import AssetFacts, Catalog
 from policies.propagation import AssetTags, lineage_path
 from policies.rules import Consumer, RuleSet
@@ -15,10 +16,6 @@ PII_WEAKER_THAN_LINEAGE = "pii.weaker_than_lineage"
 PII_UNCLASSIFIED = "pii.unclassified_column"
 PII_DETECTED = "pii.undeclared_detected"
 REGION_FLOW = "region.flow_not_allowed"
-CONSUMER_UNKNOWN_DATASET = "consumer.unknown_dataset"
-CONSUMER_PURPOSE = "consumer.purpose_denied"
-CONSUMER_REGION = "consumer.region_denied"
-CONSUMER_CLEARANCE = "consumer.clearance_denied"
 
 
 @dataclass(frozen=True)
@@ -120,40 +117,16 @@ def _regions(rules: RuleSet, catalog: Catalog, asset: AssetFacts, tags: AssetTag
     return found
 
 
-def consumer_violations(rules: RuleSet, consumer: Consumer,
+def consumer_violations(rules: RuleSet, consumer: Consumer, catalog: Catalog,
                         effective: dict[str, AssetTags]) -> list[Violation]:
+    """Every declared dataset the consumer would be denied: the static check of its edges."""
     found = []
-    purpose = rules.purposes[consumer.purpose]
-    where = "policies/consumers.yaml"
     for dataset in consumer.datasets:
-        tags = effective.get(dataset)
-        if tags is None:
-            found.append(Violation(CONSUMER_UNKNOWN_DATASET, f"consumer:{consumer.name}",
-                                   f"reads {dataset}, which is not an asset",
-                                   "name an existing asset key", declared_in=where))
-            continue
-        subject = f"consumer:{consumer.name}"
-        if rules.rank(tags.pii) > rules.rank(purpose.max_level):
-            found.append(Violation(
-                CONSUMER_PURPOSE, subject,
-                f"purpose {purpose.name} may see at most {purpose.max_level} but {dataset} is "
-                f"{tags.pii} (column {tags.pii_column})",
-                "read a de-identified dataset or change the purpose", column=tags.pii_column,
-                path=(dataset, *lineage_path(effective, dataset, tags.pii_column))
-                if tags.pii_column else (),
-                declared_in=where))
-        if rules.rank(tags.pii) > rules.rank(consumer.clearance):
-            found.append(Violation(
-                CONSUMER_CLEARANCE, subject,
-                f"clearance {consumer.clearance} is below {dataset}'s {tags.pii}",
-                "read through the governed read path, which masks what is above clearance",
-                column=tags.pii_column, declared_in=where))
-        if tags.region not in ("regional", "global", *consumer.regions):
-            found.append(Violation(
-                CONSUMER_REGION, subject,
-                f"may read {', '.join(consumer.regions)} but {dataset} lives in {tags.region}",
-                f"add {tags.region} to the consumer's regions if the law allows it",
-                declared_in=where))
+        decision = decide(rules, consumer, dataset, effective.get(dataset))
+        if not decision.allowed:
+            found.append(Violation(decision.rule, f"consumer:{consumer.name}",
+                                   decision.reason, decision.fix,
+                                   declared_in="policies/consumers.yaml"))
     return found
 
 

@@ -53,3 +53,29 @@ def dbt_manifest() -> Path:
     from orchestration.lib.dbt import parse_dbt_project
 
     return parse_dbt_project().manifest_path
+
+
+@pytest.fixture(scope="session")
+def built_estate(tmp_path_factory: pytest.TempPathFactory, dbt_manifest):
+    """A tiny estate run once through the whole pipeline, consumers included: (data folder,
+    success, outcomes). Tests may read it and append to its audit log, never change its data."""
+    path = tmp_path_factory.mktemp("built")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_data_dir(path, monkeypatch)
+        write_tiny_estate(path / "landing")
+        from orchestration.definitions import build_definitions
+        from orchestration.defs.ingest.assets import build_ingest_assets
+        from orchestration.lib.runner import run_pipeline
+
+        keys = [key for asset in build_ingest_assets() for key in asset.keys]
+        success, outcomes = run_pipeline(build_definitions(), ["eu", "us"], keys)
+    return path, success, outcomes
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(built_estate):
+    """The built estate's (success, outcomes), with this module's settings pointing at it."""
+    path, success, outcomes = built_estate
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_data_dir(path, monkeypatch)
+        yield success, outcomes

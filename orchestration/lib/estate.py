@@ -60,6 +60,17 @@ def _macros(seed: int, customers: int) -> list[str]:
         f"CREATE MACRO issued_of(i) AS TIMESTAMP {sql_literal(AS_OF)} - "
         f"to_seconds((rnd(i, 'issued') % (3 * 365 * 86400))::BIGINT)",
         f"CREATE MACRO card_of(i) AS pick({text_list(TEST_CARDS)}, i, 'card')",
+        # A quarter of leads are still open; the others were won more often by larger segments
+        # and longer relationships, so a lead-scoring model has something real to learn.
+        "CREATE MACRO lead_status_of(c) AS CASE WHEN rnd(c, 'lead') % 4 = 0 THEN 'open' "
+        "WHEN rnd(c, 'win') % 100 < 10 + 12 * (rnd(c, 'seg') % 4) + 4 * least(6, date_diff("
+        f"'year', signup_of(c), TIMESTAMP {sql_literal(AS_OF)})) THEN 'won' ELSE 'lost' END",
+        # One customer in three pays late habitually; the rest rarely do.
+        "CREATE MACRO payment_delay_of(i, c) AS to_seconds((rnd(i, 'late') % (CASE WHEN "
+        "rnd(c, 'payer') % 3 = 0 THEN 60 ELSE 32 END * 86400))::BIGINT)",
+        # Four tickets in five are written about their subject; the rest ramble elsewhere.
+        "CREATE MACRO topic_of(i) AS CASE WHEN rnd(i, 'noise') % 5 = 0 THEN rnd(i, 'body') % 5 "
+        "ELSE rnd(i, 'subj') % 5 END",
     ]
 
 
@@ -71,6 +82,7 @@ TABLES = [
                pick(['female', 'male', 'female', 'male', 'nonbinary'], i, 'gender') AS gender,
                country_of(i) AS country, signup_of(i) AS signup_at,
                pick(['consumer', 'smb', 'mid_market', 'enterprise'], i, 'seg') AS segment,
+               lead_status_of(i) AS lead_status,
                signup_of(i) + to_seconds((rnd(i, 'upd') % 86400000)::BIGINT) AS updated_at
         FROM range({start}, {stop}) t(i)"""),
     EstateTable("billing", "invoices", "parquet", 3.0, """
@@ -86,8 +98,8 @@ TABLES = [
         SELECT i AS payment_id, 1 + (i * 6 // 5)::BIGINT AS invoice_id,
                customer_of(1 + (i * 6 // 5)::BIGINT, 'inv') AS customer_id,
                country_of(customer_of(1 + (i * 6 // 5)::BIGINT, 'inv')) AS payer_country,
-               issued_of(1 + (i * 6 // 5)::BIGINT)
-                   + to_seconds((rnd(i, 'late') % (45 * 86400))::BIGINT) AS paid_at,
+               issued_of(1 + (i * 6 // 5)::BIGINT) + payment_delay_of(
+                   i, customer_of(1 + (i * 6 // 5)::BIGINT, 'inv')) AS paid_at,
                ((20 + rnd(1 + (i * 6 // 5)::BIGINT, 'amt') % 500000) / 100.0)::DECIMAL(12, 2)
                    AS amount,
                pick(['card', 'sepa', 'ach', 'wire'], i, 'method') AS method
@@ -100,7 +112,7 @@ TABLES = [
                pick(['low', 'normal', 'normal', 'high', 'urgent'], i, 'prio') AS priority,
                pick(['Double charge', 'Cannot log in', 'Invoice question', 'Cancel plan',
                      'Update my details'], i, 'subj') AS subject,
-               CASE rnd(i, 'body') % 4
+               CASE topic_of(i)
                  WHEN 0 THEN 'Hi, this is ' || first_of(customer_of(i, 'tkt')) || ' '
                    || last_of(customer_of(i, 'tkt')) || '. My card ' || card_of(i)
                    || ' was charged twice this month. Please refund.'
@@ -108,6 +120,8 @@ TABLES = [
                    || email_of(customer_of(i, 'tkt')) || ' or ' || phone_of(customer_of(i, 'tkt'))
                  WHEN 2 THEN 'Question about invoice ' || (i * 3)::VARCHAR
                    || ': the amount looks wrong, the VAT line is missing.'
+                 WHEN 3 THEN 'Please cancel my plan at the end of this month. Regards, '
+                   || first_of(customer_of(i, 'tkt')) || ' ' || last_of(customer_of(i, 'tkt'))
                  ELSE 'Please update my phone number to ' || phone_of(customer_of(i, 'tkt'))
                    || '. Thanks, ' || first_of(customer_of(i, 'tkt'))
                END AS body,

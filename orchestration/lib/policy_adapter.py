@@ -13,6 +13,8 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.lib.consumers import specs
+from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_project, dependency_order
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
@@ -38,7 +40,8 @@ def source_facts(spec: SourceTable) -> AssetFacts:
         owner=spec.owner,
         retention=spec.retention,
         region=REGIONAL,  # every row is routed to its own region's store at ingest
-        columns={c.name: ColumnFacts(c.name, c.classification) for c in spec.columns},
+        columns={c.name: ColumnFacts(c.name, c.classification, mask=c.mask)
+                 for c in spec.columns},
         declared_in=_relative(spec.declared_in),
     )
 
@@ -54,6 +57,7 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
             name=name,
             declared=meta.get("classification"),
             transform=meta.get("transform"),
+            mask=meta.get("mask"),
             derived_from=tuple(sorted((asset_of_relation[rel], col) for rel, col in sources
                                       if rel in asset_of_relation)),
         )
@@ -70,8 +74,24 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
     )
 
 
-def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catalog:
-    """Every source table and dbt model as engine facts, with column lineage between them."""
+def consumer_model_facts(model: ConsumerModel) -> AssetFacts:
+    """A consumer model's scores: owned by its team, stored per region like its inputs, each
+    column classified through what it is derived from."""
+    consumer = load_rules().consumers.get(model.consumer)
+    return AssetFacts(
+        key=model.key,
+        owner=consumer.team if consumer else None,
+        region=REGIONAL,
+        columns={o.name: ColumnFacts(o.name, derived_from=o.derived_from) for o in model.outputs},
+        upstream=tuple(model.inputs),
+        declared_in=_relative(Path(specs.__file__)),
+    )
+
+
+def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
+                  consumer_models: tuple[ConsumerModel, ...] = ()) -> Catalog:
+    """Every source table, dbt model and consumer model as engine facts, with column lineage
+    between them."""
     translator = StewardDbtTranslator()
     assets: dict[str, AssetFacts] = {}
     asset_of_relation: dict[str, str] = {}
@@ -100,13 +120,15 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable]) -> Catal
         assets[key] = _model_facts(key, props, lineage, asset_of_relation, upstream)
         asset_of_relation[relation] = key
         schema.setdefault(props["schema"], {})[props["alias"]] = {c: "VARCHAR" for c in lineage}
+    for model in consumer_models:
+        assets[model.key] = consumer_model_facts(model)
     return Catalog(assets)
 
 
 @cache
 def project_catalog() -> Catalog:
     """The catalog of this project, from the compiled manifest and the source declarations."""
-    return build_catalog(_manifest(), load_source_tables())
+    return build_catalog(_manifest(), load_source_tables(), CONSUMER_MODELS)
 
 
 @cache
@@ -117,6 +139,18 @@ def _manifest() -> dict[str, Any]:
 @cache
 def project_evaluation() -> Evaluation:
     return evaluate(load_rules(), project_catalog())
+
+
+@cache
+def relations() -> dict[str, tuple[str, str]]:
+    """Each asset key (as a string) → its (schema, table) in a region store."""
+    nodes = _manifest()["nodes"]
+    found = {f"{spec.source}/{spec.table}": (spec.schema, spec.table)
+             for spec in load_source_tables()}
+    found |= {key: (nodes[uid]["schema"], nodes[uid]["alias"])
+              for key, uid in model_unique_ids().items()}
+    found |= {model.key: model.relation for model in CONSUMER_MODELS}
+    return found
 
 
 @cache
@@ -140,7 +174,9 @@ def governance_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """Column schema with effective classifications, column lineage, and the asset's policy
     violations as the engine sees them at definition time."""
     effective = project_evaluation().effective[key]
-    violations = project_evaluation().for_asset(key)
+    violations = project_evaluation().for_asset(key) + [
+        violation for model in CONSUMER_MODELS if model.key == key
+        for violation in project_evaluation().for_asset(f"consumer:{model.consumer}")]
     facts = project_catalog().assets[key]
     schema = metadata.get("dagster/column_schema")
     declared = {c.name: c for c in schema.columns} if schema else {}

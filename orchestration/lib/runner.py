@@ -55,7 +55,9 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
         materialization = event.materialization
         metadata = materialization.metadata
         asset = materialization.asset_key.to_user_string()
-        region = materialization.partition or ",".join(region_of_range)
+        region = materialization.partition or ",".join(
+            region_of_range or [name[len("rows_in_"):] for name in metadata
+                                if name.startswith("rows_in_")])
         rows_key = f"rows_in_{region}" if f"rows_in_{region}" in metadata else "dagster/row_count"
         rows = _float(metadata, rows_key)
         outcomes[(asset, region)] = AssetOutcome(
@@ -89,8 +91,11 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
     """Materialize every asset; returns overall success and one outcome per asset and region."""
     instance = _instance()
     job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
     all_keys = set(defs.resolve_all_asset_keys())
-    model_keys = sorted(all_keys - set(ingest_keys))
+    # Consumer models are not partitioned: each reads every region it may, after the builds.
+    consumer_keys = {key for key in all_keys if graph.get(key).partitions_def is None}
+    model_keys = sorted(all_keys - set(ingest_keys) - consumer_keys)
     success, outcomes = True, []
     ingest = job.get_subset(asset_selection=set(ingest_keys)).execute_in_process(
         instance=instance, raise_on_error=False,
@@ -103,7 +108,8 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
     held_back = _held_back(defs, ingest)
     for region in regions:
         outcomes.extend(AssetOutcome(key.to_user_string(), region, None, 0, 0, None,
-                                     blocked=reason) for key, reason in held_back.items())
+                                     blocked=reason) for key, reason in held_back.items()
+                        if key not in consumer_keys)
         selection = set(model_keys) - set(held_back)
         if not selection:
             continue
@@ -112,6 +118,14 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
         )
         success &= built.success
         outcomes.extend(_outcomes(built, [region]))
+    consumers = consumer_keys - set(held_back)
+    if consumers:
+        scored = job.get_subset(asset_selection=consumers).execute_in_process(
+            instance=instance, raise_on_error=False)
+        success &= scored.success
+        outcomes.extend(_outcomes(scored, []))
+    outcomes.extend(AssetOutcome(key.to_user_string(), "-", None, 0, 0, None, blocked=reason)
+                    for key, reason in held_back.items() if key in consumer_keys)
     healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)
     return success and healthy, outcomes
 

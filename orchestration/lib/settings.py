@@ -18,6 +18,7 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_threads: int
     ingest_batch_bytes: int
+    pseudonym_key: str | None  # the secret behind keyed-hash pseudonyms; None: a local key file
 
     @property
     def quarantine_store(self) -> Path:
@@ -39,4 +40,5 @@ def get_settings() -> Settings:
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
         # Landing files are loaded in batches of about this many bytes (one commit per batch).
         ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),
+        pseudonym_key=os.environ.get("STEWARD_PSEUDONYM_KEY") or None,
     )

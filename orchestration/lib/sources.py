@@ -16,6 +16,7 @@ import yaml
 
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import UnsafeIdentifierError, quote_ident
+from policies.access import MASKS
 
 # libyaml's safe loader when the wheel has it: a thousand declared tables parse in a blink.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -34,6 +35,7 @@ class Column:
     data_type: str
     classification: str = "none"
     description: str = ""
+    mask: str | None = None  # how a read above clearance masks it (policies.access.MASKS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
         _require(bool(raw.get("data_type")), where, f"column '{raw.get('name')}' needs a data_type")
         column_meta = node_meta(raw)
         data_type = str(raw["data_type"]).upper().strip()
+        mask = column_meta.get("mask")
+        _require(mask is None or mask in MASKS, where,
+                 f"column '{raw.get('name')}' has mask {mask!r}; use one of {', '.join(MASKS)}")
         _require(bool(_DATA_TYPE.match(data_type)), where,
                  f"column '{raw.get('name')}' has an unsupported data_type {raw['data_type']!r}")
         columns.append(
@@ -95,6 +100,7 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
                 data_type=data_type,
                 classification=str(column_meta.get("classification", "none")),
                 description=raw.get("description", ""),
+                mask=mask,
             )
         )
     _require(bool(columns), where, "declare the table's columns with their data_type")

@@ -126,8 +126,8 @@ def scratch_connection() -> duckdb.DuckDBPyConnection:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
+    [(count,)] = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # fetched to the end, so the connection is free for the next query
+    return bool(count)

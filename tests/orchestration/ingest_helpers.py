@@ -12,14 +12,14 @@ from orchestration.lib.sources import SourceTable, load_source_tables
 from policies.regions import region_names
 
 CUSTOMER_HEADER = ("customer_id,full_name,email,phone,birth_date,gender,country,signup_at,"
-                   "segment,updated_at")
+                   "segment,lead_status,updated_at")
 
 
 def customer_row(customer_id: object, country: str = "US", name: str = "Ann Example",
                  birth_date: str = "1980-01-01",
                  updated_at: str = "2024-01-01 00:00:00") -> str:
     return (f"{customer_id},{name},a{customer_id}@example.com,+1 555 0100,{birth_date},female,"
-            f"{country},2020-01-01 00:00:00,smb,{updated_at}")
+            f"{country},2020-01-01 00:00:00,smb,open,{updated_at}")
 
 
 def spec(name: str) -> SourceTable:

@@ -40,8 +40,8 @@ def test_wrong_column_count_is_quarantined_with_its_line(landing):
     load()
     assert _loaded() == [1, 2]
     short, long = quarantine()
-    assert short[1] == 4 and "Expected Number of Columns: 10 Found: 3" in short[2]
-    assert long[1] == 5 and "Expected Number of Columns: 10 Found: 11" in long[2]
+    assert short[1] == 4 and "Expected Number of Columns: 11 Found: 3" in short[2]
+    assert long[1] == 5 and "Expected Number of Columns: 11 Found: 12" in long[2]
 
 
 def test_wrong_type_names_the_column_and_value(landing):

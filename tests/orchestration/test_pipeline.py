@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-
 from orchestration.lib.settings import get_settings
-from tests.conftest import write_tiny_estate
 from tests.orchestration.ingest_helpers import store_rows
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(module_data_dir, dbt_manifest):
-    write_tiny_estate(module_data_dir / "landing")
-    from orchestration.definitions import build_definitions
-    from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import run_pipeline
-
-    keys = [key for asset in build_ingest_assets() for key in asset.keys]
-    return run_pipeline(build_definitions(), ["eu", "us"], keys)
 
 
 def test_every_asset_materializes_in_every_region(pipeline_run):
     success, outcomes = pipeline_run
     assert success
     by_asset = {(o.asset, o.region): o for o in outcomes}
-    assert len(by_asset) == 15 * 2  # 5 source tables + 10 dbt models, 2 regions
+    assert len(by_asset) == 15 * 2 + 3  # 5 source tables + 10 dbt models, 2 regions;
+    # and 3 consumer models
     assert all(o.checks_failed == 0 for o in outcomes)
     features = [by_asset[("marts/customer_features", r)].rows for r in ("eu", "us")]
     customers = [by_asset[("crm/customers", r)].rows for r in ("eu", "us")]

@@ -6,16 +6,18 @@ import dataclasses
 
 import pytest
 
+from policies.access import (
+    CLEARANCE_DENIED,
+    PURPOSE_DENIED,
+    REGION_DENIED,
+    UNKNOWN_DATASET,
+)
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.detection import scan
 from policies.engine import detected_violations, evaluate
 from policies.propagation import lineage_path
 from policies.rules import Consumer, load_rules
 from policies.violations import (
-    CONSUMER_CLEARANCE,
-    CONSUMER_PURPOSE,
-    CONSUMER_REGION,
-    CONSUMER_UNKNOWN_DATASET,
     PII_DETECTED,
     PII_UNCLASSIFIED,
     PII_WEAKER_THAN_LINEAGE,
@@ -25,7 +27,12 @@ from policies.violations import (
     TAGS_MISSING,
 )
 
-RULES = dataclasses.replace(load_rules(), consumers={})
+SHIPPED = load_rules()
+# Every purpose but billing may use the test model "marts/features".
+RULES = dataclasses.replace(SHIPPED, consumers={}, purposes={
+    name: purpose if name == "billing" else dataclasses.replace(
+        purpose, datasets=(*purpose.datasets, "marts/features"))
+    for name, purpose in SHIPPED.purposes.items()})
 SOURCE = AssetFacts(
     key="crm/customers", owner="crm", retention="2y", region="regional",
     columns={"id": ColumnFacts("id", "pseudonymous"), "email": ColumnFacts("email", "personal"),
@@ -77,22 +84,25 @@ def test_each_asset_rule_passes_and_fails(rule, passing, failing):
 
 
 def _consumer(**overrides) -> Consumer:
-    fields = {"name": "scoring", "team": "ml", "purpose": "lead_scoring", "regions": ("us",),
+    fields = {"name": "scoring", "team": "ml", "owner": "ml-lead", "purpose": "lead_scoring",
+              "regions": ("us",),
               "clearance": "pseudonymous", "datasets": ("marts/features",), "legal_basis": None}
     return Consumer(**{**fields, **overrides})
 
 
 CONSUMER_CASES = [
-    (CONSUMER_UNKNOWN_DATASET, _consumer(), _consumer(datasets=("marts/nope",)), _model()),
-    (CONSUMER_PURPOSE, _consumer(), _consumer(purpose="analytics"), _model()),
-    (CONSUMER_CLEARANCE, _consumer(), _consumer(clearance="none"), _model()),
-    (CONSUMER_REGION, _consumer(regions=("eu",)), _consumer(regions=("us",)),
+    (UNKNOWN_DATASET, _consumer(), _consumer(datasets=("marts/nope",)), _model()),
+    (PURPOSE_DENIED, _consumer(), _consumer(purpose="billing", legal_basis="contract"),
+     _model()),
+    (CLEARANCE_DENIED, _consumer(), _consumer(clearance="none"), _model()),
+    (CLEARANCE_DENIED, _consumer(), _consumer(purpose="analytics"), _model()),
+    (REGION_DENIED, _consumer(regions=("eu",)), _consumer(regions=("us",)),
      _model(region="eu")),
 ]
 
 
 @pytest.mark.parametrize(("rule", "passing", "failing", "model"), CONSUMER_CASES,
-                         ids=[c[0] for c in CONSUMER_CASES])
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CONSUMER_CASES)])
 def test_each_consumer_rule_passes_and_fails(rule, passing, failing, model):
     def with_consumer(consumer):
         return dataclasses.replace(RULES, consumers={consumer.name: consumer})

@@ -13,8 +13,10 @@ from policies.rules import POLICIES_DIR, PolicyFileError, load_rules, retention_
 def test_the_shipped_rules_load():
     rules = load_rules()
     assert rules.levels == ("none", "pseudonymous", "personal", "sensitive")
-    assert set(rules.consumers) == {"lead_scoring", "support_routing", "finance_automation"}
+    assert set(rules.consumers) == {"lead_scoring", "support_routing", "finance_automation",
+                                    "fairness_audit"}
     assert rules.consumers["finance_automation"].legal_basis
+    assert rules.fairness["lead_scores"].min_disparate_impact == 0.8
 
 
 @pytest.fixture
@@ -34,24 +36,32 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("file", "old", "new", "line", "message"),
     [
-        ("consumers.yaml", "clearance: pseudonymous", "clearance: secretish", 8,
+        ("consumers.yaml", "clearance: pseudonymous", "clearance: secretish", 10,
          "unknown level 'secretish'"),
-        ("consumers.yaml", "regions: [us]", "regions: [mars]", 7, "unknown region 'mars'"),
-        ("consumers.yaml", "purpose: lead_scoring", "purpose: upselling", 6,
+        ("consumers.yaml", "regions: [us]", "regions: [mars]", 9, "unknown region 'mars'"),
+        ("consumers.yaml", "purpose: lead_scoring", "purpose: upselling", 8,
          "unknown purpose 'upselling'"),
-        ("consumers.yaml", "  support_routing:\n", "  lead_scoring:\n", 10,
+        ("consumers.yaml", "  support_routing:\n", "  lead_scoring:\n", 12,
          "'lead_scoring' is declared twice"),
-        ("purposes.yaml", "max_level: none", "max_level: public", 19, "unknown level 'public'"),
+        ("consumers.yaml", "datasets: [marts/customer_features]", "datasets: [../etc]", 11,
+         "is not an asset key"),
+        ("purposes.yaml", "max_level: none", "max_level: public", 24, "unknown level 'public'"),
+        ("fairness.yaml", "min_disparate_impact: 0.8", "min_disparate_impact: 80", 14,
+         "not a fraction"),
+        ("fairness.yaml", "consumer: fairness_audit", "consumer: auditor", 9,
+         "unknown consumer 'auditor'"),
+        ("fairness.yaml", "[18, 30, 45, 60]", "[30, 18]", 4, "increasing whole ages"),
         ("retention.yaml", "[30d, 90d", "[30d, forever", 3, "not a duration"),
         ("regions.yaml", "from: eu", "from: moon", 14, "unknown region 'moon'"),
-        ("consumers.yaml", "    legal_basis: contract (GDPR Art. 6(1)(b))\n", "", 16,
+        ("consumers.yaml", "    legal_basis: contract (GDPR Art. 6(1)(b))\n", "", 19,
          "requires a recorded legal_basis"),
         ("classifications.yaml", "yields: pseudonymous", "yields: anonymous", 8,
          "unknown level 'anonymous'"),
         ("regions.yaml", "countries: [US]", "countries: [US, DE]", 9,
          "country DE is in both 'eu' and 'us'"),
     ],
-    ids=["level", "region", "purpose", "duplicate", "purpose-level", "retention", "flow",
+    ids=["level", "region", "purpose", "duplicate", "dataset-key", "purpose-level",
+         "fairness-threshold", "fairness-consumer", "age-bands", "retention", "flow",
          "legal-basis", "transform", "country-twice"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):

@@ -29,6 +29,7 @@ select
     customers.customer_id,
     customers.country_code,
     customers.segment,
+    customers.lead_status,
     date_diff('day', customers.signup_at, {{ as_of() }})::integer as tenure_days,
     coalesce(invoices.invoice_count, 0)::integer as invoice_count,
     coalesce(invoices.total_spend, 0)::decimal(18, 2) as total_spend,

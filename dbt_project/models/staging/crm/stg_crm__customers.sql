@@ -8,5 +8,6 @@ select
     country as country_code,
     signup_at,
     segment,
+    lead_status,
     updated_at
 from {{ source('crm', 'customers') }}

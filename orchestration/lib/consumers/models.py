@@ -1,0 +1,154 @@
+"""The automation teams' models: plain scikit-learn on what the governed read returns.
+
+Each trainer takes its inputs as pandas frames (one per dataset, already masked and filtered to
+one region) and returns the scored rows plus training metrics measured on a held-out quarter.
+scikit-learn is imported inside the trainers so loading the Dagster definitions stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+HOLDOUT = 0.25
+MIN_TRAINING_ROWS = 20
+SEED = 0
+PRIORITY_THRESHOLD = 0.5  # a lead whose win probability reaches this is worked first
+RISK_BANDS = ((0.6, "high"), (0.3, "medium"), (0.0, "low"))
+# How support historically routed each subject; the classifier learns it from the text.
+QUEUE_OF_SUBJECT = {"Double charge": "billing", "Invoice question": "billing",
+                    "Cannot log in": "technical", "Cancel plan": "retention",
+                    "Update my details": "accounts"}
+
+
+class NotEnoughData(ValueError):
+    """Too few labelled rows, or a single class, to train and evaluate a model."""
+
+
+@dataclass
+class Scored:
+    rows: pd.DataFrame
+    metrics: dict[str, float | int | str]
+
+
+def _split(features: pd.DataFrame, labels: pd.Series, what: str):
+    from sklearn.model_selection import train_test_split
+
+    # A class seen once can be neither learned nor held out; it is left out of training.
+    counts = labels.value_counts()
+    kept = labels.isin(counts[counts >= 2].index)
+    features, labels = features[kept], labels[kept]
+    if labels.nunique() < 2 or len(labels) < MIN_TRAINING_ROWS:
+        raise NotEnoughData(f"{what}: need {MIN_TRAINING_ROWS} labelled rows in at least two "
+                            f"classes, have {counts.to_dict()}")
+    return train_test_split(features, labels, test_size=HOLDOUT, random_state=SEED,
+                            stratify=labels)
+
+
+def _stamp(rows: pd.DataFrame, model: str) -> pd.DataFrame:
+    rows["model_version"] = model
+    rows["scored_at"] = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return rows
+
+
+def _tabular(categorical: list[str], numeric: list[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = [("numbers", StandardScaler(), numeric)]
+    if categorical:
+        parts.append(("categories", OneHotEncoder(handle_unknown="ignore"), categorical))
+    encode = ColumnTransformer(parts)
+    return make_pipeline(encode, LogisticRegression(max_iter=1000))
+
+
+def _binary_metrics(model, test_x: pd.DataFrame, test_y: pd.Series) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    probability = model.predict_proba(test_x)[:, 1]
+    return {"roc_auc": round(float(roc_auc_score(test_y, probability)), 4),
+            "accuracy": round(float(accuracy_score(test_y, probability >= 0.5)), 4)}
+
+
+LEAD_NUMERIC = ["tenure_days", "invoice_count", "total_spend", "late_payment_rate",
+                "ticket_count", "events_30d"]
+
+
+def score_leads(inputs: dict[str, pd.DataFrame]) -> Scored:
+    """Logistic regression of won vs lost leads; every customer gets a win probability."""
+    features = inputs["marts/customer_features"].copy()
+    features["total_spend"] = features["total_spend"].astype(float)
+    decided = features[features["lead_status"].isin(["won", "lost"])]
+    train_x, test_x, train_y, test_y = _split(decided, decided["lead_status"] == "won",
+                                              "lead scoring")
+    model = _tabular(["segment"], LEAD_NUMERIC).fit(train_x, train_y)
+    probability = model.predict_proba(features)[:, 1]
+    rows = pd.DataFrame({"customer_id": features["customer_id"],
+                         "lead_score": probability.round(6),
+                         "is_priority": probability >= PRIORITY_THRESHOLD})
+    metrics = {**_binary_metrics(model, test_x, test_y), "rows_trained": len(train_x),
+               "rows_held_out": len(test_x), "rows_scored": len(rows),
+               "priority_rate": round(float(rows["is_priority"].mean()), 4)}
+    return Scored(_stamp(rows, "lead-logreg-v1"), metrics)
+
+
+def route_tickets(inputs: dict[str, pd.DataFrame]) -> Scored:
+    """TF-IDF of the redacted body plus channel and priority → the queue support would pick."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    tickets = inputs["marts/ticket_features"].copy()
+    tickets["body_redacted"] = tickets["body_redacted"].fillna("")
+    labels = tickets["subject"].map(QUEUE_OF_SUBJECT).fillna("general")
+    train_x, test_x, train_y, test_y = _split(tickets, labels, "ticket routing")
+    encode = ColumnTransformer([
+        ("text", TfidfVectorizer(ngram_range=(1, 2), min_df=1), "body_redacted"),
+        ("categories", OneHotEncoder(handle_unknown="ignore"), ["channel", "priority"]),
+    ])
+    model = make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(train_x, train_y)
+    predicted = model.predict(test_x)
+    probabilities = model.predict_proba(tickets)
+    rows = pd.DataFrame({"ticket_id": tickets["ticket_id"],
+                         "predicted_queue": model.classes_[probabilities.argmax(axis=1)],
+                         "confidence": probabilities.max(axis=1).round(6)})
+    metrics = {"accuracy": round(float(accuracy_score(test_y, predicted)), 4),
+               "macro_f1": round(float(f1_score(test_y, predicted, average="macro")), 4),
+               "queues": len(model.classes_), "rows_trained": len(train_x),
+               "rows_held_out": len(test_x), "rows_scored": len(rows)}
+    return Scored(_stamp(rows, "ticket-tfidf-logreg-v1"), metrics)
+
+
+INVOICE_NUMERIC = ["invoice_amount", "prior_invoice_count", "prior_late_rate"]
+
+
+def score_invoice_risk(inputs: dict[str, pd.DataFrame]) -> Scored:
+    """Probability that an invoice is paid late, from its amount and the customer's history."""
+    invoices = inputs["marts/invoice_features"].copy()
+    invoices["invoice_amount"] = invoices["invoice_amount"].astype(float)
+    late = invoices["is_paid_late"].fillna(False).astype(bool)
+    count = invoices["customer_invoice_count"].astype(float)
+    # The mart's late rate counts the invoice itself; leave it out or the model reads its label.
+    late_total = invoices["customer_late_payment_rate"].astype(float) * count
+    invoices["prior_invoice_count"] = count - 1
+    invoices["prior_late_rate"] = ((late_total - late) / (count - 1)).where(count > 1, 0.0)
+    settled = invoices[invoices["days_to_pay"].notna()]
+    train_x, test_x, train_y, test_y = _split(settled, late[settled.index], "invoice risk")
+    model = _tabular([], INVOICE_NUMERIC).fit(train_x, train_y)
+    probability = model.predict_proba(invoices)[:, 1]
+    bands = pd.Series(probability).map(
+        lambda p: next(band for floor, band in RISK_BANDS if p >= floor))
+    rows = pd.DataFrame({"invoice_id": invoices["invoice_id"],
+                         "customer_id": invoices["customer_id"],
+                         "risk_score": probability.round(6), "risk_band": bands.values})
+    metrics = {**_binary_metrics(model, test_x, test_y), "rows_trained": len(train_x),
+               "rows_held_out": len(test_x), "rows_scored": len(rows),
+               "high_risk_rate": round(float((rows["risk_band"] == "high").mean()), 4)}
+    return Scored(_stamp(rows, "invoice-logreg-v1"), metrics)

@@ -1,0 +1,123 @@
+"""The governed read path: the one way an automation team reads a shared dataset.
+
+`read_dataset` asks the policy decision (`policies.access.decide`) first and reads nothing when
+it denies. An allowed read opens only the region stores the consumer may read, masks in DuckDB
+(keyed hash or redaction) so raw values of masked columns never reach Python, and returns Arrow
+straight from DuckDB. Every decision, allowed, masked or denied, is appended to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pyarrow as pa
+
+from orchestration.lib import audit_log
+from orchestration.lib.policy_adapter import project_evaluation, relations
+from orchestration.lib.pseudonyms import consumer_key, hmac_sql
+from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
+from policies.access import PASS, UNKNOWN_CONSUMER, Decision, decide
+from policies.redaction import redaction_rules
+from policies.rules import load_rules
+
+DECISION_METADATA = b"steward.decision"
+
+
+class AccessDenied(PermissionError):
+    """The policy denied this read; nothing was read. The message says why and how to fix."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"{decision.consumer} may not read {decision.dataset}: "
+                         f"{decision.reason} [{decision.rule}]. Fix: {decision.fix}")
+        self.decision = decision
+
+
+class NotBuilt(LookupError):
+    """The dataset is allowed but has no table yet in any store the consumer may read."""
+
+
+def _redact_sql(expression: str) -> tuple[str, list[str]]:
+    sql, params = expression, []
+    for pattern, placeholder in redaction_rules():
+        sql = f"regexp_replace({sql}, ?, ?, 'g')"
+        params += [pattern, placeholder]
+    return sql, params
+
+
+def _select(decision: Decision) -> tuple[str, list[str]]:
+    """The projection that applies the decision's masks, with its bound parameters."""
+    parts, params = [], []
+    key = consumer_key(decision.consumer) if decision.masked else b""
+    for column in decision.columns:
+        name = quote_ident(column.name)
+        if column.action == PASS:
+            parts.append(name)
+            continue
+        if column.action == "redaction":
+            sql, bound = _redact_sql(f"CAST({name} AS VARCHAR)")
+        else:
+            sql, bound = hmac_sql(name, key)
+        parts.append(f"{sql} AS {name}")
+        params += bound
+    return ", ".join(parts), params
+
+
+def decision_for(consumer: str, dataset: str, columns=None, regions=None) -> Decision:
+    """What the policy decides for this read, without reading or recording anything."""
+    rules = load_rules()
+    declared = rules.consumers.get(consumer)
+    if declared is None:
+        return Decision(consumer, dataset, False, UNKNOWN_CONSUMER,
+                        f"no consumer {consumer!r} is declared",
+                        f"declare it in policies/consumers.yaml (known: "
+                        f"{', '.join(sorted(rules.consumers))})")
+    return decide(rules, declared, dataset, project_evaluation().effective.get(dataset),
+                  tuple(columns) if columns else None, tuple(regions) if regions else None)
+
+
+def _audit(decision: Decision, **details) -> None:
+    kind = ("access.denied" if not decision.allowed
+            else "access.masked" if decision.masked else "access.allowed")
+    purpose = load_rules().consumers.get(decision.consumer)
+    audit_log.append(kind, decision.dataset, {
+        "consumer": decision.consumer,
+        "purpose": purpose.purpose if purpose else None,
+        "rule": decision.rule, "reason": decision.reason or None,
+        "regions": list(decision.regions), "masked": decision.masked,
+        "columns": [c.name for c in decision.columns], **details})
+
+
+def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
+                 regions: list[str] | None = None) -> pa.Table:
+    """The rows of `dataset` that `consumer` may read, masked as the policy says.
+
+    Raises AccessDenied (nothing read) or NotBuilt. The decision travels with the table in its
+    schema metadata under `steward.decision`."""
+    decision = decision_for(consumer, dataset, columns, regions)
+    if not decision.allowed:
+        _audit(decision)
+        raise AccessDenied(decision)
+    projection, params = _select(decision)
+    relation = relations()[dataset]
+    parts, rows_by_region = [], {}
+    for region in decision.regions:
+        path = store_path(region)
+        if not path.exists():
+            continue
+        with reader(path) as con:
+            if not table_exists(con, *relation):
+                continue
+            # con.sql hands DuckDB's Arrow buffers over without the copy a cursor makes.
+            table = con.sql(f"SELECT {projection} FROM {qualified(*relation)}",
+                            params=params).to_arrow_table()
+        rows_by_region[region] = table.num_rows
+        parts.append(table)
+    if not parts:
+        raise NotBuilt(f"{dataset} has no table in {', '.join(decision.regions)} yet; "
+                       "run the pipeline first (make run)")
+    _audit(decision, rows=rows_by_region)
+    result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    return result.replace_schema_metadata({
+        **(result.schema.metadata or {}),
+        DECISION_METADATA: json.dumps(asdict(decision), default=list).encode()})
