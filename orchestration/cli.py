@@ -16,15 +16,21 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 def generate(
     customers: Annotated[int, typer.Option(help="Customers; other tables scale with it.")] = 1000,
     files: Annotated[int, typer.Option(help="Export files per source table.")] = 3,
-    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 7,
+    seed: Annotated[int, typer.Option(help="The same seed and as-of day give the same files.")
+                    ] = 7,
     landing: Annotated[Path | None, typer.Option(help="Landing folder.")] = None,
+    as_of: Annotated[str | None, typer.Option(help="The day the exports are taken, e.g. "
+                                                   "2026-11-01 (default today).")] = None,
 ) -> None:
     """Write the sample estate (CRM, billing, support, web) into the landing zone."""
+    from datetime import datetime
+
     from orchestration.lib.estate import generate_estate
     from orchestration.lib.settings import get_settings
 
     target = landing or get_settings().landing_dir
-    counts = generate_estate(target, customers=customers, files=files, seed=seed)
+    counts = generate_estate(target, customers=customers, files=files, seed=seed,
+                             as_of=datetime.fromisoformat(as_of) if as_of else None)
     for table, rows in counts.items():
         typer.echo(f"{table:<20} {rows:>12,} rows")
     typer.echo(f"written to {target}")
@@ -52,14 +58,7 @@ def run(
 
     record_policy_files(policies_dir())
 
-    from orchestration.definitions import build_definitions
-    from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import format_summary, run_pipeline
-    from policies.regions import region_names
-
-    ingest_keys = [key for a in build_ingest_assets() for key in a.keys]
-    success, outcomes = run_pipeline(build_definitions(), region_names(), ingest_keys)
-    typer.echo(format_summary(outcomes))
+    success = _run_pipeline()
     typer.echo(f"\n{'OK' if success else 'FAILED'} in {time.monotonic() - started:.1f}s "
                f"(stores in {settings.store_dir})")
     try:
@@ -177,6 +176,78 @@ def read(
         typer.echo(f"written to {out}")
     else:
         typer.echo(table.slice(0, limit).to_pandas().to_string(index=False, max_colwidth=60))
+
+
+retention_app = typer.Typer(help="Delete what has outlived its retention.",
+                            no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+def _run_pipeline() -> bool:
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.ingest.assets import build_ingest_assets
+    from orchestration.lib.runner import format_summary, run_pipeline
+    from policies.regions import region_names
+
+    ingest_keys = [key for a in build_ingest_assets() for key in a.keys]
+    success, outcomes = run_pipeline(build_definitions(), region_names(), ingest_keys)
+    typer.echo(format_summary(outcomes))
+    return success
+
+
+@retention_app.command("purge")
+def retention_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")
+                       ] = False,
+    rebuild: Annotated[bool, typer.Option(help="Rebuild derived assets from the purged "
+                                               "inputs afterwards.")] = True,
+) -> None:
+    """Delete rows, quarantined records and landing files past their retention, in every
+    region's store; one audit entry per asset. STEWARD_NOW moves the clock."""
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.retention import format_purge, purge
+
+    parse_dbt_project()
+    started = time.monotonic()
+    report = purge(dry_run=dry_run)
+    typer.echo(format_purge(report))
+    typer.echo(f"\n{report.rows:,} rows {'to delete' if dry_run else 'deleted'} in "
+               f"{time.monotonic() - started:.1f}s")
+    if not dry_run and rebuild:
+        typer.echo("\nrebuilding derived assets from the purged inputs")
+        raise typer.Exit(0 if _run_pipeline() else 1)
+
+
+@app.command()
+def erase(
+    subject: Annotated[str, typer.Option(help="The customer_id of the person to erase.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")
+                       ] = False,
+) -> None:
+    """Erase one customer everywhere (rows found through lineage and keys, mentions in free
+    text, quarantined records), register the erasure so no load brings them back, verify
+    nothing remains and write a receipt. Exit 1 if anything remains."""
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.erasure import erase as erase_subject
+    from orchestration.lib.erasure import write_receipt
+
+    parse_dbt_project()
+    started = time.monotonic()
+    receipt = erase_subject(subject, dry_run=dry_run)
+    for asset, regions in sorted(receipt.rows_deleted.items()):
+        if any(regions.values()):
+            typer.echo(f"{asset:<32} " + ", ".join(f"{r} {n:,}" for r, n in regions.items()))
+    for column, regions in sorted(receipt.texts_redacted.items()):
+        if any(regions.values()):
+            typer.echo(f"{column:<32} mentions replaced: "
+                       + ", ".join(f"{r} {n:,}" for r, n in regions.items()))
+    typer.echo(f"quarantine: {receipt.quarantined_deleted} record(s)")
+    if dry_run:
+        typer.echo(f"dry run: nothing deleted ({time.monotonic() - started:.1f}s)")
+        return
+    typer.echo(f"remaining after erasure: {receipt.remaining}; receipt "
+               f"{write_receipt(receipt)} ({time.monotonic() - started:.1f}s)")
+    raise typer.Exit(0 if receipt.remaining == 0 else 1)
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)

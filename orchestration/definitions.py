@@ -13,6 +13,11 @@ from orchestration.defs.consumers.assets import (  # noqa: E402
     build_fairness_checks,
 )
 from orchestration.defs.governance.checks import build_dbt_policy_checks  # noqa: E402
+from orchestration.defs.governance.jobs import (  # noqa: E402
+    erase_subject_job,
+    purge_schedule,
+    retention_purge_job,
+)
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
 from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import dbt_models, dbt_resource  # noqa: E402
@@ -41,7 +46,8 @@ def build_definitions() -> dg.Definitions:
         asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks(),
                       *build_fairness_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
-                                  partitions_def=None)],
+                                  partitions_def=None), retention_purge_job, erase_subject_job],
+        schedules=[purge_schedule],
         resources={"dbt": dbt_resource},
         # DuckDB has one writer per file: steps of a run take turns in one process.
         executor=dg.in_process_executor,

@@ -16,6 +16,7 @@ class ColumnFacts:
     transform: str | None = None  # a declared de-identifying transform, e.g. "redaction"
     derived_from: tuple[tuple[str, str], ...] = ()  # (asset, column) pairs from lineage
     mask: str | None = None  # how a read above clearance masks it: "redaction" for free text
+    subject: str | None = None  # the kind of data subject it identifies, e.g. "customer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class AssetFacts:
     upstream: tuple[str, ...] = ()
     declared_in: str = ""  # the file a person edits to change this asset's governance
     contract: bool = False  # a shared dataset whose columns must all be classified
+    event_time: str | None = None  # the column whose age retention is measured by
+    stored: bool = True  # False for a view: it holds no rows of its own
 
 
 @dataclass(frozen=True)

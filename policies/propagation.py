@@ -80,7 +80,10 @@ def _column_tags(rules: RuleSet, asset: AssetFacts,
                                   column.transform)
         if column.declared and rank[column.declared] > tags.rank:
             tags = ColumnTags(column.declared, rank[column.declared], declared=True)
-        mask = column.mask or (known[source].mask if source else None)
+        # A mask follows a column copied under its own name (body → body); a column computed
+        # from it (a queue predicted from a text) is not that text, so declares its own.
+        mask = column.mask or (known[source].mask if source and source[1] == column.name
+                               else None)
         if mask and tags.mask != mask:
             tags = replace(tags, mask=mask)
         columns[column.name] = tags

@@ -12,10 +12,13 @@ from policies.rules import Consumer, RuleSet
 TAGS_MISSING = "tags.missing"
 RETENTION_UNKNOWN = "retention.unknown_class"
 RETENTION_EXCEEDS_INPUTS = "retention.exceeds_inputs"
+RETENTION_NO_EVENT_TIME = "retention.no_event_time"
 PII_WEAKER_THAN_LINEAGE = "pii.weaker_than_lineage"
 PII_UNCLASSIFIED = "pii.unclassified_column"
 PII_DETECTED = "pii.undeclared_detected"
 REGION_FLOW = "region.flow_not_allowed"
+REGION_ROWS_OUTSIDE = "region.rows_outside_region"  # found in a store's data
+RETENTION_ROWS_PAST = "retention.rows_past_limit"  # found in a store's data
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ def _retention(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Viola
                                f"retention {asset.retention!r} is not a retention class",
                                f"use one of {', '.join(rules.retention_classes)}",
                                declared_in=asset.declared_in))
+    if asset.retention and asset.stored and not asset.upstream and not asset.event_time:
+        found.append(Violation(RETENTION_NO_EVENT_TIME, asset.key,
+                               f"keeps data {asset.retention} but declares no event_time, so "
+                               "nothing tells which rows have expired",
+                               "declare event_time: <its timestamp column> under "
+                               "config.meta.steward", declared_in=asset.declared_in))
     inputs = tags.inputs_retention_days
     if asset.retention and tags.retention_days and inputs is not None and (
             tags.retention_days > inputs):

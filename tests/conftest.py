@@ -79,3 +79,35 @@ def pipeline_run(built_estate):
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_data_dir(path, monkeypatch)
         yield success, outcomes
+
+
+def run_steward(args: list[str], data: Path, **env: str):
+    """A command (`steward ...` when args start with a subcommand) in a fresh process, on the
+    data folder `data`, with extra environment variables (STEWARD_POLICIES_DIR=...)."""
+    import os
+    import subprocess
+    import sys
+
+    command = args if args[0] == sys.executable else [sys.executable, "-m",
+                                                      "orchestration.cli", *args]
+    environment = {**os.environ, "STEWARD_DATA_DIR": str(data),
+                   "STEWARD_STORE_DIR": str(data / "store"),
+                   "STEWARD_LANDING_DIR": str(data / "landing"), **env}
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+
+
+def sandbox_project(folder: Path, files: dict[str, str]) -> Path:
+    """A copy of the dbt project with extra files under models/marts/sandbox/."""
+    import shutil
+
+    from orchestration.lib.settings import get_settings
+
+    project = folder / "dbt_project"
+    shutil.copytree(get_settings().dbt_project_dir, project,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    sandbox = project / "models" / "marts" / "sandbox"
+    sandbox.mkdir()
+    for name, text in files.items():
+        (sandbox / name).write_text(text)
+    return project

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from orchestration.lib.settings import current_time
 from orchestration.lib.store import sql_literal
 
 EU_COUNTRIES = ["DE", "FR", "NL", "IE", "ES", "IT", "SE", "PL"]
@@ -22,7 +24,6 @@ LAST_NAMES = ["Müller", "Schmidt", "Martin", "Bernard", "de Vries", "Jansen", "
               "Rossi", "Andersson", "Nowak", "Smith", "Johnson", "Brown", "Miller", "Davis"]
 # Well-known Luhn-valid test card numbers: realistic for a detector, worthless to a thief.
 TEST_CARDS = ["4111 1111 1111 1111", "5500 0055 5555 5559", "4012 8888 8888 1881"]
-AS_OF = "2026-11-01 00:00:00"
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,12 @@ class EstateTable:
     select_sql: str
 
 
-def _macros(seed: int, customers: int) -> list[str]:
+def _macros(seed: int, customers: int, as_of: datetime) -> list[str]:
     def text_list(values: list[str]) -> str:
         return "[" + ", ".join(sql_literal(v) for v in values) + "]"
 
     return [
+        f"CREATE MACRO estate_as_of() AS TIMESTAMP {sql_literal(as_of.isoformat(sep=' '))}",
         f"CREATE MACRO rnd(i, salt) AS hash(i, {int(seed)}, salt)",
         "CREATE MACRO pick(xs, i, salt) AS xs[1 + (rnd(i, salt) % len(xs))::INTEGER]",
         f"CREATE MACRO customer_of(i, salt) AS 1 + (rnd(i, salt) % {int(customers)})::BIGINT",
@@ -55,16 +57,18 @@ def _macros(seed: int, customers: int) -> list[str]:
         "lpad((rnd(c, 'ph') % 10000)::VARCHAR, 4, '0') "
         "ELSE '+' || (30 + rnd(c, 'cc') % 20)::VARCHAR || ' ' || "
         "lpad((rnd(c, 'ph') % 1000000000)::VARCHAR, 9, '0') END",
-        "CREATE MACRO signup_of(c) AS TIMESTAMP '2019-01-01' + "
-        "to_seconds((rnd(c, 'signup') % (7 * 365 * 86400))::BIGINT)",
-        f"CREATE MACRO issued_of(i) AS TIMESTAMP {sql_literal(AS_OF)} - "
-        f"to_seconds((rnd(i, 'issued') % (3 * 365 * 86400))::BIGINT)",
+        # Times are spread inside each table's retention (7 years of customers, 2 of tickets,
+        # 90 days of web events), so a fresh estate loads whole and a later clock expires some.
+        "CREATE MACRO signup_of(c) AS estate_as_of() - "
+        "to_seconds((rnd(c, 'signup') % (6 * 365 * 86400))::BIGINT)",
+        "CREATE MACRO issued_of(i) AS estate_as_of() - "
+        "to_seconds((rnd(i, 'issued') % (3 * 365 * 86400))::BIGINT)",
         f"CREATE MACRO card_of(i) AS pick({text_list(TEST_CARDS)}, i, 'card')",
         # A quarter of leads are still open; the others were won more often by larger segments
         # and longer relationships, so a lead-scoring model has something real to learn.
         "CREATE MACRO lead_status_of(c) AS CASE WHEN rnd(c, 'lead') % 4 = 0 THEN 'open' "
         "WHEN rnd(c, 'win') % 100 < 10 + 12 * (rnd(c, 'seg') % 4) + 4 * least(6, date_diff("
-        f"'year', signup_of(c), TIMESTAMP {sql_literal(AS_OF)})) THEN 'won' ELSE 'lost' END",
+        "'year', signup_of(c), estate_as_of())) THEN 'won' ELSE 'lost' END",
         # One customer in three pays late habitually; the rest rarely do.
         "CREATE MACRO payment_delay_of(i, c) AS to_seconds((rnd(i, 'late') % (CASE WHEN "
         "rnd(c, 'payer') % 3 = 0 THEN 60 ELSE 32 END * 86400))::BIGINT)",
@@ -83,7 +87,8 @@ TABLES = [
                country_of(i) AS country, signup_of(i) AS signup_at,
                pick(['consumer', 'smb', 'mid_market', 'enterprise'], i, 'seg') AS segment,
                lead_status_of(i) AS lead_status,
-               signup_of(i) + to_seconds((rnd(i, 'upd') % 86400000)::BIGINT) AS updated_at
+               least(estate_as_of(), signup_of(i)
+                     + to_seconds((rnd(i, 'upd') % 86400000)::BIGINT)) AS updated_at
         FROM range({start}, {stop}) t(i)"""),
     EstateTable("billing", "invoices", "parquet", 3.0, """
         SELECT i AS invoice_id, customer_of(i, 'inv') AS customer_id,
@@ -107,7 +112,8 @@ TABLES = [
     EstateTable("support", "tickets", "csv", 0.8, """
         SELECT i AS ticket_id, customer_of(i, 'tkt') AS customer_id,
                country_of(customer_of(i, 'tkt')) AS customer_country,
-               issued_of(i * 7) AS opened_at,
+               estate_as_of() - to_seconds((rnd(i, 'opened') % (700 * 86400))::BIGINT)
+                   AS opened_at,
                pick(['email', 'chat', 'phone', 'web'], i, 'chan') AS channel,
                pick(['low', 'normal', 'normal', 'high', 'urgent'], i, 'prio') AS priority,
                pick(['Double charge', 'Cannot log in', 'Invoice question', 'Cancel plan',
@@ -138,7 +144,7 @@ TABLES = [
                pick(['page_view', 'page_view', 'page_view', 'signup', 'login', 'checkout'],
                     i, 'type') AS event_type,
                pick(['/', '/pricing', '/docs', '/account', '/checkout'], i, 'page') AS page,
-               TIMESTAMP {as_of} - to_seconds((rnd(i, 'at') % (90 * 86400))::BIGINT)
+               estate_as_of() - to_seconds((rnd(i, 'at') % (89 * 86400))::BIGINT)
                    AS occurred_at
         FROM range({start}, {stop}) t(i)"""),
 ]
@@ -162,24 +168,32 @@ def write_table(con: duckdb.DuckDBPyConnection, table: EstateTable, rows: int, f
         if start == stop:
             continue
         path = folder / f"{table.table}_{prefix}_part-{part:03d}.{extension}"
-        query = table.select_sql.format(start=start, stop=stop, as_of=sql_literal(AS_OF))
+        query = table.select_sql.format(start=start, stop=stop)
         con.execute(f"COPY ({query} ORDER BY 1) TO {sql_literal(str(path))} "
                     f"({_COPY_OPTIONS[table.format]})")
         written.append(path)
     return written
 
 
-def estate_connection(seed: int, customers: int) -> duckdb.DuckDBPyConnection:
+def default_as_of() -> datetime:
+    """Today at midnight: the estate is generated as of the day it is made, so retention (90
+    days of web events, two years of tickets) keeps a fresh estate mostly inside its limits."""
+    return datetime.combine(current_time().date(), datetime.min.time())
+
+
+def estate_connection(seed: int, customers: int,
+                      as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    for statement in _macros(seed, customers):
+    for statement in _macros(seed, customers, as_of or default_as_of()):
         con.execute(statement)
     return con
 
 
 def generate_estate(landing_dir: Path, customers: int = 1000, files: int = 3,
-                    seed: int = 7) -> dict[str, int]:
-    """Write every source's export files under `landing_dir/<source>/<table>/`."""
-    con = estate_connection(seed, customers)
+                    seed: int = 7, as_of: datetime | None = None) -> dict[str, int]:
+    """Write every source's export files under `landing_dir/<source>/<table>/`; the same seed
+    and as-of day give the same bytes."""
+    con = estate_connection(seed, customers, as_of)
     counts = {}
     for table in TABLES:
         rows = table_rows(table, customers)

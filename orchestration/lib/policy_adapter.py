@@ -40,8 +40,9 @@ def source_facts(spec: SourceTable) -> AssetFacts:
         owner=spec.owner,
         retention=spec.retention,
         region=REGIONAL,  # every row is routed to its own region's store at ingest
-        columns={c.name: ColumnFacts(c.name, c.classification, mask=c.mask)
+        columns={c.name: ColumnFacts(c.name, c.classification, mask=c.mask, subject=c.subject)
                  for c in spec.columns},
+        event_time=spec.event_time,
         declared_in=_relative(spec.declared_in),
     )
 
@@ -71,6 +72,8 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
         upstream=upstream,
         declared_in=str(Path("dbt_project") / props.get("original_file_path", "")),
         contract=bool(((props.get("config") or {}).get("contract") or {}).get("enforced")),
+        event_time=steward.get("event_time"),
+        stored=(props.get("config") or {}).get("materialized") != "view",
     )
 
 
@@ -150,6 +153,19 @@ def relations() -> dict[str, tuple[str, str]]:
     found |= {key: (nodes[uid]["schema"], nodes[uid]["alias"])
               for key, uid in model_unique_ids().items()}
     found |= {model.key: model.relation for model in CONSUMER_MODELS}
+    return found
+
+
+@cache
+def country_columns() -> dict[str, str]:
+    """Each asset's column holding the country its rows were routed by: a source's route_by
+    column, or a model column derived from one."""
+    found = {f"{s.source}/{s.table}": s.route_by for s in load_source_tables()}
+    for asset in project_catalog().topological():
+        routed = next((c.name for c in asset.columns.values()
+                       if any(found.get(up) == col for up, col in c.derived_from)), None)
+        if asset.key not in found and routed:
+            found[asset.key] = routed
     return found
 
 

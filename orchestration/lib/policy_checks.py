@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
 from orchestration.lib.pii_scan import scan_relation
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation
-from orchestration.lib.store import reader, store_path, table_exists
+from orchestration.lib.policy_adapter import (
+    country_columns,
+    project_catalog,
+    project_evaluation,
+)
+from orchestration.lib.settings import current_time
+from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
 from policies.engine import detected_violations
 from policies.report import format_violation
 from policies.rules import load_rules
-from policies.violations import Violation
+from policies.violations import REGION_ROWS_OUTSIDE, RETENTION_ROWS_PAST, Violation
 
 POLICY_CHECK = "policy__compliant"
 BLOCKED_METADATA = "blocked_by_policy"  # on an observation of a model the dbt gate held back
 POLICY_CHECK_DESCRIPTION = ("Owner, retention, region and PII rules of policies/ hold for this "
-                            "asset, and a sample of its data holds no undeclared PII.")
+                            "asset; in each store its rows all belong to that region, none is "
+                            "past its retention, and a sample holds no undeclared PII.")
 
 
 def policy_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -23,7 +31,44 @@ def policy_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
                              description=POLICY_CHECK_DESCRIPTION)
 
 
+def _outside_region(con, key: str, relation: tuple[str, str], region: str) -> list[Violation]:
+    """Rows whose country belongs to another region (or to none) than this store's."""
+    column = country_columns().get(key)
+    if column is None:
+        return []
+    countries = [c for c, r in load_rules().country_regions.items() if r == region]
+    count, example = con.execute(
+        f"SELECT count(*), any_value({quote_ident(column)}) FROM {qualified(*relation)} "
+        f"WHERE coalesce({quote_ident(column)}, '') NOT IN (SELECT unnest(?::VARCHAR[]))",
+        [countries]).fetchone()
+    if not count:
+        return []
+    return [Violation(REGION_ROWS_OUTSIDE, key,
+                      f"{count} row(s) in the {region} store have a {column} outside {region} "
+                      f"(e.g. {example})",
+                      "find the model or load that moved them and keep each row in its "
+                      "region's store", column=column)]
+
+
+def _past_retention(con, key: str, relation: tuple[str, str], region: str) -> list[Violation]:
+    facts = project_catalog().assets[key]
+    tags = project_evaluation().effective[key]
+    if not facts.event_time or tags.retention_days is None:
+        return []
+    cutoff = current_time() - timedelta(days=tags.retention_days)
+    [(count,)] = con.execute(f"SELECT count(*) FROM {qualified(*relation)} WHERE "
+                             f"{quote_ident(facts.event_time)} < ?", [cutoff]).fetchall()
+    if not count:
+        return []
+    return [Violation(RETENTION_ROWS_PAST, key,
+                      f"{count} row(s) in the {region} store have a {facts.event_time} before "
+                      f"{cutoff:%Y-%m-%d}, past the retention of {tags.retention}",
+                      "run steward retention purge", column=facts.event_time)]
+
+
 def _data_violations(key: str, relation: tuple[str, str], regions: list[str]) -> list[Violation]:
+    """What the stored rows reveal: undeclared PII in a sample, rows of another region, rows
+    past retention."""
     tags = project_evaluation().effective[key]
     declared_in = project_catalog().assets[key].declared_in
     found: list[Violation] = []
@@ -35,6 +80,8 @@ def _data_violations(key: str, relation: tuple[str, str], regions: list[str]) ->
             if table_exists(con, *relation):
                 findings = scan_relation(con, *relation)
                 found += detected_violations(load_rules(), tags, findings, declared_in)
+                found += _outside_region(con, key, relation, region)
+                found += _past_retention(con, key, relation, region)
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,15 @@ class Settings:
 
     def region_store(self, region: str) -> Path:
         return self.store_dir / f"{region}.duckdb"
+
+
+def current_time() -> datetime:
+    """Now, in UTC without a zone (as the stores keep timestamps); STEWARD_NOW moves the clock,
+    e.g. to see what a purge would delete next year."""
+    moved = os.environ.get("STEWARD_NOW")
+    if moved:
+        return datetime.fromisoformat(moved).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def get_settings() -> Settings:

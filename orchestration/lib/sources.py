@@ -36,6 +36,7 @@ class Column:
     classification: str = "none"
     description: str = ""
     mask: str | None = None  # how a read above clearance masks it (policies.access.MASKS)
+    subject: str | None = None  # the kind of data subject this column identifies ("customer")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class SourceTable:
     route_by: str
     cursor: str | None
     retention: str | None
+    event_time: str | None  # the column whose age retention is measured by
     columns: tuple[Column, ...]
     declared_in: Path = field(compare=False)
 
@@ -101,6 +103,7 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
                 classification=str(column_meta.get("classification", "none")),
                 description=raw.get("description", ""),
                 mask=mask,
+                subject=column_meta.get("subject"),
             )
         )
     _require(bool(columns), where, "declare the table's columns with their data_type")
@@ -114,6 +117,9 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
     _require(route_by in names, where, f"route_by {route_by!r} must name a country column")
     cursor = steward.get("cursor")
     _require(cursor is None or cursor in names, where, f"cursor {cursor!r} must name a column")
+    event_time = steward.get("event_time")
+    _require(event_time is None or event_time in names, where,
+             f"event_time {event_time!r} must name a timestamp or date column")
     owner = steward.get("owner") or source_meta.get("owner")
     _require(bool(owner), where, "declare an owner (config.meta.steward.owner) on the source")
     landing = str(steward.get("landing") or f"{source['name']}/{table['name']}")
@@ -131,6 +137,7 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
         route_by=route_by,
         cursor=cursor,
         retention=steward.get("retention") or source_meta.get("retention"),
+        event_time=event_time,
         columns=tuple(columns),
         declared_in=path,
     )

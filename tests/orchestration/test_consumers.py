@@ -3,9 +3,7 @@ their scores in their regions, are audited, and a consumer declared wrongly is b
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from orchestration.lib.audit_log import entries
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
 from policies.rules import POLICIES_DIR, load_rules
+from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import store_rows
 
 
@@ -93,13 +92,6 @@ def _redeclared(tmp_path: Path, old: str, new: str) -> Path:
     return folder
 
 
-def _run(args: list[str], policies: Path, data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STEWARD_POLICIES_DIR": str(policies), "STEWARD_DATA_DIR": str(data),
-           "STEWARD_STORE_DIR": str(data / "store"), "STEWARD_LANDING_DIR": str(data / "landing")}
-    env.pop("DAGSTER_HOME", None)
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.parametrize(("old", "new", "rule"), [
     ("    purpose: lead_scoring\n", "    purpose: support_routing\n", "consumer.purpose_denied"),
     # The lead-scoring model runs on US customers; a team cleared for the EU only may not.
@@ -111,9 +103,9 @@ def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
         built, built_estate, tmp_path, old, new, rule):
     policies = _redeclared(tmp_path, old, new)
     before = store_rows("us", "SELECT max(scored_at), count(*) FROM consumers.lead_scores")
-    run = _run([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
-                "orchestration.definitions", "--select", "consumers/lead_scores"],
-               policies, built_estate[0])
+    run = run_steward([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
+                       "orchestration.definitions", "--select", "consumers/lead_scores"],
+                      built_estate[0], STEWARD_POLICIES_DIR=str(policies))
     log = run.stdout + run.stderr
     assert "blocked by policy" in log and rule in log, log[-3000:]
     assert "ASSET_MATERIALIZATION" not in log and "RUN_FAILURE" in log
@@ -122,8 +114,8 @@ def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
     blocked = [e for e in entries() if e.kind == "consumer.blocked"]
     assert blocked and blocked[-1].details["denied"][0]["rule"] == rule
 
-    read = _run([sys.executable, "-m", "orchestration.cli", "read", "marts/customer_features",
-                 "--consumer", "lead_scoring", "--region", "us"], policies, built_estate[0])
+    read = run_steward(["read", "marts/customer_features", "--consumer", "lead_scoring",
+                        "--region", "us"], built_estate[0], STEWARD_POLICIES_DIR=str(policies))
     assert read.returncode == 2, read.stdout + read.stderr
     assert "denied: lead_scoring may not read marts/customer_features" in read.stderr
     assert rule in read.stderr and "Fix:" in read.stderr

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
+from orchestration.lib.settings import current_time
 from tests.orchestration.ingest_helpers import (
     customer_ids,
     customer_row,
@@ -82,10 +83,11 @@ def test_parquet_retyped_column_is_refused_as_drift(landing):
 def test_jsonl_bad_lines_are_quarantined_with_their_line(landing):
     folder = landing / "web" / "events"
     folder.mkdir(parents=True)
+    today = f"{current_time():%Y-%m-%d}"  # inside the 90 days web events are kept
     good = ('{"event_id": %d, "customer_id": 1, "ip_address": "10.0.0.1", "geo_country": "DE", '
-            '"event_type": "page_view", "page": "/", "occurred_at": "2026-01-01 00:00:00"}')
+            '"event_type": "page_view", "page": "/", "occurred_at": "' + today + ' 00:00:00"}')
     (folder / "events.jsonl").write_text("\n".join([
-        good % 1, "{not json", good % 2, good.replace("2026-01-01", "yesterday") % 3,
+        good % 1, "{not json", good % 2, good.replace(today, "yesterday") % 3,
     ]) + "\n")
     report = load("web.events")
     assert report.rows_loaded == {"eu": 2, "us": 0}
@@ -161,3 +163,20 @@ def test_the_reconciliation_check_fails_when_rows_go_missing(tiny_estate):
     report.rows_loaded["us"] -= 1  # a row read but neither loaded nor quarantined
     failed = reconciliation_result(report)
     assert not failed.passed and "accounted for" in failed.description
+
+
+def test_rows_past_retention_on_arrival_are_counted_not_stored(tiny_estate, monkeypatch):
+    monkeypatch.setenv("STEWARD_NOW", "2099-01-01")  # every web event is far past its 90 days
+    report = load("web.events")
+    assert report.rows_read > 0 and report.rows_expired == report.rows_read
+    assert report.reconciled and report.table_rows == {"eu": 0, "us": 0}
+
+
+def test_an_erased_subject_is_not_loaded_again(landing):
+    from orchestration.lib.suppression import record_erasure
+
+    write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
+    record_erasure("customer", "2", current_time(), "receipt-test")
+    report = load()
+    assert report.rows_erased == 1 and report.reconciled
+    assert customer_ids("eu") == [] and customer_ids("us") == [1]

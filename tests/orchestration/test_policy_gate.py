@@ -3,17 +3,13 @@ everything downstream of it, while the compliant models still build."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.lib.settings import get_settings
+from tests.conftest import run_steward, sandbox_project
 
 LEAKY_SQL = "select customer_id, email from {{ ref('stg_crm__customers') }}\n"
 SUMMARY_SQL = "select count(*)::bigint as contacts from {{ ref('leaky_contacts') }}\n"
@@ -39,24 +35,14 @@ models:
 
 @pytest.fixture(scope="module")
 def leaky_project(tmp_path_factory) -> Path:
-    project = tmp_path_factory.mktemp("dbt") / "dbt_project"
-    shutil.copytree(get_settings().dbt_project_dir, project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
-    folder = project / "models" / "marts" / "sandbox"
-    folder.mkdir()
-    (folder / "leaky_contacts.sql").write_text(LEAKY_SQL)
-    (folder / "leaky_contacts_summary.sql").write_text(SUMMARY_SQL)
-    (folder / "_sandbox__models.yml").write_text(LEAKY_YAML)
-    return project
+    return sandbox_project(tmp_path_factory.mktemp("dbt"),
+                           {"leaky_contacts.sql": LEAKY_SQL,
+                            "leaky_contacts_summary.sql": SUMMARY_SQL,
+                            "_sandbox__models.yml": LEAKY_YAML})
 
 
-def _steward(args: list[str], project: Path, data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project),
-           "STEWARD_DATA_DIR": str(data), "STEWARD_STORE_DIR": str(data / "store"),
-           "STEWARD_LANDING_DIR": str(data / "landing")}
-    env.pop("DAGSTER_HOME", None)
-    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+def _steward(args: list[str], project: Path, data: Path):
+    return run_steward(args, data, STEWARD_DBT_PROJECT_DIR=str(project))
 
 
 def test_policy_check_reports_the_leak_with_its_lineage(leaky_project, tmp_path):

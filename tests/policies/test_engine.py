@@ -23,6 +23,7 @@ from policies.violations import (
     PII_WEAKER_THAN_LINEAGE,
     REGION_FLOW,
     RETENTION_EXCEEDS_INPUTS,
+    RETENTION_NO_EVENT_TIME,
     RETENTION_UNKNOWN,
     TAGS_MISSING,
 )
@@ -34,7 +35,7 @@ RULES = dataclasses.replace(SHIPPED, consumers={}, purposes={
         purpose, datasets=(*purpose.datasets, "marts/features"))
     for name, purpose in SHIPPED.purposes.items()})
 SOURCE = AssetFacts(
-    key="crm/customers", owner="crm", retention="2y", region="regional",
+    key="crm/customers", owner="crm", retention="2y", region="regional", event_time="updated_at",
     columns={"id": ColumnFacts("id", "pseudonymous"), "email": ColumnFacts("email", "personal"),
              "country": ColumnFacts("country", "none")},
 )
@@ -65,6 +66,8 @@ CASES = [
     (TAGS_MISSING, _model(), _model(owner=None)),
     (RETENTION_UNKNOWN, _model(retention="1y"), _model(retention="5y")),
     (RETENTION_EXCEEDS_INPUTS, _model(retention="2y"), _model(retention="7y")),
+    (RETENTION_NO_EVENT_TIME, _model(upstream=(), retention="2y", event_time="at"),
+     _model(upstream=(), retention="2y")),
     (PII_WEAKER_THAN_LINEAGE, _model(columns=EMAIL_HASHED), _model(columns=EMAIL_COPY)),
     (PII_WEAKER_THAN_LINEAGE, _model(pii="pseudonymous"), _model(pii="none")),
     (PII_UNCLASSIFIED, _model(contract=True, columns={

@@ -24,6 +24,8 @@ def _metadata(report: LoadReport, seconds: float) -> dict:
         "rows_unchanged": report.rows_unchanged,
         "rows_superseded": report.rows_superseded,
         "rows_quarantined": report.rows_quarantined,
+        "rows_expired": report.rows_expired,
+        "rows_erased": report.rows_erased,
         "files_new": len(report.files_new),
         "files_refused": dg.MetadataValue.json(report.files_refused),
         "quarantine_reasons": dg.MetadataValue.json(dict(report.quarantine_reasons)),
@@ -42,7 +44,8 @@ def reconciliation_result(report: LoadReport) -> dg.AssetCheckResult:
         description=None if report.reconciled else (
             f"read {report.rows_read} rows but accounted for {report.accounted}: loaded "
             f"{report.rows_loaded}, unchanged {report.rows_unchanged}, superseded "
-            f"{report.rows_superseded}, quarantined {report.rows_quarantined}"),
+            f"{report.rows_superseded}, quarantined {report.rows_quarantined}, expired "
+            f"{report.rows_expired}, erased {report.rows_erased}"),
         metadata={"rows_read": report.rows_read, "accounted": report.accounted},
     )
 
@@ -71,7 +74,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
         check_specs=[
             dg.AssetCheckSpec(
                 RECONCILED_CHECK, asset=key, blocking=True,
-                description="Rows read = rows loaded + unchanged + superseded + quarantined.",
+                description="Rows read = rows loaded + unchanged + superseded + quarantined + "
+                    "expired + erased.",
             ),
             policy_check_spec(key),
             *quality_check_specs(key),

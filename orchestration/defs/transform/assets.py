@@ -10,10 +10,11 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
 from orchestration.lib.partitions import region_partitions
-from orchestration.lib.policy_adapter import model_unique_ids, project_evaluation
+from orchestration.lib.policy_adapter import country_columns, model_unique_ids, project_evaluation
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
+from policies.rules import load_rules
 
 _project = dbt_project()
 _translator = StewardDbtTranslator()
@@ -33,7 +34,7 @@ def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
 
 
 def _write_policy_verdicts(region: str) -> list[str]:
-    """Store this run's verdicts where the dbt pre-hook reads them; returns blocked models."""
+    """Store this run's verdicts where the dbt gates read them; returns blocked models."""
     model_ids = model_unique_ids()
     blocked = [(model_ids[v.asset], v.asset, f"{v.rule} {v.where()}: {v.message}")
                for v in project_evaluation().violations if v.asset in model_ids]
@@ -43,6 +44,15 @@ def _write_policy_verdicts(region: str) -> list[str]:
                     "(unique_id VARCHAR, asset VARCHAR, reason VARCHAR)")
         if blocked:
             con.executemany("INSERT INTO _steward.policy_verdicts VALUES (?, ?, ?)", blocked)
+        # What the residency post-hook checks each built table against.
+        con.execute("CREATE OR REPLACE TABLE _steward.residency_columns "
+                    "(unique_id VARCHAR, country_column VARCHAR)")
+        con.executemany("INSERT INTO _steward.residency_columns VALUES (?, ?)",
+                        [(uid, column) for key, column in country_columns().items()
+                         if (uid := model_ids.get(key))])
+        con.execute("CREATE OR REPLACE TABLE _steward.region_countries AS SELECT unnest(?) "
+                    "AS country", [[c for c, r in load_rules().country_regions.items()
+                                    if r == region]])
     return sorted({asset for _, asset, _ in blocked})
 
 
@@ -97,7 +107,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
         return
     results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
-    gated = {model_unique_ids()[asset] for asset in blocked}
+    gated = {model_unique_ids()[asset] for asset in blocked} | {
+        r["unique_id"] for r in results if "blocked by policy" in (r.get("message") or "")}
     if not failed <= gated:
         raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")
     # Only the policy gate stopped models: say so on each of them, and on what it held back.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import duckdb
 
@@ -25,10 +26,12 @@ from orchestration.lib.ingest.readers import (
     read_files,
     read_parquet_files,
 )
-from orchestration.lib.settings import get_settings
+from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.store import locked, qualified, quote_ident, scratch_connection, sql_literal
+from orchestration.lib.suppression import erased_ids
 from policies.regions import country_to_region
+from policies.rules import retention_days
 
 QUARANTINE_CATALOG = "quarantine_store"
 
@@ -47,13 +50,15 @@ class LoadReport:
     rows_unchanged: int = 0
     rows_superseded: int = 0
     rows_quarantined: int = 0
+    rows_expired: int = 0  # already past the table's retention when they arrived
+    rows_erased: int = 0  # of a data subject in the erasure register
     quarantine_reasons: Counter = field(default_factory=Counter)
     table_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def accounted(self) -> int:
         return (sum(self.rows_loaded.values()) + self.rows_unchanged + self.rows_superseded
-                + self.rows_quarantined)
+                + self.rows_quarantined + self.rows_expired + self.rows_erased)
 
     @property
     def reconciled(self) -> bool:
@@ -87,6 +92,30 @@ def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: Load
     create_scratch_tables(con, spec, country_to_region())
     report.files_new.extend(file.name for file in files)
     report.files_refused.update(read_files(con, spec, files))
+
+
+def _exclusions(spec: SourceTable) -> dict[str, str]:
+    """SQL conditions on `incoming` for rows that must not be stored: "expired" (older than the
+    table's retention) and "erased" (a subject in the erasure register)."""
+    found = {}
+    if spec.event_time and spec.retention:
+        cutoff = current_time() - timedelta(days=retention_days(spec.retention))
+        found["expired"] = (f"{quote_ident(spec.event_time)} < "
+                            f"TIMESTAMP {sql_literal(cutoff.isoformat(sep=' '))}")
+    for column in spec.columns:
+        erased = erased_ids(column.subject) if column.subject else []
+        if erased:
+            found.setdefault("erased", "false")
+            found["erased"] += (f" OR CAST({quote_ident(column.name)} AS VARCHAR) IN "
+                                f"(SELECT unnest({_list_literal(erased)}))")
+    return found
+
+
+def _exclude(con, spec: SourceTable, report: LoadReport) -> None:
+    """Drop expired and erased rows from the batch before anything is stored, counting them."""
+    for reason, condition in _exclusions(spec).items():
+        removed = con.execute(f"DELETE FROM incoming WHERE {condition}").fetchone()[0]
+        setattr(report, f"rows_{reason}", getattr(report, f"rows_{reason}") + removed)
 
 
 def _find_losers(con, spec: SourceTable) -> bool:
@@ -258,9 +287,10 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
                                                         report):
         return
     _read_pending(con, spec, files, report)
-    has_losers = _find_losers(con, spec)
     report.rows_read += con.execute("SELECT (SELECT count(*) FROM incoming) "
                                     "+ (SELECT count(*) FROM rejected)").fetchone()[0]
+    _exclude(con, spec, report)
+    has_losers = _find_losers(con, spec)
     _write_quarantine(con, spec, files, run_id, report)
     for region in sorted(regions):
         _load_region(con, spec, region, files, run_id, report, has_losers)
@@ -272,12 +302,17 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
     has no refused file, empty key, unknown country or repeated key, every row goes straight
     from the files to its region's table; otherwise returns False for the full path."""
     create_scratch_tables(con, spec, country_to_region())
-    probe = sorted({*spec.primary_key, spec.route_by, *([spec.cursor] if spec.cursor else [])})
+    exclusions = _exclusions(spec)
+    probe = sorted({*spec.primary_key, spec.route_by, *([spec.cursor] if spec.cursor else []),
+                    *([spec.event_time] if "expired" in exclusions else []),
+                    *(c.name for c in spec.columns if c.subject and "erased" in exclusions)})
     if read_parquet_files(con, spec, files, columns=probe) or any(f.size == 0 for f in files):
         return False
+    excluded = " OR ".join(f"({condition})" for condition in exclusions.values()) or "false"
     anomalies = con.execute(
         f"SELECT count(*) FILTER (WHERE {_key_is_null(spec)} OR _region IS NULL), "
-        f"count(*) - count(DISTINCT ({', '.join(_key(spec))})) FROM incoming").fetchone()
+        f"count(*) - count(DISTINCT ({', '.join(_key(spec))})), "
+        f"count(*) FILTER (WHERE {excluded}) FROM incoming").fetchone()
     if any(anomalies):
         return False
     report.files_new.extend(file.name for file in files)

@@ -1,0 +1,32 @@
+{#-
+  Runs after every model (post-hook in dbt_project.yml), inside the transaction that builds
+  it. Steward writes each model's country column and this region's countries into the store
+  first; a model that holds a row of another region fails here, so its table is rolled back,
+  nothing of the other region stays in this store, and dbt skips everything downstream.
+-#}
+{% macro steward_residency_gate() %}
+    {% if execute and model.config.materialized != 'view' %}
+        {% set columns = adapter.get_relation(database=target.database, schema='_steward',
+                                              identifier='residency_columns') %}
+        {% if columns %}
+            {% set found = run_query("select country_column from " ~ columns
+                                     ~ " where unique_id = '" ~ model.unique_id ~ "'") %}
+            {% if found and found.rows | length > 0 %}
+                {% set column = adapter.quote(found.columns[0].values()[0]) %}
+                select error('blocked by policy: region.rows_outside_region: ' || count(*)
+                             || ' row(s) with a {{ found.columns[0].values()[0] }} outside '
+                             || '{{ var("region") }}, e.g. ' || any_value({{ column }}))
+                from {{ this }}
+                where coalesce({{ column }}, '') not in
+                    (select country from {{ target.database }}._steward.region_countries)
+                having count(*) > 0
+            {% else %}
+                select 1
+            {% endif %}
+        {% else %}
+            select 1
+        {% endif %}
+    {% else %}
+        select 1
+    {% endif %}
+{% endmacro %}

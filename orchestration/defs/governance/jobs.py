@@ -1,0 +1,61 @@
+"""Governance actions as Dagster jobs: the retention purge (daily) and erasure of a subject.
+
+Thin wrappers: the work is in `orchestration/lib/retention.py` and `erasure.py`, the same code
+`steward retention purge` and `steward erase` run. Derived assets without an event time are
+recomputed by the next pipeline run after a purge.
+"""
+
+import dagster as dg
+
+from orchestration.lib.erasure import erase, write_receipt
+from orchestration.lib.retention import format_purge, purge
+
+PURGE_JOB = "retention_purge"
+ERASE_JOB = "erase_subject"
+
+
+class PurgeConfig(dg.Config):
+    dry_run: bool = False
+
+
+class EraseConfig(dg.Config):
+    subject_id: str
+    subject: str = "customer"
+    dry_run: bool = False
+
+
+@dg.op(description="Delete rows, quarantined records and landing files past their retention.")
+def purge_expired(context: dg.OpExecutionContext, config: PurgeConfig) -> dg.Nothing:
+    report = purge(dry_run=config.dry_run)
+    context.log.info(format_purge(report))
+    context.add_output_metadata({
+        "rows": report.rows,
+        "per_asset": dg.MetadataValue.json({a.asset: {**a.rows, "landing_files": len(a.files)}
+                                            for a in report.assets}),
+        "rebuilt_next_run": dg.MetadataValue.json(report.plan.rebuilt)})
+
+
+@dg.op(description="Erase one data subject everywhere and write the receipt.")
+def erase_one_subject(context: dg.OpExecutionContext, config: EraseConfig) -> dg.Nothing:
+    receipt = erase(config.subject_id, config.subject, dry_run=config.dry_run)
+    if receipt.remaining:
+        raise dg.Failure(f"{receipt.remaining} trace(s) of {config.subject} "
+                         f"{config.subject_id} remain after the erasure")
+    path = None if config.dry_run else write_receipt(receipt)
+    context.add_output_metadata({"receipt": str(path or "dry run"),
+                                 "rows_deleted": dg.MetadataValue.json(receipt.rows_deleted)})
+
+
+@dg.job(name=PURGE_JOB, description="The retention purge of every store.")
+def retention_purge_job() -> None:
+    purge_expired()
+
+
+@dg.job(name=ERASE_JOB, description="Right to be forgotten: give subject_id in the run config.")
+def erase_subject_job() -> None:
+    erase_one_subject()
+
+
+purge_schedule = dg.ScheduleDefinition(
+    name="retention_purge_daily", job=retention_purge_job, cron_schedule="0 3 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING)

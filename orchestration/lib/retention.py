@@ -1,0 +1,124 @@
+"""The retention purge: delete what has outlived its retention, everywhere it is kept.
+
+In each region's store, rows of every asset with an event time older than its effective
+retention (`policies/retention.py` plans it); in the quarantine, rows held longer than their
+source's retention; in the landing zone, export files older than it. Each asset's deletion is
+one transaction per store and one audit entry. Derived assets without an event time are
+rebuilt from the purged inputs by the pipeline run that follows (`steward retention purge`
+starts it; in Dagster the pipeline job runs after the purge job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestration.lib import audit_log
+from orchestration.lib.ingest.landing import discover
+from orchestration.lib.ingest.ledger import QUARANTINE_TABLE
+from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
+from orchestration.lib.settings import current_time, get_settings
+from orchestration.lib.sources import load_source_tables
+from orchestration.lib.store import (
+    qualified,
+    quote_ident,
+    reader,
+    store_path,
+    table_exists,
+    write_connection,
+)
+from policies.regions import region_names
+from policies.retention import RetentionPlan, retention_plan
+
+
+@dataclass
+class AssetPurge:
+    asset: str
+    retention: str
+    cutoff: datetime
+    rows: dict[str, int] = field(default_factory=dict)  # region (or "quarantine") → rows
+    files: list[str] = field(default_factory=list)  # landing files
+
+
+@dataclass
+class PurgeReport:
+    dry_run: bool
+    plan: RetentionPlan
+    assets: list[AssetPurge] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(sum(a.rows.values()) for a in self.assets)
+
+
+def expired_rows(asset: str, event_time: str, cutoff: datetime, region: str,
+                 delete: bool = False) -> int:
+    """Rows of `asset` in one region's store older than `cutoff`; deleted when asked."""
+    path = store_path(region)
+    relation = relations()[asset]
+    if not path.exists():
+        return 0
+    condition = f"{quote_ident(event_time)} < ?"
+    opener = write_connection if delete else reader
+    with opener(path) as con:
+        if not table_exists(con, *relation):
+            return 0
+        if not delete:
+            return con.execute(f"SELECT count(*) FROM {qualified(*relation)} WHERE {condition}",
+                               [cutoff]).fetchone()[0]
+        return con.execute(f"DELETE FROM {qualified(*relation)} WHERE {condition}",
+                           [cutoff]).fetchone()[0]
+
+
+def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, delete: bool
+                         ) -> None:
+    """Quarantined rows and landing files of one source, past its retention."""
+    path = get_settings().quarantine_store
+    if path.exists():
+        opener = write_connection if delete else reader
+        with opener(path) as con:
+            if table_exists(con, "main", QUARANTINE_TABLE):
+                verb = "DELETE" if delete else "SELECT count(*)"
+                purge.rows["quarantine"] = con.execute(
+                    f"{verb} FROM {QUARANTINE_TABLE} WHERE source_table = ? AND "
+                    "quarantined_at < ?", [source_table, purge.cutoff]).fetchone()[0]
+    for file in landing:
+        if datetime.fromtimestamp(file.mtime_ns / 1e9) < purge.cutoff:
+            purge.files.append(file.name)
+            if delete:
+                file.path.unlink()
+
+
+def purge(dry_run: bool = False) -> PurgeReport:
+    """Delete (or, dry, count) everything past its retention; one audit entry per asset."""
+    now = current_time()
+    plan = retention_plan(project_catalog(), project_evaluation().effective, now)
+    report = PurgeReport(dry_run, plan)
+    sources = {f"{s.source}/{s.table}": s for s in load_source_tables()}
+    for target in plan.targets:
+        done = AssetPurge(target.asset, target.retention, target.cutoff)
+        for region in region_names():
+            done.rows[region] = expired_rows(target.asset, target.event_time, target.cutoff,
+                                             region, delete=not dry_run)
+        spec = sources.get(target.asset)
+        if spec is not None:
+            _purge_source_extras(done, spec.name, discover(spec, get_settings().landing_dir),
+                                 not dry_run)
+        report.assets.append(done)
+        audit_log.append("retention.dry_run" if dry_run else "retention.purged", target.asset, {
+            "retention": target.retention, "cutoff": target.cutoff.isoformat(sep=" "),
+            "rows": done.rows, "landing_files": done.files})
+    return report
+
+
+def format_purge(report: PurgeReport) -> str:
+    verb = "would delete" if report.dry_run else "deleted"
+    lines = [f"retention purge as of {report.plan.now:%Y-%m-%d %H:%M} ({verb})", ""]
+    for item in report.assets:
+        where = ", ".join(f"{k} {v:,}" for k, v in item.rows.items() if v) or "nothing"
+        files = f"; {len(item.files)} landing file(s)" if item.files else ""
+        lines.append(f"{item.asset:<32} keep {item.retention:<4} before "
+                     f"{item.cutoff:%Y-%m-%d}: {where}{files}")
+    if report.plan.rebuilt:
+        lines.append(f"\nrebuilt from the purged inputs: {', '.join(report.plan.rebuilt)}")
+    return "\n".join(lines)
