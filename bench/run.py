@@ -1,7 +1,7 @@
 """`make bench`: Steward against raw DuckDB on the same files, in the same run; a quality
 suite against hand-written SQL and GE on pandas; the governed read path against a raw Arrow
-fetch; then the policy engine at 10,000 assets and the definitions load with 1,000 declared
-sources.
+fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; then the policy
+engine at 10,000 assets and the definitions load with 1,000 declared sources.
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.dbt_build import REGION, compare
+from bench.governance import bench_governance
 from bench.policy import bench_definitions_load, bench_evaluation
 from bench.quality import bench_quality
 from bench.read import bench_read
@@ -90,6 +91,7 @@ def main() -> None:
         _bench_dbt(root, rows)
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
+        bench_governance(root / "governance", rows)
         print()
         bench_evaluation()
         bench_definitions_load(root / "definitions")

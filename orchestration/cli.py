@@ -250,6 +250,22 @@ def erase(
     raise typer.Exit(0 if receipt.remaining == 0 else 1)
 
 
+lineage_app = typer.Typer(help="Lineage for other tools.", no_args_is_help=True)
+app.add_typer(lineage_app, name="lineage")
+
+
+@lineage_app.command("export")
+def lineage_export(target: Annotated[Path, typer.Argument(help="JSON lines file to write")]
+                   ) -> None:
+    """Write OpenLineage run events (schema, column lineage, classifications as tags,
+    ownership, data-quality assertions) for every built asset and region."""
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.openlineage import export_events
+
+    parse_dbt_project()
+    typer.echo(f"{export_events(target)} OpenLineage events written to {target}")
+
+
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -134,3 +134,18 @@ def test_an_erased_customer_leaves_no_row_even_after_a_full_rerun(estate):
     assert success
     assert _traces(subject, tickets) == 0
     assert _count("eu", "raw_crm.customers") + _count("us", "raw_crm.customers") > 0
+
+
+def test_the_purge_and_erasure_run_as_dagster_jobs(estate):
+    from orchestration.defs.governance.jobs import erase_subject_job, retention_purge_job
+
+    purged = retention_purge_job.execute_in_process(
+        run_config={"ops": {"purge_expired": {"config": {"dry_run": True}}}})
+    assert purged.success
+    subject = store_rows("us", "SELECT min(customer_id) FROM raw_crm.customers")[0][0]
+    erased = erase_subject_job.execute_in_process(
+        run_config={"ops": {"erase_one_subject": {"config": {"subject_id": str(subject)}}}})
+    assert erased.success
+    assert store_rows("us", f"SELECT count(*) FROM raw_crm.customers WHERE customer_id = "
+                            f"{subject}") == [(0,)]
+    assert list((get_settings().data_dir / "reports" / "erasures").glob(f"customer-{subject}-*"))

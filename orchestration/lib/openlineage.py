@@ -1,0 +1,147 @@
+"""Steward's lineage as OpenLineage run events (JSON lines), for any OpenLineage consumer.
+
+One COMPLETE run event per asset and region: the job is the asset, its output the asset's table
+in that region's store, its inputs the tables it reads. Output datasets carry the schema, the
+column lineage, the ownership and the effective classification of every column as tags; each
+input carries its latest data-quality results (the assertions facet is an input facet in the
+spec). Built from the policy catalog and the stores; it needs no Dagster run to exist.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC
+from pathlib import Path
+
+from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
+from orchestration.lib.quality.history import HISTORY_TABLE
+from orchestration.lib.settings import current_time
+from orchestration.lib.store import reader, store_path, table_exists
+from policies.regions import region_names
+
+PRODUCER = "https://github.com/steward-data/steward"
+SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+FACETS = "https://openlineage.io/spec/facets"
+JOB_NAMESPACE = "steward"
+_FACET_VERSIONS = {"SchemaDatasetFacet": "1-2-0", "ColumnLineageDatasetFacet": "1-2-0",
+                   "TagsDatasetFacet": "1-0-0", "OwnershipDatasetFacet": "1-0-1",
+                   "DataQualityAssertionsDatasetFacet": "1-1-0"}
+
+
+def _facet(name: str, **body) -> dict:
+    return {"_producer": PRODUCER,
+            "_schemaURL": f"{FACETS}/{_FACET_VERSIONS[name]}/{name}.json#/$defs/{name}",
+            **body}
+
+
+def namespace(region: str) -> str:
+    return f"duckdb://steward/{region}"
+
+
+def _dataset_name(asset: str) -> str:
+    return ".".join(relations()[asset])
+
+
+def _column_types(region: str) -> dict[str, dict[str, str]]:
+    """Stored column types per (schema.table) in one region's store."""
+    path = store_path(region)
+    if not path.exists():
+        return {}
+    types: dict[str, dict[str, str]] = {}
+    with reader(path) as con:
+        for schema, table, column, kind in con.execute(
+                "SELECT table_schema, table_name, column_name, data_type FROM "
+                "information_schema.columns ORDER BY ordinal_position").fetchall():
+            types.setdefault(f"{schema}.{table}", {})[column] = kind
+    return types
+
+
+def _quality(region: str) -> dict[str, list[dict]]:
+    """The latest result of every expectation per asset in one region."""
+    path = store_path(region)
+    if not path.exists():
+        return {}
+    with reader(path) as con:
+        if not table_exists(con, *HISTORY_TABLE.split(".")):
+            return {}
+        rows = con.execute(
+            f"SELECT asset, expectation, success, severity FROM {HISTORY_TABLE} "
+            "QUALIFY row_number() OVER (PARTITION BY asset, expectation "
+            "ORDER BY validated_at DESC) = 1 ORDER BY asset, expectation").fetchall()
+    found: dict[str, list[dict]] = {}
+    for asset, expectation, success, severity in rows:
+        found.setdefault(asset, []).append(
+            {"assertion": expectation, "success": bool(success), "severity": severity})
+    return found
+
+
+def _output_facets(asset: str, types: dict[str, str], region: str) -> dict:
+    facts = project_catalog().assets[asset]
+    tags = project_evaluation().effective[asset]
+    facets = {
+        "schema": _facet("SchemaDatasetFacet", fields=[
+            {"name": name, "type": types.get(name, "unknown"), "ordinal_position": i}
+            for i, name in enumerate(tags.columns, start=1)]),
+        "tags": _facet("TagsDatasetFacet", tags=[
+            {"key": "classification", "value": column.level, "field": name, "source": "STEWARD"}
+            for name, column in tags.columns.items()] + [
+            {"key": key, "value": str(value), "source": "STEWARD"}
+            for key, value in (("retention", tags.retention), ("region", tags.region),
+                               ("pii", tags.pii)) if value]),
+    }
+    if tags.owner:
+        facets["ownership"] = _facet("OwnershipDatasetFacet",
+                                     owners=[{"name": f"team:{tags.owner}", "type": "OWNER"}])
+    lineage = {name: column.derived_from for name, column in facts.columns.items()
+               if column.derived_from}
+    if lineage:  # a model reads its own region's store, so its inputs are in that namespace
+        facets["columnLineage"] = _facet("ColumnLineageDatasetFacet", fields={
+            name: {"inputFields": [{"namespace": namespace(region),
+                                    "name": _dataset_name(up), "field": field}
+                                   for up, field in sources if up in relations()]}
+            for name, sources in lineage.items()})
+    return facets
+
+
+def lineage_events() -> list[dict]:
+    """Run events for every stored asset built in a region's store."""
+    now = current_time().replace(tzinfo=UTC).isoformat()
+    catalog = project_catalog()
+    events = []
+    for region in region_names():
+        types = _column_types(region)
+        quality = _quality(region)
+        for asset in catalog.topological():
+            name = _dataset_name(asset.key) if asset.key in relations() else None
+            if name is None or name not in types:
+                continue
+            facets = _output_facets(asset.key, types[name], region)
+            inputs = []
+            for up in asset.upstream:
+                if up not in relations():
+                    continue
+                dataset = {"namespace": namespace(region), "name": _dataset_name(up)}
+                if quality.get(up):
+                    dataset["inputFacets"] = {"dataQualityAssertions": _facet(
+                        "DataQualityAssertionsDatasetFacet", assertions=quality[up])}
+                inputs.append(dataset)
+            events.append({
+                "eventType": "COMPLETE", "eventTime": now, "producer": PRODUCER,
+                "schemaURL": f"{SPEC}#/$defs/RunEvent",
+                "run": {"runId": str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                f"{asset.key}/{region}/{now}"))},
+                "job": {"namespace": JOB_NAMESPACE, "name": f"{asset.key}[{region}]"},
+                "inputs": inputs,
+                "outputs": [{"namespace": namespace(region), "name": name, "facets": facets}],
+            })
+    return events
+
+
+def export_events(target: Path) -> int:
+    events = lineage_events()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event, sort_keys=True) + "\n")
+    return len(events)
