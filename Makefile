@@ -29,7 +29,7 @@ lint: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-report: $(STAMP)  ## the data-quality page, data/reports/quality.html
+report: $(STAMP)  ## the governance report data/reports/index.html (and quality.html)
 	$(BIN)/steward report
 
 bench: $(STAMP)  ## ingest and dbt against raw DuckDB; BENCH_ROWS=10000000 for the 10M run

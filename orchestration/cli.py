@@ -62,22 +62,26 @@ def run(
     typer.echo(f"\n{'OK' if success else 'FAILED'} in {time.monotonic() - started:.1f}s "
                f"(stores in {settings.store_dir})")
     try:
-        typer.echo(f"quality results: {_write_report()}")
+        typer.echo(f"governance report: {_write_report()}")
     except duckdb.Error as error:
-        typer.echo(f"quality page not written: {str(error).splitlines()[0]}", err=True)
+        typer.echo(f"report not written: {str(error).splitlines()[0]}", err=True)
     raise typer.Exit(0 if success else 1)
 
 
 def _write_report() -> Path:
-    from orchestration.lib.quality.docs import write_quality_docs
+    from orchestration.lib.report.site import write_report
     from orchestration.lib.settings import get_settings
 
-    return write_quality_docs(get_settings().data_dir / "reports" / "quality.html")
+    return write_report(get_settings().data_dir / "reports")
 
 
 @app.command()
 def report() -> None:
-    """Write the data-quality page (data/reports/quality.html) from the validation history."""
+    """Write the governance report (data/reports/index.html: catalog, lineage, access,
+    retention, quality, audit) and the data-quality page beside it."""
+    from orchestration.lib.dbt import parse_dbt_project
+
+    parse_dbt_project()
     typer.echo(f"written {_write_report()}")
 
 
@@ -170,6 +174,8 @@ def read(
     typer.echo(f"allowed: {consumer} reads {dataset} from {', '.join(decision['regions'])}: "
                f"{table.num_rows:,} rows; masked: "
                f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}")
+    for where, mark in json.loads(table.schema.metadata[b"steward.stale"]).items():
+        typer.echo(f"stale in {where} since {mark['since']}: {mark['reason']}", err=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out)

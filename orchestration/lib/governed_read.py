@@ -14,6 +14,7 @@ from dataclasses import asdict
 import pyarrow as pa
 
 from orchestration.lib import audit_log
+from orchestration.lib.health import staleness
 from orchestration.lib.policy_adapter import project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
 from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
@@ -22,6 +23,7 @@ from policies.redaction import redaction_rules
 from policies.rules import load_rules
 
 DECISION_METADATA = b"steward.decision"
+STALE_METADATA = b"steward.stale"  # region → since and why, where this is the last good version
 
 
 class AccessDenied(PermissionError):
@@ -93,7 +95,8 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     """The rows of `dataset` that `consumer` may read, masked as the policy says.
 
     Raises AccessDenied (nothing read) or NotBuilt. The decision travels with the table in its
-    schema metadata under `steward.decision`."""
+    schema metadata under `steward.decision`; where a failure upstream kept the last good
+    version, `steward.stale` says since when and why (the read still succeeds)."""
     decision = decision_for(consumer, dataset, columns, regions)
     if not decision.allowed:
         _audit(decision)
@@ -116,8 +119,10 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     if not parts:
         raise NotBuilt(f"{dataset} has no table in {', '.join(decision.regions)} yet; "
                        "run the pipeline first (make run)")
-    _audit(decision, rows=rows_by_region)
+    stale = staleness(dataset, decision.regions)
+    _audit(decision, rows=rows_by_region, stale=stale or None)
     result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     return result.replace_schema_metadata({
         **(result.schema.metadata or {}),
-        DECISION_METADATA: json.dumps(asdict(decision), default=list).encode()})
+        DECISION_METADATA: json.dumps(asdict(decision), default=list).encode(),
+        STALE_METADATA: json.dumps(stale).encode()})

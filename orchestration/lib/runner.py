@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from orchestration.lib.health import record_run
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -127,6 +128,12 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
     outcomes.extend(AssetOutcome(key.to_user_string(), "-", None, 0, 0, None, blocked=reason)
                     for key, reason in held_back.items() if key in consumer_keys)
     healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)
+    _, stale = record_run(outcomes, success and healthy)
+    for (asset, region), reason in stale.items():  # shown on the asset's page in the UI
+        instance.report_runless_asset_event(dg.AssetObservation(
+            asset_key=dg.AssetKey.from_user_string(asset),
+            partition=region if region in regions else None,
+            metadata={"stale": f"last good version kept: {reason}"}))
     return success and healthy, outcomes
 
 

@@ -72,8 +72,13 @@ def render(rows: list[tuple]) -> str:
             f"<th>expectations met</th></tr>{history}</table></body></html>")
 
 
+def all_rows() -> list[tuple]:
+    """Every recorded expectation result of every region, newest first per region."""
+    return [row for region in region_names() for row in _rows(region)]
+
+
 def write_quality_docs(target: Path) -> Path:
-    rows = [row for region in region_names() for row in _rows(region)]
+    rows = all_rows()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(rows), encoding="utf-8")
     return target

@@ -1,0 +1,106 @@
+"""Alerts: one incident, one alert, sent to a webhook and/or appended to a file.
+
+An incident has a stable key (e.g. `check_failed:marts/ticket_features:policy__compliant:eu`).
+The first time it fires it is opened and sent; while it stays open, firing again only counts;
+once the condition clears it is resolved, and a later failure is a new incident. Open
+incidents live in `ops.duckdb` in the store folder, so deduplication holds across runs and
+processes. Sinks come from STEWARD_ALERT_WEBHOOK (a URL receiving a JSON POST) and
+STEWARD_ALERT_FILE (JSON lines); with neither set, alerts go only to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from orchestration.lib.settings import current_time, get_settings
+from orchestration.lib.store import write_connection
+
+TABLE = "incidents"
+WEBHOOK_TIMEOUT_SECONDS = 10
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    kind: str  # run_failed, check_failed, policy_violation, slo_breach
+    title: str
+    details: dict
+    opened_at: str
+
+
+def ops_store() -> Path:
+    return get_settings().store_dir / "ops.duckdb"
+
+
+def _send(alert: Alert) -> None:
+    payload = json.dumps(asdict(alert), sort_keys=True, default=str)
+    log.warning("ALERT %s: %s", alert.key, alert.title)
+    target = os.environ.get("STEWARD_ALERT_FILE")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(payload + "\n")
+    url = os.environ.get("STEWARD_ALERT_WEBHOOK")
+    if url:
+        request = urllib.request.Request(url, data=payload.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS):
+                pass
+        except OSError as error:  # the incident stays open and recorded; say so, do not crash
+            log.error("alert %s could not be delivered to the webhook: %s", alert.key, error)
+
+
+def _table(con) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key VARCHAR PRIMARY KEY, kind VARCHAR, "
+                "title VARCHAR, details VARCHAR, opened_at TIMESTAMP, last_seen TIMESTAMP, "
+                "occurrences INTEGER)")
+
+
+def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert | None:
+    """Open the incident and send its alert, or count one more occurrence of an open one.
+    Returns the alert when one was sent."""
+    now = current_time()
+    with write_connection(ops_store()) as con:
+        _table(con)
+        updated = con.execute(f"UPDATE {TABLE} SET last_seen = ?, occurrences = occurrences + 1 "
+                              "WHERE key = ?", [now, key]).fetchone()[0]
+        if updated:
+            return None
+        alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "))
+        con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, 1)",
+                    [key, kind, title, json.dumps(details or {}, default=str), now, now])
+    _send(alert)
+    return alert
+
+
+def resolve(keys_prefix: str, still_failing: set[str]) -> list[str]:
+    """Close every open incident under `keys_prefix` that is not in `still_failing`."""
+    path = ops_store()
+    if not path.exists():
+        return []
+    with write_connection(path) as con:
+        _table(con)
+        open_keys = [k for (k,) in con.execute(f"SELECT key FROM {TABLE} WHERE starts_with(key, ?)",
+                                               [keys_prefix]).fetchall()]
+        closed = [k for k in open_keys if k not in still_failing]
+        if closed:
+            con.execute(f"DELETE FROM {TABLE} WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+                        [closed])
+    return closed
+
+
+def open_incidents() -> list[tuple]:
+    path = ops_store()
+    if not path.exists():
+        return []
+    with write_connection(path) as con:
+        _table(con)
+        return con.execute(f"SELECT key, kind, title, opened_at, occurrences FROM {TABLE} "
+                           "ORDER BY opened_at").fetchall()

@@ -1,0 +1,214 @@
+"""The governance report: one static HTML page a governance lead can open offline.
+
+Sections: the catalog (every asset with owner, tags, columns and classifications, violations),
+the lineage graph (click an asset to light up its lineage), who may read what and why (each
+consumer's decision per dataset), retention status, quality history with a plot per suite,
+and the tail of the audit log with its verification. Inline CSS and a few lines of inline
+script; nothing is fetched from a network.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from pathlib import Path
+
+from orchestration.lib.audit_log import entries, verify_log
+from orchestration.lib.governed_read import decision_for
+from orchestration.lib.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.quality.docs import all_rows, write_quality_docs
+from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
+from orchestration.lib.retention import expired_rows
+from orchestration.lib.settings import current_time
+from policies.regions import region_names
+from policies.retention import retention_plan
+from policies.rules import load_rules
+
+AUDIT_TAIL = 25
+STYLE = """body{font:14px system-ui,sans-serif;margin:0;color:#1d2433;background:#fafbfc}
+header{background:#1d2433;color:#fff;padding:1rem 2rem}header a{color:#cfe0ff;margin-right:1rem}
+main{padding:1rem 2rem}section{background:#fff;border:1px solid #e3e6ec;border-radius:8px;
+padding:1rem 1.5rem;margin:1rem 0}h2{margin-top:0}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #e3e6ec;padding:.25rem .5rem;
+text-align:left;vertical-align:top}th{background:#f1f3f7}code{font-size:12px}
+.pill{display:inline-block;border-radius:9px;padding:0 .5rem;margin-right:.25rem;font-size:12px;
+background:#eef1f6}.ok{color:#17803d}.bad{color:#b42318;font-weight:600}.warn{color:#b54708}
+details{margin:.2rem 0}summary{cursor:pointer}#graph{overflow:auto;border:1px solid #e3e6ec}
+.edge{fill:none;stroke:#9aa4b5;stroke-width:1.3}.node rect{stroke:#5b6577;stroke-width:1}
+.node text{font:12px system-ui,sans-serif}.node{cursor:pointer}
+svg.focused .node,svg.focused .edge{opacity:.18}svg.focused .lit{opacity:1}
+svg.focused .node.lit rect{stroke-width:2.5}svg.focused .edge.lit{stroke:#1f5fd1;stroke-width:2}
+.legend span{display:inline-block;width:12px;height:12px;border:1px solid #5b6577;
+margin:0 .3rem 0 1rem;vertical-align:middle}"""
+SCRIPT = """const svg=document.getElementById('lineage-graph');
+const info=document.getElementById('focus');
+function focusOn(n){const key=n.dataset.key;const rel=JSON.parse(n.dataset.related);
+const lit=new Set([key,...rel.up,...rel.down]);svg.classList.add('focused');
+svg.querySelectorAll('.node').forEach(m=>m.classList.toggle('lit',lit.has(m.dataset.key)));
+svg.querySelectorAll('.edge').forEach(e=>e.classList.toggle('lit',
+lit.has(e.dataset.from)&&lit.has(e.dataset.to)));
+info.innerHTML='<b>'+key+'</b> — upstream: '+(rel.up.join(', ')||'none')+
+'; downstream: '+(rel.down.join(', ')||'none')+' · <a href="#asset-'+key+'">catalog entry</a>';}
+svg.querySelectorAll('.node').forEach(n=>n.addEventListener('click',()=>focusOn(n)));
+document.getElementById('clear').addEventListener('click',()=>{svg.classList.remove('focused');
+info.textContent='Click an asset to follow its lineage.';});
+const wanted=new URLSearchParams(location.hash.slice(1)).get('focus');
+const start=wanted&&[...svg.querySelectorAll('.node')].find(n=>n.dataset.key===wanted);
+if(start){focusOn(start);}"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _catalog() -> str:
+    evaluation = project_evaluation()
+    parts = []
+    for asset in project_catalog().topological():
+        tags = evaluation.effective[asset.key]
+        violations = evaluation.for_asset(asset.key)
+        rows = "".join(
+            f"<tr><td><code>{_e(name)}</code></td><td>{_e(column.level)}</td>"
+            f"<td>{_e(column.reason)}</td><td>{_e(column.mask or '')}</td></tr>"
+            for name, column in tags.columns.items())
+        flagged = "".join(f"<li class='bad'>{_e(v.rule)} {_e(v.where())}: {_e(v.message)}</li>"
+                          for v in violations)
+        parts.append(
+            f"<details id='asset-{_e(asset.key)}'><summary><b>{_e(asset.key)}</b> "
+            f"<span class='pill'>owner {_e(tags.owner or 'unset')}</span>"
+            f"<span class='pill'>retention {_e(tags.retention or 'unset')}</span>"
+            f"<span class='pill'>region {_e(tags.region or 'unset')}</span>"
+            f"<span class='pill'>pii {_e(tags.pii)}</span>"
+            f"{'' if asset.stored else '<span class=pill>view</span>'}"
+            f"{'<span class=bad>violations</span>' if violations else ''}</summary>"
+            f"<p>declared in <code>{_e(asset.declared_in)}</code>; retention "
+            f"{_e(tags.retention_source)}</p><table><tr><th>column</th><th>classification</th>"
+            f"<th>why</th><th>mask on read</th></tr>{rows}</table>"
+            f"{f'<ul>{flagged}</ul>' if flagged else ''}</details>")
+    return "".join(parts)
+
+
+def _access() -> str:
+    rules = load_rules()
+    parts = []
+    for consumer in rules.consumers.values():
+        rows = []
+        for dataset in consumer.datasets:
+            decision = decision_for(consumer.name, dataset)
+            if not decision.allowed:
+                verdict = f"<span class='bad'>denied</span> <code>{_e(decision.rule)}</code>"
+                why = decision.reason
+            elif decision.masked:
+                verdict = "<span class='warn'>allowed, masked</span>"
+                why = ", ".join(f"{c} ({a})" for c, a in decision.masked.items())
+            else:
+                verdict, why = "<span class='ok'>allowed</span>", "nothing above clearance"
+            rows.append(f"<tr><td>{_e(dataset)}</td><td>{verdict}</td>"
+                        f"<td>{_e(', '.join(decision.regions))}</td><td>{_e(why)}</td></tr>")
+        parts.append(
+            f"<h3>{_e(consumer.name)}</h3><p>team {_e(consumer.team)}, owner "
+            f"{_e(consumer.owner)} · purpose <b>{_e(consumer.purpose)}</b> · regions "
+            f"{_e(', '.join(consumer.regions))} · clearance {_e(consumer.clearance)}"
+            f"{' · legal basis: ' + _e(consumer.legal_basis) if consumer.legal_basis else ''}"
+            f"</p><table><tr><th>dataset</th><th>decision</th><th>regions</th><th>why</th></tr>"
+            f"{''.join(rows)}</table>")
+    return ("<p>Every other dataset is denied to each consumer (not declared). Decisions are "
+            "the ones the governed read path and the consumer models apply.</p>"
+            + "".join(parts))
+
+
+def _retention() -> str:
+    plan = retention_plan(project_catalog(), project_evaluation().effective, current_time())
+    rows = []
+    for target in plan.targets:
+        counts = {r: expired_rows(target.asset, target.event_time, target.cutoff, r)
+                  for r in region_names()}
+        late = sum(counts.values())
+        status = (f"<span class='bad'>{late:,} row(s) past retention</span>" if late
+                  else "<span class='ok'>within retention</span>")
+        rows.append(f"<tr><td>{_e(target.asset)}</td><td>{_e(target.retention)}</td>"
+                    f"<td><code>{_e(target.event_time)}</code></td>"
+                    f"<td>{target.cutoff:%Y-%m-%d}</td><td>{status}</td></tr>")
+    return ("<table><tr><th>asset</th><th>retention</th><th>event time</th>"
+            f"<th>rows before</th><th>status</th></tr>{''.join(rows)}</table>"
+            f"<p>Rebuilt from purged inputs: {_e(', '.join(plan.rebuilt))}.</p>")
+
+
+def _bars(points: list[tuple[str, float]]) -> str:
+    """Pass rate per run as a small bar chart, oldest left."""
+    width = max(1, len(points)) * 10
+    bars = "".join(
+        f"<rect x='{i * 10}' y='{30 - 30 * rate:.1f}' width='8' height='{30 * rate:.1f}' "
+        f"fill='{'#17803d' if rate == 1 else '#b54708'}'><title>{_e(when)}: {rate:.0%}"
+        f"</title></rect>" for i, (when, rate) in enumerate(points))
+    return f"<svg class='plot' width='{width}' height='30'>{bars}</svg>"
+
+
+def _quality() -> str:
+    runs: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    stamp: dict[str, str] = {}
+    for suite, _, region, _, _, success, *_, run_id, validated_at in all_rows():
+        runs[(suite, region)][run_id].append(bool(success))
+        stamp[run_id] = f"{validated_at:%Y-%m-%d %H:%M}"
+    rows = []
+    for (suite, region), by_run in sorted(runs.items()):
+        ordered = sorted(by_run.items(), key=lambda item: stamp[item[0]])[-40:]
+        points = [(stamp[run], sum(results) / len(results)) for run, results in ordered]
+        last = points[-1][1]
+        rows.append(f"<tr><td>{_e(suite)}</td><td>{region}</td><td>{len(points)}</td>"
+                    f"<td class='{'ok' if last == 1 else 'warn'}'>{last:.0%}</td>"
+                    f"<td>{_bars(points)}</td></tr>")
+    return ("<p>Expectations met per validation run; details in "
+            "<a href='quality.html'>the data-quality page</a>.</p><table><tr><th>suite</th>"
+            "<th>region</th><th>runs</th><th>latest</th><th>history</th></tr>"
+            f"{''.join(rows)}</table>" if rows else "<p>No validation has run yet.</p>")
+
+
+def _audit() -> str:
+    count, breaks = verify_log()
+    problems = "; ".join(f"entry {b.seq}: {b.problem}" for b in breaks)
+    status = (f"<p class='ok'>Hash chain intact: {count} entries verified.</p>" if not breaks
+              else f"<p class='bad'>TAMPERED: {_e(problems)}</p>")
+    rows = "".join(
+        f"<tr><td>{e.seq}</td><td>{_e(e.at[:19])}</td><td>{_e(e.kind)}</td>"
+        f"<td>{_e(e.subject)}</td><td><code>{_e(str(e.details)[:160])}</code></td></tr>"
+        for e in reversed(entries()[-AUDIT_TAIL:]))
+    return (f"{status}<table><tr><th>#</th><th>at (UTC)</th><th>kind</th><th>subject</th>"
+            f"<th>details</th></tr>{rows}</table>")
+
+
+def render_page() -> str:
+    evaluation = project_evaluation()
+    legend = "".join(f"<span style='background:{colour}'></span>{level}"
+                     for level, colour in LEVEL_COLOURS.items())
+    sections = [
+        ("catalog", "Catalog", _catalog()),
+        ("lineage", "Lineage",
+         f"<p class='legend'>PII level:{legend}</p><p><span id='focus'>Click an asset to "
+         f"follow its lineage.</span> <button id='clear'>clear</button></p>"
+         f"<div id='graph'>{render_svg(project_catalog(), evaluation.effective)}</div>"),
+        ("access", "Who may read what, and why", _access()),
+        ("retention", "Retention", _retention()),
+        ("quality", "Data quality", _quality()),
+        ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
+    ]
+    nav = "".join(f"<a href='#{anchor}'>{title.split(',')[0]}</a>"
+                  for anchor, title, _ in sections)
+    verdict = ("<span class='ok'>no policy violations</span>" if evaluation.ok else
+               f"<span class='bad'>{len(evaluation.violations)} policy violation(s)</span>")
+    body = "".join(f"<section id='{anchor}'><h2>{title}</h2>{content}</section>"
+                   for anchor, title, content in sections)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Steward governance "
+            f"report</title><style>{STYLE}</style></head><body><header><h1>Steward governance "
+            f"report</h1><p>{len(evaluation.effective)} assets · {verdict} · generated "
+            f"{current_time():%Y-%m-%d %H:%M} UTC</p><nav>{nav}</nav></header><main>{body}"
+            f"</main><script>{SCRIPT}</script></body></html>")
+
+
+def write_report(folder: Path) -> Path:
+    """Write index.html (governance) and quality.html into `folder`; returns the index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_quality_docs(folder / "quality.html")
+    index = folder / "index.html"
+    index.write_text(render_page(), encoding="utf-8")
+    return index
