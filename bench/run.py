@@ -1,6 +1,7 @@
 """`make bench`: Steward against raw DuckDB on the same files, in the same run; a quality
 suite against hand-written SQL and GE on pandas; the governed read path against a raw Arrow
-fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; then the policy
+fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; landing → fresh
+features through the Dagster daemon on the default sample estate; then the policy
 engine at 10,000 assets and the definitions load with 1,000 declared sources.
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.automation import bench_automation
 from bench.dbt_build import REGION, compare
 from bench.governance import bench_governance
 from bench.policy import bench_definitions_load, bench_evaluation
@@ -92,6 +94,7 @@ def main() -> None:
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
         bench_governance(root / "governance", rows)
+        bench_automation(root / "automation", 1000)
         print()
         bench_evaluation()
         bench_definitions_load(root / "definitions")

@@ -8,6 +8,12 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from orchestration.defs.automation.sensors import (  # noqa: E402
+    automated,
+    automation_sensor,
+    build_fallback_schedule,
+    build_landing_sensor,
+)
 from orchestration.defs.consumers.assets import (  # noqa: E402
     build_consumer_assets,
     build_fairness_checks,
@@ -39,15 +45,19 @@ def _governed(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
 
 
 def build_definitions() -> dg.Definitions:
-    assets = [_governed(a) for a in (*build_ingest_assets(), dbt_models,
-                                     *build_consumer_assets())]
+    ingest = build_ingest_assets()
+    ingest_keys = [key for asset in ingest for key in asset.keys]
+    derived = [automated(a) for a in (dbt_models, *build_consumer_assets())]
+    assets = [_governed(a) for a in (*ingest, *derived)]
     return dg.Definitions(
         assets=assets,
         asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks(),
                       *build_fairness_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None), retention_purge_job, erase_subject_job],
-        schedules=[purge_schedule],
+        schedules=[purge_schedule,
+                   build_fallback_schedule(ingest_keys)],
+        sensors=[build_landing_sensor(ingest_keys), automation_sensor],
         resources={"dbt": dbt_resource},
         # DuckDB has one writer per file: steps of a run take turns in one process.
         executor=dg.in_process_executor,

@@ -32,6 +32,7 @@ class AssetFacts:
     contract: bool = False  # a shared dataset whose columns must all be classified
     event_time: str | None = None  # the column whose age retention is measured by
     stored: bool = True  # False for a view: it holds no rows of its own
+    direct_reads: tuple[str, ...] = ()  # storage it opens itself (ATTACH, read_parquet, ...)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ PII_UNCLASSIFIED = "pii.unclassified_column"
 PII_DETECTED = "pii.undeclared_detected"
 REGION_FLOW = "region.flow_not_allowed"
 REGION_ROWS_OUTSIDE = "region.rows_outside_region"  # found in a store's data
+REGION_DIRECT_READ = "region.direct_read"
 RETENTION_ROWS_PAST = "retention.rows_past_limit"  # found in a store's data
 
 
@@ -107,6 +108,12 @@ def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags,
 def _regions(rules: RuleSet, catalog: Catalog, asset: AssetFacts, tags: AssetTags,
              effective: dict[str, AssetTags]) -> list[Violation]:
     found = []
+    if asset.direct_reads:
+        found.append(Violation(
+            REGION_DIRECT_READ, asset.key,
+            f"opens storage itself ({', '.join(asset.direct_reads)}), which can reach another "
+            "region's store", "read only through ref() and source(): each run sees its own "
+            "region's store and nothing else", declared_in=asset.declared_in))
     for up in asset.upstream:
         source = effective.get(up)
         if not source or not source.region or not tags.region or source.region == tags.region:

@@ -7,6 +7,7 @@ the engine in `policies/` sees plain facts and lineage.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,23 @@ def source_facts(spec: SourceTable) -> AssetFacts:
     )
 
 
+# What lets a model open storage past ref() and source(): attaching a database file, or reading
+# files with DuckDB's table functions.
+_DIRECT_READ = re.compile(r"\battach\b|\bread_(?:csv|parquet|json|ndjson|text|blob)\w*\s*\(|"
+                          r"\.duckdb\b", re.IGNORECASE)
+
+
+def _direct_reads(props: dict) -> tuple[str, ...]:
+    """Direct storage access in a model's SQL or its hooks, as written."""
+    config = props.get("config") or {}
+    hooks = [hook.get("sql", "") if isinstance(hook, dict) else str(hook)
+             for hook in (*(config.get("pre-hook") or []), *(config.get("post-hook") or []))]
+    found = {match.group().strip().rstrip("(").strip().lower()
+             for text in (props.get("raw_code", ""), *hooks)
+             for match in _DIRECT_READ.finditer(text)}
+    return tuple(sorted(found))
+
+
 def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
                  asset_of_relation: dict[str, str], upstream: tuple[str, ...]) -> AssetFacts:
     steward = node_meta(props).get("steward") or {}
@@ -73,6 +91,7 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
         declared_in=str(Path("dbt_project") / props.get("original_file_path", "")),
         contract=bool(((props.get("config") or {}).get("contract") or {}).get("enforced")),
         event_time=steward.get("event_time"),
+        direct_reads=_direct_reads(props),
         stored=(props.get("config") or {}).get("materialized") != "view",
     )
 

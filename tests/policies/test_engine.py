@@ -21,6 +21,7 @@ from policies.violations import (
     PII_DETECTED,
     PII_UNCLASSIFIED,
     PII_WEAKER_THAN_LINEAGE,
+    REGION_DIRECT_READ,
     REGION_FLOW,
     RETENTION_EXCEEDS_INPUTS,
     RETENTION_NO_EVENT_TIME,
@@ -73,6 +74,7 @@ CASES = [
     (PII_UNCLASSIFIED, _model(contract=True, columns={
         "id": ColumnFacts("id", "pseudonymous", derived_from=(("crm/customers", "id"),))}),
      _model(contract=True)),
+    (REGION_DIRECT_READ, _model(), _model(direct_reads=("attach",))),
     (REGION_FLOW, _model(region="global", columns={
         "n": ColumnFacts("n", derived_from=(("crm/customers", "country"),))}),
      _model(region="global")),

@@ -1,0 +1,87 @@
+"""Event-driven runs: a new export in the landing zone refreshes everything it feeds.
+
+`landing_files` notices new or changed files per source table and requests that table's ingest
+over every region; declarative automation (eager) then materializes the models of each region
+and the consumer models once their inputs have been updated. `pipeline_hourly` runs the whole
+pipeline as a fallback, should an event be missed.
+"""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from orchestration.lib.ingest.landing import discover
+from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
+from orchestration.lib.settings import get_settings
+from orchestration.lib.sources import load_source_tables
+from policies.regions import region_names
+
+SENSOR_INTERVAL_SECONDS = 5
+
+
+def landing_digests() -> dict[str, str]:
+    """Per source table, a digest of its landing files' names, sizes and modification times."""
+    landing = get_settings().landing_dir
+    digests = {}
+    for spec in load_source_tables():
+        files = sorted(f"{f.name}:{f.fingerprint}" for f in discover(spec, landing))
+        digests[spec.name] = hashlib.sha256("\n".join(files).encode()).hexdigest()
+    return digests
+
+
+def changed_sources(previous: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Sources whose files changed since the last tick; none on the very first tick (what was
+    there before the sensor started is loaded by the next run, scheduled or manual)."""
+    if previous is None:
+        return []
+    return sorted(name for name, digest in current.items() if previous.get(name) != digest)
+
+
+def build_landing_sensor(ingest_keys: list[dg.AssetKey]) -> dg.SensorDefinition:
+    regions = region_names()
+
+    @dg.sensor(name="landing_files", minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+               target=ingest_keys, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="New export files in the landing zone → ingest of that source table.")
+    def _landing(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        current = landing_digests()
+        previous = json.loads(context.cursor) if context.cursor else None
+        requests = [
+            dg.RunRequest(
+                run_key=f"{name}:{current[name]}",
+                asset_selection=[dg.AssetKey(name.split("."))],
+                tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]},
+            )
+            for name in changed_sources(previous, current)
+        ]
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(current))
+
+    return _landing
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "steward_automation", target=dg.AssetSelection.all(),
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Builds each region's models, then the consumer models, once inputs update.")
+
+
+def automated(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """Materialize whenever an input has been updated (and none is missing or in progress)."""
+    return assets_def.map_asset_specs(
+        lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()))
+
+
+def build_fallback_schedule(ingest_keys: list[dg.AssetKey]) -> dg.ScheduleDefinition:
+    regions = region_names()
+
+    @dg.schedule(name="ingest_hourly", cron_schedule="0 * * * *", target=ingest_keys,
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description="Every source's ingest, hourly, should a landing event be missed; "
+                             "automation builds what depends on it.")
+    def _hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(tags={PARTITION_RANGE_START: regions[0],
+                                   PARTITION_RANGE_END: regions[-1]})
+
+    return _hourly

@@ -1,0 +1,41 @@
+"""Event-driven runs with a real Dagster daemon: a new export dropped into landing yields fresh
+shared features with nobody running a command."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.automation import drop_and_time, running_daemon
+from orchestration.defs.automation.sensors import changed_sources
+from tests.conftest import TINY_CUSTOMERS, write_tiny_estate
+
+pytestmark = pytest.mark.xdist_group("automation")
+
+
+def test_only_changed_sources_are_requested_and_never_on_the_first_tick():
+    assert changed_sources(None, {"web.events": "a"}) == []
+    assert changed_sources({"web.events": "a", "crm.customers": "b"},
+                           {"web.events": "a2", "crm.customers": "b"}) == ["web.events"]
+
+
+def test_a_new_landing_file_refreshes_the_features_without_a_command(module_data_dir,
+                                                                      dbt_manifest,
+                                                                      monkeypatch):
+    import os
+
+    home = module_data_dir / "dagster"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the runs below are the daemon's history
+    write_tiny_estate(module_data_dir / "landing")
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.ingest.assets import build_ingest_assets
+    from orchestration.lib.runner import run_pipeline
+
+    keys = [key for asset in build_ingest_assets() for key in asset.keys]
+    assert run_pipeline(build_definitions(), ["eu", "us"], keys)[0]
+    log = module_data_dir / "daemon.log"
+    with running_daemon(home, dict(os.environ), log):
+        seconds = drop_and_time(module_data_dir / "landing", module_data_dir / "store", log,
+                                TINY_CUSTOMERS, timeout=240)
+    assert seconds < 240, log.read_text()[-3000:]
+    assert "Launching run for landing_files" in log.read_text()
