@@ -256,6 +256,31 @@ def erase(
     raise typer.Exit(0 if receipt.remaining == 0 else 1)
 
 
+@app.command()
+def slo() -> None:
+    """Measure every shared dataset's SLIs from the Dagster history in DAGSTER_HOME (success
+    rate, latency p50/p95, freshness lag, check pass rate) against policies/slos.yaml; store
+    them and alert on breaches. Exit 1 on any breach."""
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.lib.slis import measure, record
+
+    readings = measure(dg.DagsterInstance.get(), build_definitions().resolve_asset_graph())
+    record(readings)
+
+    def shown(value, unit=""):
+        return "-" if value is None else f"{value:.2f}{unit}"
+
+    for r in readings:
+        typer.echo(f"{r.dataset:<26} runs {r.runs:>3}  success {shown(r.success_rate)}  "
+                   f"p50 {shown(r.latency_p50_seconds, 's')}  p95 "
+                   f"{shown(r.latency_p95_seconds, 's')}  lag {shown(r.freshness_lag_hours, 'h')}"
+                   f"  checks {shown(r.check_pass_rate)}  "
+                   f"{'BREACH: ' + '; '.join(r.breaches) if r.breaches else 'ok'}")
+    raise typer.Exit(1 if any(r.breaches for r in readings) else 0)
+
+
 lineage_app = typer.Typer(help="Lineage for other tools.", no_args_is_help=True)
 app.add_typer(lineage_app, name="lineage")
 

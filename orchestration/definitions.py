@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 
 import dagster as dg
 
@@ -28,18 +29,27 @@ from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
 from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import dbt_models, dbt_resource  # noqa: E402
 from orchestration.lib.policy_adapter import governance_metadata, policy_tags  # noqa: E402
+from policies.rules import load_rules  # noqa: E402
 
 PIPELINE_JOB = "steward_pipeline"
 
 
 def _governed(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     """Every asset carries owner, retention, region and pii tags, its columns' effective
-    classifications and its column lineage, all from the policy engine."""
+    classifications and its column lineage, all from the policy engine; a shared dataset
+    carries its freshness objective."""
+
+    slos = load_rules().slos
 
     def govern(spec: dg.AssetSpec) -> dg.AssetSpec:
         key = spec.key.to_user_string()
-        return spec.merge_attributes(tags=policy_tags(key)).replace_attributes(
+        governed = spec.merge_attributes(tags=policy_tags(key)).replace_attributes(
             metadata={**spec.metadata, **governance_metadata(key, spec.metadata)})
+        if key in slos:  # policies/slos.yaml's freshness objective, tracked by Dagster too
+            governed = governed.replace_attributes(
+                freshness_policy=dg.FreshnessPolicy.time_window(
+                    fail_window=timedelta(hours=slos[key].freshness_hours)))
+        return governed
 
     return assets_def.map_asset_specs(govern)
 

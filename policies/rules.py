@@ -76,6 +76,15 @@ class FairnessAudit:
 
 
 @dataclass(frozen=True)
+class Slo:
+    dataset: str
+    freshness_hours: float
+    success_rate: float
+    latency_p95_seconds: float
+    check_pass_rate: float
+
+
+@dataclass(frozen=True)
 class RuleSet:
     levels: tuple[str, ...]
     transforms: dict[str, Transform]
@@ -87,6 +96,8 @@ class RuleSet:
     country_regions: dict[str, str]  # ISO country code → the region its rows are routed to
     fairness: dict[str, FairnessAudit] = field(default_factory=dict)
     age_bands: tuple[int, ...] = (18, 30, 45, 60)  # lower bounds of the age bands
+    slos: dict[str, Slo] = field(default_factory=dict)
+    slo_window_days: int = 7
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -245,6 +256,31 @@ def _age_bands(doc: Located) -> tuple[int, ...]:
     return tuple(bands)
 
 
+def _positive(doc: Located, value: object, *where: object) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise doc.error(f"{value!r} must be a positive number", *where)
+    return float(value)
+
+
+def _slos(doc: Located) -> tuple[dict[str, Slo], int]:
+    window = doc.data.get("window_days", 7) if isinstance(doc.data, dict) else None
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise doc.error("window_days must be a whole number of days", "window_days")
+    slos = {}
+    for dataset, body in _mapping(doc, "slos").items():
+        where = ("slos", dataset)
+        _datasets(doc, [dataset], *where)
+        if not isinstance(body, dict):
+            raise doc.error("an SLO is a mapping of objectives", *where)
+        slos[dataset] = Slo(
+            dataset,
+            _positive(doc, body.get("freshness_hours"), *where, "freshness_hours"),
+            _fraction(doc, body.get("success_rate"), *where, "success_rate"),
+            _positive(doc, body.get("latency_p95_seconds"), *where, "latency_p95_seconds"),
+            _fraction(doc, body.get("check_pass_rate"), *where, "check_pass_rate"))
+    return slos, window
+
+
 def policies_dir() -> Path:
     """The rule files in use: STEWARD_POLICIES_DIR when set, else the ones in the repository."""
     return Path(os.environ.get("STEWARD_POLICIES_DIR", POLICIES_DIR)).resolve()
@@ -292,8 +328,10 @@ def _load_rules(directory: Path) -> RuleSet:
     consumers_doc = load_located(directory / "consumers.yaml")
     consumers = _consumers(consumers_doc, levels, regions, purposes)
     fairness_doc = load_located(directory / "fairness.yaml")
+    slos, window = _slos(load_located(directory / "slos.yaml"))
     return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
-                   country_regions, _fairness(fairness_doc, consumers), _age_bands(fairness_doc))
+                   country_regions, _fairness(fairness_doc, consumers), _age_bands(fairness_doc),
+                   slos, window)
 
 
 __all__ = ["PolicyFileError", "RuleSet", "load_rules", "policies_dir", "retention_days"]

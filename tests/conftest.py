@@ -62,6 +62,8 @@ def built_estate(tmp_path_factory: pytest.TempPathFactory, dbt_manifest):
     path = tmp_path_factory.mktemp("built")
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_data_dir(path, monkeypatch)
+        (path / "dagster").mkdir()
+        monkeypatch.setenv("DAGSTER_HOME", str(path / "dagster"))  # runs kept, SLIs measured
         write_tiny_estate(path / "landing")
         from orchestration.definitions import build_definitions
         from orchestration.defs.ingest.assets import build_ingest_assets

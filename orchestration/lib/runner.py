@@ -13,6 +13,8 @@ import dagster as dg
 
 from orchestration.lib.health import record_run
 from orchestration.lib.policy_checks import BLOCKED_METADATA
+from orchestration.lib.slis import measure as measure_slis
+from orchestration.lib.slis import record as record_slis
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -129,6 +131,8 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
                     for key, reason in held_back.items() if key in consumer_keys)
     healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)
     _, stale = record_run(outcomes, success and healthy)
+    if not instance.is_ephemeral:  # an ephemeral instance's history is this run alone
+        record_slis(measure_slis(instance, graph))
     for (asset, region), reason in stale.items():  # shown on the asset's page in the UI
         instance.report_runless_asset_event(dg.AssetObservation(
             asset_key=dg.AssetKey.from_user_string(asset),

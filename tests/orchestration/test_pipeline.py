@@ -32,3 +32,14 @@ def test_ticket_features_carry_no_raw_contact_details(pipeline_run):
             WHERE regexp_matches(body_redacted, '@|\d{4} \d{4} \d{4} \d{4}|555-\d{4}')""")
         assert leaks == [(0,)]
     assert get_settings().quarantine_store.exists()
+
+
+def test_each_run_measures_the_slis_of_the_shared_datasets(pipeline_run):
+    from orchestration.lib.slis import history
+
+    latest = {row[1]: row for row in history()}
+    assert set(latest) == {"marts/customer_features", "marts/ticket_features",
+                           "marts/invoice_features"}
+    for _, _, runs, success_rate, _, p95, lag, check_rate, breaches in latest.values():
+        assert runs >= 1 and success_rate == 1.0 and p95 > 0
+        assert 0 <= lag < 1 and check_rate == 1.0 and breaches == ""

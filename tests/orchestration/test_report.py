@@ -39,7 +39,7 @@ def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_page_holds_every_section_with_real_content(report):
     page = report.read_text()
-    for anchor in ("catalog", "lineage", "access", "retention", "quality", "audit"):
+    for anchor in ("catalog", "lineage", "access", "retention", "quality", "slos", "audit"):
         assert f"<section id='{anchor}'>" in page
     assert "allowed, masked</span></td><td>eu</td><td>body (redaction)" in page
     assert "Hash chain intact" in page and (report.parent / "quality.html").exists()

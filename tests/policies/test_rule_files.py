@@ -51,6 +51,7 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
         ("fairness.yaml", "consumer: fairness_audit", "consumer: auditor", 9,
          "unknown consumer 'auditor'"),
         ("fairness.yaml", "[18, 30, 45, 60]", "[30, 18]", 4, "increasing whole ages"),
+        ("slos.yaml", "success_rate: 0.95", "success_rate: 95", 8, "not a fraction"),
         ("retention.yaml", "[30d, 90d", "[30d, forever", 3, "not a duration"),
         ("regions.yaml", "from: eu", "from: moon", 14, "unknown region 'moon'"),
         ("consumers.yaml", "    legal_basis: contract (GDPR Art. 6(1)(b))\n", "", 19,
@@ -61,7 +62,7 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
          "country DE is in both 'eu' and 'us'"),
     ],
     ids=["level", "region", "purpose", "duplicate", "dataset-key", "purpose-level",
-         "fairness-threshold", "fairness-consumer", "age-bands", "retention", "flow",
+         "fairness-threshold", "fairness-consumer", "age-bands", "slo-rate", "retention", "flow",
          "legal-basis", "transform", "country-twice"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):

@@ -3,7 +3,8 @@
 Sections: the catalog (every asset with owner, tags, columns and classifications, violations),
 the lineage graph (click an asset to light up its lineage), who may read what and why (each
 consumer's decision per dataset), retention status, quality history with a plot per suite,
-and the tail of the audit log with its verification. Inline CSS and a few lines of inline
+service levels with the freshness history, and the tail of the audit log with its
+verification. Inline CSS and a few lines of inline
 script; nothing is fetched from a network.
 """
 
@@ -20,6 +21,7 @@ from orchestration.lib.quality.docs import all_rows, write_quality_docs
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
 from orchestration.lib.retention import expired_rows
 from orchestration.lib.settings import current_time
+from orchestration.lib.slis import history as slo_history
 from policies.regions import region_names
 from policies.retention import retention_plan
 from policies.rules import load_rules
@@ -164,6 +166,51 @@ def _quality() -> str:
             f"{''.join(rows)}</table>" if rows else "<p>No validation has run yet.</p>")
 
 
+def _lag_plot(points: list[tuple[str, float]], objective: float) -> str:
+    """Freshness lag per measurement against its objective (the dashed line), oldest left."""
+    top = max([objective * 1.25, *(lag for _, lag in points)])
+    bars = "".join(
+        f"<rect x='{i * 6}' y='{40 - 40 * lag / top:.1f}' width='5' height='{40 * lag / top:.1f}'"
+        f" fill='{'#b42318' if lag > objective else '#1f5fd1'}'><title>{_e(when)}: {lag:.1f}h"
+        f"</title></rect>" for i, (when, lag) in enumerate(points))
+    line = 40 - 40 * objective / top
+    width = max(60, len(points) * 6)
+    return (f"<svg class='plot' width='{width}' height='40'>{bars}<line x1='0' x2='{width}' "
+            f"y1='{line:.1f}' y2='{line:.1f}' stroke='#5b6577' stroke-dasharray='3 3'/></svg>")
+
+
+def _slos() -> str:
+    slos = load_rules().slos
+    readings = defaultdict(list)
+    for at, dataset, *values in slo_history():
+        readings[dataset].append((f"{at:%Y-%m-%d %H:%M}", *values))
+
+    def shown(value, unit=""):
+        return "-" if value is None else f"{value:.2f}{unit}"
+
+    rows = []
+    for dataset, slo in slos.items():
+        history = readings.get(dataset, [])[-60:]
+        if not history:
+            rows.append(f"<tr><td>{_e(dataset)}</td><td colspan='6'>not measured yet</td></tr>")
+            continue
+        _, runs, success, _, p95, lag, checks, breaches = history[-1]
+        status = (f"<span class='bad'>{_e(breaches)}</span>" if breaches
+                  else "<span class='ok'>met</span>")
+        plot = _lag_plot([(when, v[4]) for when, *v in history if v[4] is not None],
+                         slo.freshness_hours)
+        rows.append(
+            f"<tr><td>{_e(dataset)}</td><td>{runs}</td><td>{shown(success)} "
+            f"(≥ {slo.success_rate:g})</td><td>{shown(p95, 's')} (≤ {slo.latency_p95_seconds:g}s)"
+            f"</td><td>{shown(lag, 'h')} (≤ {slo.freshness_hours:g}h)</td><td>{shown(checks)} "
+            f"(≥ {slo.check_pass_rate:g})</td><td>{status}</td><td>{plot}</td></tr>")
+    return ("<p>Measured over the last days of Dagster history after every run "
+            "(<code>steward slo</code>); objectives in <code>policies/slos.yaml</code>.</p>"
+            "<table><tr><th>dataset</th><th>runs</th><th>success rate</th><th>latency p95</th>"
+            "<th>freshness lag</th><th>check pass rate</th><th>status</th>"
+            f"<th>freshness lag history</th></tr>{''.join(rows)}</table>")
+
+
 def _audit() -> str:
     count, breaks = verify_log()
     problems = "; ".join(f"entry {b.seq}: {b.problem}" for b in breaks)
@@ -190,6 +237,7 @@ def render_page() -> str:
         ("access", "Who may read what, and why", _access()),
         ("retention", "Retention", _retention()),
         ("quality", "Data quality", _quality()),
+        ("slos", "Service levels", _slos()),
         ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
     ]
     nav = "".join(f"<a href='#{anchor}'>{title.split(',')[0]}</a>"
