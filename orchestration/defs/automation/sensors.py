@@ -64,6 +64,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "steward_automation", target=dg.AssetSelection.all(),
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    # Plain runs, one per region, start at once; a backfill would wait for the backfill daemon.
+    emit_backfills=False,
     description="Builds each region's models, then the consumer models, once inputs update.")
 
 
