@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -264,9 +265,17 @@ def slo() -> None:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
+    from orchestration.lib.settings import get_settings
     from orchestration.lib.slis import measure, record
 
-    readings = measure(dg.DagsterInstance.get(), build_definitions().resolve_asset_graph())
+    # The history `make run` and `make ui` keep (the Makefile's DAGSTER_HOME) unless told.
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster")
+    if not home.is_dir():
+        typer.echo(f"no Dagster history in {home}: run `make run` first, or set DAGSTER_HOME",
+                   err=True)
+        raise typer.Exit(2)
+    instance = dg.DagsterInstance.from_config(str(home))
+    readings = measure(instance, build_definitions().resolve_asset_graph())
     record(readings)
 
     def shown(value, unit=""):

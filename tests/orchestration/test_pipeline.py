@@ -43,3 +43,13 @@ def test_each_run_measures_the_slis_of_the_shared_datasets(pipeline_run):
     for _, _, runs, success_rate, _, p95, lag, check_rate, breaches in latest.values():
         assert runs >= 1 and success_rate == 1.0 and p95 > 0
         assert 0 <= lag < 1 and check_rate == 1.0 and breaches == ""
+
+
+def test_steward_slo_reads_the_kept_history(pipeline_run, built_estate):
+    from tests.conftest import run_steward
+
+    result = run_steward(["slo"], built_estate[0])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("  ok") == 3 and "marts/ticket_features" in result.stdout
+    missing = run_steward(["slo"], built_estate[0] / "nowhere")
+    assert missing.returncode == 2 and "run `make run` first" in missing.stderr
