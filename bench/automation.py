@@ -20,6 +20,7 @@ import duckdb
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 from orchestration.lib.settings import PROJECT_ROOT
+from orchestration.lib.store import reader
 
 FIRST_TICK = "Sensor landing_files skipped"
 
@@ -43,9 +44,11 @@ def running_daemon(dagster_home: Path, env: dict[str, str], log: Path):
 
 
 def events_30d(store_dir: Path) -> int:
+    """Through the store's lock: a bare read-only DuckDB connection would hold a file lock that
+    makes a concurrent dbt build fail instead of wait."""
     total = 0
     for region in ("eu", "us"):
-        with duckdb.connect(str(store_dir / f"{region}.duckdb"), read_only=True) as con:
+        with reader(store_dir / f"{region}.duckdb") as con:
             total += con.execute("SELECT sum(events_30d) FROM marts.customer_features"
                                  ).fetchone()[0] or 0
     return total
