@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.store import write_connection
+from orchestration.lib.store import reader, table_exists, write_connection
 
 TABLE = "incidents"
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -100,7 +100,8 @@ def open_incidents() -> list[tuple]:
     path = ops_store()
     if not path.exists():
         return []
-    with write_connection(path) as con:
-        _table(con)
+    with reader(path) as con:
+        if not table_exists(con, "main", TABLE):
+            return []
         return con.execute(f"SELECT key, kind, title, opened_at, occurrences FROM {TABLE} "
                            "ORDER BY opened_at").fetchall()

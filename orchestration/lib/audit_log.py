@@ -7,6 +7,7 @@ as it was. `verify` and `export` read it back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,8 +74,6 @@ def export_jsonl(target: Path) -> int:
 
 def record_policy_files(directory: Path) -> Entry | None:
     """Append `policy.changed` when the rule files differ from the last recorded version."""
-    import hashlib
-
     digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
                for path in sorted(directory.glob("*.yaml"))}
     last = next((e for e in reversed(entries()) if e.kind == "policy.changed"), None)

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import reader, write_connection
+from orchestration.lib.store import reader, table_exists, write_connection
 
 STATUS_TABLE = "dataset_status"
 CONSEQUENCES = ("upstream check failed", "skipped: an upstream model was blocked")
@@ -74,9 +74,7 @@ def staleness(asset: str, regions) -> dict[str, dict]:
     if not path.exists():
         return {}
     with reader(path) as con:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                             "table_name = ?", [STATUS_TABLE]).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, "main", STATUS_TABLE):
             return {}
         rows = con.execute(f"SELECT region, reason, since FROM {STATUS_TABLE} WHERE asset = ? "
                            "AND region IN (SELECT unnest(?::VARCHAR[]))",

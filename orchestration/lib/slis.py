@@ -14,7 +14,7 @@ import dagster as dg
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import reader, write_connection
+from orchestration.lib.store import reader, table_exists, write_connection
 from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
 
@@ -84,8 +84,6 @@ def history() -> list[tuple]:
     if not path.exists():
         return []
     with reader(path) as con:
-        found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [TABLE]).fetchall()[0][0]
-        if not found:
+        if not table_exists(con, "main", TABLE):
             return []
         return con.execute(f"SELECT * FROM {TABLE} ORDER BY measured_at").fetchall()
