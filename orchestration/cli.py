@@ -290,6 +290,40 @@ def slo() -> None:
     raise typer.Exit(1 if any(r.breaches for r in readings) else 0)
 
 
+metrics_app = typer.Typer(help="Platform metrics: dbt models over Steward's own telemetry.",
+                          no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("show")
+def metrics_show(
+    runs: Annotated[int, typer.Option(help="How many of the latest runs to list.")] = 10,
+) -> None:
+    """Per source, per consumer, before/after each baseline, and the latest runs, as the last
+    `make run` (or the hourly schedule) built them in the global store."""
+    from orchestration.lib.metrics import format_table, read_metrics
+
+    found = read_metrics()
+    if not found:
+        typer.echo("no platform metrics yet: run `make run` first", err=True)
+        raise typer.Exit(2)
+    for table, (columns, rows) in found.items():
+        shown = sorted(rows, key=lambda r: r[columns.index("started_at")], reverse=True)[:runs] \
+            if table == "run_metrics" else rows
+        typer.echo(f"\n{table}\n{format_table(columns, shown)}")
+
+
+@metrics_app.command("baseline")
+def metrics_baseline(
+    label: Annotated[str, typer.Argument(help="What the baseline marks, e.g. 'before dedup'.")],
+) -> None:
+    """Pin now as a baseline: from the next `make run` on, `baseline_comparison` compares the
+    runs before it with the runs after it."""
+    from orchestration.lib.telemetry import pin_baseline
+
+    typer.echo(f"baseline {label!r} pinned at {pin_baseline(label):%Y-%m-%d %H:%M:%S}")
+
+
 lineage_app = typer.Typer(help="Lineage for other tools.", no_args_is_help=True)
 app.add_typer(lineage_app, name="lineage")
 

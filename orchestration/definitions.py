@@ -1,4 +1,5 @@
-"""The Steward code location: ingest assets from source declarations, then the dbt project."""
+"""The Steward code location: ingest assets from source declarations, the dbt project, the
+consumer models, and the platform metrics over Steward's own telemetry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from orchestration.defs.automation.alerts import run_failure_alerts, run_recovery  # noqa: E402
 from orchestration.defs.automation.sensors import (  # noqa: E402
     automated,
     automation_sensor,
@@ -26,8 +28,13 @@ from orchestration.defs.governance.jobs import (  # noqa: E402
     retention_purge_job,
 )
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
+from orchestration.defs.platform.assets import platform_schedule, telemetry  # noqa: E402
 from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
-from orchestration.defs.transform.assets import dbt_models, dbt_resource  # noqa: E402
+from orchestration.defs.transform.assets import (  # noqa: E402
+    dbt_models,
+    dbt_resource,
+    platform_models,
+)
 from orchestration.lib.policy_adapter import governance_metadata, policy_tags  # noqa: E402
 from policies.rules import load_rules  # noqa: E402
 
@@ -58,16 +65,16 @@ def build_definitions() -> dg.Definitions:
     ingest = build_ingest_assets()
     ingest_keys = [key for asset in ingest for key in asset.keys]
     derived = [automated(a) for a in (dbt_models, *build_consumer_assets())]
-    assets = [_governed(a) for a in (*ingest, *derived)]
+    assets = [_governed(a) for a in (*ingest, *derived, telemetry, platform_models)]
     return dg.Definitions(
         assets=assets,
         asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks(),
                       *build_fairness_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None), retention_purge_job, erase_subject_job],
-        schedules=[purge_schedule,
-                   build_fallback_schedule(ingest_keys)],
-        sensors=[build_landing_sensor(ingest_keys), automation_sensor],
+        schedules=[purge_schedule, build_fallback_schedule(ingest_keys), platform_schedule],
+        sensors=[build_landing_sensor(ingest_keys), automation_sensor, run_failure_alerts,
+                 run_recovery],
         resources={"dbt": dbt_resource},
         # DuckDB has one writer per file: steps of a run take turns in one process.
         executor=dg.in_process_executor,

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from policies.rules import load_rules
 
+# Where data that may leave every region lives (only what `flows` in regions.yaml lets move
+# there): Steward's own telemetry and the platform metrics built from it.
+GLOBAL_REGION = "global"
+
 
 def region_names() -> list[str]:
     return list(load_rules().regions)

@@ -21,6 +21,7 @@ from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.store import reader, table_exists, write_connection
 
 TABLE = "incidents"
+SENT_TABLE = "alerts_sent"  # every alert ever sent, kept for the platform metrics
 WEBHOOK_TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def _table(con) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key VARCHAR PRIMARY KEY, kind VARCHAR, "
                 "title VARCHAR, details VARCHAR, opened_at TIMESTAMP, last_seen TIMESTAMP, "
                 "occurrences INTEGER)")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {SENT_TABLE} (key VARCHAR, kind VARCHAR, "
+                "title VARCHAR, sent_at TIMESTAMP)")
 
 
 def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert | None:
@@ -76,6 +79,7 @@ def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert 
         alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "))
         con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, 1)",
                     [key, kind, title, json.dumps(details or {}, default=str), now, now])
+        con.execute(f"INSERT INTO {SENT_TABLE} VALUES (?, ?, ?, ?)", [key, kind, title, now])
     _send(alert)
     return alert
 

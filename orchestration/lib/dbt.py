@@ -22,7 +22,7 @@ from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import node_meta
 
-LAYERS = ("staging", "intermediate", "marts")
+LAYERS = ("staging", "intermediate", "marts", "platform")
 
 
 def dbt_executable() -> str:

@@ -18,7 +18,7 @@ from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.store import reader, store_path, table_exists
-from policies.regions import region_names
+from policies.regions import GLOBAL_REGION, region_names
 
 PRODUCER = "https://github.com/steward-data/steward"
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -105,11 +105,11 @@ def _output_facets(asset: str, types: dict[str, str], region: str) -> dict:
 
 
 def lineage_events() -> list[dict]:
-    """Run events for every stored asset built in a region's store."""
+    """Run events for every stored asset built in a region's store or the global one."""
     now = current_time().replace(tzinfo=UTC).isoformat()
     catalog = project_catalog()
     events = []
-    for region in region_names():
+    for region in [*region_names(), GLOBAL_REGION]:
         types = _column_types(region)
         quality = _quality(region)
         for asset in catalog.topological():

@@ -19,7 +19,12 @@ from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_project, dependency_order
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
-from orchestration.lib.sources import SourceTable, load_source_tables, node_meta
+from orchestration.lib.sources import (
+    TELEMETRY_ORIGIN,
+    SourceTable,
+    load_source_tables,
+    node_meta,
+)
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.engine import Evaluation, evaluate
 from policies.rules import load_rules
@@ -46,6 +51,28 @@ def source_facts(spec: SourceTable) -> AssetFacts:
         event_time=spec.event_time,
         declared_in=_relative(spec.declared_in),
     )
+
+
+def telemetry_facts(key: str, source: dict) -> AssetFacts:
+    """A source Steward writes about itself: governed by its YAML block like any source, kept
+    where its region says (the global store), never landed."""
+    steward = {**(source.get("source_meta") or {}).get("steward", {}),
+               **(node_meta(source).get("steward") or {})}
+    return AssetFacts(
+        key=key,
+        owner=steward.get("owner"),
+        retention=steward.get("retention"),
+        region=steward.get("region"),
+        columns={name: ColumnFacts(name, node_meta(column).get("classification", "none"))
+                 for name, column in (source.get("columns") or {}).items()},
+        event_time=steward.get("event_time"),
+        declared_in=source.get("original_file_path", ""),
+    )
+
+
+def is_telemetry(source: dict) -> bool:
+    return ((source.get("source_meta") or {}).get("steward") or {}).get("origin") == (
+        TELEMETRY_ORIGIN)
 
 
 # What lets a model open storage past ref() and source(): attaching a database file, or reading
@@ -128,8 +155,14 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
         asset_of_unique_id[f"source.{manifest['metadata'].get('project_name', 'steward')}."
                            f"{spec.source}.{spec.table}"] = facts.key
     for unique_id, source in manifest["sources"].items():
-        asset_of_unique_id.setdefault(
+        key = asset_of_unique_id.setdefault(
             unique_id, f"{source['source_name']}/{source['name']}")
+        if is_telemetry(source):
+            assets[key] = telemetry_facts(key, source)
+            asset_of_relation[f"{source['schema']}.{source['name']}"] = key
+            schema.setdefault(source["schema"], {})[source["name"]] = {
+                name: column.get("data_type") or "VARCHAR"
+                for name, column in (source.get("columns") or {}).items()}
     models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
     for unique_id in dependency_order(models):
         props = models[unique_id]
@@ -172,6 +205,8 @@ def relations() -> dict[str, tuple[str, str]]:
     found |= {key: (nodes[uid]["schema"], nodes[uid]["alias"])
               for key, uid in model_unique_ids().items()}
     found |= {model.key: model.relation for model in CONSUMER_MODELS}
+    found |= {f"{s['source_name']}/{s['name']}": (s["schema"], s["name"])
+              for s in _manifest()["sources"].values() if is_telemetry(s)}
     return found
 
 

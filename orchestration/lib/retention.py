@@ -1,11 +1,12 @@
 """The retention purge: delete what has outlived its retention, everywhere it is kept.
 
-In each region's store, rows of every asset with an event time older than its effective
-retention (`policies/retention.py` plans it); in the quarantine, rows held longer than their
-source's retention; in the landing zone, export files older than it. Each asset's deletion is
-one transaction per store and one audit entry. Derived assets without an event time are
-rebuilt from the purged inputs by the pipeline run that follows (`steward retention purge`
-starts it; in Dagster the pipeline job runs after the purge job).
+In each region's store (the global store for Steward's telemetry), rows of every asset with
+an event time older than its effective retention (`policies/retention.py` plans it); in the
+quarantine, rows held longer than their source's retention; in the landing zone, export files
+older than it. Each asset's deletion is one transaction per store and one audit entry. Derived
+assets without an event time are rebuilt from the purged inputs by the pipeline run that
+follows (`steward retention purge` starts it; in Dagster the pipeline job runs after the purge
+job).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from orchestration.lib.store import (
     table_exists,
     write_connection,
 )
-from policies.regions import region_names
+from policies.regions import GLOBAL_REGION, region_names
 from policies.retention import RetentionPlan, retention_plan
 
 
@@ -95,9 +96,11 @@ def purge(dry_run: bool = False) -> PurgeReport:
     plan = retention_plan(project_catalog(), project_evaluation().effective, now)
     report = PurgeReport(dry_run, plan)
     sources = {f"{s.source}/{s.table}": s for s in load_source_tables()}
+    effective = project_evaluation().effective
     for target in plan.targets:
         done = AssetPurge(target.asset, target.retention, target.cutoff)
-        for region in region_names():
+        global_asset = effective[target.asset].region == GLOBAL_REGION
+        for region in [GLOBAL_REGION] if global_asset else region_names():
             done.rows[region] = expired_rows(target.asset, target.event_time, target.cutoff,
                                              region, delete=not dry_run)
         spec = sources.get(target.asset)

@@ -15,9 +15,12 @@ from orchestration.lib.health import record_run
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.slis import measure as measure_slis
 from orchestration.lib.slis import record as record_slis
+from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
+from policies.regions import GLOBAL_REGION
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+_TAGS = {TRIGGER_TAG: STEWARD_RUN}
 
 
 @dataclass
@@ -96,13 +99,17 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     all_keys = set(defs.resolve_all_asset_keys())
+    # The platform metrics live in the global store, built last from the telemetry of it all.
+    platform_keys = {key for key in all_keys
+                     if graph.get(key).tags.get("region") == GLOBAL_REGION}
     # Consumer models are not partitioned: each reads every region it may, after the builds.
-    consumer_keys = {key for key in all_keys if graph.get(key).partitions_def is None}
-    model_keys = sorted(all_keys - set(ingest_keys) - consumer_keys)
+    consumer_keys = {key for key in all_keys - platform_keys
+                     if graph.get(key).partitions_def is None}
+    model_keys = sorted(all_keys - set(ingest_keys) - consumer_keys - platform_keys)
     success, outcomes = True, []
     ingest = job.get_subset(asset_selection=set(ingest_keys)).execute_in_process(
         instance=instance, raise_on_error=False,
-        tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]},
+        tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1], **_TAGS},
     )
     success &= ingest.success
     outcomes.extend(_outcomes(ingest, regions))
@@ -117,16 +124,20 @@ def run_pipeline(defs: dg.Definitions, regions: list[str],
         if not selection:
             continue
         built = job.get_subset(asset_selection=selection).execute_in_process(
-            instance=instance, partition_key=region, raise_on_error=False,
+            instance=instance, partition_key=region, raise_on_error=False, tags=_TAGS,
         )
         success &= built.success
         outcomes.extend(_outcomes(built, [region]))
     consumers = consumer_keys - set(held_back)
     if consumers:
         scored = job.get_subset(asset_selection=consumers).execute_in_process(
-            instance=instance, raise_on_error=False)
+            instance=instance, raise_on_error=False, tags=_TAGS)
         success &= scored.success
         outcomes.extend(_outcomes(scored, []))
+    measured = job.get_subset(asset_selection=platform_keys).execute_in_process(
+        instance=instance, raise_on_error=False, tags=_TAGS)
+    success &= measured.success
+    outcomes.extend(_outcomes(measured, [GLOBAL_REGION]))
     outcomes.extend(AssetOutcome(key.to_user_string(), "-", None, 0, 0, None, blocked=reason)
                     for key, reason in held_back.items() if key in consumer_keys)
     healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)

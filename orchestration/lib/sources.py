@@ -20,6 +20,7 @@ from policies.access import MASKS
 
 # libyaml's safe loader when the wheel has it: a thousand declared tables parse in a blink.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+TELEMETRY_ORIGIN = "telemetry"  # a source Steward writes about itself (orchestration/lib/telemetry)
 FORMATS = {"csv": (".csv",), "parquet": (".parquet",), "jsonl": (".jsonl", ".json")}
 # A column type is spliced into SQL, so only plain type names with optional precision pass.
 _DATA_TYPE = re.compile(r"^[A-Z][A-Z ]{1,30}(\(\d{1,2}(, ?\d{1,2})?\))?$")
@@ -85,6 +86,8 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
     if steward is None:
         return None
     source_meta = node_meta(source).get("steward") or {}
+    if source_meta.get("origin") == TELEMETRY_ORIGIN:
+        return None  # written by Steward itself, never landed
     where = f"{path} (source '{source.get('name')}', table '{table.get('name')}')"
     columns = []
     for raw in table.get("columns") or []:

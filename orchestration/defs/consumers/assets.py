@@ -11,6 +11,8 @@ import dagster as dg
 from orchestration.lib.consumers.fairness import FairnessResult, measure
 from orchestration.lib.consumers.run import run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
+from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.cpu import CpuClock, timed_check
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.policy_checks import (
     BLOCKED_METADATA,
@@ -48,7 +50,7 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
         output_required=False,
     )
     def _consume(context: dg.AssetExecutionContext):
-        started = time.monotonic()
+        started, clock = time.monotonic(), CpuClock()
         run = run_consumer(model)
         if run.blocked:
             context.log.error(f"{model.key} blocked by policy: {run.blocked}")
@@ -66,7 +68,8 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
                     **{f"{name}_{region}": value for region, metrics in run.metrics.items()
                        for name, value in metrics.items()},
                     "skipped_regions": dg.MetadataValue.json(run.skipped),
-                    "duration_s": round(time.monotonic() - started, 3)}
+                    "duration_s": round(time.monotonic() - started, 3),
+                    CPU_SECONDS: clock.seconds()}
         yield dg.MaterializeResult(
             metadata=metadata,
             check_results=[evaluate_policy(key, model.relation, list(run.rows))])
@@ -97,16 +100,20 @@ def build_fairness_check(audit: FairnessAudit) -> dg.AssetChecksDefinition:
                     f"protected attributes read as {audit.consumer}).",
     )
     def _fairness() -> dg.AssetCheckResult:
-        result = measure(audit, load_rules().age_bands)
-        return dg.AssetCheckResult(
-            passed=result.passed,
-            severity=(dg.AssetCheckSeverity.ERROR if audit.on_breach == "error"
-                      else dg.AssetCheckSeverity.WARN),
-            description="; ".join(result.problems) or None,
-            metadata=_fairness_metadata(result),
-        )
+        return timed_check(lambda: _fairness_result(audit))
 
     return _fairness
+
+
+def _fairness_result(audit: FairnessAudit) -> dg.AssetCheckResult:
+    result = measure(audit, load_rules().age_bands)
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        severity=(dg.AssetCheckSeverity.ERROR if audit.on_breach == "error"
+                  else dg.AssetCheckSeverity.WARN),
+        description="; ".join(result.problems) or None,
+        metadata=_fairness_metadata(result),
+    )
 
 
 def build_consumer_assets() -> list[dg.AssetsDefinition]:

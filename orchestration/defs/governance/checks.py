@@ -7,6 +7,7 @@ check, while every model that was built is still checked.
 import dagster as dg
 
 from orchestration.defs.transform.assets import dbt_models, model_relations
+from orchestration.lib.cpu import timed_check
 from orchestration.lib.policy_checks import POLICY_CHECK, evaluate_policy, policy_check_spec
 
 PARTITION_TAG = "dagster/partition"
@@ -17,7 +18,8 @@ def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=key, name=POLICY_CHECK, blocking=True, description=spec.description)
     def _policy(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return evaluate_policy(key, model_relations()[key], run_regions(context))
+        return timed_check(lambda: evaluate_policy(key, model_relations()[key],
+                                                   run_regions(context)))
 
     return _policy
 

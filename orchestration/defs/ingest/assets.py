@@ -5,6 +5,8 @@ import time
 
 import dagster as dg
 
+from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.cpu import CpuClock
 from orchestration.lib.ingest.loader import LoadReport, load_table
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.partitions import region_partitions
@@ -16,7 +18,7 @@ from orchestration.lib.sources import SourceTable, load_source_tables
 RECONCILED_CHECK = "ingest__reconciled"
 
 
-def _metadata(report: LoadReport, seconds: float) -> dict:
+def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
     metadata = {
         "dagster/row_count": sum(report.table_rows.values()),
         "rows_read": report.rows_read,
@@ -30,6 +32,7 @@ def _metadata(report: LoadReport, seconds: float) -> dict:
         "files_refused": dg.MetadataValue.json(report.files_refused),
         "quarantine_reasons": dg.MetadataValue.json(dict(report.quarantine_reasons)),
         "duration_s": round(seconds, 3),
+        CPU_SECONDS: cpu_seconds,
     }
     for region, rows in report.table_rows.items():
         metadata[f"rows_in_{region}"] = rows
@@ -82,23 +85,23 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
         ],
     )
     def _ingest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        started = time.monotonic()
+        started, clock = time.monotonic(), CpuClock()
         report = load_table(spec, list(context.partition_keys), run_id=context.run.run_id)
         for name, reason in report.files_refused.items():
             context.log.warning(f"{spec.name}: quarantined file {name}: {reason}")
         if report.rows_quarantined:
             context.log.warning(f"{spec.name}: {report.rows_quarantined} rows quarantined: "
                                 f"{dict(report.quarantine_reasons)}")
+        check_results = [
+            reconciliation_result(report),
+            evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
+            *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
+                        context.run.run_id, spec.primary_key)
+              for suite in suites_for(key.to_user_string())),
+        ]
         return dg.MaterializeResult(
-            metadata=_metadata(report, time.monotonic() - started),
-            check_results=[
-                reconciliation_result(report),
-                evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
-                *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
-                            context.run.run_id, spec.primary_key)
-                  for suite in suites_for(key.to_user_string())),
-            ],
-        )
+            metadata=_metadata(report, time.monotonic() - started, clock.seconds()),
+            check_results=check_results)
 
     return _ingest
 

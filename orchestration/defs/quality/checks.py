@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.defs.governance.checks import run_regions
 from orchestration.defs.transform.assets import dbt_models, model_relations
+from orchestration.lib.cpu import timed_check
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import Suite, suites_for
 
@@ -12,8 +13,8 @@ def build_suite_check(key: dg.AssetKey, suite: Suite) -> dg.AssetChecksDefinitio
     @dg.asset_check(asset=key, name=suite.check_name, blocking=True,
                     description=f"Great Expectations suite {suite.path.name}")
     def _suite(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return run_suite(key, suite, model_relations()[key], run_regions(context),
-                         context.run.run_id)
+        return timed_check(lambda: run_suite(key, suite, model_relations()[key],
+                                             run_regions(context), context.run.run_id))
 
     return _suite
 

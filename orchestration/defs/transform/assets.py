@@ -1,4 +1,5 @@
-"""The dbt project as Dagster assets: one `dbt build` per run, in the run's region store."""
+"""The dbt project as Dagster assets: one `dbt build` per run, in the run's region store; the
+platform metrics (models/platform) in the global store."""
 
 import json
 import os
@@ -8,14 +9,19 @@ from functools import cache
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.cpu import CpuClock
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_adapter import country_columns, model_unique_ids, project_evaluation
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
+from policies.regions import GLOBAL_REGION
 from policies.rules import load_rules
 
+PLATFORM_MODELS = "path:models/platform"
+DBT_DURATION = "Execution Duration"
 _project = dbt_project()
 _translator = StewardDbtTranslator()
 
@@ -34,7 +40,8 @@ def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
 
 
 def _write_policy_verdicts(region: str) -> list[str]:
-    """Store this run's verdicts where the dbt gates read them; returns blocked models."""
+    """Store this run's verdicts where the dbt gates read them (in the store of `region`, or
+    the global store); returns blocked models."""
     model_ids = model_unique_ids()
     blocked = [(model_ids[v.asset], v.asset, f"{v.rule} {v.where()}: {v.message}")
                for v in project_evaluation().violations if v.asset in model_ids]
@@ -50,9 +57,9 @@ def _write_policy_verdicts(region: str) -> list[str]:
         con.executemany("INSERT INTO _steward.residency_columns VALUES (?, ?)",
                         [(uid, column) for key, column in country_columns().items()
                          if (uid := model_ids.get(key))])
-        con.execute("CREATE OR REPLACE TABLE _steward.region_countries AS SELECT unnest(?) "
-                    "AS country", [[c for c, r in load_rules().country_regions.items()
-                                    if r == region]])
+        countries = [c for c, r in load_rules().country_regions.items() if r == region]
+        con.execute("CREATE OR REPLACE TABLE _steward.region_countries AS SELECT "
+                    "unnest(?::VARCHAR[]) AS country", [countries])
     return sorted({asset for _, asset, _ in blocked})
 
 
@@ -71,9 +78,14 @@ def _blocked_observations(results: list[dict], region: str) -> Iterator[dg.Asset
                                   metadata={BLOCKED_METADATA: reason})
 
 
-def _with_row_counts(events: list, region: str) -> Iterator:
-    """dbt has finished and released the store: count each built relation's rows."""
+def _with_counts(events: list, region: str, cpu_seconds: float) -> Iterator:
+    """dbt has finished and released the store: count each built relation's rows, and give
+    each model its share of the build's CPU time (by dbt's timing of it)."""
     nodes = _nodes()
+    outputs = [event for event in events if isinstance(event, dg.Output)]
+    durations = {id(event): float(event.metadata[DBT_DURATION].value) for event in outputs
+                 if DBT_DURATION in event.metadata}
+    timed = sum(durations.values())
     with reader(store_path(region)) as con:
         for event in events:
             unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
@@ -81,28 +93,25 @@ def _with_row_counts(events: list, region: str) -> Iterator:
             if node and node.get("resource_type") == "model":
                 relation = qualified(node["schema"], node["alias"])
                 rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
-                event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+                share = durations.get(id(event), 0) / timed if timed else 1 / len(outputs)
+                event = event.with_metadata({**event.metadata, "dagster/row_count": rows,
+                                             CPU_SECONDS: round(cpu_seconds * share, 3)})
             yield event
 
 
-@dbt_assets(
-    manifest=_project.manifest_path,
-    project=_project,
-    dagster_dbt_translator=_translator,
-    partitions_def=region_partitions(),
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-    region = context.partition_key
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) -> Iterator:
+    """`dbt build` of the selected models in one store, each model gated by the policy."""
     os.environ["STEWARD_STORE_DIR"] = str(get_settings().store_dir)
     blocked = _write_policy_verdicts(region)
     if blocked:
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
                           "run `steward policy check` for the reasons")
+    clock = CpuClock()
     with locked(store_path(region)):
         invocation = dbt.cli(["build", "--vars", json.dumps({"region": region})],
                              context=context, raise_on_error=False)
         events = list(invocation.stream())
-    yield from _with_row_counts(events, region)
+    yield from _with_counts(events, region, clock.seconds())
     if invocation.is_successful():
         return
     results = invocation.get_artifact("run_results.json")["results"]
@@ -113,6 +122,28 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
         raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")
     # Only the policy gate stopped models: say so on each of them, and on what it held back.
     yield from _blocked_observations(results, region)
+
+
+@dbt_assets(
+    manifest=_project.manifest_path,
+    project=_project,
+    dagster_dbt_translator=_translator,
+    partitions_def=region_partitions(),
+    exclude=PLATFORM_MODELS,
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+    yield from _build(context, dbt, context.partition_key)
+
+
+@dbt_assets(
+    manifest=_project.manifest_path,
+    project=_project,
+    dagster_dbt_translator=_translator,
+    select=PLATFORM_MODELS,
+    name="platform_models",
+)
+def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+    yield from _build(context, dbt, GLOBAL_REGION)
 
 
 dbt_resource = DbtCliResource(project_dir=_project, dbt_executable=dbt_executable())

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from orchestration.lib.audit_log import entries, verify_log
 from orchestration.lib.governed_read import decision_for
+from orchestration.lib.metrics import cell as metric_cell
+from orchestration.lib.metrics import read_metrics
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.docs import all_rows, write_quality_docs
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
@@ -166,17 +168,22 @@ def _quality() -> str:
             f"{''.join(rows)}</table>" if rows else "<p>No validation has run yet.</p>")
 
 
-def _lag_plot(points: list[tuple[str, float]], objective: float) -> str:
-    """Freshness lag per measurement against its objective (the dashed line), oldest left."""
-    top = max([objective * 1.25, *(lag for _, lag in points)])
+def _value_plot(points: list[tuple[str, float]], unit: str, objective: float | None = None
+                ) -> str:
+    """One bar per measurement, oldest left; with an objective, a dashed line and red bars
+    above it."""
+    top = max([(objective or 0) * 1.25, *(value for _, value in points), 1e-9])
     bars = "".join(
-        f"<rect x='{i * 6}' y='{40 - 40 * lag / top:.1f}' width='5' height='{40 * lag / top:.1f}'"
-        f" fill='{'#b42318' if lag > objective else '#1f5fd1'}'><title>{_e(when)}: {lag:.1f}h"
-        f"</title></rect>" for i, (when, lag) in enumerate(points))
-    line = 40 - 40 * objective / top
+        f"<rect x='{i * 6}' y='{40 - 40 * value / top:.1f}' width='5' "
+        f"height='{40 * value / top:.1f}' "
+        f"fill='{'#b42318' if objective and value > objective else '#1f5fd1'}'>"
+        f"<title>{_e(when)}: {value:.1f}{unit}</title></rect>"
+        for i, (when, value) in enumerate(points))
     width = max(60, len(points) * 6)
-    return (f"<svg class='plot' width='{width}' height='40'>{bars}<line x1='0' x2='{width}' "
-            f"y1='{line:.1f}' y2='{line:.1f}' stroke='#5b6577' stroke-dasharray='3 3'/></svg>")
+    line = "" if objective is None else (
+        f"<line x1='0' x2='{width}' y1='{40 - 40 * objective / top:.1f}' "
+        f"y2='{40 - 40 * objective / top:.1f}' stroke='#5b6577' stroke-dasharray='3 3'/>")
+    return f"<svg class='plot' width='{width}' height='40'>{bars}{line}</svg>"
 
 
 def _slos() -> str:
@@ -197,8 +204,8 @@ def _slos() -> str:
         _, runs, success, _, p95, lag, checks, breaches = history[-1]
         status = (f"<span class='bad'>{_e(breaches)}</span>" if breaches
                   else "<span class='ok'>met</span>")
-        plot = _lag_plot([(when, v[4]) for when, *v in history if v[4] is not None],
-                         slo.freshness_hours)
+        plot = _value_plot([(when, v[4]) for when, *v in history if v[4] is not None], "h",
+                           slo.freshness_hours)
         rows.append(
             f"<tr><td>{_e(dataset)}</td><td>{runs}</td><td>{shown(success)} "
             f"(≥ {slo.success_rate:g})</td><td>{shown(p95, 's')} (≤ {slo.latency_p95_seconds:g}s)"
@@ -209,6 +216,54 @@ def _slos() -> str:
             "<table><tr><th>dataset</th><th>runs</th><th>success rate</th><th>latency p95</th>"
             "<th>freshness lag</th><th>check pass rate</th><th>status</th>"
             f"<th>freshness lag history</th></tr>{''.join(rows)}</table>")
+
+
+def _metrics_table(columns: list[str], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_e(metric_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _change(row: dict) -> str:
+    """A before/after row's change, green when it went the better way, red when worse."""
+    change, better = row["change"], row["better"]
+    if change is None or not better or change == 0:
+        return _e(metric_cell(change))
+    good = (change > 0) == (better == "higher")
+    return f"<span class='{'ok' if good else 'bad'}'>{_e(metric_cell(change))}</span>"
+
+
+def _platform() -> str:
+    found = read_metrics()
+    if not found:
+        return "<p>No platform metrics yet: <code>make run</code> builds them.</p>"
+    parts = ["<p>dbt models over Steward's own telemetry (<code>dbt_project/models/platform"
+             "</code>, in the global store), rebuilt after every <code>make run</code> and "
+             "hourly. Exceptions sent to humans: alerts, plus loads that quarantined rows or "
+             "refused a file. CPU-seconds: the steps' own processes and the dbt they ran.</p>"]
+    for table, title in (("source_metrics", "Per source"), ("consumer_metrics", "Per consumer")):
+        if table in found:
+            parts.append(f"<h3>{title}</h3>{_metrics_table(*found[table])}")
+    if "baseline_comparison" in found:
+        columns, rows = found["baseline_comparison"]
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        body = "".join(
+            f"<tr><td>{_e(r['baseline'])}</td><td>{r['pinned_at']:%Y-%m-%d %H:%M}</td>"
+            f"<td>{_e(r['metric'].replace('_', ' '))}</td><td>{_e(metric_cell(r['before']))}</td>"
+            f"<td>{_e(metric_cell(r['after']))}</td><td>{_change(r)}</td></tr>" for r in records)
+        parts.append("<h3>Before and after each baseline</h3><p>Per run, the runs before the "
+                     "baseline against the runs after it; pin one with <code>steward metrics "
+                     "baseline LABEL</code>.</p><table><tr><th>baseline</th><th>pinned</th>"
+                     f"<th>metric</th><th>before</th><th>after</th><th>change</th></tr>{body}"
+                     "</table>")
+    if "run_metrics" in found:
+        columns, rows = found["run_metrics"]
+        at, cpu = columns.index("started_at"), columns.index("cpu_seconds")
+        latest = sorted(rows, key=lambda row: row[at])[-80:]
+        parts.append("<h3>CPU-seconds per run</h3>" + _value_plot(
+            [(f"{row[at]:%Y-%m-%d %H:%M:%S}", float(row[cpu] or 0)) for row in latest], "s"))
+    return "".join(parts)
 
 
 def _audit() -> str:
@@ -238,6 +293,7 @@ def render_page() -> str:
         ("retention", "Retention", _retention()),
         ("quality", "Data quality", _quality()),
         ("slos", "Service levels", _slos()),
+        ("platform", "Platform metrics", _platform()),
         ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
     ]
     nav = "".join(f"<a href='#{anchor}'>{title.split(',')[0]}</a>"

@@ -1,0 +1,108 @@
+-- Before and after each baseline: the runs that started before it against those after it,
+-- per run so windows of different length compare. `first run` is always there: the first
+-- run against everything since; `steward metrics baseline LABEL` pins more.
+with baselines as (
+    select label, pinned_at from {{ source('telemetry', 'baselines') }}
+    union all
+    select 'first run' as label, min(ended_at) as pinned_at
+    from {{ source('telemetry', 'runs') }}
+    having count(*) > 0
+),
+
+runs as (
+    select
+        baselines.label,
+        baselines.pinned_at,
+        case when run_metrics.started_at < baselines.pinned_at then 'before' else 'after' end
+            as side,
+        run_metrics.*
+    from baselines
+    cross join {{ ref('run_metrics') }} as run_metrics
+),
+
+exceptions as (
+    select
+        baselines.label,
+        case when alerts.sent_at < baselines.pinned_at then 'before' else 'after' end as side,
+        count(*) as alerts_sent
+    from baselines
+    cross join {{ source('telemetry', 'alerts') }} as alerts
+    group by all
+),
+
+kpis as (
+    select
+        runs.label,
+        runs.pinned_at,
+        runs.side,
+        count(*)::double as runs,
+        avg((runs.status = 'SUCCESS')::int)::double as success_rate,
+        avg(runs.rows_processed)::double as rows_processed_per_run,
+        avg(runs.cpu_seconds)::double as cpu_seconds_per_run,
+        (sum(runs.cpu_seconds) * 1e6 / nullif(sum(runs.rows_processed), 0))::double
+            as cpu_seconds_per_million_rows,
+        (sum(runs.checks_passed)
+         / nullif(sum(runs.checks_passed + runs.checks_failed + runs.checks_warned), 0))
+            ::double as check_pass_rate,
+        (sum(runs.rows_quarantined) * 1000 / nullif(sum(runs.rows_processed), 0))::double
+            as quarantined_per_thousand_rows,
+        (coalesce(any_value(exceptions.alerts_sent), 0) / count(*))::double
+            as alerts_per_run,
+        quantile_cont(runs.seconds, 0.95)::double as p95_run_seconds
+    from runs
+    left join exceptions using (label, side)
+    group by all
+),
+
+better as (
+    select * from (values
+        ('runs', null), ('success_rate', 'higher'), ('rows_processed_per_run', null),
+        ('cpu_seconds_per_run', 'lower'), ('cpu_seconds_per_million_rows', 'lower'),
+        ('check_pass_rate', 'higher'), ('quarantined_per_thousand_rows', 'lower'),
+        ('alerts_per_run', 'lower'), ('p95_run_seconds', 'lower')
+    ) as directions (metric, better)
+),
+
+long as (
+    select
+        kpis.label,
+        kpis.pinned_at,
+        kpis.side,
+        better.metric,
+        case better.metric
+            when 'runs' then kpis.runs
+            when 'success_rate' then kpis.success_rate
+            when 'rows_processed_per_run' then kpis.rows_processed_per_run
+            when 'cpu_seconds_per_run' then kpis.cpu_seconds_per_run
+            when 'cpu_seconds_per_million_rows' then kpis.cpu_seconds_per_million_rows
+            when 'check_pass_rate' then kpis.check_pass_rate
+            when 'quarantined_per_thousand_rows' then kpis.quarantined_per_thousand_rows
+            when 'alerts_per_run' then kpis.alerts_per_run
+            when 'p95_run_seconds' then kpis.p95_run_seconds
+        end as value
+    from kpis
+    cross join better
+),
+
+sides as (
+    select
+        label,
+        pinned_at,
+        metric,
+        max(value) filter (where side = 'before') as before,
+        max(value) filter (where side = 'after') as after
+    from long
+    group by label, pinned_at, metric
+)
+
+select
+    sides.label as baseline,
+    sides.pinned_at,
+    sides.metric,
+    round(sides.before, 4) as before,
+    round(sides.after, 4) as after,
+    round(sides.after - sides.before, 4) as change,
+    better.better
+from sides
+inner join better using (metric)
+order by sides.pinned_at, sides.metric
