@@ -32,7 +32,7 @@ def platform(source_table: str) -> None:
         raise SystemExit(f"benchmark load was not clean: {report}")
 
 
-def _peak_rss_mib() -> float:
+def peak_rss_mib() -> float:
     """VmHWM: this process's own peak, unlike ru_maxrss, which a forked child inherits."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -48,7 +48,7 @@ def main() -> None:
     else:
         platform(target["source_table"])
     seconds = time.perf_counter() - started
-    peak_mib = _peak_rss_mib()
+    peak_mib = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib}))
 
 

@@ -1,8 +1,10 @@
 """`make bench`: Steward against raw DuckDB on the same files, in the same run; a quality
 suite against hand-written SQL and GE on pandas; the governed read path against a raw Arrow
-fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; landing → fresh
-features through the Dagster daemon on the default sample estate; then the policy
-engine at 10,000 assets and the definitions load with 1,000 declared sources.
+fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; the whole governed
+pipeline on a BENCH_ROWS-row estate against the same SQL in DuckDB, with its fixed overhead and
+a run after a 1% append (bench/e2e.py); landing → fresh features through the Dagster daemon on
+the default sample estate; then the policy engine at 10,000 assets and the definitions load
+with 1,000 declared sources.
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from bench.automation import bench_automation
 from bench.dbt_build import REGION, compare
+from bench.e2e import bench_e2e
 from bench.governance import bench_governance
 from bench.policy import bench_definitions_load, bench_evaluation
 from bench.quality import bench_quality
@@ -94,6 +97,7 @@ def main() -> None:
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
         bench_governance(root / "governance", rows)
+        bench_e2e(root / "e2e", rows)
         bench_automation(root / "automation", 1000)
         print()
         bench_evaluation()

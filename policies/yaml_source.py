@@ -64,14 +64,18 @@ def load_located(path: Path) -> Located:
     """Parse one policy file; refuses oversized files, aliases (YAML bombs) and bad syntax."""
     if path.stat().st_size > MAX_FILE_BYTES:
         raise PolicyFileError(path, None, f"larger than {MAX_FILE_BYTES} bytes; split it up")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PolicyFileError(path, None, f"not UTF-8 text ({error.reason} at byte "
+                              f"{error.start}); save it as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise PolicyFileError(path, mark.line + 1 if mark else None,
                               f"not valid YAML: {getattr(error, 'problem', error)}") from None
-    if any(token in text for token in ("&", "*")) and _has_alias(node):
+    if any(token in text for token in ("&", "*")) and has_alias(node):
         raise PolicyFileError(path, None, "YAML anchors and aliases are not allowed in policies")
     lines: dict[tuple, int] = {}
     try:
@@ -81,7 +85,8 @@ def load_located(path: Path) -> Located:
                               "names must be unique") from None
 
 
-def _has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:
+def has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:
+    """Whether a composed document reuses a node (an alias): the stuff of YAML bombs."""
     seen = seen if seen is not None else set()
     if node is None:
         return False
@@ -90,4 +95,4 @@ def _has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:
     seen.add(id(node))
     children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
                 else node.value if isinstance(node, yaml.SequenceNode) else [])
-    return any(_has_alias(child, seen) for child in children)
+    return any(has_alias(child, seen) for child in children)

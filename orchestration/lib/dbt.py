@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliResource,
     DbtProject,
 )
+from packaging.version import Version
 
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
@@ -82,6 +86,15 @@ def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for unique_id in sorted(nodes):
         visit(unique_id)
     return order
+
+
+class StewardDbtCliResource(DbtCliResource):
+    """dagster-dbt learns the dbt version by running `dbt --version` once per run (about 2 s
+    of Python start-up each time); the dbt beside this Python is the installed dbt-core."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(importlib.metadata.version("dbt-core"))
 
 
 class StewardDbtTranslator(DagsterDbtTranslator):

@@ -15,6 +15,7 @@ from orchestration.lib.health import record_run
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.slis import measure as measure_slis
 from orchestration.lib.slis import record as record_slis
+from orchestration.lib.store import pipeline_lock
 from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
 from policies.regions import GLOBAL_REGION
 
@@ -94,7 +95,14 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
 
 def run_pipeline(defs: dg.Definitions, regions: list[str],
                  ingest_keys: list[dg.AssetKey]) -> tuple[bool, list[AssetOutcome]]:
-    """Materialize every asset; returns overall success and one outcome per asset and region."""
+    """Materialize every asset; returns overall success and one outcome per asset and region.
+    Two pipelines on the same stores take turns."""
+    with pipeline_lock():
+        return _run_pipeline(defs, regions, ingest_keys)
+
+
+def _run_pipeline(defs: dg.Definitions, regions: list[str],
+                  ingest_keys: list[dg.AssetKey]) -> tuple[bool, list[AssetOutcome]]:
     instance = _instance()
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()

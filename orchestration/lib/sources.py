@@ -17,10 +17,12 @@ import yaml
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import UnsafeIdentifierError, quote_ident
 from policies.access import MASKS
+from policies.yaml_source import has_alias
 
 # libyaml's safe loader when the wheel has it: a thousand declared tables parse in a blink.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TELEMETRY_ORIGIN = "telemetry"  # a source Steward writes about itself (orchestration/lib/telemetry)
+MAX_DECLARATION_BYTES = 1_000_000
 FORMATS = {"csv": (".csv",), "parquet": (".parquet",), "jsonl": (".jsonl", ".json")}
 # A column type is spliced into SQL, so only plain type names with optional precision pass.
 _DATA_TYPE = re.compile(r"^[A-Z][A-Z ]{1,30}(\(\d{1,2}(, ?\d{1,2})?\))?$")
@@ -157,14 +159,32 @@ def load_source_tables(models_dir: Path | None = None) -> list[SourceTable]:
     return list(_load_source_tables(models_dir or get_settings().dbt_project_dir / "models"))
 
 
+def _read_declaration(path: Path) -> dict:
+    """One sources file, refused whole when oversized, not UTF-8, not YAML, or a YAML bomb."""
+    if path.stat().st_size > MAX_DECLARATION_BYTES:
+        raise SourceDeclarationError(f"{path}: larger than {MAX_DECLARATION_BYTES} bytes; "
+                                     "declare one source per file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = yaml.load(text, Loader=_YAML_LOADER) or {}
+        # Aliases make a small file expand into billions of items (a YAML bomb).
+        if ("&" in text or "*" in text) and has_alias(yaml.compose(text, Loader=_YAML_LOADER)):
+            raise SourceDeclarationError(f"{path}: YAML anchors and aliases are not allowed in "
+                                         "source declarations")
+    except UnicodeDecodeError as error:
+        raise SourceDeclarationError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except yaml.YAMLError as error:
+        raise SourceDeclarationError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise SourceDeclarationError(f"{path}: expected a mapping with a `sources:` list")
+    return document
+
+
 @cache
 def _load_source_tables(models_dir: Path) -> tuple[SourceTable, ...]:
     tables: list[SourceTable] = []
     for path in sorted(models_dir.rglob("_*__sources.yml")):
-        try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
-        except yaml.YAMLError as error:
-            raise SourceDeclarationError(f"{path}: not valid YAML: {error}") from None
+        document = _read_declaration(path)
         for source in document.get("sources") or []:
             for table in source.get("tables") or []:
                 spec = _parse_table(source, table, path)

@@ -8,6 +8,7 @@ DuckDB's place later without touching the assets.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import re
 import time
@@ -21,6 +22,33 @@ from orchestration.lib.settings import get_settings
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LOCK_TIMEOUT_SECONDS = 600.0
+
+
+# How a full disk, a read-only file system or a missing permission reads in OS and DuckDB errors.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                   errno.EDQUOT}
+_STORAGE_MESSAGES = ("No space left", "File too large", "Read-only file system",
+                     "Permission denied", "Disk quota", "Operation not permitted")
+
+
+class StoreWriteError(RuntimeError):
+    """A store that cannot be written: full disk, read-only file system, missing permission."""
+
+
+@contextmanager
+def storage_errors_explained(path: Path) -> Iterator[None]:
+    """Turn a failed write into one clear error naming the store and what to do; the
+    transaction did not commit, so the store keeps its last good version."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as error:
+        if getattr(error, "errno", None) not in _STORAGE_ERRNOS and not any(
+                text in str(error) for text in _STORAGE_MESSAGES):
+            raise
+        raise StoreWriteError(
+            f"cannot write the store {path}: {str(error).splitlines()[0]}. Nothing was "
+            "committed, so it keeps its last good version; free disk space or make the store "
+            "writable, then run again") from error
 
 
 class UnsafeIdentifierError(ValueError):
@@ -59,8 +87,10 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     lock_path = path.with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
+    with storage_errors_explained(path):
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")  # noqa: SIM115 - closed below, after the lock is let go
+    with handle:
         deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
         while True:
             try:
@@ -92,10 +122,17 @@ def locked(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
+def pipeline_lock() -> Iterator[None]:
+    """One whole pipeline run at a time on one set of stores: a second run waits for the
+    first, rather than interleaving its steps (each of which locks its stores in turn)."""
+    with _file_lock(get_settings().store_dir / "pipeline"):
+        yield
+
+
+@contextmanager
 def write_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A locked read-write connection to one store file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(path):
+    with _file_lock(path), storage_errors_explained(path):
         con = _configure(duckdb.connect(str(path)))
         try:
             yield con

@@ -11,7 +11,12 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
-from orchestration.lib.dbt import StewardDbtTranslator, dbt_executable, dbt_project
+from orchestration.lib.dbt import (
+    StewardDbtCliResource,
+    StewardDbtTranslator,
+    dbt_executable,
+    dbt_project,
+)
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_adapter import country_columns, model_unique_ids, project_evaluation
 from orchestration.lib.policy_checks import BLOCKED_METADATA
@@ -146,4 +151,4 @@ def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> I
     yield from _build(context, dbt, GLOBAL_REGION)
 
 
-dbt_resource = DbtCliResource(project_dir=_project, dbt_executable=dbt_executable())
+dbt_resource = StewardDbtCliResource(project_dir=_project, dbt_executable=dbt_executable())

@@ -28,7 +28,14 @@ from orchestration.lib.ingest.readers import (
 )
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.store import locked, qualified, quote_ident, scratch_connection, sql_literal
+from orchestration.lib.store import (
+    locked,
+    qualified,
+    quote_ident,
+    scratch_connection,
+    sql_literal,
+    storage_errors_explained,
+)
 from orchestration.lib.suppression import erased_ids
 from policies.regions import country_to_region
 from policies.rules import retention_days
@@ -91,7 +98,8 @@ def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, n
 def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: LoadReport) -> None:
     create_scratch_tables(con, spec, country_to_region())
     report.files_new.extend(file.name for file in files)
-    report.files_refused.update(read_files(con, spec, files))
+    report.files_refused.update({file.name: file.refused for file in files if file.refused})
+    report.files_refused.update(read_files(con, spec, [f for f in files if not f.refused]))
 
 
 def _exclusions(spec: SourceTable) -> dict[str, str]:
@@ -333,8 +341,8 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
     was prepared is rolled back and raises instead)."""
     settings = get_settings()
     report = LoadReport(source_table=spec.name)
-    con = scratch_connection()
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, storage_errors_explained(settings.store_dir):
+        con = scratch_connection()
         stack.callback(con.close)
         _attach(con, stack, settings.quarantine_store, QUARANTINE_CATALOG)
         ledger.ensure_quarantine(con, quote_ident(QUARANTINE_CATALOG))

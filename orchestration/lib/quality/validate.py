@@ -81,23 +81,26 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
     gx_duckdb.apply()
     path = store_path(region)
     context = gx.get_context(mode="ephemeral")
-    source = context.data_sources.add_sql(name=f"store_{uuid.uuid4().hex[:8]}",
-                                          connection_string=f"duckdb:///{path}")
-    # A query asset, not a table asset: GE drops the schema of a DuckDB table asset.
-    batch_definition = source.add_query_asset(
-        name=table, query=f"SELECT * FROM {qualified(schema, table)}",
-    ).add_batch_definition_whole_table("all")
     expectations = [ExpectationConfiguration(type=spec.type, kwargs=spec.kwargs).to_domain_obj()
                     for spec in specs]
+    # GE opens the file as soon as the data source is added (to test it): all under the lock.
     with locked(path):
-        batch = batch_definition.get_batch()
+        source = context.data_sources.add_sql(name=f"store_{uuid.uuid4().hex[:8]}",
+                                              connection_string=f"duckdb:///{path}")
+        # A query asset, not a table asset: GE drops the schema of a DuckDB table asset.
+        batch_definition = source.add_query_asset(
+            name=table, query=f"SELECT * FROM {qualified(schema, table)}",
+        ).add_batch_definition_whole_table("all")
         try:
-            return batch.validate(gx.ExpectationSuite(name=name, expectations=expectations),
-                                  result_format=result_format).results
+            batch = batch_definition.get_batch()
+            try:
+                return batch.validate(gx.ExpectationSuite(name=name, expectations=expectations),
+                                      result_format=result_format).results
+            finally:
+                batch.data.execution_engine.close()
         finally:
             # Close every pooled DuckDB connection now: this process opens the same file for
             # writing next, which DuckDB refuses while another configuration holds it.
-            batch.data.execution_engine.close()
             source.get_engine().dispose()
 
 

@@ -1,0 +1,254 @@
+"""Hostile input: links out of the landing zone, file names and identifiers carrying SQL,
+YAML bombs and oversized files, a 200 MB export whose only defect is near its end, and fuzzed
+CSV, JSON and policy files. Each gets a clear error or quarantine; nothing is lost or run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestration.lib.sources import SourceDeclarationError, load_source_tables
+from policies.rules import POLICIES_DIR, PolicyFileError, load_rules
+from tests.orchestration.ingest_helpers import (
+    CUSTOMER_HEADER,
+    customer_ids,
+    customer_row,
+    load,
+    quarantine,
+    store_rows,
+    write_customers,
+)
+
+CANARY = "SELECT count(*) FROM raw_crm.customers"
+
+
+def test_a_link_out_of_the_landing_zone_is_refused_and_never_read(landing, tmp_path):
+    secret = tmp_path / "outside" / "secrets.csv"
+    secret.parent.mkdir()
+    secret.write_text(f"{CUSTOMER_HEADER}\n{customer_row(666)}\n")
+    write_customers(landing, "good.csv", [customer_row(1)])
+    (landing / "crm" / "customers" / "evil.csv").symlink_to(secret)
+    report = load()
+    assert customer_ids("us") == [1]
+    assert "link" in report.files_refused["crm/customers/evil.csv"]
+    assert all("666" not in str(row) for row in quarantine())
+
+
+@pytest.mark.parametrize("name", [
+    "x'); DROP TABLE raw_crm.customers; --.csv",
+    'x"; ATTACH \'evil.duckdb\' AS e; --.csv',
+    "$(touch pwned).csv",
+    "ünïcødé ✓ export.csv",
+])
+def test_a_file_name_carrying_sql_or_shell_is_just_a_name(landing, name):
+    write_customers(landing, "first.csv", [customer_row(1)])
+    load()
+    write_customers(landing, name, [customer_row(2), "3,broken"])
+    report = load()
+    assert customer_ids("us") == [1, 2] and store_rows("us", CANARY) == [(2,)]
+    assert report.rows_quarantined == 1 and report.reconciled
+    assert [row[0] for row in quarantine()] == [f"crm/customers/{name}"]
+    assert not Path("pwned").exists() and not Path("evil.duckdb").exists()
+
+
+def test_a_header_naming_sql_is_refused_as_drift(landing):
+    write_customers(landing, "first.csv", [customer_row(1)])
+    load()
+    header = CUSTOMER_HEADER.replace("segment", 'segment" VARCHAR); DROP TABLE raw_crm.x; --')
+    write_customers(landing, "evil.csv", [customer_row(2)], header=header)
+    report = load()
+    assert "evil.csv" in next(iter(report.files_refused))
+    assert store_rows("us", CANARY) == [(1,)]
+
+
+def _declare(folder: Path, text: str) -> Path:
+    path = folder / "models" / "staging" / "shop" / "_shop__sources.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return folder / "models"
+
+
+SOURCE = """
+version: 2
+sources:
+  - name: {source}
+    config: {{meta: {{steward: {{owner: shop-team}}}}}}
+    tables:
+      - name: {table}
+        config: {{meta: {{steward: {{format: csv, primary_key: id, route_by: country}}}}}}
+        columns:
+          - {{name: id, data_type: INTEGER}}
+          - {{name: country, data_type: VARCHAR}}
+"""
+
+
+@pytest.mark.parametrize(("source", "table"), [
+    ("shop; DROP TABLE x", "orders"), ("shop", "orders\"; DROP TABLE x; --"),
+    ("shop", "../../etc/passwd")])
+def test_source_and_table_names_carrying_sql_are_refused(tmp_path, source, table):
+    models = _declare(tmp_path, SOURCE.format(source=json.dumps(source),
+                                              table=json.dumps(table)))
+    with pytest.raises(SourceDeclarationError, match=r"is not allowed|must be a folder inside"):
+        load_source_tables(models)
+
+
+def test_a_yaml_bomb_in_a_source_declaration_is_refused(tmp_path):
+    bomb = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nsources: [*c, *c, *c, *c, *c]\n")
+    with pytest.raises(SourceDeclarationError, match="anchors and aliases"):
+        load_source_tables(_declare(tmp_path, bomb))
+
+
+def test_an_oversized_source_declaration_is_refused(tmp_path):
+    models = _declare(tmp_path, "# padding\n" * 200_000)
+    with pytest.raises(SourceDeclarationError, match="larger than"):
+        load_source_tables(models)
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    for path in POLICIES_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("file", "content", "message"), [
+    ("consumers.yaml", b"consumers:\n  x: \xff\xfe\n", "not UTF-8"),
+    ("purposes.yaml", b"#" * 1_000_001, "larger than"),
+    ("regions.yaml", b"regions: [unclosed\n", "not valid YAML"),
+    # edits of the shipped file: (what, what instead)
+    ("consumers.yaml", ("[marts/customer_features]", "[\"marts/x'; DROP TABLE y; --\"]"),
+     "is not an asset key"),
+    ("consumers.yaml", ("lead_scoring:\n    team", "\"lead; DROP TABLE y\":\n    team"),
+     "not a valid name"),
+])
+def test_a_malformed_policy_file_is_a_clear_error(rules_dir, file, content, message):
+    if isinstance(content, tuple):
+        old, new = content
+        content = (rules_dir / file).read_text().replace(old, new, 1).encode()
+    (rules_dir / file).write_bytes(content)
+    with pytest.raises(PolicyFileError, match=message) as raised:
+        load_rules(rules_dir)
+    assert raised.value.path.name == file
+
+
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=8), children, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(file=st.sampled_from(sorted(p.name for p in POLICIES_DIR.glob("*.yaml"))),
+       document=YAML_VALUES | st.binary(max_size=200))
+def test_the_policy_loader_refuses_any_garbage_with_a_policy_error(file, document):
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for path in POLICIES_DIR.glob("*.yaml"):
+            shutil.copy(path, folder / path.name)
+        text = document if isinstance(document, bytes) else yaml.safe_dump(
+            document, allow_unicode=True).encode()
+        (folder / file).write_bytes(text)
+        try:
+            load_rules(folder)
+        except PolicyFileError as error:
+            assert error.path.name == file and str(error)
+
+
+@contextmanager
+def _fresh_data_dir():
+    """A throwaway data folder for one fuzzed example (hypothesis reruns the test body)."""
+    keys = ("STEWARD_DATA_DIR", "STEWARD_STORE_DIR", "STEWARD_LANDING_DIR")
+    saved = {key: os.environ.get(key) for key in keys}
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        os.environ.update(STEWARD_DATA_DIR=str(root), STEWARD_STORE_DIR=str(root / "store"),
+                          STEWARD_LANDING_DIR=str(root / "landing"))
+        try:
+            yield root / "landing"
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _stored() -> int:
+    return sum(store_rows(region, CANARY)[0][0] for region in ("eu", "us")
+               if (Path(os.environ["STEWARD_STORE_DIR"]) / f"{region}.duckdb").exists())
+
+
+FIELD = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.one_of(
+    st.builds(customer_row, st.integers(-5, 50), st.sampled_from(["US", "DE", "XX", ""]), FIELD),
+    st.lists(FIELD, max_size=14).map(",".join),
+    st.binary(max_size=40).map(lambda b: b.decode("latin-1"))), min_size=1, max_size=12))
+def test_fuzzed_csv_is_loaded_or_quarantined_and_always_reconciles(lines, dbt_manifest):
+    with _fresh_data_dir() as landing:
+        write_customers(landing, "fuzz.csv", lines)
+        report = load()
+        assert report.reconciled, report
+        assert _stored() == sum(report.table_rows.values())
+        if not report.files_refused:
+            assert report.rows_read >= 1
+
+
+YESTERDAY = f"{datetime.now() - timedelta(days=1):%Y-%m-%d %H:%M:%S}"  # inside the 90 days
+JSON_ROW = st.fixed_dictionaries(
+    {"event_id": st.one_of(st.integers(-3, 30), FIELD, st.none()),
+     "customer_id": st.one_of(st.integers(0, 30), FIELD),
+     "ip_address": FIELD, "geo_country": st.sampled_from(["US", "DE", "ZZ", None]),
+     "event_type": FIELD, "page": FIELD,
+     "occurred_at": st.one_of(st.just(YESTERDAY), FIELD)},
+    optional={"extra": FIELD})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.one_of(JSON_ROW.map(json.dumps), FIELD), min_size=1, max_size=12))
+def test_fuzzed_json_lines_are_loaded_or_quarantined_and_always_reconcile(rows, dbt_manifest):
+    with _fresh_data_dir() as landing:
+        folder = landing / "web" / "events"
+        folder.mkdir(parents=True)
+        (folder / "fuzz.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        report = load("web.events")
+        assert report.reconciled, report
+        if not report.files_refused:
+            assert report.rows_read >= 1
+
+
+BIG_ROWS = 2_400_000  # about 200 MB of customer rows
+
+
+def test_a_200_mb_file_with_one_bad_line_near_its_end_loses_nothing(landing):
+    folder = landing / "crm" / "customers"
+    folder.mkdir(parents=True)
+    path = folder / "huge.csv"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(CUSTOMER_HEADER + "\n")
+        for start in range(0, BIG_ROWS, 100_000):
+            handle.write("".join(customer_row(i) + "\n"
+                                 for i in range(start, min(start + 100_000, BIG_ROWS))
+                                 if i != BIG_ROWS - 7))
+            if start + 100_000 >= BIG_ROWS:
+                handle.write(customer_row("not-a-key") + "\n")
+    assert path.stat().st_size > 200 * 2**20
+    report = load()
+    assert report.reconciled and report.rows_quarantined == 1
+    assert report.rows_read == BIG_ROWS
+    assert store_rows("us", CANARY) == [(BIG_ROWS - 1,)]
+    [(file, line, reason, _)] = quarantine()
+    assert file == "crm/customers/huge.csv" and line == BIG_ROWS + 1 and "customer_id" in reason
