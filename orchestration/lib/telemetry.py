@@ -53,6 +53,11 @@ COLUMNS = {
 }
 
 
+def _epoch(moment: datetime) -> float:
+    """Seconds since the epoch of a store timestamp (UTC, kept without a zone)."""
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
 def _at(timestamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None) if timestamp else None
 
@@ -91,7 +96,7 @@ def _materializations(instance: dg.DagsterInstance, key: dg.AssetKey, since: dat
     found, cursor = [], None
     while True:
         page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()),
+            dg.AssetRecordsFilter(asset_key=key, after_timestamp=_epoch(since)),
             limit=PAGE, cursor=cursor)
         found += page.records
         if not page.has_more:
@@ -136,7 +141,7 @@ def _checks(instance: dg.DagsterInstance, graph, since: datetime) -> list[tuple]
         history = instance.event_log_storage.get_asset_check_execution_history(
             check_key, limit=PAGE * 10)
         for record in history:
-            if (record.create_timestamp < since.timestamp()
+            if (record.create_timestamp < _epoch(since)
                     or record.status.value not in ("SUCCEEDED", "FAILED")):
                 continue  # planned or skipped: nothing was evaluated
             evaluation = record.evaluation

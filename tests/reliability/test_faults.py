@@ -96,10 +96,12 @@ def test_a_run_killed_part_way_then_rerun_equals_an_unbroken_run(marker, referen
 def test_two_runs_at_once_serialize_and_corrupt_nothing(reference, tmp_path, dbt_manifest):
     write_tiny_estate(tmp_path / "landing")
     env = _env(tmp_path)
-    runs = [subprocess.Popen(STEWARD_RUN, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [run.communicate(timeout=900)[0] for run in runs]
-    codes = [run.returncode for run in runs]
+    # Output to files, not pipes: a run waiting its turn must not block the other's output.
+    logs = [tmp_path / f"run{i}.log" for i in range(2)]
+    runs = [subprocess.Popen(STEWARD_RUN, env=env, stdout=log.open("w"),
+                             stderr=subprocess.STDOUT) for log in logs]
+    codes = [run.wait(timeout=900) for run in runs]
+    outputs = [log.read_text() for log in logs]
     # Both finish, or one stops with a clear message; the stores are never corrupt.
     assert codes == [0, 0] or (0 in codes and any("locked" in out for out in outputs)), outputs
     assert _tables(tmp_path) == reference
