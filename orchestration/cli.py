@@ -308,8 +308,7 @@ def metrics_show(
         typer.echo("no platform metrics yet: run `make run` first", err=True)
         raise typer.Exit(2)
     for table, (columns, rows) in found.items():
-        shown = sorted(rows, key=lambda r: r[columns.index("started_at")], reverse=True)[:runs] \
-            if table == "run_metrics" else rows
+        shown = rows[-runs:] if table == "run_metrics" else rows
         typer.echo(f"\n{table}\n{format_table(columns, shown)}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,20 +84,37 @@ def pipeline_run(built_estate):
         yield success, outcomes
 
 
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped rule files, to edit."""
+    from policies.rules import POLICIES_DIR
+
+    for path in POLICIES_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def steward_env(data: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Steward process on the data folder `data`, with no Dagster home."""
+    import os
+
+    environment = {**os.environ, "STEWARD_DATA_DIR": str(data),
+                   "STEWARD_STORE_DIR": str(data / "store"),
+                   "STEWARD_LANDING_DIR": str(data / "landing"), **extra}
+    environment.pop("DAGSTER_HOME", None)
+    return environment
+
+
 def run_steward(args: list[str], data: Path, **env: str):
     """A command (`steward ...` when args start with a subcommand) in a fresh process, on the
     data folder `data`, with extra environment variables (STEWARD_POLICIES_DIR=...)."""
-    import os
     import subprocess
     import sys
 
     command = args if args[0] == sys.executable else [sys.executable, "-m",
                                                       "orchestration.cli", *args]
-    environment = {**os.environ, "STEWARD_DATA_DIR": str(data),
-                   "STEWARD_STORE_DIR": str(data / "store"),
-                   "STEWARD_LANDING_DIR": str(data / "landing"), **env}
-    environment.pop("DAGSTER_HOME", None)
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=steward_env(data, **env), capture_output=True, text=True,
+                          timeout=600)
 
 
 def sandbox_project(folder: Path, files: dict[str, str]) -> Path:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.store import reader, table_exists, write_connection
+from orchestration.lib.store import rows_if_present, write_connection
 
 TABLE = "incidents"
 SENT_TABLE = "alerts_sent"  # every alert ever sent, kept for the platform metrics
@@ -101,11 +101,5 @@ def resolve(keys_prefix: str, still_failing: set[str]) -> list[str]:
 
 
 def open_incidents() -> list[tuple]:
-    path = ops_store()
-    if not path.exists():
-        return []
-    with reader(path) as con:
-        if not table_exists(con, "main", TABLE):
-            return []
-        return con.execute(f"SELECT key, kind, title, opened_at, occurrences FROM {TABLE} "
-                           "ORDER BY opened_at").fetchall()
+    return rows_if_present(ops_store(), TABLE, "SELECT key, kind, title, opened_at, "
+                           f"occurrences FROM {TABLE} ORDER BY opened_at")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import reader, table_exists, write_connection
+from orchestration.lib.store import rows_if_present, write_connection
 from policies.audit import Break, Entry, next_entry, verify
 
 TABLE = "audit_log"
@@ -48,14 +48,8 @@ def append(kind: str, subject: str, details: dict) -> Entry:
 
 def entries() -> list[Entry]:
     """The log in storage order (the order a reader sees, so reordering shows)."""
-    path = audit_store()
-    if not path.exists():
-        return []
-    with reader(path) as con:
-        if not table_exists(con, "main", TABLE):
-            return []
-        return [_row_to_entry(row) for row in con.execute(
-            f"SELECT * FROM {TABLE} ORDER BY rowid").fetchall()]
+    return [_row_to_entry(row) for row in rows_if_present(
+        audit_store(), TABLE, f"SELECT * FROM {TABLE} ORDER BY rowid")]
 
 
 def verify_log() -> tuple[int, list[Break]]:

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import reader, table_exists, write_connection
+from orchestration.lib.store import rows_if_present, write_connection
 
 STATUS_TABLE = "dataset_status"
 CONSEQUENCES = ("upstream check failed", "skipped: an upstream model was blocked")
@@ -70,14 +70,8 @@ def _mark(stale: dict[tuple[str, str], str], fresh: list[tuple[str, str]]) -> No
 
 def staleness(asset: str, regions) -> dict[str, dict]:
     """region → {"since", "reason"} for each region where the asset is the last good version."""
-    path = alerts.ops_store()
-    if not path.exists():
-        return {}
-    with reader(path) as con:
-        if not table_exists(con, "main", STATUS_TABLE):
-            return {}
-        rows = con.execute(f"SELECT region, reason, since FROM {STATUS_TABLE} WHERE asset = ? "
-                           "AND region IN (SELECT unnest(?::VARCHAR[]))",
-                           [asset, list(regions)]).fetchall()
+    rows = rows_if_present(alerts.ops_store(), STATUS_TABLE,
+                           f"SELECT region, reason, since FROM {STATUS_TABLE} WHERE asset = ? "
+                           "AND region IN (SELECT unnest(?::VARCHAR[]))", [asset, list(regions)])
     return {region: {"since": since.isoformat(sep=" "), "reason": reason}
             for region, reason, since in rows}

@@ -7,7 +7,9 @@ from orchestration.lib.store import reader, store_path, table_exists
 from policies.regions import GLOBAL_REGION
 
 SCHEMA = "platform"
-TABLES = ("source_metrics", "consumer_metrics", "baseline_comparison", "run_metrics")
+# Each table and its order; runs oldest first, so the latest are the last rows.
+TABLES = {"source_metrics": "asset", "consumer_metrics": "consumer",
+          "baseline_comparison": "pinned_at, metric", "run_metrics": "started_at"}
 
 
 def read_metrics() -> dict[str, tuple[list[str], list[tuple]]]:
@@ -17,9 +19,9 @@ def read_metrics() -> dict[str, tuple[list[str], list[tuple]]]:
         return {}
     found = {}
     with reader(path) as con:
-        for table in TABLES:
+        for table, order in TABLES.items():
             if table_exists(con, SCHEMA, table):
-                result = con.execute(f"SELECT * FROM {SCHEMA}.{table}")
+                result = con.execute(f"SELECT * FROM {SCHEMA}.{table} ORDER BY {order}")
                 found[table] = ([d[0] for d in result.description], result.fetchall())
     return found
 

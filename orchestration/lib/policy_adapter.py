@@ -66,7 +66,7 @@ def telemetry_facts(key: str, source: dict) -> AssetFacts:
         columns={name: ColumnFacts(name, node_meta(column).get("classification", "none"))
                  for name, column in (source.get("columns") or {}).items()},
         event_time=steward.get("event_time"),
-        declared_in=source.get("original_file_path", ""),
+        declared_in=str(Path("dbt_project") / source.get("original_file_path", "")),
     )
 
 
@@ -183,11 +183,12 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
 @cache
 def project_catalog() -> Catalog:
     """The catalog of this project, from the compiled manifest and the source declarations."""
-    return build_catalog(_manifest(), load_source_tables(), CONSUMER_MODELS)
+    return build_catalog(project_manifest(), load_source_tables(), CONSUMER_MODELS)
 
 
 @cache
-def _manifest() -> dict[str, Any]:
+def project_manifest() -> dict[str, Any]:
+    """The compiled dbt manifest, read once per process."""
     return json.loads(Path(dbt_project().manifest_path).read_text())
 
 
@@ -199,14 +200,14 @@ def project_evaluation() -> Evaluation:
 @cache
 def relations() -> dict[str, tuple[str, str]]:
     """Each asset key (as a string) → its (schema, table) in a region store."""
-    nodes = _manifest()["nodes"]
+    nodes = project_manifest()["nodes"]
     found = {f"{spec.source}/{spec.table}": (spec.schema, spec.table)
              for spec in load_source_tables()}
     found |= {key: (nodes[uid]["schema"], nodes[uid]["alias"])
               for key, uid in model_unique_ids().items()}
     found |= {model.key: model.relation for model in CONSUMER_MODELS}
     found |= {f"{s['source_name']}/{s['name']}": (s["schema"], s["name"])
-              for s in _manifest()["sources"].values() if is_telemetry(s)}
+              for s in project_manifest()["sources"].values() if is_telemetry(s)}
     return found
 
 
@@ -227,7 +228,7 @@ def country_columns() -> dict[str, str]:
 def model_unique_ids() -> dict[str, str]:
     """Each dbt model's asset key (as a string) → its dbt unique_id."""
     translator = StewardDbtTranslator()
-    manifest = _manifest()
+    manifest = project_manifest()
     return {translator.get_asset_spec(manifest, unique_id, None).key.to_user_string(): unique_id
             for unique_id, node in manifest["nodes"].items()
             if node["resource_type"] == "model"}

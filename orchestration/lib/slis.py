@@ -14,7 +14,7 @@ import dagster as dg
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import reader, table_exists, write_connection
+from orchestration.lib.store import rows_if_present, write_connection
 from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
 
@@ -80,10 +80,5 @@ def record(readings: list[SliReading]) -> list:
 
 
 def history() -> list[tuple]:
-    path = alerts.ops_store()
-    if not path.exists():
-        return []
-    with reader(path) as con:
-        if not table_exists(con, "main", TABLE):
-            return []
-        return con.execute(f"SELECT * FROM {TABLE} ORDER BY measured_at").fetchall()
+    return rows_if_present(alerts.ops_store(), TABLE,
+                           f"SELECT * FROM {TABLE} ORDER BY measured_at")

@@ -162,6 +162,18 @@ def scratch_connection() -> duckdb.DuckDBPyConnection:
     return _configure(duckdb.connect())
 
 
+def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
+                    schema: str = "main") -> list[tuple]:
+    """The rows `sql` reads from a bookkeeping table, or none while its store or the table
+    has not been written yet."""
+    if not path.exists():
+        return []
+    with reader(path) as con:
+        if not table_exists(con, schema, table):
+            return []
+        return con.execute(sql, params).fetchall()
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     [(count,)] = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",

@@ -22,7 +22,7 @@ from orchestration.lib.policy_adapter import project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.sources import load_source_tables
-from orchestration.lib.store import reader, store_path, table_exists, write_connection
+from orchestration.lib.store import rows_if_present, store_path, write_connection
 from policies.regions import GLOBAL_REGION, region_names
 
 SCHEMA = "telemetry"
@@ -105,10 +105,10 @@ def _materializations(instance: dg.DagsterInstance, key: dg.AssetKey, since: dat
 
 
 def _steps(instance: dg.DagsterInstance, keys: list[dg.AssetKey], since: datetime,
-           ranged_runs: set[str]) -> list[tuple]:
+           ranged_runs: set[str], roles: dict) -> list[tuple]:
     """One row per run and asset. A run over a partition range reports the same totals on
     each partition's materialization, so those count once; per-region runs add up."""
-    roles, rows = _roles(), []
+    rows = []
     for key in keys:
         asset = key.to_user_string()
         kind, source_table, consumer = roles.get(asset, ("model", None, None))
@@ -133,8 +133,8 @@ def _steps(instance: dg.DagsterInstance, keys: list[dg.AssetKey], since: datetim
     return rows
 
 
-def _checks(instance: dg.DagsterInstance, graph, since: datetime) -> list[tuple]:
-    roles, rows = _roles(), []
+def _checks(instance: dg.DagsterInstance, graph, since: datetime, roles: dict) -> list[tuple]:
+    rows = []
     for check_key in sorted(graph.asset_check_keys, key=str):
         asset = check_key.asset_key.to_user_string()
         kind, source_table, consumer = roles.get(asset, ("model", None, None))
@@ -155,18 +155,11 @@ def _checks(instance: dg.DagsterInstance, graph, since: datetime) -> list[tuple]
 
 
 def _expectations(since: datetime) -> list[tuple]:
-    rows = []
-    for region in region_names():
-        path = store_path(region)
-        if not path.exists():
-            continue
-        with reader(path) as con:
-            if table_exists(con, *HISTORY_TABLE.split(".")):
-                rows += con.execute(
-                    "SELECT region, asset, suite, expectation, severity, success, "
-                    f"unexpected_count, run_id, validated_at FROM {HISTORY_TABLE} "
-                    "WHERE validated_at >= ?", [since]).fetchall()
-    return rows
+    schema, table = HISTORY_TABLE.split(".")
+    return [row for region in region_names() for row in rows_if_present(
+        store_path(region), table, "SELECT region, asset, suite, expectation, severity, "
+        f"success, unexpected_count, run_id, validated_at FROM {HISTORY_TABLE} "
+        "WHERE validated_at >= ?", [since], schema)]
 
 
 def _audit(since: datetime, assets: set[str]) -> list[tuple]:
@@ -182,14 +175,8 @@ def _audit(since: datetime, assets: set[str]) -> list[tuple]:
 
 
 def _ops(table: str, columns: str, since_column: str, since: datetime) -> list[tuple]:
-    path = alerts.ops_store()
-    if not path.exists():
-        return []
-    with reader(path) as con:
-        if not table_exists(con, "main", table):
-            return []
-        return con.execute(f"SELECT {columns} FROM {table} WHERE {since_column} >= ?",
-                           [since]).fetchall()
+    return rows_if_present(alerts.ops_store(), table,
+                           f"SELECT {columns} FROM {table} WHERE {since_column} >= ?", [since])
 
 
 def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
@@ -198,11 +185,12 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
     records = instance.get_run_records(filters=dg.RunsFilter(
         statuses=_FINISHED, created_after=since.replace(tzinfo=UTC)))
     ranged = {r.dagster_run.run_id for r in records if _PARTITION_RANGE in r.dagster_run.tags}
+    roles = _roles()
     keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
     tables = {
         "runs": [_run_row(record) for record in records],
-        "steps": _steps(instance, keys, since, ranged),
-        "checks": _checks(instance, graph, since),
+        "steps": _steps(instance, keys, since, ranged, roles),
+        "checks": _checks(instance, graph, since, roles),
         "expectations": _expectations(since),
         "audit": _audit(since, {key.to_user_string() for key in keys}),
         "alerts": _ops(alerts.SENT_TABLE, "key, kind, title, sent_at", "sent_at", since),

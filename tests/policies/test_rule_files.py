@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from policies.rules import POLICIES_DIR, PolicyFileError, load_rules, retention_days
+from policies.rules import PolicyFileError, load_rules, retention_days
 
 
 def test_the_shipped_rules_load():
@@ -17,13 +16,6 @@ def test_the_shipped_rules_load():
                                     "fairness_audit"}
     assert rules.consumers["finance_automation"].legal_basis
     assert rules.fairness["lead_scores"].min_disparate_impact == 0.8
-
-
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    for path in POLICIES_DIR.glob("*.yaml"):
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path
 
 
 def _edit(folder: Path, name: str, old: str, new: str) -> None:

@@ -19,17 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import write_tiny_estate
+from tests.conftest import steward_env, write_tiny_estate
 
 STORES = ("eu", "us", "quarantine")
 NEXT_YEAR = "2027-12-01T00:00:00"
-
-
-def _env(data: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "STEWARD_DATA_DIR": str(data), "STEWARD_STORE_DIR": str(data / "store"),
-           "STEWARD_LANDING_DIR": str(data / "landing"), **extra}
-    env.pop("DAGSTER_HOME", None)
-    return env
 
 
 def _tables(data: Path) -> dict[tuple[str, str], tuple[int, int]]:
@@ -84,7 +77,7 @@ def reference(built_estate) -> dict:
 def test_a_run_killed_part_way_then_rerun_equals_an_unbroken_run(marker, reference, tmp_path,
                                                                  dbt_manifest):
     write_tiny_estate(tmp_path / "landing")
-    env = _env(tmp_path)
+    env = steward_env(tmp_path)
     _killed(STEWARD_RUN, env, marker, random.Random(marker).uniform(0, 0.5))
     rerun = subprocess.run(STEWARD_RUN, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
@@ -95,7 +88,7 @@ def test_a_run_killed_part_way_then_rerun_equals_an_unbroken_run(marker, referen
 
 def test_two_runs_at_once_serialize_and_corrupt_nothing(reference, tmp_path, dbt_manifest):
     write_tiny_estate(tmp_path / "landing")
-    env = _env(tmp_path)
+    env = steward_env(tmp_path)
     # Output to files, not pipes: a run waiting its turn must not block the other's output.
     logs = [tmp_path / f"run{i}.log" for i in range(2)]
     runs = [subprocess.Popen(STEWARD_RUN, env=env, stdout=log.open("w"),
@@ -133,10 +126,10 @@ def test_a_purge_or_erasure_killed_part_way_then_rerun_equals_an_unbroken_one(
     broken = _copy_estate(built_estate[0], tmp_path / "broken")
     command = [sys.executable, "-c", script, _subject(clean)]
     env = {"STEWARD_NOW": NEXT_YEAR}
-    done = subprocess.run(command, env=_env(clean, **env), capture_output=True, text=True)
+    done = subprocess.run(command, env=steward_env(clean, **env), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    _killed(command, _env(broken, **env), "ready", random.Random(seed).uniform(0.05, 1.5))
-    again = subprocess.run(command, env=_env(broken, **env), capture_output=True, text=True)
+    _killed(command, steward_env(broken, **env), "ready", random.Random(seed).uniform(0.05, 1.5))
+    again = subprocess.run(command, env=steward_env(broken, **env), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert _tables(broken) == _tables(clean)
     assert sorted(p.name for p in (broken / "landing").rglob("*")) == sorted(
@@ -148,6 +141,12 @@ LOAD = ("from orchestration.lib.ingest.loader import load_table; "
         "from orchestration.lib.sources import load_source_tables; "
         "spec = next(s for s in load_source_tables() if s.name == 'crm.customers'); "
         "print(load_table(spec, ['eu', 'us']).table_rows)")
+
+
+def _load(data: Path, **options) -> subprocess.CompletedProcess:
+    """The customers' ingest in a process of its own."""
+    return subprocess.run([sys.executable, "-c", LOAD], env=steward_env(data),
+                          capture_output=True, text=True, **options)
 
 
 def _new_export(data: Path) -> None:
@@ -168,8 +167,7 @@ def _assert_refused_then_recovers(data: Path, result: subprocess.CompletedProces
     assert "cannot write the store" in result.stderr and "run again" in result.stderr, (
         result.stderr[-2000:])
     assert _customers(data) == before  # the last good version, readable
-    retried = subprocess.run([sys.executable, "-c", LOAD], env=_env(data), capture_output=True,
-                             text=True)
+    retried = _load(data)
     assert retried.returncode == 0, retried.stderr
     assert _customers(data) == before + NEW_CUSTOMERS
 
@@ -185,8 +183,7 @@ def test_a_full_disk_is_a_clear_error_and_the_store_keeps_its_last_good_version(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (largest + 64 * 1024,) * 2)
 
-    result = subprocess.run([sys.executable, "-c", LOAD], env=_env(data), capture_output=True,
-                            text=True, preexec_fn=disk_full_soon)
+    result = _load(data, preexec_fn=disk_full_soon)
     _assert_refused_then_recovers(data, result, before)
 
 
@@ -206,6 +203,6 @@ def test_a_read_only_store_is_a_clear_error_and_loses_nothing(built_estate, tmp_
     # The store folder as a read-only file system, for this process alone.
     script = (f"mount --bind {store} {store} && mount -o remount,bind,ro {store} && "
               f"exec {sys.executable} -c \"{LOAD}\"")
-    result = subprocess.run(["unshare", "-m", "sh", "-c", script], env=_env(data),
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], env=steward_env(data),
                             capture_output=True, text=True)
     _assert_refused_then_recovers(data, result, before)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from orchestration.lib.sources import SourceDeclarationError, load_source_tables
 from policies.rules import POLICIES_DIR, PolicyFileError, load_rules
+from tests.conftest import use_data_dir
 from tests.orchestration.ingest_helpers import (
     CUSTOMER_HEADER,
     customer_ids,
@@ -115,13 +116,6 @@ def test_an_oversized_source_declaration_is_refused(tmp_path):
         load_source_tables(models)
 
 
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    for path in POLICIES_DIR.glob("*.yaml"):
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path
-
-
 @pytest.mark.parametrize(("file", "content", "message"), [
     ("consumers.yaml", b"consumers:\n  x: \xff\xfe\n", "not UTF-8"),
     ("purposes.yaml", b"#" * 1_000_001, "larger than"),
@@ -168,20 +162,8 @@ def test_the_policy_loader_refuses_any_garbage_with_a_policy_error(file, documen
 @contextmanager
 def _fresh_data_dir():
     """A throwaway data folder for one fuzzed example (hypothesis reruns the test body)."""
-    keys = ("STEWARD_DATA_DIR", "STEWARD_STORE_DIR", "STEWARD_LANDING_DIR")
-    saved = {key: os.environ.get(key) for key in keys}
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch)
-        os.environ.update(STEWARD_DATA_DIR=str(root), STEWARD_STORE_DIR=str(root / "store"),
-                          STEWARD_LANDING_DIR=str(root / "landing"))
-        try:
-            yield root / "landing"
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as monkeypatch:
+        yield use_data_dir(Path(scratch), monkeypatch) / "landing"
 
 
 def _stored() -> int:

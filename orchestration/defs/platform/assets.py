@@ -4,16 +4,14 @@
 read, collected after every `steward run` and hourly, so daemon-launched runs count too.
 """
 
-import json
 
 import dagster as dg
 
 from orchestration.defs.transform.assets import platform_models
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
-from orchestration.lib.dbt import dbt_project
 from orchestration.lib.metadata import column_schema, owners
-from orchestration.lib.policy_adapter import is_telemetry
+from orchestration.lib.policy_adapter import is_telemetry, project_manifest
 from orchestration.lib.sources import node_meta
 from orchestration.lib.telemetry import collect
 
@@ -22,7 +20,6 @@ GROUP = "platform"
 
 def _telemetry_specs() -> list[dg.AssetSpec]:
     """One asset per telemetry table declared in models/platform/_platform__sources.yml."""
-    manifest = json.loads(dbt_project().manifest_path.read_text())
     return [
         dg.AssetSpec(
             dg.AssetKey([source["source_name"], source["name"]]),
@@ -35,7 +32,7 @@ def _telemetry_specs() -> list[dg.AssetSpec]:
                  node_meta(column).get("classification", "none"))
                 for name, column in source["columns"].items())},
         )
-        for source in sorted(manifest["sources"].values(), key=lambda s: s["name"])
+        for source in sorted(project_manifest()["sources"].values(), key=lambda s: s["name"])
         if is_telemetry(source)
     ]
 

@@ -18,7 +18,12 @@ from orchestration.lib.dbt import (
     dbt_project,
 )
 from orchestration.lib.partitions import region_partitions
-from orchestration.lib.policy_adapter import country_columns, model_unique_ids, project_evaluation
+from orchestration.lib.policy_adapter import (
+    country_columns,
+    model_unique_ids,
+    project_evaluation,
+    project_manifest,
+)
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
@@ -32,14 +37,9 @@ _translator = StewardDbtTranslator()
 
 
 @cache
-def _nodes() -> dict:
-    return json.loads(_project.manifest_path.read_text())["nodes"]
-
-
-@cache
 def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
     """Each model's asset key → (schema, table) in a region store."""
-    nodes = _nodes()
+    nodes = project_manifest()["nodes"]
     return {dg.AssetKey.from_user_string(key): (nodes[uid]["schema"], nodes[uid]["alias"])
             for key, uid in model_unique_ids().items()}
 
@@ -86,7 +86,7 @@ def _blocked_observations(results: list[dict], region: str) -> Iterator[dg.Asset
 def _with_counts(events: list, region: str, cpu_seconds: float) -> Iterator:
     """dbt has finished and released the store: count each built relation's rows, and give
     each model its share of the build's CPU time (by dbt's timing of it)."""
-    nodes = _nodes()
+    nodes = project_manifest()["nodes"]
     outputs = [event for event in events if isinstance(event, dg.Output)]
     durations = {id(event): float(event.metadata[DBT_DURATION].value) for event in outputs
                  if DBT_DURATION in event.metadata}

@@ -260,7 +260,7 @@ def _platform() -> str:
     if "run_metrics" in found:
         columns, rows = found["run_metrics"]
         at, cpu = columns.index("started_at"), columns.index("cpu_seconds")
-        latest = sorted(rows, key=lambda row: row[at])[-80:]
+        latest = rows[-80:]
         parts.append("<h3>CPU-seconds per run</h3>" + _value_plot(
             [(f"{row[at]:%Y-%m-%d %H:%M:%S}", float(row[cpu] or 0)) for row in latest], "s"))
     return "".join(parts)
