@@ -1,10 +1,10 @@
 """`make bench`: Steward against raw DuckDB on the same files, in the same run; a quality
 suite against hand-written SQL and GE on pandas; the governed read path against a raw Arrow
-fetch; a retention purge and an erasure on a BENCH_ROWS-customer estate; the whole governed
-pipeline on a BENCH_ROWS-row estate against the same SQL in DuckDB, with its fixed overhead and
-a run after a 1% append (bench/e2e.py); landing → fresh features through the Dagster daemon on
-the default sample estate; then the policy engine at 10,000 assets and the definitions load
-with 1,000 declared sources.
+fetch; a retention purge and an erasure on an estate of about BENCH_ROWS rows; the whole
+governed pipeline on that estate against the same SQL in DuckDB, with its fixed overhead, a
+run with nothing new and a run after a 1% append (bench/e2e.py); landing → fresh features
+through the Dagster daemon on the default sample estate; then the policy engine at 10,000
+assets and the definitions load with 1,000 declared sources.
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.automation import bench_automation
 from bench.dbt_build import REGION, compare
-from bench.e2e import bench_e2e
+from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
 from bench.policy import bench_definitions_load, bench_evaluation
 from bench.quality import bench_quality
@@ -76,7 +76,8 @@ def _bench_dbt(root: Path, rows: int) -> None:
     os.environ.update(STEWARD_DATA_DIR=str(root / "estate"),
                       STEWARD_STORE_DIR=str(root / "estate" / "store"),
                       STEWARD_LANDING_DIR=str(root / "estate" / "landing"))
-    counts = generate_estate(root / "estate" / "landing", customers=max(rows // 12, 10), files=4)
+    customers = max(rows // ROWS_PER_CUSTOMER, 10)
+    counts = generate_estate(root / "estate" / "landing", customers=customers, files=4)
     for spec in load_source_tables():
         load_table(spec, region_names(), run_id="bench")
     seconds = compare(root / "estate" / "store", root / "dbt")
@@ -96,7 +97,7 @@ def main() -> None:
         _bench_dbt(root, rows)
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
-        bench_governance(root / "governance", rows)
+        bench_governance(root / "governance", max(rows // ROWS_PER_CUSTOMER, 10))
         bench_e2e(root / "e2e", rows)
         bench_automation(root / "automation", 1000)
         print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,19 @@ def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_mani
         assert con.execute("SELECT count(*) FROM raw_crm.customers").fetchone()[0] == before
         loaded = con.execute("SELECT count(*) FROM _steward.loaded_files").fetchone()[0]
     assert loaded == 5 * 3  # five source tables, three export files each, logged once
+    # dbt keeps one folder per store between runs, so the second run's builds re-used the parse.
+    dbt_folders = tmp_path / "store" / ".dbt"
+    assert sorted(p.name for p in dbt_folders.iterdir()) == ["eu", "global", "us"]
+    for folder in dbt_folders.iterdir():
+        assert _last_parse(folder / "dbt.log") == "PartialParsingEnabled", folder
+
+
+def _last_parse(log: Path) -> str:
+    """How dbt's latest invocation in this folder parsed the project, by its event name."""
+    names = [json.loads(line)["info"]["name"] for line in log.read_text().splitlines()
+             if line.startswith("{")]
+    return [n for n in names if n in ("PartialParsingEnabled", "UnableToPartialParse",
+                                      "PartialParseSaveFileNotFound")][-1]
 
 
 def test_main_job_exits_non_zero_and_says_failed_when_a_step_fails(tmp_path, dbt_manifest):

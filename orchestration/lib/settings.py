@@ -28,6 +28,11 @@ class Settings:
     def region_store(self, region: str) -> Path:
         return self.store_dir / f"{region}.duckdb"
 
+    def dbt_target(self, region: str) -> Path:
+        """dbt's artifacts and logs for one store, kept between runs so dbt parses only what
+        changed (a fresh folder per run would re-parse the whole project every time)."""
+        return self.store_dir / ".dbt" / region
+
 
 def current_time() -> datetime:
     """Now, in UTC without a zone (as the stores keep timestamps); STEWARD_NOW moves the clock,

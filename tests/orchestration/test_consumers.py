@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from orchestration.lib.audit_log import entries
+from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
+from orchestration.lib.consumers.run import run_consumer
+from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.erasure import erase
+from orchestration.lib.store import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
-from tests.conftest import run_steward
+from tests.conftest import run_steward, use_data_dir
 from tests.orchestration.ingest_helpers import store_rows
 
 
@@ -120,3 +126,77 @@ def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
     assert "denied: lead_scoring may not read marts/customer_features" in read.stderr
     assert rule in read.stderr and "Fix:" in read.stderr
     assert entries()[-1].kind == "access.denied" and entries()[-1].details["rule"] == rule
+
+
+def test_a_large_estate_trains_on_a_capped_stratified_sample(monkeypatch):
+    import pandas as pd
+
+    from orchestration.lib.consumers import models
+
+    labels = pd.Series([True] * 300 + [False] * 700)
+    features = pd.DataFrame({"x": range(len(labels))})
+    small = models._split(features.head(40), labels.iloc[::25].reset_index(drop=True),
+                          "small")
+    assert [len(part) for part in small] == [30, 10, 30, 10]  # a quarter held out
+    monkeypatch.setattr(models, "MAX_TRAINING_ROWS", 200)
+    train_x, test_x, train_y, test_y = models._split(features, labels, "capped")
+    assert (len(train_x), len(test_x)) == (200, 67)
+    # The classes keep their shares in both parts.
+    assert train_y.mean() == pytest.approx(0.3, abs=0.01) == test_y.mean()
+    assert set(train_x["x"]).isdisjoint(test_x["x"])
+
+
+@pytest.fixture
+def built_copy(built_estate, tmp_path, monkeypatch) -> Path:
+    """The built estate's landing and stores, copied to change them."""
+    for folder in ("landing", "store"):
+        shutil.copytree(built_estate[0] / folder, tmp_path / folder)
+    return use_data_dir(tmp_path, monkeypatch)
+
+
+def _risk_scores(region: str) -> list[tuple]:
+    return store_rows(region, "SELECT invoice_id, risk_score, model_version "
+                              "FROM consumers.invoice_risk ORDER BY invoice_id")
+
+
+def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    trained = kept.load("invoice_risk", "eu")
+    assert trained.version == invoice_risk.version and trained.training["rows_trained"] > 0
+    assert kept.load("lead_scores", "eu") is None  # trained on us rows, kept in us only
+    before = _risk_scores("eu")
+    again = run_consumer(invoice_risk)
+    assert again.metrics["eu"]["trained_because"] == "not due: kept model scored"
+    assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
+    assert _risk_scores("eu") == before
+    [(customer,)] = store_rows("eu", "SELECT min(customer_id) FROM raw_crm.customers")
+    erase(str(customer))
+    after = run_consumer(invoice_risk)
+    assert after.metrics["eu"]["trained_because"] == "rows erased or purged since training"
+    assert kept.load("invoice_risk", "eu").forgotten == kept.forgotten_so_far() == 1
+
+
+def test_an_altered_model_artifact_is_never_loaded_and_is_retrained(built_copy):
+    with write_connection(store_path("us")) as con:
+        con.execute("UPDATE _steward.consumer_models SET artifact = artifact || '\\x00'::BLOB "
+                    "WHERE name = 'lead_scores'")
+    altered = kept.load("lead_scores", "us")
+    assert altered.model is None
+    lead_scores = next(m for m in CONSUMER_MODELS if m.name == "lead_scores")
+    assert run_consumer(lead_scores).metrics["us"]["trained_because"] == (
+        "the kept model's signature does not hold: it was not loaded")
+    assert kept.load("lead_scores", "us").model is not None
+
+
+def test_retraining_is_due_on_new_code_age_and_growth(built_copy):
+    trained = kept.load("lead_scores", "us")
+    now = trained.trained_at + timedelta(days=1)
+    assert kept.retrain_reason(trained, trained.version, trained.rows_seen, now) is None
+    assert kept.retrain_reason(None, "v1", 10, now) == "no trained model kept"
+    assert "model code changed" in kept.retrain_reason(trained, "v2", trained.rows_seen, now)
+    assert "days ago" in kept.retrain_reason(trained, trained.version, trained.rows_seen,
+                                             trained.trained_at + timedelta(days=8))
+    grown = int(trained.rows_seen * 1.11) + 1
+    assert "inputs grew" in kept.retrain_reason(trained, trained.version, grown, now)
+    slightly = int(trained.rows_seen * 1.05)
+    assert kept.retrain_reason(trained, trained.version, slightly, now) is None

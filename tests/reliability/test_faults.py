@@ -175,6 +175,8 @@ def _assert_refused_then_recovers(data: Path, result: subprocess.CompletedProces
 def test_a_full_disk_is_a_clear_error_and_the_store_keeps_its_last_good_version(
         built_estate, tmp_path, dbt_manifest):
     data = _copy_estate(built_estate[0], tmp_path)
+    for region in ("eu", "us"):
+        _compact(data / "store" / f"{region}.duckdb")
     before = _customers(data)
     _new_export(data)
     largest = max(path.stat().st_size for path in (data / "store").glob("*.duckdb"))
@@ -185,6 +187,16 @@ def test_a_full_disk_is_a_clear_error_and_the_store_keeps_its_last_good_version(
 
     result = _load(data, preexec_fn=disk_full_soon)
     _assert_refused_then_recovers(data, result, before)
+
+
+def _compact(store: Path) -> None:
+    """Rewrite a store without free blocks, so new rows have to grow the file."""
+    compact = store.with_suffix(".compact")
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{store}' AS old (READ_ONLY)")
+        con.execute(f"ATTACH '{compact}' AS new")
+        con.execute("COPY FROM DATABASE old TO new")
+    compact.replace(store)
 
 
 def _can_mount_read_only() -> bool:

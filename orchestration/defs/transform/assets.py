@@ -106,7 +106,8 @@ def _with_counts(events: list, region: str, cpu_seconds: float) -> Iterator:
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) -> Iterator:
     """`dbt build` of the selected models in one store, each model gated by the policy."""
-    os.environ["STEWARD_STORE_DIR"] = str(get_settings().store_dir)
+    settings = get_settings()
+    os.environ["STEWARD_STORE_DIR"] = str(settings.store_dir)
     blocked = _write_policy_verdicts(region)
     if blocked:
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
@@ -114,12 +115,15 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     clock = CpuClock()
     with locked(store_path(region)):
         invocation = dbt.cli(["build", "--vars", json.dumps({"region": region})],
-                             context=context, raise_on_error=False)
+                             context=context, raise_on_error=False,
+                             target_path=settings.dbt_target(region))
         events = list(invocation.stream())
+        succeeded = invocation.is_successful()
+        # Read under the lock: the next build of this store writes the same folder.
+        results = [] if succeeded else invocation.get_artifact("run_results.json")["results"]
     yield from _with_counts(events, region, clock.seconds())
-    if invocation.is_successful():
+    if succeeded:
         return
-    results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
     gated = {model_unique_ids()[asset] for asset in blocked} | {
         r["unique_id"] for r in results if "blocked by policy" in (r.get("message") or "")}

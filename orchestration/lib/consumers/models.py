@@ -1,19 +1,24 @@
 """The automation teams' models: plain scikit-learn on what the governed read returns.
 
-Each trainer takes its inputs as pandas frames (one per dataset, already masked and filtered to
-one region) and returns the scored rows plus training metrics measured on a held-out quarter.
-scikit-learn is imported inside the trainers so loading the Dagster definitions stays fast.
+Each model takes its inputs as pandas frames (one per dataset, already masked and filtered to
+one region) and scores every row. Given no fitted model it trains one first, with metrics
+measured on a held-out quarter; given one (kept from an earlier run) it only scores.
+scikit-learn is imported inside the functions so loading the Dagster definitions stays fast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 HOLDOUT = 0.25
 MIN_TRAINING_ROWS = 20
+MAX_TRAINING_ROWS = 100_000
 SEED = 0
 PRIORITY_THRESHOLD = 0.5  # a lead whose win probability reaches this is worked first
 RISK_BANDS = ((0.6, "high"), (0.3, "medium"), (0.0, "low"))
@@ -30,7 +35,9 @@ class NotEnoughData(ValueError):
 @dataclass
 class Scored:
     rows: pd.DataFrame
-    metrics: dict[str, float | int | str]
+    model: Any  # the fitted scikit-learn pipeline that scored the rows
+    metrics: dict[str, float | int | str]  # of this scoring
+    training: dict[str, float | int | str] = field(default_factory=dict)  # when it trained
 
 
 def _split(features: pd.DataFrame, labels: pd.Series, what: str):
@@ -43,14 +50,21 @@ def _split(features: pd.DataFrame, labels: pd.Series, what: str):
     if labels.nunique() < 2 or len(labels) < MIN_TRAINING_ROWS:
         raise NotEnoughData(f"{what}: need {MIN_TRAINING_ROWS} labelled rows in at least two "
                             f"classes, have {counts.to_dict()}")
-    return train_test_split(features, labels, test_size=HOLDOUT, random_state=SEED,
-                            stratify=labels)
+    # Past MAX_TRAINING_ROWS a model learns little more from more rows, while fitting time
+    # keeps growing: a large estate trains on a stratified sample, held out in the same share.
+    held_out = math.ceil(len(labels) * HOLDOUT)
+    training = min(len(labels) - held_out, MAX_TRAINING_ROWS)
+    held_out = min(held_out, math.ceil(training * HOLDOUT / (1 - HOLDOUT)))
+    return train_test_split(features, labels, train_size=training, test_size=held_out,
+                            random_state=SEED, stratify=labels)
 
 
-def _stamp(rows: pd.DataFrame, model: str) -> pd.DataFrame:
-    rows["model_version"] = model
-    rows["scored_at"] = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    return rows
+def _fit(model, features: pd.DataFrame, labels: pd.Series, what: str,
+         measure: Callable[[Any, pd.DataFrame, pd.Series], dict]) -> tuple[Any, dict]:
+    train_x, test_x, train_y, test_y = _split(features, labels, what)
+    model.fit(train_x, train_y)
+    return model, {**measure(model, test_x, test_y), "rows_trained": len(train_x),
+                   "rows_held_out": len(test_x)}
 
 
 def _tabular(categorical: list[str], numeric: list[str]):
@@ -78,58 +92,67 @@ LEAD_NUMERIC = ["tenure_days", "invoice_count", "total_spend", "late_payment_rat
                 "ticket_count", "events_30d"]
 
 
-def score_leads(inputs: dict[str, pd.DataFrame]) -> Scored:
+def score_leads(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> Scored:
     """Logistic regression of won vs lost leads; every customer gets a win probability."""
     features = inputs["marts/customer_features"].copy()
     features["total_spend"] = features["total_spend"].astype(float)
-    decided = features[features["lead_status"].isin(["won", "lost"])]
-    train_x, test_x, train_y, test_y = _split(decided, decided["lead_status"] == "won",
-                                              "lead scoring")
-    model = _tabular(["segment"], LEAD_NUMERIC).fit(train_x, train_y)
-    probability = model.predict_proba(features)[:, 1]
+    training = {}
+    if fitted is None:
+        decided = features[features["lead_status"].isin(["won", "lost"])]
+        fitted, training = _fit(_tabular(["segment"], LEAD_NUMERIC), decided,
+                                decided["lead_status"] == "won", "lead scoring", _binary_metrics)
+    probability = fitted.predict_proba(features)[:, 1]
     rows = pd.DataFrame({"customer_id": features["customer_id"],
                          "lead_score": probability.round(6),
                          "is_priority": probability >= PRIORITY_THRESHOLD})
-    metrics = {**_binary_metrics(model, test_x, test_y), "rows_trained": len(train_x),
-               "rows_held_out": len(test_x), "rows_scored": len(rows),
-               "priority_rate": round(float(rows["is_priority"].mean()), 4)}
-    return Scored(_stamp(rows, "lead-logreg-v1"), metrics)
+    return Scored(rows, fitted, {"rows_scored": len(rows),
+                                 "priority_rate": round(float(rows["is_priority"].mean()), 4)},
+                  training)
 
 
-def route_tickets(inputs: dict[str, pd.DataFrame]) -> Scored:
-    """TF-IDF of the redacted body plus channel and priority → the queue support would pick."""
+def _routing_model():
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    tickets = inputs["marts/ticket_features"].copy()
-    tickets["body_redacted"] = tickets["body_redacted"].fillna("")
-    labels = tickets["subject"].map(QUEUE_OF_SUBJECT).fillna("general")
-    train_x, test_x, train_y, test_y = _split(tickets, labels, "ticket routing")
     encode = ColumnTransformer([
         ("text", TfidfVectorizer(ngram_range=(1, 2), min_df=1), "body_redacted"),
         ("categories", OneHotEncoder(handle_unknown="ignore"), ["channel", "priority"]),
     ])
-    model = make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(train_x, train_y)
+    return make_pipeline(encode, LogisticRegression(max_iter=1000))
+
+
+def _routing_metrics(model, test_x: pd.DataFrame, test_y: pd.Series) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
     predicted = model.predict(test_x)
-    probabilities = model.predict_proba(tickets)
+    return {"accuracy": round(float(accuracy_score(test_y, predicted)), 4),
+            "macro_f1": round(float(f1_score(test_y, predicted, average="macro")), 4),
+            "queues": len(model.classes_)}
+
+
+def route_tickets(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> Scored:
+    """TF-IDF of the redacted body plus channel and priority → the queue support would pick."""
+    tickets = inputs["marts/ticket_features"].copy()
+    tickets["body_redacted"] = tickets["body_redacted"].fillna("")
+    training = {}
+    if fitted is None:
+        labels = tickets["subject"].map(QUEUE_OF_SUBJECT).fillna("general")
+        fitted, training = _fit(_routing_model(), tickets, labels, "ticket routing",
+                                _routing_metrics)
+    probabilities = fitted.predict_proba(tickets)
     rows = pd.DataFrame({"ticket_id": tickets["ticket_id"],
-                         "predicted_queue": model.classes_[probabilities.argmax(axis=1)],
+                         "predicted_queue": fitted.classes_[probabilities.argmax(axis=1)],
                          "confidence": probabilities.max(axis=1).round(6)})
-    metrics = {"accuracy": round(float(accuracy_score(test_y, predicted)), 4),
-               "macro_f1": round(float(f1_score(test_y, predicted, average="macro")), 4),
-               "queues": len(model.classes_), "rows_trained": len(train_x),
-               "rows_held_out": len(test_x), "rows_scored": len(rows)}
-    return Scored(_stamp(rows, "ticket-tfidf-logreg-v1"), metrics)
+    return Scored(rows, fitted, {"rows_scored": len(rows)}, training)
 
 
 INVOICE_NUMERIC = ["invoice_amount", "prior_invoice_count", "prior_late_rate"]
 
 
-def score_invoice_risk(inputs: dict[str, pd.DataFrame]) -> Scored:
+def score_invoice_risk(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> Scored:
     """Probability that an invoice is paid late, from its amount and the customer's history."""
     invoices = inputs["marts/invoice_features"].copy()
     invoices["invoice_amount"] = invoices["invoice_amount"].astype(float)
@@ -139,16 +162,17 @@ def score_invoice_risk(inputs: dict[str, pd.DataFrame]) -> Scored:
     late_total = invoices["customer_late_payment_rate"].astype(float) * count
     invoices["prior_invoice_count"] = count - 1
     invoices["prior_late_rate"] = ((late_total - late) / (count - 1)).where(count > 1, 0.0)
-    settled = invoices[invoices["days_to_pay"].notna()]
-    train_x, test_x, train_y, test_y = _split(settled, late[settled.index], "invoice risk")
-    model = _tabular([], INVOICE_NUMERIC).fit(train_x, train_y)
-    probability = model.predict_proba(invoices)[:, 1]
-    bands = pd.Series(probability).map(
-        lambda p: next(band for floor, band in RISK_BANDS if p >= floor))
+    training = {}
+    if fitted is None:
+        settled = invoices[invoices["days_to_pay"].notna()]
+        fitted, training = _fit(_tabular([], INVOICE_NUMERIC), settled, late[settled.index],
+                                "invoice risk", _binary_metrics)
+    probability = fitted.predict_proba(invoices)[:, 1]
+    bands = np.select([probability >= floor for floor, _ in RISK_BANDS],
+                      [band for _, band in RISK_BANDS], default=RISK_BANDS[-1][1])
     rows = pd.DataFrame({"invoice_id": invoices["invoice_id"],
                          "customer_id": invoices["customer_id"],
-                         "risk_score": probability.round(6), "risk_band": bands.values})
-    metrics = {**_binary_metrics(model, test_x, test_y), "rows_trained": len(train_x),
-               "rows_held_out": len(test_x), "rows_scored": len(rows),
-               "high_risk_rate": round(float((rows["risk_band"] == "high").mean()), 4)}
-    return Scored(_stamp(rows, "invoice-logreg-v1"), metrics)
+                         "risk_score": probability.round(6), "risk_band": bands})
+    return Scored(rows, fitted, {
+        "rows_scored": len(rows),
+        "high_risk_rate": round(float((rows["risk_band"] == "high").mean()), 4)}, training)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -33,7 +34,9 @@ class ConsumerModel:
     description: str
     inputs: dict[str, tuple[str, ...]]  # dataset → the columns the model reads
     outputs: tuple[Output, ...]
-    train: Callable[[dict[str, pd.DataFrame]], models.Scored]
+    # Scores every input row, training first when given no fitted model.
+    train: Callable[[dict[str, pd.DataFrame], Any], models.Scored]
+    version: str  # stamped on each scored row; a new version retrains the kept models
 
     @property
     def key(self) -> str:
@@ -72,6 +75,7 @@ CONSUMER_MODELS = (
             *_STAMPS,
         ),
         train=models.score_leads,
+        version="lead-logreg-v1",
     ),
     ConsumerModel(
         name="ticket_routes", consumer="support_routing", regions=("eu",),
@@ -87,6 +91,7 @@ CONSUMER_MODELS = (
             *_STAMPS,
         ),
         train=models.route_tickets,
+        version="ticket-tfidf-logreg-v1",
     ),
     ConsumerModel(
         name="invoice_risk", consumer="finance_automation", regions=("eu", "us"),
@@ -108,5 +113,6 @@ CONSUMER_MODELS = (
             *_STAMPS,
         ),
         train=models.score_invoice_risk,
+        version="invoice-logreg-v1",
     ),
 )
