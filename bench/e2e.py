@@ -28,7 +28,12 @@ from pathlib import Path
 import duckdb
 
 from bench.measure import peak_rss_mib as own_peak_rss_mib
-from orchestration.lib.dbt import dbt_project, dependency_order, parse_dbt_project
+from orchestration.lib.dbt import (
+    dbt_project,
+    dependency_order,
+    is_platform,
+    parse_dbt_project,
+)
 from orchestration.lib.estate import (
     TABLES,
     estate_connection,
@@ -215,7 +220,7 @@ def _estate_models() -> list[dict]:
     Steward's telemetry, not the estate)."""
     manifest = json.loads(dbt_project().manifest_path.read_text())
     nodes = {uid: node for uid, node in manifest["nodes"].items()
-             if node["resource_type"] == "model" and not node["path"].startswith("platform/")}
+             if node["resource_type"] == "model" and not is_platform(node)}
     return [nodes[uid] for uid in dependency_order(nodes)]
 
 

@@ -27,6 +27,13 @@ from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import node_meta
 
 LAYERS = ("staging", "intermediate", "marts", "platform")
+# The platform metrics read Steward's telemetry in the global store, not a region's estate.
+PLATFORM_MODELS = "models/platform"
+
+
+def is_platform(node: Mapping[str, Any]) -> bool:
+    """Whether a manifest node (a model or its test) belongs to the platform metrics."""
+    return node["original_file_path"].startswith(f"{PLATFORM_MODELS}/")
 
 
 def dbt_executable() -> str:

@@ -32,6 +32,9 @@ BASELINES_TABLE = "baselines"
 TRIGGER_TAG = "steward/trigger"  # set on the runs `steward run` starts
 STEWARD_RUN = "steward run"
 _PARTITION_RANGE = "dagster/asset_partition_range_start"
+# The metadata a step's rows written are read from: rows loaded by an ingest, rows scored by a
+# consumer (a consumer keeping its scores writes none), else the table's rows.
+WRITTEN = {"ingest": "rows_loaded", "consumer": "rows_scored"}
 _FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
              dg.DagsterRunStatus.CANCELED]
 
@@ -123,7 +126,7 @@ def _steps(instance: dg.DagsterInstance, keys: list[dg.AssetKey], since: datetim
                 values = [v for m in metadata if (v := _number(m, name)) is not None]
                 return sum(values) if values else None
 
-            written = total("rows_loaded") if kind == "ingest" else total("dagster/row_count")
+            written = total(WRITTEN.get(kind, "dagster/row_count"))
             rows.append((run_id, asset, kind, source_table, consumer,
                          ",".join(sorted(r.partition_key or "-" for r in records)),
                          total("rows_read"), written, total("rows_quarantined"),

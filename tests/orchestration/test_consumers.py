@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.audit_log import entries
+from orchestration.lib.audit_log import entries, record_policy_files
 from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
-from orchestration.lib.consumers.run import run_consumer
+from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.erasure import erase
 from orchestration.lib.store import store_path, write_connection
@@ -164,16 +164,30 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
     trained = kept.load("invoice_risk", "eu")
     assert trained.version == invoice_risk.version and trained.training["rows_trained"] > 0
     assert kept.load("lead_scores", "eu") is None  # trained on us rows, kept in us only
-    before = _risk_scores("eu")
-    again = run_consumer(invoice_risk)
-    assert again.metrics["eu"]["trained_because"] == "not due: kept model scored"
-    assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
+    before, reads = _risk_scores("eu"), len(entries())
+    again = run_consumer(invoice_risk)  # nothing changed since the pipeline scored
+    assert again.metrics["eu"]["trained_because"] == NOT_DUE
+    assert again.metrics["eu"]["scores"] == KEPT_SCORES and again.rows["eu"] == len(before)
+    assert "eu" not in again.scored
     assert _risk_scores("eu") == before
+    assert [e.kind for e in entries()[reads:]] == ["consumer.run"]  # nothing read
+    with write_connection(store_path("eu")) as con:
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100 "
+                    "WHERE invoice_id = (SELECT min(invoice_id) FROM marts.invoice_features)")
+    rescored = run_consumer(invoice_risk)
+    assert rescored.metrics["eu"]["trained_because"] == NOT_DUE
+    assert "scores" not in rescored.metrics["eu"]  # scored again, by the kept model
+    assert rescored.scored["eu"] == len(before)
+    assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
+    changed = [(a, b) for a, b in zip(before, _risk_scores("eu"), strict=True) if a != b]
+    assert [a[0] for a, _ in changed] == [before[0][0]]  # only the changed invoice's score
     [(customer,)] = store_rows("eu", "SELECT min(customer_id) FROM raw_crm.customers")
     erase(str(customer))
     after = run_consumer(invoice_risk)
-    assert after.metrics["eu"]["trained_because"] == "rows erased or purged since training"
-    assert kept.load("invoice_risk", "eu").forgotten == kept.forgotten_so_far() == 1
+    assert after.metrics["eu"]["trained_because"] == (
+        "an erasure, a retention purge or a rule change since training")
+    retrained = kept.load("invoice_risk", "eu")
+    assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
 
 
 def test_an_altered_model_artifact_is_never_loaded_and_is_retrained(built_copy):
@@ -188,7 +202,7 @@ def test_an_altered_model_artifact_is_never_loaded_and_is_retrained(built_copy):
     assert kept.load("lead_scores", "us").model is not None
 
 
-def test_retraining_is_due_on_new_code_age_and_growth(built_copy):
+def test_retraining_is_due_on_new_code_age_growth_and_rule_changes(built_copy, rules_dir):
     trained = kept.load("lead_scores", "us")
     now = trained.trained_at + timedelta(days=1)
     assert kept.retrain_reason(trained, trained.version, trained.rows_seen, now) is None
@@ -200,3 +214,8 @@ def test_retraining_is_due_on_new_code_age_and_growth(built_copy):
     assert "inputs grew" in kept.retrain_reason(trained, trained.version, grown, now)
     slightly = int(trained.rows_seen * 1.05)
     assert kept.retrain_reason(trained, trained.version, slightly, now) is None
+    with open(rules_dir / "consumers.yaml", "a") as rules:
+        rules.write("# edited\n")
+    assert record_policy_files(rules_dir) is not None
+    assert kept.retrain_reason(trained, trained.version, trained.rows_seen, now) == (
+        "an erasure, a retention purge or a rule change since training")

@@ -64,6 +64,7 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
         for region, reason in run.skipped.items():
             context.log.warning(f"{model.key} [{region}] not scored: {reason}")
         metadata = {"dagster/row_count": sum(run.rows.values()),
+                    "rows_scored": sum(run.scored.values()),
                     **{f"rows_in_{region}": rows for region, rows in run.rows.items()},
                     **{f"{name}_{region}": value for region, metrics in run.metrics.items()
                        for name, value in metrics.items()},

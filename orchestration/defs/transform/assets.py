@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
 from orchestration.lib.dbt import (
+    PLATFORM_MODELS,
     StewardDbtCliResource,
     StewardDbtTranslator,
     dbt_executable,
@@ -30,7 +31,7 @@ from orchestration.lib.store import locked, qualified, reader, store_path, write
 from policies.regions import GLOBAL_REGION
 from policies.rules import load_rules
 
-PLATFORM_MODELS = "path:models/platform"
+PLATFORM_SELECTION = f"path:{PLATFORM_MODELS}"
 DBT_DURATION = "Execution Duration"
 _project = dbt_project()
 _translator = StewardDbtTranslator()
@@ -138,7 +139,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     project=_project,
     dagster_dbt_translator=_translator,
     partitions_def=region_partitions(),
-    exclude=PLATFORM_MODELS,
+    exclude=PLATFORM_SELECTION,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
     yield from _build(context, dbt, context.partition_key)
@@ -148,7 +149,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     manifest=_project.manifest_path,
     project=_project,
     dagster_dbt_translator=_translator,
-    select=PLATFORM_MODELS,
+    select=PLATFORM_SELECTION,
     name="platform_models",
 )
 def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:

@@ -3,9 +3,10 @@
 A model fitted on a region's rows stays in that region's store (`_steward.consumer_models`),
 signed with Steward's key so an artifact altered outside Steward is never unpickled. A run
 scores with the kept model unless retraining is due: none kept, a new version of the model's
-code, older than RETRAIN_AFTER, inputs grown by RETRAIN_GROWTH since, or rows forgotten since
-(an erasure or a retention purge: a model must not keep learning from what the data no longer
-holds).
+code, older than RETRAIN_AFTER, inputs grown by RETRAIN_GROWTH since, or an erasure, a
+retention purge or a change of the rule files since (a model must not keep what the data no
+longer holds, nor what the consumer may no longer see). A run whose inputs are the rows the kept
+model last scored, and which is not due to retrain, keeps the scores it has.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ from typing import Any
 import duckdb
 
 from orchestration.lib import audit_log
+from orchestration.lib.governed_read import NotBuilt
+from orchestration.lib.policy_adapter import relations
 from orchestration.lib.pseudonyms import master_key
-from orchestration.lib.store import rows_if_present, store_path
+from orchestration.lib.store import (
+    qualified,
+    quote_ident,
+    reader,
+    rows_if_present,
+    store_path,
+    table_exists,
+)
 
 SCHEMA, TABLE = "_steward", "consumer_models"
 RETRAIN_AFTER = timedelta(days=7)
 RETRAIN_GROWTH = 0.10
-FORGETTING = ("erasure.completed", "retention.purged")
+INVALIDATING = ("erasure.completed", "retention.purged", "policy.changed")
 
 
 @dataclass(frozen=True)
@@ -35,23 +45,47 @@ class Kept:
     version: str
     trained_at: datetime
     rows_seen: int  # input rows when it was trained
-    forgotten: int  # erasures and purges logged when it was trained
+    invalidations: int  # erasures, purges and rule changes logged when it was trained
     training: dict  # its training metrics
     model: Any = None
+    scored_inputs: str | None = None  # the digest of the inputs it last scored
+
+
+@dataclass(frozen=True)
+class Inputs:
+    rows: int
+    digest: str  # equal digests: the same rows in the columns the model reads
 
 
 def _signature(artifact: bytes) -> str:
     return hmac.new(master_key(), b"consumer-model:" + artifact, hashlib.sha256).hexdigest()
 
 
-def forgotten_so_far() -> int:
-    """Erasures and retention purges in the audit log: a new one makes kept models stale."""
+def invalidations_so_far() -> int:
+    """Erasures, purges and rule changes in the audit log: a new one makes kept models stale."""
     [(count,)] = rows_if_present(
         audit_log.audit_store(), audit_log.TABLE,
         f"SELECT count(*) FROM {audit_log.TABLE} WHERE kind IN "
-        f"({', '.join('?' * len(FORGETTING))})",
-        FORGETTING) or [(0,)]
+        f"({', '.join('?' * len(INVALIDATING))})",
+        INVALIDATING) or [(0,)]
     return count
+
+
+def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
+    """Rows and digest of the columns a model reads in `region`, from the store itself (one
+    scan each; nothing is handed to the consumer)."""
+    parts, rows = [], 0
+    with reader(store_path(region)) as con:
+        for dataset, columns in sorted(inputs.items()):
+            relation = relations()[dataset]
+            if not table_exists(con, *relation):
+                raise NotBuilt(f"{dataset} is not built in {region} yet")
+            count, total = con.execute(
+                f"SELECT count(*), coalesce(sum(hash({', '.join(map(quote_ident, columns))})), 0)"
+                f"::VARCHAR FROM {qualified(*relation)}").fetchone()
+            parts.append(f"{dataset}:{count}:{total}")
+            rows += count
+    return Inputs(rows, hashlib.sha256("|".join(parts).encode()).hexdigest())
 
 
 def load(name: str, region: str) -> Kept | None:
@@ -59,14 +93,17 @@ def load(name: str, region: str) -> Kept | None:
     the artifact's signature does not hold."""
     found = rows_if_present(
         store_path(region), TABLE,
-        f"SELECT version, trained_at, rows_seen, forgotten, training, artifact, signature "
+        f"SELECT version, trained_at, rows_seen, invalidations, training, artifact, signature, "
+        f"scored_inputs "
         f"FROM {SCHEMA}.{TABLE} WHERE name = ?", [name], schema=SCHEMA)
     if not found:
         return None
-    version, trained_at, rows_seen, forgotten, training, artifact, signature = found[0]
+    (version, trained_at, rows_seen, invalidations, training, artifact, signature,
+     scored_inputs) = found[0]
     signed = hmac.compare_digest(_signature(artifact), signature)
-    return Kept(version, trained_at, rows_seen, forgotten, json.loads(training),
-                pickle.loads(artifact) if signed else None)  # never unpickled unsigned
+    return Kept(version, trained_at, rows_seen, invalidations, json.loads(training),
+                pickle.loads(artifact) if signed else None,  # never unpickled unsigned
+                scored_inputs)
 
 
 def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) -> str | None:
@@ -81,8 +118,8 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
         return f"trained over {RETRAIN_AFTER.days} days ago"
     if rows > kept.rows_seen * (1 + RETRAIN_GROWTH):
         return f"inputs grew by over {RETRAIN_GROWTH:.0%} ({kept.rows_seen:,} → {rows:,} rows)"
-    if forgotten_so_far() != kept.forgotten:
-        return "rows erased or purged since training"
+    if invalidations_so_far() != kept.invalidations:
+        return "an erasure, a retention purge or a rule change since training"
     return None
 
 
@@ -91,8 +128,8 @@ def save(con: duckdb.DuckDBPyConnection, name: str, kept: Kept) -> None:
     artifact = pickle.dumps(kept.model)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (name VARCHAR PRIMARY KEY, "
-                "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, forgotten BIGINT, "
-                "training VARCHAR, artifact BLOB, signature VARCHAR)")
-    con.execute(f"INSERT OR REPLACE INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, kept.version, kept.trained_at, kept.rows_seen, kept.forgotten,
-                 json.dumps(kept.training), artifact, _signature(artifact)])
+                "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "
+                "training VARCHAR, artifact BLOB, signature VARCHAR, scored_inputs VARCHAR)")
+    con.execute(f"INSERT OR REPLACE INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [name, kept.version, kept.trained_at, kept.rows_seen, kept.invalidations,
+                 json.dumps(kept.training), artifact, _signature(artifact), kept.scored_inputs])

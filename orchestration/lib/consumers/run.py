@@ -8,33 +8,39 @@ replaced in one transaction, so a failed run leaves the previous scores readable
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import pandas as pd
 import pyarrow as pa
 
 from orchestration.lib import audit_log
 from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.kept import Kept
-from orchestration.lib.consumers.models import NotEnoughData, Scored
+from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
 from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import qualified, quote_ident, store_path, write_connection
+from orchestration.lib.store import (
+    qualified,
+    quote_ident,
+    rows_if_present,
+    store_path,
+    write_connection,
+)
 
 
 @dataclass
 class ConsumerRun:
     model: ConsumerModel
     blocked: str | None = None  # why the policy denied an input, if it did
-    metrics: dict[str, dict] = field(default_factory=dict)  # region → training metrics
-    rows: dict[str, int] = field(default_factory=dict)  # region → rows scored
+    metrics: dict[str, dict] = field(default_factory=dict)  # region → training and scoring
+    rows: dict[str, int] = field(default_factory=dict)  # region → rows in its scores table
+    scored: dict[str, int] = field(default_factory=dict)  # region → rows scored by this run
     skipped: dict[str, str] = field(default_factory=dict)  # region → why it was not scored
 
 
-def _write(model: ConsumerModel, region: str, scored: pa.Table, trained: Kept | None) -> None:
-    """Replace the scores, and keep a newly trained model, in one transaction."""
+def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> None:
+    """Replace the scores, and keep the model that scored them, in one transaction."""
     casts = ", ".join(f"CAST({quote_ident(o.name)} AS {o.data_type}) AS {quote_ident(o.name)}"
                       for o in model.outputs)
     with write_connection(store_path(region)) as con:
@@ -43,22 +49,42 @@ def _write(model: ConsumerModel, region: str, scored: pa.Table, trained: Kept | 
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(model.relation[0])}")
         con.execute(f"CREATE OR REPLACE TABLE {qualified(*model.relation)} AS "
                     f"SELECT {casts} FROM scored")
-        if trained is not None:
-            kept.save(con, model.name, trained)
+        kept.save(con, model.name, used)
         con.execute("COMMIT")
 
 
-def _score(model: ConsumerModel, region: str, inputs: dict[str, pd.DataFrame], now: datetime
-           ) -> tuple[Scored, Kept, str | None]:
-    """Score with the kept model, or train first when retraining is due (and say why)."""
-    rows = sum(len(frame) for frame in inputs.values())
+NOT_DUE = "not due: kept model scored"
+KEPT_SCORES = "kept: the inputs are the rows last scored"
+
+
+def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerRun) -> None:
+    """Score one region: train first when due, keep the scores when the inputs are the rows
+    the kept model last scored."""
     found = kept.load(model.name, region)
-    reason = kept.retrain_reason(found, model.version, rows, now)
-    if reason is None:
-        return model.train(inputs, found.model), found, None
-    scored = model.train(inputs, None)
-    return scored, Kept(model.version, now, rows, kept.forgotten_so_far(), scored.training,
-                        scored.model), reason
+    inputs = kept.inputs_in_store(region, model.inputs)
+    reason = kept.retrain_reason(found, model.version, inputs.rows, now)
+    unchanged = reason is None and found.scored_inputs == inputs.digest
+    stored = rows_if_present(store_path(region), model.relation[1],
+                             f"SELECT count(*) FROM {qualified(*model.relation)}",
+                             schema=model.relation[0]) if unchanged else []
+    if stored:
+        run.rows[region] = stored[0][0]
+        run.metrics[region] = {**found.training, "trained_at": found.trained_at.isoformat(sep=" "),
+                               "trained_because": NOT_DUE, "scores": KEPT_SCORES}
+        return
+    frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
+              .to_pandas() for dataset, columns in model.inputs.items()}
+    scored = model.train(frames, None if reason else found.model)
+    used = found if reason is None else Kept(model.version, now, inputs.rows,
+                                             kept.invalidations_so_far(), scored.training,
+                                             scored.model)
+    rows = scored.rows.assign(model_version=model.version, scored_at=now)
+    _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
+           replace(used, scored_inputs=inputs.digest))
+    run.metrics[region] = {**used.training, **scored.metrics,
+                           "trained_at": used.trained_at.isoformat(sep=" "),
+                           "trained_because": reason or NOT_DUE}
+    run.rows[region] = run.scored[region] = len(rows)
 
 
 def run_consumer(model: ConsumerModel) -> ConsumerRun:
@@ -75,19 +101,9 @@ def run_consumer(model: ConsumerModel) -> ConsumerRun:
     now = current_time().replace(microsecond=0)
     for region in model.regions:
         try:
-            inputs = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
-                      .to_pandas() for dataset, columns in model.inputs.items()}
-            scored, used, retrained = _score(model, region, inputs, now)
+            _run_region(model, region, now, run)
         except (NotBuilt, NotEnoughData) as reason:
             run.skipped[region] = str(reason)
-            continue
-        rows = scored.rows.assign(model_version=model.version, scored_at=now)
-        _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
-               used if retrained else None)
-        run.metrics[region] = {**used.training, **scored.metrics,
-                               "trained_at": used.trained_at.isoformat(sep=" "),
-                               "trained_because": retrained or "not due: kept model scored"}
-        run.rows[region] = len(rows)
     audit_log.append("consumer.run", model.key, {
         "consumer": model.consumer, "rows": run.rows, "metrics": run.metrics,
         "skipped": run.skipped})
