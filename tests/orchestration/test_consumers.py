@@ -190,6 +190,15 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
     assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
 
 
+def test_an_input_built_before_a_column_it_needs_skips_the_region_saying_why(built_copy):
+    with write_connection(store_path("eu")) as con:
+        con.execute("ALTER TABLE marts.invoice_features DROP COLUMN days_to_pay")
+    run = run_consumer(next(m for m in CONSUMER_MODELS if m.name == "invoice_risk"))
+    assert run.skipped == {"eu": "marts/invoice_features in eu has no days_to_pay yet: its "
+                                 "last good build predates the column(s)"}
+    assert run.scored.keys() | run.metrics.keys() == {"us"}
+
+
 def test_an_altered_model_artifact_is_never_loaded_and_is_retrained(built_copy):
     with write_connection(store_path("us")) as con:
         con.execute("UPDATE _steward.consumer_models SET artifact = artifact || '\\x00'::BLOB "
@@ -219,3 +228,12 @@ def test_retraining_is_due_on_new_code_age_growth_and_rule_changes(built_copy, r
     assert record_policy_files(rules_dir) is not None
     assert kept.retrain_reason(trained, trained.version, trained.rows_seen, now) == (
         "an erasure, a retention purge or a rule change since training")
+
+
+def test_a_fairness_audit_with_nothing_scored_warns_that_it_measured_nothing(data_dir,
+                                                                             dbt_manifest):
+    from orchestration.defs.consumers.assets import _fairness_result
+
+    result = _fairness_result(load_rules().fairness["lead_scores"])
+    assert not result.passed and result.severity.value == "WARN"
+    assert result.description.startswith("not measured: consumers/lead_scores has no table")

@@ -8,17 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import duckdb
 import pytest
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
-from orchestration.lib.settings import current_time
+from orchestration.lib.ingest.loader import StoredSchemaError, load_table
+from orchestration.lib.settings import current_time, get_settings
 from tests.orchestration.ingest_helpers import (
     customer_ids,
     customer_row,
     load,
     quarantine,
+    spec,
     store_rows,
     write_customers,
 )
@@ -40,6 +43,35 @@ def test_a_new_file_loads_only_that_file(landing):
     assert report.files_new == ["crm/customers/day2.csv"]
     assert report.rows_read == 1 and report.rows_loaded == {"eu": 1, "us": 0}
     assert customer_ids("eu") == [2, 3] and customer_ids("us") == [1]
+
+
+def test_a_newly_declared_column_is_added_to_the_stored_table(landing):
+    write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
+    load()
+    for region in ("eu", "us"):  # as stored before lead_status was declared
+        with duckdb.connect(str(get_settings().region_store(region))) as con:
+            con.execute("ALTER TABLE raw_crm.customers DROP COLUMN lead_status")
+    write_customers(landing, "day2.csv", [customer_row(3)])
+    report = load()
+    assert report.columns_added == {"eu": ["lead_status"], "us": ["lead_status"]}
+    assert store_rows("us", "SELECT customer_id, lead_status FROM raw_crm.customers "
+                            "ORDER BY 1") == [(1, None), (3, "open")]
+    assert load().columns_added == {"eu": [], "us": []}
+
+
+def test_a_declared_type_unlike_the_stored_one_is_a_clear_error_and_loses_nothing(landing):
+    write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
+    load()
+    declared = spec("crm.customers")
+    retyped = replace(declared, columns=tuple(
+        replace(c, data_type="VARCHAR") if c.name == "customer_id" else c
+        for c in declared.columns))
+    write_customers(landing, "day2.csv", [customer_row(3)])
+    with pytest.raises(StoredSchemaError, match=r"stores customer_id as BIGINT, but "
+                                                r"\S+ declares customer_id VARCHAR"):
+        load_table(retyped, ["eu", "us"], run_id="test")
+    assert customer_ids("us") == [1] and customer_ids("eu") == [2]
+    assert load().rows_loaded == {"eu": 0, "us": 1}  # the declaration put back: loads
 
 
 def test_a_newer_export_updates_and_an_older_one_is_ignored(landing):

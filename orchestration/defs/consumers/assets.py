@@ -13,6 +13,7 @@ from orchestration.lib.consumers.run import run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock, timed_check
+from orchestration.lib.governed_read import NotBuilt
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.policy_checks import (
     BLOCKED_METADATA,
@@ -107,7 +108,11 @@ def build_fairness_check(audit: FairnessAudit) -> dg.AssetChecksDefinition:
 
 
 def _fairness_result(audit: FairnessAudit) -> dg.AssetCheckResult:
-    result = measure(audit, load_rules().age_bands)
+    try:
+        result = measure(audit, load_rules().age_bands)
+    except NotBuilt as reason:  # nothing scored to audit: say so, never pass silently
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"not measured: {reason}")
     return dg.AssetCheckResult(
         passed=result.passed,
         severity=(dg.AssetCheckSeverity.ERROR if audit.on_breach == "error"

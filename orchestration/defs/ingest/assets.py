@@ -36,6 +36,9 @@ def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
     }
     for region, rows in report.table_rows.items():
         metadata[f"rows_in_{region}"] = rows
+    added = {region: columns for region, columns in report.columns_added.items() if columns}
+    if added:
+        metadata["columns_added"] = dg.MetadataValue.json(added)
     return metadata
 
 
@@ -87,6 +90,11 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started, clock = time.monotonic(), CpuClock()
         report = load_table(spec, list(context.partition_keys), run_id=context.run.run_id)
+        for region, columns in report.columns_added.items():
+            if columns:
+                context.log.warning(f"{spec.name} [{region}]: added the newly declared "
+                                    f"column(s) {', '.join(columns)}; rows stored before "
+                                    "are empty in them")
         for name, reason in report.files_refused.items():
             context.log.warning(f"{spec.name}: quarantined file {name}: {reason}")
         if report.rows_quarantined:

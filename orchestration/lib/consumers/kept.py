@@ -80,6 +80,12 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
             relation = relations()[dataset]
             if not table_exists(con, *relation):
                 raise NotBuilt(f"{dataset} is not built in {region} yet")
+            stored = {name for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                "AND table_name = ?", list(relation)).fetchall()}
+            if missing := [c for c in columns if c not in stored]:
+                raise NotBuilt(f"{dataset} in {region} has no {', '.join(missing)} yet: its "
+                               "last good build predates the column(s)")
             count, total = con.execute(
                 f"SELECT count(*), coalesce(sum(hash({', '.join(map(quote_ident, columns))})), 0)"
                 f"::VARCHAR FROM {qualified(*relation)}").fetchone()

@@ -47,6 +47,10 @@ class ReconciliationError(RuntimeError):
     """A region inserted a different number of rows than it prepared; it was rolled back."""
 
 
+class StoredSchemaError(RuntimeError):
+    """A stored raw table holds a declared column with another type than its declaration."""
+
+
 @dataclass
 class LoadReport:
     source_table: str
@@ -61,6 +65,7 @@ class LoadReport:
     rows_erased: int = 0  # of a data subject in the erasure register
     quarantine_reasons: Counter = field(default_factory=Counter)
     table_rows: dict[str, int] = field(default_factory=dict)
+    columns_added: dict[str, list[str]] = field(default_factory=dict)  # newly declared, by region
 
     @property
     def accounted(self) -> int:
@@ -249,8 +254,9 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     if source == "batch":
         con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
     load_id = f"{run_id}:{names[0] if names else ''}"
-    inserted = con.execute(f"INSERT INTO {target} SELECT {columns}, {sql_literal(load_id)}, "
-                           f"now() FROM {source}").fetchone()[0]
+    inserted = con.execute(f"INSERT INTO {target} ({columns}, _load_id, _loaded_at) SELECT "
+                           f"{columns}, {sql_literal(load_id)}, now() FROM {source}"
+                           ).fetchone()[0]
     if inserted != sum(per_file.values()):
         con.execute("ROLLBACK")
         raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
@@ -263,6 +269,38 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     con.execute("RESET preserve_insertion_order")
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
     report.rows_unchanged += already_loaded + stale
+
+
+def _evolve(con, spec: SourceTable, region: str) -> list[str]:
+    """Bring a stored raw table up to its declaration: a newly declared column is added (empty
+    in the rows stored before it); a declared column stored with another type is an error.
+    Returns the columns added."""
+    stored = dict(con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND "
+        "schema_name = ? AND table_name = ?", [region, spec.schema, spec.table]).fetchall())
+    if not stored:
+        return []
+    target = qualified(spec.schema, spec.table, catalog=region)
+    changed = {c.name: stored[c.name] for c in spec.columns
+               if c.name in stored and stored[c.name] != _stored_type(con, c.data_type)}
+    if changed:
+        raise StoredSchemaError(
+            f"{spec.name}: {target} stores " + ", ".join(
+                f"{name} as {kind}" for name, kind in changed.items())
+            + f", but {spec.declared_in.name} declares " + ", ".join(
+                f"{c.name} {c.data_type}" for c in spec.columns if c.name in changed)
+            + ". Declare the stored type again, or migrate the stored column first.")
+    added = [c for c in spec.columns if c.name not in stored]
+    for column in added:
+        con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column.name)} "
+                    f"{column.data_type}")
+    return [c.name for c in added]
+
+
+def _stored_type(con, declared: str) -> str:
+    """How DuckDB names a declared type once stored (INT is INTEGER, DECIMAL(12,2) keeps its
+    precision)."""
+    return con.execute(f"SELECT typeof(NULL::{declared})").fetchone()[0]
 
 
 def _stored_rows(con, spec: SourceTable, region: str) -> int:
@@ -349,6 +387,7 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
         for region in sorted(regions):
             _attach(con, stack, settings.region_store(region), region)
             ledger.ensure_load_log(con, quote_ident(region))
+            report.columns_added[region] = _evolve(con, spec, region)
         refused = ledger.refused_fingerprints(con, quote_ident(QUARANTINE_CATALOG), spec.name)
         loaded = [ledger.loaded_fingerprints(con, quote_ident(r), spec.name) for r in regions]
         done = refused | set.intersection(*loaded) if loaded else refused
