@@ -39,13 +39,18 @@ def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_page_holds_every_section_with_real_content(report):
     page = report.read_text()
-    for anchor in ("catalog", "lineage", "access", "retention", "quality", "slos", "platform",
-                   "audit"):
+    for anchor in ("catalog", "lineage", "access", "retention", "quality", "slos", "models",
+                   "platform", "audit"):
         assert f"<section id='{anchor}'>" in page
     assert "allowed, masked</span></td><td>eu</td><td>body (redaction)" in page
     assert "Hash chain intact" in page and (report.parent / "quality.html").exists()
     assert "<h3>Per source</h3>" in page and "crm/customers" in page
     assert "<td>first run</td>" in page and "CPU-seconds per run" in page
+    models = page[page.index("<section id='models'>"):page.index("<section id='platform'>")]
+    for version in ("lead-logreg-v1", "ticket-tfidf-logreg-v1", "invoice-logreg-v1"):
+        assert f"<td>{version}</td>" in models
+    assert models.count("<span class='ok'>holds</span>") == 4  # invoice risk in two regions
+    assert models.count("<td>scores with it</td>") == 4 and "roc_auc 0." in models
 
 
 def test_a_browser_renders_the_catalog_and_the_lineage_graph(report, browser, tmp_path):

@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from orchestration.lib.audit_log import entries, verify_log
+from orchestration.lib.consumers import kept
+from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.governed_read import decision_for
 from orchestration.lib.metrics import cell as metric_cell
 from orchestration.lib.metrics import read_metrics
@@ -218,6 +220,38 @@ def _slos() -> str:
             f"<th>freshness lag history</th></tr>{''.join(rows)}</table>")
 
 
+HELD_OUT_METRICS = ("roc_auc", "accuracy", "macro_f1")
+
+
+def _consumer_models() -> str:
+    """The model inventory: each consumer model's fitted version kept in each region."""
+    now, rows = current_time(), []
+    for model in CONSUMER_MODELS:
+        for region in model.regions:
+            found = kept.load(model.name, region)
+            cells = [_e(model.key), _e(model.consumer), _e(region)]
+            if found is None:
+                cells += ["—", "not trained yet", "", "", "", "trains"]
+            else:
+                due = kept.retrain_reason(found, model.version, found.rows_seen, now)
+                cells += [
+                    _e(found.version), f"{found.trained_at:%Y-%m-%d %H:%M}",
+                    f"{found.training.get('rows_trained', 0):,}",
+                    _e(", ".join(f"{name} {found.training[name]}" for name in HELD_OUT_METRICS
+                                 if name in found.training)),
+                    "<span class='ok'>holds</span>" if found.model is not None
+                    else "<span class='bad'>does not hold</span>",
+                    _e(f"retrains: {due}") if due else "scores with it"]
+            rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return ("<p>Each consumer model's fitted version, kept in its region's store and signed. "
+            "The next run retrains it when due: new model code, older than "
+            f"{kept.RETRAIN_AFTER.days} days, inputs grown by over {kept.RETRAIN_GROWTH:.0%}, "
+            "or an erasure, a retention purge or a rule change since it was trained.</p>"
+            "<table><tr><th>model</th><th>consumer</th><th>region</th><th>version</th>"
+            "<th>trained (UTC)</th><th>rows trained</th><th>held-out quality</th>"
+            f"<th>signature</th><th>next run</th></tr>{''.join(rows)}</table>")
+
+
 def _metrics_table(columns: list[str], rows: list[tuple]) -> str:
     head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_e(metric_cell(v))}</td>" for v in row) + "</tr>"
@@ -293,6 +327,7 @@ def render_page() -> str:
         ("retention", "Retention", _retention()),
         ("quality", "Data quality", _quality()),
         ("slos", "Service levels", _slos()),
+        ("models", "Consumer models", _consumer_models()),
         ("platform", "Platform metrics", _platform()),
         ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
     ]
