@@ -166,11 +166,12 @@ def _read_declaration(path: Path) -> dict:
                                      "declare one source per file")
     try:
         text = path.read_text(encoding="utf-8")
-        document = yaml.load(text, Loader=_YAML_LOADER) or {}
-        # Aliases make a small file expand into billions of items (a YAML bomb).
+        # Aliases make a small file expand into billions of items (a YAML bomb): refused
+        # before anything is built from it.
         if ("&" in text or "*" in text) and has_alias(yaml.compose(text, Loader=_YAML_LOADER)):
             raise SourceDeclarationError(f"{path}: YAML anchors and aliases are not allowed in "
                                          "source declarations")
+        document = yaml.load(text, Loader=_YAML_LOADER) or {}
     except UnicodeDecodeError as error:
         raise SourceDeclarationError(f"{path}: not UTF-8 text ({error.reason})") from None
     except yaml.YAMLError as error:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -43,6 +44,19 @@ def test_a_link_out_of_the_landing_zone_is_refused_and_never_read(landing, tmp_p
     assert customer_ids("us") == [1]
     assert "link" in report.files_refused["crm/customers/evil.csv"]
     assert all("666" not in str(row) for row in quarantine())
+
+
+def test_a_linked_parquet_export_is_refused_and_never_read(tiny_estate, tmp_path):
+    folder = tiny_estate / "billing" / "invoices"
+    first, *rest = sorted(folder.glob("*.parquet"))
+    outside = tmp_path / "outside.parquet"
+    shutil.move(first, outside)
+    first.symlink_to(outside)
+    report = load("billing.invoices")
+    assert "link" in report.files_refused[f"billing/invoices/{first.name}"]
+    [(expected,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(p) for p in rest]})"
+                               ).fetchall()
+    assert sum(report.table_rows.values()) == expected > 0  # nothing of the linked file
 
 
 @pytest.mark.parametrize("name", [

@@ -4,7 +4,6 @@
 read, collected after every `steward run` and hourly, so daemon-launched runs count too.
 """
 
-
 import dagster as dg
 
 from orchestration.defs.transform.assets import platform_models

@@ -347,12 +347,14 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
     """Parquet is columnar: read only the key, cursor and routing columns first. When the batch
     has no refused file, empty key, unknown country or repeated key, every row goes straight
     from the files to its region's table; otherwise returns False for the full path."""
+    if any(f.refused or f.size == 0 for f in files):
+        return False  # the full path refuses those files with the reason, never reading them
     create_scratch_tables(con, spec, country_to_region())
     exclusions = _exclusions(spec)
     probe = sorted({*spec.primary_key, spec.route_by, *([spec.cursor] if spec.cursor else []),
                     *([spec.event_time] if "expired" in exclusions else []),
                     *(c.name for c in spec.columns if c.subject and "erased" in exclusions)})
-    if read_parquet_files(con, spec, files, columns=probe) or any(f.size == 0 for f in files):
+    if read_parquet_files(con, spec, files, columns=probe):
         return False
     excluded = " OR ".join(f"({condition})" for condition in exclusions.values()) or "false"
     anomalies = con.execute(
