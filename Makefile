@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster
 
-.PHONY: run test lint ui bench report clean
+.PHONY: run test test-dates lint ui bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ run: $(STAMP) $(DAGSTER_HOME)  ## the whole governed pipeline, end to end, with 
 test: $(STAMP)  ## the policy check, then every test (the main job end to end on a tiny estate too)
 	$(BIN)/steward policy check
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-dates: $(STAMP)  ## the date-sensitive tests again on 29 February, 31 December and six years on
+	$(BIN)/python -m tests.clock | while read -r day offset; do \
+	    echo "== the date-sensitive tests on $$day (STEWARD_NOW=$$offset)"; \
+	    STEWARD_NOW=$$offset $(BIN)/pytest -n 2 --dist loadgroup -m clock -p no:cacheprovider \
+	        || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -86,6 +86,39 @@ def report() -> None:
     typer.echo(f"written {_write_report()}")
 
 
+add_app = typer.Typer(help="Add to what Steward governs.", no_args_is_help=True)
+app.add_typer(add_app, name="add")
+
+
+@add_app.command("source")
+def add_source(
+    name: Annotated[str, typer.Argument(help="The source system, e.g. erp")],
+    table: Annotated[str, typer.Option(help="The table its exports hold, e.g. orders")],
+    format: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")],
+    sample: Annotated[Path, typer.Option("--from", help="A sample export to infer it from",
+                                         exists=True, dir_okay=False)],
+) -> None:
+    """Declare a source table from a sample export: its block in the dbt sources, a staging
+    model and an expectation suite. Owner and retention are left TODO for you to declare;
+    `steward policy check` then says what is left."""
+    from orchestration.lib.scaffold import ScaffoldError
+    from orchestration.lib.scaffold import add_source as scaffold
+
+    try:
+        added = scaffold(name, table, format, sample)
+    except (ScaffoldError, ValueError) as error:
+        typer.echo(f"not added: {error}", err=True)
+        raise typer.Exit(2) from None
+    for column, (data_type, level) in added.columns.items():
+        role = {added.primary_key: "primary key", added.route_by: "routes rows to regions",
+                added.event_time: "event time (retention)"}.get(column, "")
+        typer.echo(f"  {column:<24} {data_type:<16} {level:<12} {role}")
+    typer.echo("written:\n" + "\n".join(f"  {path}" for path in added.written))
+    typer.echo(f"next: set owner and retention (TODO) in {added.written[0].name}, check the "
+               "proposed classifications, then run `steward policy check`; exports land in "
+               f"data/landing/{name}/{table}/")
+
+
 policy_app = typer.Typer(help="Check and explain the rules of policies/.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 

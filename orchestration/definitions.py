@@ -21,7 +21,7 @@ from orchestration.defs.consumers.assets import (  # noqa: E402
     build_consumer_assets,
     build_fairness_checks,
 )
-from orchestration.defs.governance.checks import build_dbt_policy_checks  # noqa: E402
+from orchestration.defs.governance.checks import build_policy_checks  # noqa: E402
 from orchestration.defs.governance.jobs import (  # noqa: E402
     erase_subject_job,
     purge_schedule,
@@ -29,46 +29,58 @@ from orchestration.defs.governance.jobs import (  # noqa: E402
 )
 from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
 from orchestration.defs.platform.assets import platform_schedule, telemetry  # noqa: E402
-from orchestration.defs.quality.checks import build_model_quality_checks  # noqa: E402
+from orchestration.defs.quality.checks import build_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import (  # noqa: E402
     dbt_models,
     dbt_resource,
     platform_models,
 )
-from orchestration.lib.policy_adapter import governance_metadata, policy_tags  # noqa: E402
+from orchestration.lib.policy_adapter import (  # noqa: E402
+    governance_metadata,
+    policy_tags,
+    undeclared_sources,
+)
 from policies.rules import load_rules  # noqa: E402
 
 PIPELINE_JOB = "steward_pipeline"
 
 
-def _governed(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def _govern(spec: dg.AssetSpec) -> dg.AssetSpec:
     """Every asset carries owner, retention, region and pii tags, its columns' effective
     classifications and its column lineage, all from the policy engine; a shared dataset
     carries its freshness objective."""
+    key = spec.key.to_user_string()
+    governed = spec.merge_attributes(tags=policy_tags(key)).replace_attributes(
+        metadata={**spec.metadata, **governance_metadata(key, spec.metadata)})
+    slo = load_rules().slos.get(key)
+    if slo:  # policies/slos.yaml's freshness objective, tracked by Dagster too
+        governed = governed.replace_attributes(freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=slo.freshness_hours)))
+    return governed
 
-    slos = load_rules().slos
 
-    def govern(spec: dg.AssetSpec) -> dg.AssetSpec:
-        key = spec.key.to_user_string()
-        governed = spec.merge_attributes(tags=policy_tags(key)).replace_attributes(
-            metadata={**spec.metadata, **governance_metadata(key, spec.metadata)})
-        if key in slos:  # policies/slos.yaml's freshness objective, tracked by Dagster too
-            governed = governed.replace_attributes(
-                freshness_policy=dg.FreshnessPolicy.time_window(
-                    fail_window=timedelta(hours=slos[key].freshness_hours)))
-        return governed
-
-    return assets_def.map_asset_specs(govern)
+def _undeclared_source_specs() -> list[dg.AssetSpec]:
+    """dbt sources no one declared for Steward: shown, governed and checked like the rest,
+    though Steward does not load them."""
+    return [_govern(dg.AssetSpec(dg.AssetKey.from_user_string(key), group_name="sources",
+                                 kinds={"dbt"}, description="A dbt source without a Steward "
+                                 "declaration: declare it to load and govern it."))
+            for key in undeclared_sources()]
 
 
 def build_definitions() -> dg.Definitions:
     ingest = build_ingest_assets()
     ingest_keys = [key for asset in ingest for key in asset.keys]
     derived = [automated(a) for a in (dbt_models, *build_consumer_assets())]
-    assets = [_governed(a) for a in (*ingest, *derived, telemetry, platform_models)]
+    assets = [a.map_asset_specs(_govern)
+              for a in (*ingest, *derived, telemetry, platform_models)]
+    external = _undeclared_source_specs()
+    # Ingest and consumer assets check themselves; everything else is checked here.
+    checked = [*dbt_models.keys, *platform_models.keys, *telemetry.keys,
+               *(spec.key for spec in external)]
     return dg.Definitions(
-        assets=assets,
-        asset_checks=[*build_dbt_policy_checks(), *build_model_quality_checks(),
+        assets=[*assets, *external],
+        asset_checks=[*build_policy_checks(checked), *build_quality_checks(checked),
                       *build_fairness_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None), retention_purge_job, erase_subject_job],

@@ -17,6 +17,7 @@ class ColumnFacts:
     derived_from: tuple[tuple[str, str], ...] = ()  # (asset, column) pairs from lineage
     mask: str | None = None  # how a read above clearance masks it: "redaction" for free text
     subject: str | None = None  # the kind of data subject it identifies, e.g. "customer"
+    detected: str | None = None  # the level its values show, from a PII scan of data as shipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class AssetFacts:
     event_time: str | None = None  # the column whose age retention is measured by
     stored: bool = True  # False for a view: it holds no rows of its own
     direct_reads: tuple[str, ...] = ()  # storage it opens itself (ATTACH, read_parquet, ...)
+    problem: str | None = None  # why its governance could not be evaluated (it is then blocked)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Not inside a longer token: a UUID or a hex hash holds runs of digits that are no card.
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?\d[\d .-]{6,14}\d"
                     r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\d)")

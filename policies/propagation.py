@@ -21,11 +21,14 @@ class ColumnTags:
     transform: str | None = None  # the de-identifying transform that lowered it
     declared: bool = False
     mask: str | None = None  # how a read masks it: declared, or inherited with its level
+    detected: bool = False  # its level is what a scan of its values found
 
     @property
     def reason(self) -> str:
         if self.declared:
             return "declared"
+        if self.detected:
+            return "found in its values"
         if self.transform:
             return f"{self.transform} of {self.source[0]}.{self.source[1]}"
         if self.source:
@@ -78,6 +81,8 @@ def _column_tags(rules: RuleSet, asset: AssetFacts,
             if transform and best > rank[transform.yields]:
                 tags = ColumnTags(transform.yields, rank[transform.yields], source,
                                   column.transform)
+        if column.detected and rank[column.detected] > tags.rank:
+            tags = ColumnTags(column.detected, rank[column.detected], detected=True)
         if column.declared and rank[column.declared] > tags.rank:
             tags = ColumnTags(column.declared, rank[column.declared], declared=True)
         # A mask follows a column copied under its own name (body → body); a column computed

@@ -20,6 +20,8 @@ REGION_FLOW = "region.flow_not_allowed"
 REGION_ROWS_OUTSIDE = "region.rows_outside_region"  # found in a store's data
 REGION_DIRECT_READ = "region.direct_read"
 RETENTION_ROWS_PAST = "retention.rows_past_limit"  # found in a store's data
+GOVERNANCE_UNEVALUATED = "governance.unevaluated"
+PLACEHOLDER = "TODO"  # written by `steward add source` where only a person can decide
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,21 @@ class Violation:
 def _missing_tags(asset: AssetFacts, tags: AssetTags) -> list[Violation]:
     missing = [name for name, value in
                (("owner", tags.owner), ("retention", tags.retention), ("region", tags.region))
-               if not value]
+               if not value or value == PLACEHOLDER]
     if not missing:
         return []
-    return [Violation(TAGS_MISSING, asset.key, f"no {', '.join(missing)} declared or inherited",
+    placeholders = [name for name in missing if getattr(asset, name) == PLACEHOLDER]
+    unset = [name for name in missing if name not in placeholders]
+    said = [f"no {', '.join(unset)} declared or inherited"] if unset else []
+    said += [f"{', '.join(placeholders)} still {PLACEHOLDER}"] if placeholders else []
+    return [Violation(TAGS_MISSING, asset.key, "; ".join(said),
                       f"declare {', '.join(missing)} under config.meta.steward",
                       declared_in=asset.declared_in)]
 
 
 def _retention(rules: RuleSet, asset: AssetFacts, tags: AssetTags) -> list[Violation]:
     found = []
-    if asset.retention and asset.retention not in rules.retention_classes:
+    if asset.retention not in (None, PLACEHOLDER, *rules.retention_classes):
         found.append(Violation(RETENTION_UNKNOWN, asset.key,
                                f"retention {asset.retention!r} is not a retention class",
                                f"use one of {', '.join(rules.retention_classes)}",
@@ -77,7 +83,14 @@ def _pii(rules: RuleSet, asset: AssetFacts, tags: AssetTags,
     found = []
     for column in asset.columns.values():
         effective = tags.columns[column.name]
-        if column.declared and rules.rank(column.declared) < rules.rank(effective.level):
+        if (column.declared and effective.detected
+                and rules.rank(column.declared) < rules.rank(effective.level)):
+            found.append(Violation(
+                PII_DETECTED, asset.key,
+                f"declared {column.declared} but its values hold {effective.level} data",
+                f"classify it {effective.level}, or remove that data from it",
+                column=column.name, declared_in=asset.declared_in))
+        elif column.declared and rules.rank(column.declared) < rules.rank(effective.level):
             found.append(Violation(
                 PII_WEAKER_THAN_LINEAGE, asset.key,
                 f"declared {column.declared} but lineage makes it {effective.level} "
@@ -146,9 +159,28 @@ def consumer_violations(rules: RuleSet, consumer: Consumer, catalog: Catalog,
     return found
 
 
+def _unevaluated(catalog: Catalog) -> dict[str, Violation]:
+    """Assets whose governance could not be evaluated, and everything derived from them: what
+    lineage would have told about them is unknown, so each is held back with the reason."""
+    found: dict[str, Violation] = {}
+    for asset in catalog.topological():
+        if asset.problem:
+            found[asset.key] = Violation(
+                GOVERNANCE_UNEVALUATED, asset.key, f"its governance could not be evaluated: "
+                f"{asset.problem}", "fix the cause above; until then it and everything built "
+                "from it are blocked", declared_in=asset.declared_in)
+        elif unknown := next((up for up in asset.upstream if up in found), None):
+            found[asset.key] = Violation(
+                GOVERNANCE_UNEVALUATED, asset.key, f"it is built from {unknown}, whose "
+                "governance could not be evaluated", f"fix {unknown} first",
+                path=(asset.key, unknown), declared_in=asset.declared_in)
+    return found
+
+
 def asset_violations(rules: RuleSet, catalog: Catalog,
                      effective: dict[str, AssetTags]) -> list[Violation]:
-    found = []
+    unevaluated = _unevaluated(catalog)
+    found = list(unevaluated.values())
     for asset in catalog.assets.values():
         tags = effective[asset.key]
         found += _missing_tags(asset, tags)

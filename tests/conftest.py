@@ -8,6 +8,21 @@ from pathlib import Path
 import pytest
 
 TINY_CUSTOMERS = 120
+TESTS = Path(__file__).parent
+# Whose outcome depends on the date (retention, purge, freshness, SLOs, kept-model age,
+# telemetry windows): marked `clock`, and run again on three more days by `make test-dates`.
+DATE_SENSITIVE = (
+    "test_dates.py", "policies/test_slo.py", "policies/test_audit_chain.py",
+    "orchestration/test_estate.py", "orchestration/test_ingest_incremental.py",
+    "orchestration/test_retention_erasure.py", "orchestration/test_consumers.py",
+    "orchestration/test_platform_metrics.py", "orchestration/test_alerts.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(TESTS).as_posix() in DATE_SENSITIVE:
+            item.add_marker(pytest.mark.clock)
 
 
 def use_data_dir(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -77,6 +77,12 @@ def dbt_project() -> DbtProject:
     return project if project.manifest_path.exists() else parse_dbt_project()
 
 
+def parents(node: Mapping[str, Any]) -> list[str]:
+    """The unique_ids a manifest node depends on (a seed depends on none and says so by
+    omission)."""
+    return (node.get("depends_on") or {}).get("nodes") or []
+
+
 def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """unique_ids of manifest nodes, every node after the nodes it depends on."""
     order: list[str] = []
@@ -86,7 +92,7 @@ def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if unique_id in seen or unique_id not in nodes:
             return
         seen.add(unique_id)
-        for parent in nodes[unique_id]["depends_on"]["nodes"]:
+        for parent in parents(nodes[unique_id]):
             visit(parent)
         order.append(unique_id)
 

@@ -67,8 +67,9 @@ def _macros(seed: int, customers: int, as_of: datetime) -> list[str]:
         # A quarter of leads are still open; the others were won more often by larger segments
         # and longer relationships, so a lead-scoring model has something real to learn.
         "CREATE MACRO lead_status_of(c) AS CASE WHEN rnd(c, 'lead') % 4 = 0 THEN 'open' "
-        "WHEN rnd(c, 'win') % 100 < 10 + 12 * (rnd(c, 'seg') % 4) + 4 * least(6, date_diff("
-        "'year', signup_of(c), estate_as_of())) THEN 'won' ELSE 'lost' END",
+        # (whole years as customer counted in days, not calendar years: the same on any day)
+        "WHEN rnd(c, 'win') % 100 < 10 + 12 * (rnd(c, 'seg') % 4) + 4 * least(6, "
+        "(rnd(c, 'signup') % (6 * 365 * 86400)) // (365 * 86400)) THEN 'won' ELSE 'lost' END",
         # One customer in three pays late habitually; the rest rarely do.
         "CREATE MACRO payment_delay_of(i, c) AS to_seconds((rnd(i, 'late') % (CASE WHEN "
         "rnd(c, 'payer') % 3 = 0 THEN 60 ELSE 32 END * 86400))::BIGINT)",
@@ -82,7 +83,8 @@ TABLES = [
     EstateTable("crm", "customers", "csv", 1.0, """
         SELECT i AS customer_id, first_of(i) || ' ' || last_of(i) AS full_name,
                email_of(i) AS email, phone_of(i) AS phone,
-               DATE '1950-01-01' + (rnd(i, 'birth') % 18250)::INTEGER AS birth_date,
+               -- 27 to 77 years old on the estate's day, whichever day that is
+               estate_as_of()::DATE - (28093 - rnd(i, 'birth') % 18250)::INTEGER AS birth_date,
                pick(['female', 'male', 'female', 'male', 'nonbinary'], i, 'gender') AS gender,
                country_of(i) AS country, signup_of(i) AS signup_at,
                pick(['consumer', 'smb', 'mid_market', 'enterprise'], i, 'seg') AS segment,

@@ -6,6 +6,8 @@ the engine in `policies/` sees plain facts and lineage.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
 from functools import cache
@@ -16,7 +18,12 @@ import dagster as dg
 
 from orchestration.lib.consumers import specs
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
-from orchestration.lib.dbt import StewardDbtTranslator, dbt_project, dependency_order
+from orchestration.lib.dbt import (
+    StewardDbtTranslator,
+    dbt_project,
+    dependency_order,
+    parents,
+)
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.sources import (
@@ -26,10 +33,15 @@ from orchestration.lib.sources import (
     node_meta,
 )
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
-from policies.engine import Evaluation, evaluate
+from policies.detection import scan
+from policies.engine import DETECTED_LEVEL, Evaluation, evaluate
 from policies.rules import load_rules
+from policies.violations import GOVERNANCE_UNEVALUATED
 
 REGIONAL = "regional"
+# The dbt resources Dagster makes assets of (ephemeral models are governed for their lineage).
+GOVERNED_NODES = ("model", "seed", "snapshot")
+SEED_SAMPLE_ROWS = 500
 
 
 def _relative(path: Path) -> str:
@@ -92,8 +104,19 @@ def _direct_reads(props: dict) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
-                 asset_of_relation: dict[str, str], upstream: tuple[str, ...]) -> AssetFacts:
+def _declared_in(props: dict) -> str:
+    """Where a person declares a node's governance: its properties YAML when it has one (a
+    seed's CSV holds data, not declarations), else its own file."""
+    patch = (props.get("patch_path") or "").split("://", 1)[-1]
+    return str(Path("dbt_project") / (patch or props.get("original_file_path", "")))
+
+
+def _node_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
+                asset_of_relation: dict[str, str], upstream: tuple[str, ...],
+                detected: dict[str, str] | None = None, problem: str | None = None
+                ) -> AssetFacts:
+    """A model, snapshot or seed: its `meta.steward` (or the folder's), its columns with their
+    lineage and declared classifications, and what a scan of its values found."""
     steward = node_meta(props).get("steward") or {}
     declared_columns = props.get("columns") or {}
     columns = {}
@@ -106,6 +129,7 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
             mask=meta.get("mask"),
             derived_from=tuple(sorted((asset_of_relation[rel], col) for rel, col in sources
                                       if rel in asset_of_relation)),
+            detected=(detected or {}).get(name),
         )
     return AssetFacts(
         key=key,
@@ -115,12 +139,56 @@ def _model_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]]
         pii=steward.get("pii"),
         columns=columns,
         upstream=upstream,
-        declared_in=str(Path("dbt_project") / props.get("original_file_path", "")),
+        declared_in=_declared_in(props),
         contract=bool(((props.get("config") or {}).get("contract") or {}).get("enforced")),
         event_time=steward.get("event_time"),
         direct_reads=_direct_reads(props),
-        stored=(props.get("config") or {}).get("materialized") != "view",
+        stored=(props.get("config") or {}).get("materialized") not in ("view", "ephemeral"),
+        problem=problem,
     )
+
+
+def undeclared_source_facts(key: str, source: dict) -> AssetFacts:
+    """A dbt source without a Steward declaration: governed by whatever its YAML says, so the
+    policy names what is missing instead of the asset going unseen."""
+    steward = {**(source.get("source_meta") or {}).get("steward", {}),
+               **(node_meta(source).get("steward") or {})}
+    return AssetFacts(
+        key=key, owner=steward.get("owner"), retention=steward.get("retention"),
+        region=steward.get("region"), pii=steward.get("pii"),
+        columns={name: ColumnFacts(name, node_meta(column).get("classification"))
+                 for name, column in (source.get("columns") or {}).items()},
+        event_time=steward.get("event_time"),
+        declared_in=_declared_in(source))
+
+
+def _seed_sample(props: dict, rows: int = SEED_SAMPLE_ROWS) -> dict[str, list[str]]:
+    """The first rows of a seed's CSV, by column."""
+    path = Path(props["root_path"]) / props["original_file_path"]
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        values: list[list[str]] = [[] for _ in header]
+        for row in itertools.islice(reader, rows):
+            for column, value in zip(values, row, strict=False):
+                column.append(value)
+    return dict(zip(header, values, strict=True))
+
+
+def _seed_lineage(props: dict) -> tuple[dict[str, set], dict[str, str]]:
+    """A seed derives from nothing; what its values hold is found by the PII detectors."""
+    sample = _seed_sample(props)
+    detected = {column: DETECTED_LEVEL for column, values in sample.items()
+                if scan(values).detected}
+    return {column: set() for column in sample}, detected
+
+
+def _compiled_sql(props: dict) -> str:
+    sql = props.get("compiled_code")
+    if not sql:
+        raise ValueError("the manifest holds no compiled SQL for it (made by `dbt parse`?); "
+                         "`steward policy check` compiles the project")
+    return sql
 
 
 def consumer_model_facts(model: ConsumerModel) -> AssetFacts:
@@ -146,14 +214,17 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
     asset_of_relation: dict[str, str] = {}
     schema: dict[str, dict[str, dict[str, str]]] = {}
     asset_of_unique_id: dict[str, str] = {}
+    declared: set[str] = set()
     for spec in sources:
         facts = source_facts(spec)
         assets[facts.key] = facts
         asset_of_relation[f"{spec.schema}.{spec.table}"] = facts.key
         schema.setdefault(spec.schema, {})[spec.table] = {c.name: c.data_type
                                                           for c in spec.columns}
-        asset_of_unique_id[f"source.{manifest['metadata'].get('project_name', 'steward')}."
-                           f"{spec.source}.{spec.table}"] = facts.key
+        unique_id = (f"source.{manifest['metadata'].get('project_name', 'steward')}."
+                     f"{spec.source}.{spec.table}")
+        asset_of_unique_id[unique_id] = facts.key
+        declared.add(unique_id)
     for unique_id, source in manifest["sources"].items():
         key = asset_of_unique_id.setdefault(
             unique_id, f"{source['source_name']}/{source['name']}")
@@ -163,18 +234,33 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
             schema.setdefault(source["schema"], {})[source["name"]] = {
                 name: column.get("data_type") or "VARCHAR"
                 for name, column in (source.get("columns") or {}).items()}
-    models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
-    for unique_id in dependency_order(models):
-        props = models[unique_id]
+        elif unique_id not in declared:
+            assets[key] = undeclared_source_facts(key, source)
+            asset_of_relation[f"{source['schema']}.{source['name']}".lower()] = key
+    nodes = {uid: n for uid, n in manifest["nodes"].items()
+             if n["resource_type"] in GOVERNED_NODES}
+    for unique_id in dependency_order(nodes):
+        props = nodes[unique_id]
         key = translator.get_asset_spec(manifest, unique_id, None).key.to_user_string()
         asset_of_unique_id[unique_id] = key
-        relation = f"{props['schema']}.{props['alias']}".lower()
-        lineage = column_lineage(props["compiled_code"], {"eu": schema} if schema else {})
-        upstream = tuple(asset_of_unique_id[d] for d in props["depends_on"]["nodes"]
+        upstream = tuple(asset_of_unique_id[d] for d in parents(props)
                          if d in asset_of_unique_id)
-        assets[key] = _model_facts(key, props, lineage, asset_of_relation, upstream)
-        asset_of_relation[relation] = key
-        schema.setdefault(props["schema"], {})[props["alias"]] = {c: "VARCHAR" for c in lineage}
+        lineage, detected, problem = {}, {}, None
+        # One node that cannot be read (no compiled SQL, SQL sqlglot cannot parse, an unreadable
+        # seed) is blocked with the reason, whatever the cause; the other assets still load.
+        try:
+            if props["resource_type"] == "seed":
+                lineage, detected = _seed_lineage(props)
+            else:
+                lineage = column_lineage(_compiled_sql(props), {"eu": schema} if schema else {})
+        except Exception as error:
+            problem = f"{type(error).__name__}: {error}".strip()[:500]
+        assets[key] = _node_facts(key, props, lineage, asset_of_relation, upstream, detected,
+                                  problem)
+        asset_of_relation[f"{props['schema']}.{props['alias']}".lower()] = key
+        if lineage:  # a table of unknown columns is left for sqlglot to treat as unknown
+            schema.setdefault(props["schema"], {})[props["alias"]] = dict.fromkeys(lineage,
+                                                                                   "VARCHAR")
     for model in consumer_models:
         assets[model.key] = consumer_model_facts(model)
     return Catalog(assets)
@@ -200,14 +286,14 @@ def project_evaluation() -> Evaluation:
 @cache
 def relations() -> dict[str, tuple[str, str]]:
     """Each asset key (as a string) → its (schema, table) in a region store."""
-    nodes = project_manifest()["nodes"]
-    found = {f"{spec.source}/{spec.table}": (spec.schema, spec.table)
-             for spec in load_source_tables()}
-    found |= {key: (nodes[uid]["schema"], nodes[uid]["alias"])
-              for key, uid in model_unique_ids().items()}
+    manifest = project_manifest()
+    found = {f"{s['source_name']}/{s['name']}": (s["schema"], s["name"])
+             for s in manifest["sources"].values()}
+    found |= {f"{spec.source}/{spec.table}": (spec.schema, spec.table)
+              for spec in load_source_tables()}
+    found |= {key: (manifest["nodes"][uid]["schema"], manifest["nodes"][uid]["alias"])
+              for key, uid in dbt_unique_ids().items()}
     found |= {model.key: model.relation for model in CONSUMER_MODELS}
-    found |= {f"{s['source_name']}/{s['name']}": (s["schema"], s["name"])
-              for s in project_manifest()["sources"].values() if is_telemetry(s)}
     return found
 
 
@@ -225,18 +311,28 @@ def country_columns() -> dict[str, str]:
 
 
 @cache
-def model_unique_ids() -> dict[str, str]:
-    """Each dbt model's asset key (as a string) → its dbt unique_id."""
+def dbt_unique_ids() -> dict[str, str]:
+    """Each dbt model's, seed's and snapshot's asset key (as a string) → its dbt unique_id."""
     translator = StewardDbtTranslator()
     manifest = project_manifest()
     return {translator.get_asset_spec(manifest, unique_id, None).key.to_user_string(): unique_id
             for unique_id, node in manifest["nodes"].items()
-            if node["resource_type"] == "model"}
+            if node["resource_type"] in GOVERNED_NODES}
+
+
+def undeclared_sources() -> list[str]:
+    """dbt sources nobody declared for Steward (not ingested, not telemetry): still assets."""
+    ingested = {f"{spec.source}/{spec.table}" for spec in load_source_tables()}
+    return sorted(key for source in project_manifest()["sources"].values()
+                  if not is_telemetry(source)
+                  and (key := f"{source['source_name']}/{source['name']}") not in ingested)
 
 
 def policy_tags(key: str) -> dict[str, str]:
     """The four governance tags of an asset, as Dagster tags ("unset" when missing)."""
-    tags = project_evaluation().effective[key]
+    tags = project_evaluation().effective.get(key)
+    if tags is None:  # not in the catalog: ungoverned, and its policy check says so
+        return dict.fromkeys(("owner", "retention", "region", "pii"), "unset")
     return {"owner": tags.owner or "unset", "retention": tags.retention or "unset",
             "region": tags.region or "unset", "pii": tags.pii}
 
@@ -244,6 +340,9 @@ def policy_tags(key: str) -> dict[str, str]:
 def governance_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """Column schema with effective classifications, column lineage, and the asset's policy
     violations as the engine sees them at definition time."""
+    if key not in project_evaluation().effective:
+        return {"policy_violations": dg.MetadataValue.md(
+            f"- **{GOVERNANCE_UNEVALUATED}** `{key}`: not in the policy catalog")}
     effective = project_evaluation().effective[key]
     violations = project_evaluation().for_asset(key) + [
         violation for model in CONSUMER_MODELS if model.key == key

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_CLOCK_OFFSET = re.compile(r"^([+-]\d+(?:\.\d+)?)([dhs])$")
 
 
 @dataclass(frozen=True)
 class Settings:
     dbt_project_dir: Path
+    expectations_dir: Path
     data_dir: Path
     landing_dir: Path
     store_dir: Path
@@ -34,13 +37,49 @@ class Settings:
         return self.store_dir / ".dbt" / region
 
 
+def _real_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def moved_clock() -> datetime | None:
+    """The time STEWARD_NOW sets, when it is set: an ISO time (the clock stands there), or a
+    signed offset such as `+455d` or `-90s` (the clock runs, that far from the real one)."""
+    moved = (os.environ.get("STEWARD_NOW") or "").strip()
+    if not moved:
+        return None
+    offset = _CLOCK_OFFSET.match(moved)
+    if offset:
+        unit = {"d": "days", "h": "hours", "s": "seconds"}[offset[2]]
+        return _real_now() + timedelta(**{unit: float(offset[1])})
+    try:
+        return datetime.fromisoformat(moved).replace(tzinfo=None)
+    except ValueError:
+        raise ValueError(f"STEWARD_NOW={moved!r} is neither an ISO time (2027-12-01T09:00:00) "
+                         "nor an offset (+455d, -12h, +90s)") from None
+
+
 def current_time() -> datetime:
     """Now, in UTC without a zone (as the stores keep timestamps); STEWARD_NOW moves the clock,
-    e.g. to see what a purge would delete next year."""
-    moved = os.environ.get("STEWARD_NOW")
-    if moved:
-        return datetime.fromisoformat(moved).replace(tzinfo=None)
-    return datetime.now(UTC).replace(tzinfo=None)
+    e.g. to see what a purge would delete next year. Everything Steward dates — retention,
+    expectations, the dbt models' `as_of`, telemetry windows — reads this one clock."""
+    return moved_clock() or _real_now()
+
+
+def _clock_offset() -> timedelta:
+    """How far STEWARD_NOW moves Steward's clock from the real one (zero when unset)."""
+    moved = moved_clock()
+    return moved - _real_now() if moved else timedelta(0)
+
+
+def from_real_clock(timestamp: float) -> datetime:
+    """A time Dagster recorded (epoch seconds, on the real clock) on Steward's clock: with
+    STEWARD_NOW set, a run that ended a minute ago ended a minute before STEWARD_NOW."""
+    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None) + _clock_offset()
+
+
+def to_real_clock(moment: datetime) -> float:
+    """A time on Steward's clock as Dagster's epoch seconds, to filter Dagster's history."""
+    return (moment - _clock_offset()).replace(tzinfo=UTC).timestamp()
 
 
 def get_settings() -> Settings:
@@ -48,6 +87,8 @@ def get_settings() -> Settings:
     return Settings(
         dbt_project_dir=Path(os.environ.get("STEWARD_DBT_PROJECT_DIR",
                                             PROJECT_ROOT / "dbt_project")).resolve(),
+        expectations_dir=Path(os.environ.get("STEWARD_EXPECTATIONS_DIR",
+                                             PROJECT_ROOT / "expectations")).resolve(),
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),

@@ -8,12 +8,12 @@ breach is an alert (`slo:<dataset>`), resolved when the objectives hold again.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from orchestration.lib import alerts
-from orchestration.lib.settings import current_time
+from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
 from orchestration.lib.store import rows_if_present, write_connection
 from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
@@ -23,11 +23,11 @@ CHECK_HISTORY = RUN_HISTORY = 500
 _FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE)
 
 
-def _runs(instance: dg.DagsterInstance, key: dg.AssetKey, since: datetime
+def _runs(instance: dg.DagsterInstance, key: dg.AssetKey, since: float
           ) -> list[tuple[bool, float]]:
     """(succeeded, seconds) of every finished run of the window that set out to build `key`."""
     planned = instance.fetch_planned_materializations(
-        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()),
+        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since),
         limit=RUN_HISTORY).records
     run_ids = sorted({record.run_id for record in planned})
     if not run_ids:
@@ -42,21 +42,20 @@ def measure(instance: dg.DagsterInstance, graph, now: datetime | None = None
             ) -> list[SliReading]:
     rules = load_rules()
     now = now or current_time()
-    since = (now - timedelta(days=rules.slo_window_days)).replace(tzinfo=UTC)
+    since = to_real_clock(now - timedelta(days=rules.slo_window_days))
     readings = []
     for dataset, slo in rules.slos.items():
         key = dg.AssetKey.from_user_string(dataset)
         runs = _runs(instance, key, since)
         latest = instance.get_latest_materialization_event(key)
-        built = (datetime.fromtimestamp(latest.timestamp, UTC).replace(tzinfo=None)
-                 if latest else None)
+        built = from_real_clock(latest.timestamp) if latest else None
         checks = []
         if graph.has(key):
             for check_key in graph.get(key).check_keys:
                 checks += [record.status.value == "SUCCEEDED" for record in
                            instance.event_log_storage.get_asset_check_execution_history(
                                check_key, limit=CHECK_HISTORY)
-                           if record.create_timestamp >= since.timestamp()
+                           if record.create_timestamp >= since
                            and record.status.value in ("SUCCEEDED", "FAILED")]
         readings.append(evaluate_slo(slo, runs, built, checks, now))
     return readings

@@ -20,7 +20,7 @@ from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.policy_adapter import project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
-from orchestration.lib.settings import current_time
+from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.store import rows_if_present, store_path, write_connection
 from policies.regions import GLOBAL_REGION, region_names
@@ -56,13 +56,8 @@ COLUMNS = {
 }
 
 
-def _epoch(moment: datetime) -> float:
-    """Seconds since the epoch of a store timestamp (UTC, kept without a zone)."""
-    return moment.replace(tzinfo=UTC).timestamp()
-
-
 def _at(timestamp: float | None) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None) if timestamp else None
+    return from_real_clock(timestamp) if timestamp else None
 
 
 def _roles() -> dict[str, tuple[str, str | None, str | None]]:
@@ -99,7 +94,7 @@ def _materializations(instance: dg.DagsterInstance, key: dg.AssetKey, since: dat
     found, cursor = [], None
     while True:
         page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, after_timestamp=_epoch(since)),
+            dg.AssetRecordsFilter(asset_key=key, after_timestamp=to_real_clock(since)),
             limit=PAGE, cursor=cursor)
         found += page.records
         if not page.has_more:
@@ -144,7 +139,7 @@ def _checks(instance: dg.DagsterInstance, graph, since: datetime, roles: dict) -
         history = instance.event_log_storage.get_asset_check_execution_history(
             check_key, limit=PAGE * 10)
         for record in history:
-            if (record.create_timestamp < _epoch(since)
+            if (record.create_timestamp < to_real_clock(since)
                     or record.status.value not in ("SUCCEEDED", "FAILED")):
                 continue  # planned or skipped: nothing was evaluated
             evaluation = record.evaluation
@@ -169,7 +164,7 @@ def _audit(since: datetime, assets: set[str]) -> list[tuple]:
     """Who did what to which dataset; an erasure's data subject stays in the audit log."""
     rows = []
     for entry in audit_log.entries():
-        recorded = datetime.fromisoformat(entry.at).replace(tzinfo=None)
+        recorded = from_real_clock(datetime.fromisoformat(entry.at).timestamp())
         if recorded >= since:
             rows.append((entry.seq, recorded, entry.kind,
                          entry.subject if entry.subject in assets else None,
@@ -186,7 +181,7 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
     """Replace every telemetry table in the global store; returns the rows of each."""
     since = current_time() - timedelta(days=RETENTION_DAYS)
     records = instance.get_run_records(filters=dg.RunsFilter(
-        statuses=_FINISHED, created_after=since.replace(tzinfo=UTC)))
+        statuses=_FINISHED, created_after=datetime.fromtimestamp(to_real_clock(since), UTC)))
     ranged = {r.dagster_run.run_id for r in records if _PARTITION_RANGE in r.dagster_run.tags}
     roles = _roles()
     keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())

@@ -10,16 +10,21 @@ from orchestration.lib.ingest.loader import LoadReport, load_table
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
 from policies.regions import region_names
+from tests.clock import stamp
 
 CUSTOMER_HEADER = ("customer_id,full_name,email,phone,birth_date,gender,country,signup_at,"
                    "segment,lead_status,updated_at")
 
 
+# Taken once, so rows written in one test share them to the second (a cursor tie is a duplicate).
+SIGNED_UP, UPDATED = stamp(-730), stamp(-365)
+
+
 def customer_row(customer_id: object, country: str = "US", name: str = "Ann Example",
-                 birth_date: str = "1980-01-01",
-                 updated_at: str = "2024-01-01 00:00:00") -> str:
+                 birth_date: str = "1980-01-01", updated_at: str = UPDATED) -> str:
+    """A CRM export line: signed up two years ago, updated a year ago unless `updated_at`."""
     return (f"{customer_id},{name},a{customer_id}@example.com,+1 555 0100,{birth_date},female,"
-            f"{country},2020-01-01 00:00:00,smb,open,{updated_at}")
+            f"{country},{SIGNED_UP},smb,open,{updated_at}")
 
 
 def spec(name: str) -> SourceTable:

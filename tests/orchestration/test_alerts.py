@@ -11,7 +11,7 @@ import pytest
 
 from orchestration.lib import alerts
 from tests.conftest import write_tiny_estate
-from tests.orchestration.test_quality_pipeline import BAD_TICKET
+from tests.orchestration.test_quality_pipeline import bad_ticket
 
 pytestmark = pytest.mark.xdist_group("alerts")  # the tests follow one estate through its runs
 
@@ -71,7 +71,7 @@ def degraded(module_data_dir, dbt_manifest, webhook):
         from orchestration.lib.governed_read import read_dataset
 
         before = read_dataset("marts/ticket_features", "support_routing").num_rows
-        (landing / "support" / "tickets" / "tickets_bad.csv").write_text(BAD_TICKET)
+        (landing / "support" / "tickets" / "tickets_bad.csv").write_text(bad_ticket())
         failed, outcomes = _run()
         again, _ = _run()  # the same incident, still open
         yield {"good": good, "failed": failed, "again": again, "before": before,

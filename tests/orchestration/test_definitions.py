@@ -78,3 +78,14 @@ def test_great_expectations_stays_off_the_code_location_import_path():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == "False"
+
+
+def test_every_asset_carries_the_four_tags_and_a_blocking_policy_check(dbt_manifest):
+    from orchestration.definitions import build_definitions
+
+    graph = build_definitions().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert {"owner", "retention", "region", "pii"} <= set(node.tags), key
+        checks = {check.name: check for check in node.check_keys}
+        assert "policy__compliant" in checks, key

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clock import stamp
 from tests.orchestration.ingest_helpers import (
     CUSTOMER_HEADER,
+    SIGNED_UP,
+    UPDATED,
     customer_ids,
     customer_row,
     load,
@@ -24,7 +27,7 @@ def _loaded() -> list[int]:
 def test_unclosed_quote_quarantines_only_its_line_and_keeps_the_rows_after_it(landing):
     write_customers(landing, "batch.csv", [
         customer_row(1), '2,"Unclosed name,x@example.com,+1,1980-01-01,male,US,'
-        '2020-01-01 00:00:00,smb,2024-01-01 00:00:00', customer_row(3), customer_row(4, "FR"),
+        f'{SIGNED_UP},smb,{UPDATED}', customer_row(3), customer_row(4, "FR"),
     ])
     report = load()
     assert _loaded() == [1, 3, 4]
@@ -91,8 +94,8 @@ def test_duplicate_key_keeps_one_row_and_quarantines_the_other(landing):
 
 def test_older_version_of_a_row_is_superseded_not_quarantined(landing):
     write_customers(landing, "batch.csv", [
-        customer_row(1, updated_at="2024-01-01 00:00:00", name="Old Name"),
-        customer_row(1, updated_at="2024-06-01 00:00:00", name="New Name"),
+        customer_row(1, updated_at=stamp(-365), name="Old Name"),
+        customer_row(1, updated_at=stamp(-180), name="New Name"),
     ])
     report = load()
     assert store_rows("us", "SELECT full_name FROM raw_crm.customers") == [("New Name",)]

@@ -16,6 +16,7 @@ import pytest
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 from orchestration.lib.ingest.loader import StoredSchemaError, load_table
 from orchestration.lib.settings import current_time, get_settings
+from tests.clock import day, stamp
 from tests.orchestration.ingest_helpers import (
     customer_ids,
     customer_row,
@@ -75,12 +76,12 @@ def test_a_declared_type_unlike_the_stored_one_is_a_clear_error_and_loses_nothin
 
 
 def test_a_newer_export_updates_and_an_older_one_is_ignored(landing):
-    write_customers(landing, "day1.csv", [customer_row(1, updated_at="2024-02-01 00:00:00")])
+    write_customers(landing, "day1.csv", [customer_row(1, updated_at=stamp(-60))])
     load()
     write_customers(landing, "day2.csv", [
-        customer_row(1, name="Renamed", updated_at="2024-03-01 00:00:00")])
+        customer_row(1, name="Renamed", updated_at=stamp(-30))])
     write_customers(landing, "day0.csv", [
-        customer_row(1, name="Ancient", updated_at="2023-01-01 00:00:00")])
+        customer_row(1, name="Ancient", updated_at=stamp(-400))])
     report = load()
     assert store_rows("us", "SELECT full_name FROM raw_crm.customers") == [("Renamed",)]
     assert report.reconciled and report.rows_read == 2
@@ -116,7 +117,7 @@ def test_parquet_retyped_column_is_refused_as_drift(landing):
 def test_jsonl_bad_lines_are_quarantined_with_their_line(landing):
     folder = landing / "web" / "events"
     folder.mkdir(parents=True)
-    today = f"{current_time():%Y-%m-%d}"  # inside the 90 days web events are kept
+    today = day()  # inside the 90 days web events are kept
     good = ('{"event_id": %d, "customer_id": 1, "ip_address": "10.0.0.1", "geo_country": "DE", '
             '"event_type": "page_view", "page": "/", "occurred_at": "' + today + ' 00:00:00"}')
     (folder / "events.jsonl").write_text("\n".join([
@@ -204,7 +205,7 @@ def test_the_reconciliation_check_fails_when_rows_go_missing(tiny_estate):
 
 
 def test_rows_past_retention_on_arrival_are_counted_not_stored(tiny_estate, monkeypatch):
-    monkeypatch.setenv("STEWARD_NOW", "2099-01-01")  # every web event is far past its 90 days
+    monkeypatch.setenv("STEWARD_NOW", day(365))  # every web event is past its 90 days
     report = load("web.events")
     assert report.rows_read > 0 and report.rows_expired == report.rows_read
     assert report.reconciled and report.table_rows == {"eu": 0, "us": 0}

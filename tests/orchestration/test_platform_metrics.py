@@ -123,3 +123,29 @@ def test_a_pinned_baseline_compares_the_runs_before_and_after_it(twice_run):
     shown = run_steward(["metrics", "show", "--runs", "2"], path)
     assert shown.returncode == 0, shown.stderr
     assert "before the bad export" in shown.stdout and "crm/customers" in shown.stdout
+
+
+def test_stewards_own_tables_are_checked_and_their_checks_can_fail(pipeline_run, built_estate,
+                                                                   tmp_path, monkeypatch):
+    import shutil
+
+    from orchestration.lib.policy_adapter import relations
+    from orchestration.lib.policy_checks import evaluate_policy
+    from orchestration.lib.quality.checks import run_suite
+    from orchestration.lib.quality.suites import suites_for
+    from orchestration.lib.store import write_connection
+
+    shutil.copytree(built_estate[0] / "store", tmp_path / "store")
+    use_data_dir(tmp_path, monkeypatch)
+    alerts, steps = dg.AssetKey(["telemetry", "alerts"]), dg.AssetKey(["telemetry", "steps"])
+    [suite] = suites_for("telemetry/steps")
+    assert evaluate_policy(alerts, relations()["telemetry/alerts"], ["global"]).passed
+    assert run_suite(steps, suite, relations()["telemetry/steps"], ["global"], "test").passed
+    with write_connection(store_path("global")) as con:
+        con.execute("INSERT INTO telemetry.alerts SELECT 'k', 'x', 'call ann.berg@example.com', "
+                    "max(sent_at) FROM telemetry.alerts")
+        con.execute("UPDATE telemetry.steps SET cpu_seconds = -1")
+    leaked = evaluate_policy(alerts, relations()["telemetry/alerts"], ["global"])
+    assert not leaked.passed and "pii.undeclared_detected telemetry/alerts.title" in (
+        leaked.description)
+    assert not run_suite(steps, suite, relations()["telemetry/steps"], ["global"], "test").passed

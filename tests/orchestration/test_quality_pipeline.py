@@ -7,24 +7,31 @@ import duckdb
 import pytest
 
 from orchestration.lib.settings import get_settings
+from tests.clock import day, stamp
 from tests.conftest import write_tiny_estate
 from tests.orchestration.ingest_helpers import store_rows
 
 BAD_INVOICE = ("SELECT 999999::BIGINT AS invoice_id, 1::BIGINT AS customer_id, "
-               "'US' AS billing_country, TIMESTAMP '2026-01-01' AS issued_at, "
-               "DATE '2026-01-31' AS due_date, 12.50::DECIMAL(12,2) AS amount, "
+               "'US' AS billing_country, TIMESTAMP '{issued}' AS issued_at, "
+               "DATE '{due}' AS due_date, 12.50::DECIMAL(12,2) AS amount, "
                "'XXX' AS currency, 'paid' AS status")
-BAD_TICKET = ("ticket_id,customer_id,customer_country,opened_at,channel,priority,subject,body,"
-              "status\n999999,1,US,2026-01-01 00:00:00,email,whenever,Hello,Please help,open\n")
+
+
+def bad_ticket() -> str:
+    """A support export whose ticket has a priority outside the allowed set."""
+    return ("ticket_id,customer_id,customer_country,opened_at,channel,priority,subject,body,"
+            f"status\n999999,1,US,{stamp(-60)},email,whenever,Hello,Please help,open\n")
 
 
 @pytest.fixture(scope="module")
 def seeded_run(module_data_dir, dbt_manifest):
     landing = write_tiny_estate(module_data_dir / "landing")
     with duckdb.connect() as con:
-        con.execute(f"COPY ({BAD_INVOICE}) TO '{landing}/billing/invoices/invoices_bad.parquet' "
+        invoice = BAD_INVOICE.format(issued=stamp(-60), due=day(-30))
+        con.execute(f"COPY ({invoice}) TO '{landing}/billing/invoices/invoices_bad.parquet' "
                     "(FORMAT parquet)")
-    (landing / "support" / "tickets" / "tickets_bad.csv").write_text(BAD_TICKET)
+    tickets = landing / "support" / "tickets"
+    (tickets / "tickets_bad.csv").write_text(bad_ticket())
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
     from orchestration.lib.runner import run_pipeline

@@ -12,13 +12,13 @@ import pytest
 
 from orchestration.lib.audit_log import entries
 from orchestration.lib.settings import get_settings
+from tests.clock import moment
 from tests.conftest import write_tiny_estate
 from tests.orchestration.ingest_helpers import store_rows
 
 # One worker for the whole module: the erasure test runs on what the purge test left.
 pytestmark = pytest.mark.xdist_group("retention_erasure")
 REGIONS = ("eu", "us")
-NEXT_YEAR = "2027-12-01T00:00:00"
 
 
 def _pipeline() -> tuple[bool, list]:
@@ -62,7 +62,7 @@ def test_the_purge_deletes_exactly_the_expired_rows(estate, monkeypatch):
     from orchestration.lib.policy_checks import evaluate_policy
     from orchestration.lib.retention import purge
 
-    monkeypatch.setenv("STEWARD_NOW", NEXT_YEAR)
+    monkeypatch.setenv("STEWARD_NOW", moment(400).isoformat())  # past the 1y of telemetry
     plan = purge(dry_run=True)
     before = {t.asset: _split(t.asset, t.event_time, t.cutoff) for t in plan.plan.targets}
     assert {asset for asset, split in before.items()

@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 from policies.audit import next_entry, verify
+from tests.clock import moment
+
+
+def _at(seconds: int) -> str:
+    return f"{moment(seconds / 86400):%Y-%m-%dT%H:%M:%S}Z"
 
 
 def _log(n: int = 5):
     entries, previous = [], None
     for i in range(n):
-        previous = next_entry(previous, f"2026-11-26T00:00:0{i}Z", "read.allowed", "marts/x",
+        previous = next_entry(previous, _at(i), "read.allowed", "marts/x",
                               {"consumer": "lead_scoring", "rows": i})
         entries.append(previous)
     return entries
@@ -36,7 +41,7 @@ def test_a_deleted_entry_is_named():
 
 def test_an_inserted_entry_is_named():
     log = _log()
-    forged = next_entry(log[1], "2026-11-26T00:00:09Z", "read.allowed", "marts/x", {})
+    forged = next_entry(log[1], _at(9), "read.allowed", "marts/x", {})
     log.insert(2, forged)
     assert {b.seq for b in verify(log)} >= {3}
 

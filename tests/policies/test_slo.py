@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from policies.rules import load_rules
 from policies.slo import evaluate_slo
+from tests.clock import moment
 
 SLO = load_rules().slos["marts/customer_features"]
-NOW = datetime(2026, 11, 26, 12)
+NOW = moment()
 GOOD = {"runs": [(True, 30.0)] * 40, "last_materialized": NOW - timedelta(hours=2),
         "checks": [True] * 50}
 

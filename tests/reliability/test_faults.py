@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.clock import moment
 from tests.conftest import steward_env, write_tiny_estate
 
 STORES = ("eu", "us", "quarantine")
-NEXT_YEAR = "2027-12-01T00:00:00"
 
 
 def _tables(data: Path) -> dict[tuple[str, str], tuple[int, int]]:
@@ -125,7 +125,7 @@ def test_a_purge_or_erasure_killed_part_way_then_rerun_equals_an_unbroken_one(
     clean = _copy_estate(built_estate[0], tmp_path / "clean")
     broken = _copy_estate(built_estate[0], tmp_path / "broken")
     command = [sys.executable, "-c", script, _subject(clean)]
-    env = {"STEWARD_NOW": NEXT_YEAR}
+    env = {"STEWARD_NOW": moment(400).isoformat()}  # much expires
     done = subprocess.run(command, env=steward_env(clean, **env), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     _killed(command, steward_env(broken, **env), "ready", random.Random(seed).uniform(0.05, 1.5))

@@ -9,7 +9,6 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 
 from orchestration.lib.sources import SourceDeclarationError, load_source_tables
 from policies.rules import POLICIES_DIR, PolicyFileError, load_rules
+from tests.clock import stamp
 from tests.conftest import use_data_dir
 from tests.orchestration.ingest_helpers import (
     CUSTOMER_HEADER,
@@ -203,7 +203,7 @@ def test_fuzzed_csv_is_loaded_or_quarantined_and_always_reconciles(lines, dbt_ma
             assert report.rows_read >= 1
 
 
-YESTERDAY = f"{datetime.now() - timedelta(days=1):%Y-%m-%d %H:%M:%S}"  # inside the 90 days
+YESTERDAY = stamp(-1)  # inside the 90 days
 JSON_ROW = st.fixed_dictionaries(
     {"event_id": st.one_of(st.integers(-3, 30), FIELD, st.none()),
      "customer_id": st.one_of(st.integers(0, 30), FIELD),

@@ -1,14 +1,19 @@
-"""Blocking policy checks on every dbt model; ingest assets carry theirs on the asset itself.
+"""Blocking policy checks on every asset that does not run its own: dbt models, seeds and
+snapshots, Steward's telemetry, and dbt sources nobody declared. Ingest assets carry theirs on
+the asset itself.
 
-One check per model, each its own step: a model the policy gate held back skips only its own
+One check per asset, each its own step: a model the policy gate held back skips only its own
 check, while every model that was built is still checked.
 """
 
+from collections.abc import Iterable
+
 import dagster as dg
 
-from orchestration.defs.transform.assets import dbt_models, model_relations
 from orchestration.lib.cpu import timed_check
+from orchestration.lib.policy_adapter import project_evaluation, relations
 from orchestration.lib.policy_checks import POLICY_CHECK, evaluate_policy, policy_check_spec
+from policies.regions import GLOBAL_REGION, region_names
 
 PARTITION_TAG = "dagster/partition"
 
@@ -18,18 +23,21 @@ def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=key, name=POLICY_CHECK, blocking=True, description=spec.description)
     def _policy(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return timed_check(lambda: evaluate_policy(key, model_relations()[key],
-                                                   run_regions(context)))
+        return timed_check(lambda: evaluate_policy(key, relations()[key.to_user_string()],
+                                                   run_regions(context, key)))
 
     return _policy
 
 
-def build_dbt_policy_checks() -> list[dg.AssetChecksDefinition]:
-    return [build_policy_check(key) for key in sorted(dbt_models.keys,
-                                                      key=lambda k: k.to_user_string())]
+def build_policy_checks(keys: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    return [build_policy_check(key) for key in sorted(keys, key=lambda k: k.to_user_string())]
 
 
-def run_regions(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The region of a partitioned run, or every region."""
+def run_regions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The stores a check reads: the global one for what lives there (Steward's telemetry and
+    metrics), else the region of a partitioned run, or every region."""
+    tags = project_evaluation().effective.get(key.to_user_string())
+    if tags is not None and tags.region == GLOBAL_REGION:
+        return [GLOBAL_REGION]
     region = context.run.tags.get(PARTITION_TAG)
-    return [region] if region else list(dbt_models.partitions_def.get_partition_keys())
+    return [region] if region else region_names()

@@ -4,7 +4,6 @@ platform metrics (models/platform) in the global store."""
 import json
 import os
 from collections.abc import Iterator
-from functools import cache
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -21,12 +20,12 @@ from orchestration.lib.dbt import (
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_adapter import (
     country_columns,
-    model_unique_ids,
+    dbt_unique_ids,
     project_evaluation,
     project_manifest,
 )
 from orchestration.lib.policy_checks import BLOCKED_METADATA
-from orchestration.lib.settings import get_settings
+from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
 from policies.regions import GLOBAL_REGION
 from policies.rules import load_rules
@@ -37,18 +36,10 @@ _project = dbt_project()
 _translator = StewardDbtTranslator()
 
 
-@cache
-def model_relations() -> dict[dg.AssetKey, tuple[str, str]]:
-    """Each model's asset key → (schema, table) in a region store."""
-    nodes = project_manifest()["nodes"]
-    return {dg.AssetKey.from_user_string(key): (nodes[uid]["schema"], nodes[uid]["alias"])
-            for key, uid in model_unique_ids().items()}
-
-
 def _write_policy_verdicts(region: str) -> list[str]:
     """Store this run's verdicts where the dbt gates read them (in the store of `region`, or
     the global store); returns blocked models."""
-    model_ids = model_unique_ids()
+    model_ids = dbt_unique_ids()
     blocked = [(model_ids[v.asset], v.asset, f"{v.rule} {v.where()}: {v.message}")
                for v in project_evaluation().violations if v.asset in model_ids]
     with write_connection(store_path(region)) as con:
@@ -63,6 +54,10 @@ def _write_policy_verdicts(region: str) -> list[str]:
         con.executemany("INSERT INTO _steward.residency_columns VALUES (?, ?)",
                         [(uid, column) for key, column in country_columns().items()
                          if (uid := model_ids.get(key))])
+        # Steward's clock, which the models' as_of() reads: a var would change every run, and
+        # a changed var makes dbt parse the whole project again.
+        con.execute("CREATE OR REPLACE TABLE _steward.clock AS SELECT ?::TIMESTAMP AS now",
+                    [current_time()])
         countries = [c for c, r in load_rules().country_regions.items() if r == region]
         con.execute("CREATE OR REPLACE TABLE _steward.region_countries AS SELECT "
                     "unnest(?::VARCHAR[]) AS country", [countries])
@@ -70,7 +65,7 @@ def _write_policy_verdicts(region: str) -> list[str]:
 
 
 def _blocked_observations(results: list[dict], region: str) -> Iterator[dg.AssetObservation]:
-    keys = {uid: dg.AssetKey.from_user_string(key) for key, uid in model_unique_ids().items()}
+    keys = {uid: dg.AssetKey.from_user_string(key) for key, uid in dbt_unique_ids().items()}
     for result in results:
         key = keys.get(result["unique_id"])
         if key is None or result["status"] not in ("error", "skipped"):
@@ -126,7 +121,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     if succeeded:
         return
     failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
-    gated = {model_unique_ids()[asset] for asset in blocked} | {
+    gated = {dbt_unique_ids()[asset] for asset in blocked} | {
         r["unique_id"] for r in results if "blocked by policy" in (r.get("message") or "")}
     if not failed <= gated:
         raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")

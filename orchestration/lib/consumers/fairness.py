@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from orchestration.lib.governed_read import read_dataset
+from orchestration.lib.settings import current_time
+from orchestration.lib.store import sql_literal
 from policies.rules import FairnessAudit
 
 AGE_SOURCE = "birth_date"
@@ -56,8 +58,9 @@ def measure(audit: FairnessAudit, age_bands: tuple[int, ...]) -> FairnessResult:
     con = duckdb.connect()
     con.register("outcomes", outcomes)
     con.register("subjects", subjects)
+    today = sql_literal(f"{current_time():%Y-%m-%d}")
     age = (f", {_age_band_sql(age_bands)} AS age_band FROM (SELECT *, date_part('year', "
-           f"age(current_date, {AGE_SOURCE})) AS age FROM subjects)") if AGE_SOURCE in wanted else (
+           f"age(DATE {today}, {AGE_SOURCE})) AS age FROM subjects)") if AGE_SOURCE in wanted else (
         " FROM subjects")
     con.execute(f"CREATE TABLE joined AS SELECT o.{audit.outcome}::BOOLEAN AS outcome, s.* "
                 f"FROM outcomes o JOIN (SELECT *{age}) s USING ({audit.key})")

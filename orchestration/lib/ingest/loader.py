@@ -190,15 +190,16 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
     for table in (ledger.QUARANTINE_TABLE, ledger.REFUSED_FILES_TABLE):
         con.execute(f"DELETE FROM {q}.{table} WHERE source_table = ? AND list_contains(?, file)",
                     [spec.name, names])
+    now = current_time()
     con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, _file, line, reason, record, "
-                f"?, now() FROM quarantined", [spec.name, run_id])
+                f"?, ? FROM quarantined", [spec.name, run_id, now])
     con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, unnest(?), NULL, "
-                f"unnest(?), NULL, ?, now()",
-                [spec.name, list(refused), list(refused.values()), run_id])
+                f"unnest(?), NULL, ?, ?",
+                [spec.name, list(refused), list(refused.values()), run_id, now])
     con.execute(f"INSERT INTO {q}.{ledger.REFUSED_FILES_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, now()",
+                f"unnest(?), ?, ?",
                 [spec.name, list(refused), [f.fingerprint for f in files if f.name in refused],
-                 list(refused.values()), run_id])
+                 list(refused.values()), run_id, now])
     con.execute("COMMIT")
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
                           ).fetchall()
@@ -254,17 +255,18 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     if source == "batch":
         con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
     load_id = f"{run_id}:{names[0] if names else ''}"
+    now = current_time()
     inserted = con.execute(f"INSERT INTO {target} ({columns}, _load_id, _loaded_at) SELECT "
-                           f"{columns}, {sql_literal(load_id)}, now() FROM {source}"
+                           f"{columns}, {sql_literal(load_id)}, ? FROM {source}", [now]
                            ).fetchone()[0]
     if inserted != sum(per_file.values()):
         con.execute("ROLLBACK")
         raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
                                   f"{region} but {inserted} inserted; the load was rolled back")
     con.execute(f"INSERT INTO {catalog}.{ledger.LOG_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, ?, now()",
+                f"unnest(?), ?, ?, ?",
                 [spec.name, names, [f.fingerprint for f in todo],
-                 [per_file.get(name, 0) for name in names], run_id, load_id])
+                 [per_file.get(name, 0) for name in names], run_id, load_id, now])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted

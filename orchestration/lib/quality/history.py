@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 from orchestration.lib.quality.validate import SuiteOutcome
+from orchestration.lib.settings import current_time
 from orchestration.lib.store import store_path, write_connection
 
 HISTORY_TABLE = "_steward.quality_results"
 
 
 def record(outcome: SuiteOutcome, run_id: str) -> None:
+    validated_at = current_time()
     rows = [
         (outcome.suite.name, outcome.suite.asset, outcome.region, result.spec.label,
          result.spec.severity, result.success, json.dumps(result.observed, default=str),
          result.unexpected_count, json.dumps(result.unexpected_sample, default=str),
-         result.error, run_id)
+         result.error, run_id, validated_at)
         for result in outcome.outcomes
     ]
     with write_connection(store_path(outcome.region)) as con:
@@ -24,7 +26,8 @@ def record(outcome: SuiteOutcome, run_id: str) -> None:
             f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (suite VARCHAR, asset VARCHAR, "
             "region VARCHAR, expectation VARCHAR, severity VARCHAR, success BOOLEAN, "
             "observed VARCHAR, unexpected_count BIGINT, unexpected_sample VARCHAR, "
-            "error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP DEFAULT now())")
+            "error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP)")
         con.executemany(f"INSERT INTO {HISTORY_TABLE} (suite, asset, region, expectation, "
                         "severity, success, observed, unexpected_count, unexpected_sample, "
-                        "error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                        "error, run_id, validated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from orchestration.lib.ingest import ledger
 from orchestration.lib.quality.suites import ExpectationSpec
 from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
+from orchestration.lib.settings import current_time
 from orchestration.lib.store import (
     qualified,
     quarantine_writer,
@@ -51,11 +52,12 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
         records = con.execute(
             f"SELECT string_agg(DISTINCT f.reason, '; '), to_json(t)::VARCHAR FROM {target} t "
             f"JOIN failing f USING ({columns}) GROUP BY ALL").fetchall()
+        now = current_time()
         with quarantine_writer() as quarantine:
             ledger.ensure_quarantine(quarantine, "main")
             quarantine.executemany(
-                f"INSERT INTO {ledger.QUARANTINE_TABLE} VALUES (?, NULL, NULL, ?, ?, ?, now())",
-                [(source_table, reason, record, run_id) for reason, record in records])
+                f"INSERT INTO {ledger.QUARANTINE_TABLE} VALUES (?, NULL, NULL, ?, ?, ?, ?)",
+                [(source_table, reason, record, run_id, now) for reason, record in records])
         con.execute("BEGIN")
         match = " AND ".join(f"t.{quote_ident(k)} = f.{quote_ident(k)}" for k in key_columns)
         moved = con.execute(f"DELETE FROM {target} t USING (SELECT DISTINCT {columns} "

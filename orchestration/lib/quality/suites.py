@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from orchestration.lib.settings import PROJECT_ROOT
+from orchestration.lib.settings import get_settings
 
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 SEVERITIES = ("error", "warning")
 FAILING_ROWS = ("block", "quarantine")
 
@@ -72,8 +71,12 @@ def _parse(path: Path) -> Suite:
                  tuple(expectations), path)
 
 
+def load_suites(directory: Path | None = None) -> tuple[Suite, ...]:
+    return _load_suites(directory or get_settings().expectations_dir)
+
+
 @cache
-def load_suites(directory: Path = EXPECTATIONS_DIR) -> tuple[Suite, ...]:
+def _load_suites(directory: Path) -> tuple[Suite, ...]:
     suites = tuple(_parse(path) for path in sorted(directory.glob("*.json")))
     names = [suite.name for suite in suites]
     duplicates = {name for name in names if names.count(name) > 1}

@@ -7,13 +7,16 @@ import path (it costs seconds). A result that raised is a failure with its error
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
+from orchestration.lib.settings import current_time
 from orchestration.lib.store import locked, qualified, store_path
 
 SAMPLE_SIZE = 10
+QUERY = "unexpected_rows_query"
+CLOCK = "{now}"  # in a query: Steward's clock (STEWARD_NOW or the real time)
 
 
 @dataclass
@@ -104,17 +107,27 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
             source.get_engine().dispose()
 
 
+def on_the_clock(specs: tuple[ExpectationSpec, ...]) -> tuple[ExpectationSpec, ...]:
+    """The specs with `{now}` in their queries bound to Steward's clock, once for the suite."""
+    now = f"TIMESTAMP '{current_time():%Y-%m-%d %H:%M:%S.%f}'"
+    return tuple(
+        replace(spec, kwargs={**spec.kwargs, QUERY: spec.kwargs[QUERY].replace(CLOCK, now)})
+        if CLOCK in spec.kwargs.get(QUERY, "") else spec for spec in specs)
+
+
 def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome:
     """Validate `schema.table` in `region`'s store against `suite`."""
-    results = _run(suite.expectations, suite.name, region, schema, table,
+    specs = on_the_clock(suite.expectations)
+    results = _run(specs, suite.name, region, schema, table,
                    {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})
-    return SuiteOutcome(suite, region, _match(suite.expectations, results))
+    return SuiteOutcome(suite, region, _match(specs, results))
 
 
 def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, table: str,
                  key_columns: tuple[str, ...]) -> dict[str, list[dict]]:
     """For row-level expectations, the keys of every row that fails them (GE's own index
     lists; an `unexpected_rows_expectation` names its rows by its query)."""
+    specs = on_the_clock(specs)
     results = _run(specs, "failing_rows", region, schema, table,
                    {"result_format": "COMPLETE",
                     "unexpected_index_column_names": list(key_columns)})
