@@ -12,11 +12,11 @@ job).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from orchestration.lib import audit_log
 from orchestration.lib.ingest.landing import discover
-from orchestration.lib.ingest.ledger import QUARANTINE_TABLE
+from orchestration.lib.ingest.ledger import LOG_TABLE, QUARANTINE_TABLE, REFUSED_FILES_TABLE
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
@@ -24,6 +24,7 @@ from orchestration.lib.store import (
     qualified,
     quote_ident,
     reader,
+    rows_if_present,
     store_path,
     table_exists,
     write_connection,
@@ -71,6 +72,23 @@ def expired_rows(asset: str, event_time: str, cutoff: datetime, region: str,
                            [cutoff]).fetchone()[0]
 
 
+def _arrivals(source_table: str) -> dict[str, datetime]:
+    """When Steward first took in each landing file of a source, on its own clock (loaded into
+    a store, or refused): a file's age. A file never taken in is as old as its mtime."""
+    settings = get_settings()
+    seen = [row for region in region_names() for row in rows_if_present(
+                settings.region_store(region), "loaded_files",
+                f"SELECT file, min(loaded_at) FROM {LOG_TABLE} WHERE source_table = ? GROUP BY 1",
+                [source_table], schema="_steward")]
+    seen += rows_if_present(settings.quarantine_store, REFUSED_FILES_TABLE,
+                            f"SELECT file, min(refused_at) FROM {REFUSED_FILES_TABLE} "
+                            "WHERE source_table = ? GROUP BY 1", [source_table])
+    first: dict[str, datetime] = {}
+    for file, at in seen:
+        first[file] = min(at, first.get(file, at))
+    return first
+
+
 def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, delete: bool
                          ) -> None:
     """Quarantined rows and landing files of one source, past its retention."""
@@ -83,8 +101,10 @@ def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, de
                 purge.rows["quarantine"] = con.execute(
                     f"{verb} FROM {QUARANTINE_TABLE} WHERE source_table = ? AND "
                     "quarantined_at < ?", [source_table, purge.cutoff]).fetchone()[0]
+    arrived = _arrivals(source_table)
     for file in landing:
-        if datetime.fromtimestamp(file.mtime_ns / 1e9) < purge.cutoff:
+        received = arrived.get(file.name) or datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
+        if received.replace(tzinfo=None) < purge.cutoff:
             purge.files.append(file.name)
             if delete:
                 file.path.unlink()
