@@ -17,6 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceDeclarationError, load_source_tables
 from policies.rules import POLICIES_DIR, PolicyFileError, load_rules
 from tests.clock import stamp
@@ -27,6 +28,7 @@ from tests.orchestration.ingest_helpers import (
     customer_row,
     load,
     quarantine,
+    spec,
     store_rows,
     write_customers,
 )
@@ -57,6 +59,47 @@ def test_a_linked_parquet_export_is_refused_and_never_read(tiny_estate, tmp_path
     [(expected,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(p) for p in rest]})"
                                ).fetchall()
     assert sum(report.table_rows.values()) == expected > 0  # nothing of the linked file
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("..%2F..%2Fetc%2Fpasswd.csv", "hidden file name"),
+    ("..\\..\\windows\\customers.csv", "hidden file name"),
+    (".customers.csv", "hidden file name"),
+    ("customers.zip", "archives are not unpacked"),
+    ("customers.tar.gz", "archives are not unpacked"),
+    ("manifest.json", "not a csv export"),
+    ("customers.csv.txt", "not a csv export"),
+])
+def test_nothing_in_a_landing_folder_is_ignored_quietly(landing, name, why):
+    write_customers(landing, "good.csv", [customer_row(1)])
+    write_customers(landing, name, [customer_row(2)])
+    report = load()
+    assert customer_ids("us") == [1]
+    assert why in report.files_refused[f"crm/customers/{name}"]
+    assert [(file, reason) for file, _, reason, _ in quarantine()] == [
+        (f"crm/customers/{name}", report.files_refused[f"crm/customers/{name}"])]
+    assert load().files_refused == {}  # known by its fingerprint: not read or warned again
+
+
+def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):
+    write_customers(landing, "good.csv", [customer_row(1)])
+    (landing / "crm" / "customers" / "2024").mkdir()
+    report = load()
+    assert "not a file" in report.files_refused["crm/customers/2024"]
+
+
+def test_each_refused_file_is_registered_with_its_own_fingerprint(landing):
+    from orchestration.lib.ingest.landing import discover
+
+    write_customers(landing, "a.zip", [customer_row(1)])  # refused on sight
+    write_customers(landing, "b.csv", ["1,2"], header="wrong,columns")  # refused when read
+    write_customers(landing, "c.zip", [customer_row(2), customer_row(3)])
+    assert set(load().files_refused) == {f"crm/customers/{n}" for n in ("a.zip", "b.csv",
+                                                                        "c.zip")}
+    expected = {(f.name, f.fingerprint) for f in discover(spec("crm.customers"), landing)}
+    with duckdb.connect(str(get_settings().quarantine_store), read_only=True) as con:
+        registered = set(con.execute("SELECT file, fingerprint FROM refused_files").fetchall())
+    assert registered == expected
 
 
 @pytest.mark.parametrize("name", [

@@ -34,12 +34,25 @@ def discover(spec: SourceTable, landing_dir: Path) -> list[LandingFile]:
         return []
     files = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in FORMATS[spec.format]:
-            continue
-        link = path.is_symlink()
-        if not link and not path.is_file():
-            continue
         stat = path.lstat()
         files.append(LandingFile(path, str(path.relative_to(root)), stat.st_size,
-                                 stat.st_mtime_ns, LINK_REFUSED if link else None))
+                                 stat.st_mtime_ns, _refusal(path, spec)))
     return files
+
+
+def _refusal(path: Path, spec: SourceTable) -> str | None:
+    """Why a file in the table's folder is never read, or None: nothing there is ignored
+    quietly, so what is not an export of the declared format is refused, saying why."""
+    suffixes = FORMATS[spec.format]
+    if path.is_symlink():
+        return LINK_REFUSED
+    if not path.is_file():
+        return ("not a file: exports are read from the table's folder itself, never from a "
+                "folder inside it; move the files up")
+    if path.name.startswith("."):
+        return ("a hidden file name (it starts with a dot): such names are half-written "
+                "uploads or disguised paths, so it is not read; rename it if it is an export")
+    if path.suffix.lower() not in suffixes:
+        return (f"not a {spec.format} export ({', '.join(suffixes)}): archives are not "
+                "unpacked and other files are not read; put the exports themselves here")
+    return None

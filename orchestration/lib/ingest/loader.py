@@ -185,7 +185,10 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
                 f"FROM incoming i WHERE {_key_is_null(spec, 'i')} OR i._region IS NULL UNION ALL "
                 f"SELECT l._file, l._line, l.problem, {_record_json(spec, 'i')} FROM losers l "
                 f"JOIN incoming i ON i.rowid = l.rid WHERE l.problem IS NOT NULL")
-    refused = report.files_refused
+    # This batch's refused files, each with its own fingerprint (the register is how a refused
+    # file is known again, unread, on the next run).
+    fingerprints = {f.name: f.fingerprint for f in files}
+    refused = {name: why for name, why in report.files_refused.items() if name in fingerprints}
     con.execute("BEGIN")
     for table in (ledger.QUARANTINE_TABLE, ledger.REFUSED_FILES_TABLE):
         con.execute(f"DELETE FROM {q}.{table} WHERE source_table = ? AND list_contains(?, file)",
@@ -198,7 +201,7 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
                 [spec.name, list(refused), list(refused.values()), run_id, now])
     con.execute(f"INSERT INTO {q}.{ledger.REFUSED_FILES_TABLE} SELECT ?, unnest(?), unnest(?), "
                 f"unnest(?), ?, ?",
-                [spec.name, list(refused), [f.fingerprint for f in files if f.name in refused],
+                [spec.name, list(refused), [fingerprints[name] for name in refused],
                  list(refused.values()), run_id, now])
     con.execute("COMMIT")
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
