@@ -81,6 +81,40 @@ def test_nothing_in_a_landing_folder_is_ignored_quietly(landing, name, why):
     assert load().files_refused == {}  # known by its fingerprint: not read or warned again
 
 
+def test_an_empty_file_first_in_its_folder_is_refused_and_the_rest_load(landing):
+    write_customers(landing, "a_empty.csv", b"")
+    write_customers(landing, "b.csv", [customer_row(1)])
+    report = load()
+    assert customer_ids("us") == [1] and report.reconciled
+    assert "empty" in report.files_refused["crm/customers/a_empty.csv"]
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_encoding_not_drift(landing):
+    lines = [CUSTOMER_HEADER, customer_row(1), customer_row(2, country="DE")]
+    write_customers(landing, "excel.csv", ("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    report = load()
+    assert report.files_refused == {} and report.reconciled
+    assert customer_ids("us") == [1] and customer_ids("eu") == [2]  # every column typed
+
+
+def test_a_text_key_spelled_null_or_blank_is_an_empty_key(landing):
+    from dataclasses import replace
+
+    from orchestration.lib.ingest.loader import load_table
+
+    customers = spec("crm.customers")
+    text_key = replace(customers, columns=tuple(
+        replace(c, data_type="VARCHAR") if c.name == "customer_id" else c
+        for c in customers.columns))
+    write_customers(landing, "batch.csv", [customer_row("c1"), customer_row("NULL"),
+                                           customer_row('" null "')])
+    report = load_table(text_key, ["eu", "us"], run_id="test")
+    assert report.reconciled and report.rows_quarantined == 2
+    assert store_rows("us", "SELECT customer_id FROM raw_crm.customers") == [("c1",)]
+    assert [reason for _, _, reason, _ in quarantine()] == [
+        "primary key customer_id is empty"] * 2
+
+
 def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):
     write_customers(landing, "good.csv", [customer_row(1)])
     (landing / "crm" / "customers" / "2024").mkdir()

@@ -83,7 +83,14 @@ def _key(spec: SourceTable, alias: str = "") -> list[str]:
 
 
 def _key_is_null(spec: SourceTable, alias: str = "") -> str:
-    return "(" + " OR ".join(f"{k} IS NULL" for k in _key(spec, alias)) + ")"
+    """A key part that is missing, or a text key spelled as nothing (`NULL`, blank): exports
+    write those for an absent value, and such a key identifies no one."""
+    tests = []
+    for name, ref in zip(spec.primary_key, _key(spec, alias), strict=True):
+        text = spec.column(name).data_type == "VARCHAR"
+        tests.append(f"{ref} IS NULL OR upper(trim({ref})) IN ('', 'NULL')" if text
+                     else f"{ref} IS NULL")
+    return "(" + " OR ".join(tests) + ")"
 
 
 def _key_match(spec: SourceTable) -> str:
@@ -321,9 +328,9 @@ def _stored_rows(con, spec: SourceTable, region: str) -> int:
 def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]]:
     """Files grouped up to `max_bytes`, so memory stays bounded however large the delivery."""
     batches: list[list[LandingFile]] = []
-    size = max_bytes
+    size = 0
     for file in files:
-        if size + file.size > max_bytes:
+        if not batches or size + file.size > max_bytes:
             batches.append([])
             size = 0
         batches[-1].append(file)

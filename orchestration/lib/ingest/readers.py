@@ -113,7 +113,8 @@ def read_csv_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: Landi
     with open(file.path, "rb") as handle:
         head = handle.readline()
         has_data = bool(handle.readline().strip())
-    header_line = head.decode("utf-8", errors="replace").strip()
+    # A byte-order mark is encoding, not part of the first column's name.
+    header_line = head.decode("utf-8-sig", errors="replace").strip()
     if not header_line:
         raise FileRefused("the file has no header line")
     header = next(csv.reader(io.StringIO(header_line)))
