@@ -36,9 +36,10 @@ _project = dbt_project()
 _translator = StewardDbtTranslator()
 
 
-def _write_policy_verdicts(region: str) -> list[str]:
-    """Store this run's verdicts where the dbt gates read them (in the store of `region`, or
-    the global store); returns blocked models."""
+def _prepare_store(region: str) -> list[str]:
+    """Write what the dbt build reads from Steward into the store of `region` (or the global
+    store): this run's policy verdicts and residency facts for the gates, and Steward's clock
+    for the models' as_of(); returns the blocked models."""
     model_ids = dbt_unique_ids()
     blocked = [(model_ids[v.asset], v.asset, f"{v.rule} {v.where()}: {v.message}")
                for v in project_evaluation().violations if v.asset in model_ids]
@@ -104,7 +105,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     """`dbt build` of the selected models in one store, each model gated by the policy."""
     settings = get_settings()
     os.environ["STEWARD_STORE_DIR"] = str(settings.store_dir)
-    blocked = _write_policy_verdicts(region)
+    blocked = _prepare_store(region)
     if blocked:
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
                           "run `steward policy check` for the reasons")
