@@ -65,21 +65,19 @@ def source_facts(spec: SourceTable) -> AssetFacts:
     )
 
 
-def telemetry_facts(key: str, source: dict) -> AssetFacts:
-    """A source Steward writes about itself: governed by its YAML block like any source, kept
-    where its region says (the global store), never landed."""
+def dbt_source_facts(key: str, source: dict) -> AssetFacts:
+    """A dbt source Steward does not load: its own telemetry (governed by its YAML block like
+    any source, kept where its region says), or a source nobody declared for Steward (the
+    policy then names what is missing instead of the asset going unseen)."""
     steward = {**(source.get("source_meta") or {}).get("steward", {}),
                **(node_meta(source).get("steward") or {})}
     return AssetFacts(
-        key=key,
-        owner=steward.get("owner"),
-        retention=steward.get("retention"),
-        region=steward.get("region"),
-        columns={name: ColumnFacts(name, node_meta(column).get("classification", "none"))
+        key=key, owner=steward.get("owner"), retention=steward.get("retention"),
+        region=steward.get("region"), pii=steward.get("pii"),
+        columns={name: ColumnFacts(name, node_meta(column).get("classification"))
                  for name, column in (source.get("columns") or {}).items()},
         event_time=steward.get("event_time"),
-        declared_in=str(Path("dbt_project") / source.get("original_file_path", "")),
-    )
+        declared_in=_declared_in(source))
 
 
 def is_telemetry(source: dict) -> bool:
@@ -148,20 +146,6 @@ def _node_facts(key: str, props: dict, lineage: dict[str, set[tuple[str, str]]],
     )
 
 
-def undeclared_source_facts(key: str, source: dict) -> AssetFacts:
-    """A dbt source without a Steward declaration: governed by whatever its YAML says, so the
-    policy names what is missing instead of the asset going unseen."""
-    steward = {**(source.get("source_meta") or {}).get("steward", {}),
-               **(node_meta(source).get("steward") or {})}
-    return AssetFacts(
-        key=key, owner=steward.get("owner"), retention=steward.get("retention"),
-        region=steward.get("region"), pii=steward.get("pii"),
-        columns={name: ColumnFacts(name, node_meta(column).get("classification"))
-                 for name, column in (source.get("columns") or {}).items()},
-        event_time=steward.get("event_time"),
-        declared_in=_declared_in(source))
-
-
 def _seed_sample(props: dict, rows: int = SEED_SAMPLE_ROWS) -> dict[str, list[str]]:
     """The first rows of a seed's CSV, by column."""
     path = Path(props["root_path"]) / props["original_file_path"]
@@ -228,15 +212,15 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
     for unique_id, source in manifest["sources"].items():
         key = asset_of_unique_id.setdefault(
             unique_id, f"{source['source_name']}/{source['name']}")
-        if is_telemetry(source):
-            assets[key] = telemetry_facts(key, source)
-            asset_of_relation[f"{source['schema']}.{source['name']}"] = key
+        if unique_id in declared:
+            continue
+        # Steward's telemetry, or a source nobody declared: governed by its YAML as it stands.
+        assets[key] = dbt_source_facts(key, source)
+        asset_of_relation[f"{source['schema']}.{source['name']}".lower()] = key
+        if source.get("columns"):
             schema.setdefault(source["schema"], {})[source["name"]] = {
                 name: column.get("data_type") or "VARCHAR"
-                for name, column in (source.get("columns") or {}).items()}
-        elif unique_id not in declared:
-            assets[key] = undeclared_source_facts(key, source)
-            asset_of_relation[f"{source['schema']}.{source['name']}".lower()] = key
+                for name, column in source["columns"].items()}
     nodes = {uid: n for uid, n in manifest["nodes"].items()
              if n["resource_type"] in GOVERNED_NODES}
     for unique_id in dependency_order(nodes):
