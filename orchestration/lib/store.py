@@ -74,6 +74,10 @@ def sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_text_list(values: list[str]) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
+
+
 def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     settings = get_settings()
     spill_dir = settings.store_dir / ".spill"
@@ -81,6 +85,8 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET memory_limit = {sql_literal(settings.duckdb_memory_limit)}")
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
+    # Instants arriving with an offset are converted to UTC, whatever the machine's zone is.
+    con.execute("SET TimeZone = 'UTC'")
     return con
 
 

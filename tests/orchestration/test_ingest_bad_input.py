@@ -83,13 +83,32 @@ def test_empty_and_header_only_files_are_refused_whole(landing, content, expecte
     assert list(report.files_refused) == ["crm/customers/b_bad.csv"]
 
 
-def test_duplicate_key_keeps_one_row_and_quarantines_the_other(landing):
+def test_conflicting_rows_of_one_key_are_all_quarantined_naming_each_line(landing):
     write_customers(landing, "batch.csv", [*GOOD, customer_row(2, country="DE", name="Twin")])
     report = load()
-    assert _loaded() == [1, 2]
-    [(_, _, reason, record)] = quarantine()
-    assert reason.startswith("duplicate primary key 2") and '"customer_id":' in record
-    assert report.rows_quarantined == 1 and report.reconciled
+    assert _loaded() == [1]  # neither version of 2 is a guess worth storing
+    quarantined = quarantine()
+    assert [line for _, line, _, _ in quarantined] == [3, 4]
+    for _, _, reason, record in quarantined:
+        assert reason.startswith("conflicting rows for primary key 2 (crm/customers/batch.csv "
+                                 "line 3, crm/customers/batch.csv line 4)")
+        assert '"customer_id":2' in record
+    assert report.rows_quarantined == 2 and report.reconciled
+
+
+def test_identical_copies_of_a_row_collapse_to_one(landing):
+    write_customers(landing, "batch.csv", [*GOOD, GOOD[1], GOOD[1]])
+    report = load()
+    assert _loaded() == [1, 2] and quarantine() == []
+    assert report.rows_superseded == 2 and report.reconciled
+
+
+def test_a_later_export_supersedes_the_same_key_in_an_earlier_one(landing):
+    write_customers(landing, "day1.csv", [customer_row(1, name="Old Name")])
+    write_customers(landing, "day2.csv", [customer_row(1, name="New Name")])
+    report = load()
+    assert store_rows("us", "SELECT full_name FROM raw_crm.customers") == [("New Name",)]
+    assert report.rows_superseded == 1 and quarantine() == [] and report.reconciled
 
 
 def test_older_version_of_a_row_is_superseded_not_quarantined(landing):
@@ -106,16 +125,17 @@ def test_null_key_is_quarantined(landing):
     write_customers(landing, "batch.csv", [*GOOD, customer_row("", country="US")])
     load()
     assert _loaded() == [1, 2]
-    [(_, _, reason, record)] = quarantine()
+    [(_, line, reason, record)] = quarantine()
     assert reason == "primary key customer_id is empty" and '"customer_id":null' in record
+    assert line == 4
 
 
 def test_unknown_country_is_quarantined_not_guessed(landing):
     write_customers(landing, "batch.csv", [*GOOD, customer_row(3, country="XX")])
     load()
     assert _loaded() == [1, 2]
-    [(_, _, reason, _)] = quarantine()
-    assert "country XX" in reason and "policies/regions.yaml" in reason
+    [(_, line, reason, _)] = quarantine()
+    assert "country XX" in reason and "policies/regions.yaml" in reason and line == 4
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceDeclarationError, load_source_tables
 from policies.rules import POLICIES_DIR, PolicyFileError, load_rules
-from tests.clock import stamp
+from tests.clock import moment, stamp
 from tests.conftest import use_data_dir
 from tests.orchestration.ingest_helpers import (
     CUSTOMER_HEADER,
@@ -113,6 +114,76 @@ def test_a_text_key_spelled_null_or_blank_is_an_empty_key(landing):
     assert store_rows("us", "SELECT customer_id FROM raw_crm.customers") == [("c1",)]
     assert [reason for _, _, reason, _ in quarantine()] == [
         "primary key customer_id is empty"] * 2
+
+
+def test_every_quarantined_row_names_its_file_and_line(landing):
+    write_customers(landing, "batch.csv", [
+        customer_row(1), "", customer_row("x"), customer_row(""), customer_row(3, country="XX"),
+        customer_row(4), customer_row(4, name="Other Name")])
+    report = load()
+    assert report.reconciled and customer_ids("us") == [1]
+    assert [(file, line) for file, line, _, _ in quarantine()] == [
+        ("crm/customers/batch.csv", line) for line in (4, 5, 6, 7, 8)]  # line 3 is blank
+
+
+def test_each_stored_row_traces_to_the_file_it_came_from(landing):
+    write_customers(landing, "day1.csv", [customer_row(1)])
+    write_customers(landing, "day2.csv", [customer_row(2)])
+    load()
+    assert store_rows("us", "SELECT customer_id, _load_id FROM raw_crm.customers ORDER BY 1") == [
+        (1, "test:crm/customers/day1.csv"), (2, "test:crm/customers/day2.csv")]
+    assert store_rows("us", "SELECT file, load_id FROM _steward.loaded_files ORDER BY 1") == [
+        ("crm/customers/day1.csv", "test:crm/customers/day1.csv"),
+        ("crm/customers/day2.csv", "test:crm/customers/day2.csv")]
+
+
+def test_an_instant_with_a_utc_offset_is_stored_in_utc(landing):
+    local = moment(-30).replace(microsecond=0)
+    offsets = {1: "+02:00", 2: "-05:30", 3: "Z"}
+    write_customers(landing, "batch.csv", [
+        customer_row(n, updated_at=f"{local:%Y-%m-%dT%H:%M:%S}{offset}")
+        for n, offset in offsets.items()] + [customer_row(4, updated_at=f"{local:%Y-%m-%d}T25:99")])
+    report = load()
+    assert report.reconciled
+    stored = dict(store_rows("us", "SELECT customer_id, updated_at FROM raw_crm.customers"))
+    assert stored == {1: local - timedelta(hours=2), 2: local + timedelta(hours=5, minutes=30),
+                      3: local}
+    [(_, line, reason, _)] = quarantine()
+    assert line == 5 and "updated_at" in reason
+
+
+def test_an_instant_with_a_utc_offset_in_json_lines_is_stored_in_utc(landing):
+    local = moment(-1).replace(microsecond=0)
+    folder = landing / "web" / "events"
+    folder.mkdir(parents=True)
+    (folder / "events.jsonl").write_text(json.dumps({
+        "event_id": 1, "customer_id": 1, "ip_address": "10.0.0.1", "geo_country": "US",
+        "event_type": "view", "page": "/",
+        "occurred_at": f"{local:%Y-%m-%dT%H:%M:%S}+02:00"}) + "\n")
+    assert load("web.events").reconciled
+    assert store_rows("us", "SELECT occurred_at FROM raw_web.events") == [
+        (local - timedelta(hours=2),)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_nul_byte_in_a_field_is_quarantined_not_stored(landing, fmt):
+    if fmt == "csv":
+        write_customers(landing, "batch.csv", [customer_row(1), customer_row(2, name="Ann\0Ex")])
+        report = load()
+        stored = customer_ids("us")
+    else:
+        folder = landing / "web" / "events"
+        folder.mkdir(parents=True)
+        rows = [{"event_id": n, "customer_id": 1, "ip_address": "10.0.0.1", "geo_country": "US",
+                 "event_type": "view", "page": page, "occurred_at": stamp(-1)}
+                for n, page in ((1, "/"), (2, "/a\u0000b"))]
+        (folder / "events.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        report = load("web.events")
+        stored = [n for (n,) in store_rows("us", "SELECT event_id FROM raw_web.events")]
+    assert report.reconciled and stored == [1]
+    [(_, line, reason, record)] = quarantine()
+    assert line == (3 if fmt == "csv" else 2) and reason.startswith("a NUL byte in ")
+    assert "\\u0000" in record
 
 
 def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):

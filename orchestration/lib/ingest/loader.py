@@ -22,9 +22,12 @@ from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
 from orchestration.lib.ingest.readers import (
     create_scratch_tables,
+    number_csv_rows,
     parquet_rows,
     read_files,
     read_parquet_files,
+    reject_nul_bytes,
+    remember_csv_rows,
 )
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
@@ -34,6 +37,7 @@ from orchestration.lib.store import (
     quote_ident,
     scratch_connection,
     sql_literal,
+    sql_text_list,
     storage_errors_explained,
 )
 from orchestration.lib.suppression import erased_ids
@@ -97,10 +101,6 @@ def _key_match(spec: SourceTable) -> str:
     return " AND ".join(f"t.{k} = b.{k}" for k in _key(spec))
 
 
-def _list_literal(values: list[str]) -> str:
-    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
-
-
 def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, name: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     stack.enter_context(locked(path))
@@ -112,6 +112,9 @@ def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: Load
     report.files_new.extend(file.name for file in files)
     report.files_refused.update({file.name: file.refused for file in files if file.refused})
     report.files_refused.update(read_files(con, spec, [f for f in files if not f.refused]))
+    if spec.format == "csv":
+        remember_csv_rows(con)
+    reject_nul_bytes(con, spec, files)
 
 
 def _exclusions(spec: SourceTable) -> dict[str, str]:
@@ -127,7 +130,7 @@ def _exclusions(spec: SourceTable) -> dict[str, str]:
         if erased:
             found.setdefault("erased", "false")
             found["erased"] += (f" OR CAST({quote_ident(column.name)} AS VARCHAR) IN "
-                                f"(SELECT unnest({_list_literal(erased)}))")
+                                f"(SELECT unnest({sql_text_list(erased)}))")
     return found
 
 
@@ -138,30 +141,58 @@ def _exclude(con, spec: SourceTable, report: LoadReport) -> None:
         setattr(report, f"rows_{reason}", getattr(report, f"rows_{reason}") + removed)
 
 
-def _find_losers(con, spec: SourceTable) -> bool:
-    """Rows that share a key with a better row; returns whether there are any.
+PLACES_NAMED = 5  # a conflict names this many of its rows; a key repeated a million times
 
-    The latest cursor (then the latest file) wins. An older version is superseded (problem is
-    NULL); anything else with the same key is an ambiguous duplicate and gets quarantined.
+
+def _find_duplicate_keys(con, spec: SourceTable) -> None:
+    """`dup_keys`: the keys more than one routable row of the batch carries."""
+    keys = ", ".join(_key(spec))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {keys} FROM incoming "
+                f"WHERE NOT {_key_is_null(spec)} AND _region IS NOT NULL "
+                f"GROUP BY ALL HAVING count(*) > 1")
+
+
+def _to_quarantine_or_compare(spec: SourceTable) -> str:
+    """Rows of `incoming i` that may be quarantined, so must name their line."""
+    same_key = " AND ".join(f"d.{k} = i.{k}" for k in _key(spec))
+    return (f"{_key_is_null(spec, 'i')} OR i._region IS NULL OR "
+            f"EXISTS (SELECT 1 FROM dup_keys d WHERE {same_key})")
+
+
+def _find_losers(con, spec: SourceTable) -> bool:
+    """Rows of `dup_keys` that are not stored; returns whether there are any.
+
+    The latest cursor wins, then the latest file (a later export is a later delivery): an
+    older version is superseded (problem is NULL). Rows tied for latest are one row when
+    identical (the copies are superseded) and a conflict when not: nothing says which is right,
+    so every one of them is quarantined, naming where the others are. With a cursor declared,
+    a row without a cursor value cannot be ordered and is quarantined too.
     """
     keys = ", ".join(_key(spec))
     cursor = quote_ident(spec.cursor) if spec.cursor else "NULL"
     key_text = " || ',' || ".join(f"{k}::VARCHAR" for k in _key(spec))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {keys} FROM incoming "
-                f"WHERE NOT {_key_is_null(spec)} AND _region IS NOT NULL "
-                f"GROUP BY ALL HAVING count(*) > 1")
+    content = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in spec.column_names)
+    order = f"ORDER BY {cursor} DESC NULLS LAST, _file DESC"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE losers AS SELECT rid, _file, _line, "
-        f"CASE WHEN {cursor} IS NOT NULL AND {cursor} < winner_cursor THEN NULL ELSE "
-        f"'duplicate primary key ' || {key_text} || ' (kept the row from ' || winner_file || ')' "
-        f"END AS problem FROM ("
-        f"SELECT rowid AS rid, *, row_number() OVER w AS rank, first_value(_file) OVER w "
-        f"AS winner_file, first_value({cursor}) OVER w AS winner_cursor "
-        f"FROM incoming SEMI JOIN dup_keys USING ({keys}) WHERE _region IS NOT NULL "
-        f"WINDOW w AS (PARTITION BY {keys} "
-        f"ORDER BY {cursor} DESC NULLS LAST, _file DESC, _line DESC NULLS LAST, rowid DESC)) "
-        f"WHERE rank > 1"
-    )
+        f"CREATE OR REPLACE TEMP TABLE dup_rows AS SELECT rowid AS rid, {keys}, _file, _line, "
+        f"{cursor} AS cursor_value, hash(struct_pack({content})) AS content, "
+        f"dense_rank() OVER (PARTITION BY {keys} {order}) AS tier, "
+        f"row_number() OVER (PARTITION BY {keys} {order}, rowid) AS rank "
+        f"FROM incoming SEMI JOIN dup_keys USING ({keys}) WHERE _region IS NOT NULL")
+    unordered = ("'duplicate primary key ' || key_text || ' without a "
+                 f"{spec.cursor} to order it'" if spec.cursor else "NULL")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE losers AS SELECT rid, _file, _line, CASE "
+        f"WHEN tier = 1 AND versions > 1 THEN 'conflicting rows for primary key ' || key_text "
+        f"|| ' (' || places || ') and nothing orders them: fix the export and deliver it again' "
+        f"WHEN cursor_value IS NULL AND tier > 1 THEN {unordered} END AS problem "
+        f"FROM dup_rows JOIN (SELECT {keys}, {key_text} AS key_text, "
+        f"count(DISTINCT content) FILTER (WHERE tier = 1) AS versions, "
+        f"list(_file || ' line ' || coalesce(_line::VARCHAR, '?') ORDER BY _file, _line) "
+        f"FILTER (WHERE tier = 1) AS tied, array_to_string(tied[:{PLACES_NAMED}], ', ') || "
+        f"CASE WHEN len(tied) > {PLACES_NAMED} THEN ' and ' || (len(tied) - {PLACES_NAMED}) "
+        f"|| ' more' ELSE '' END AS places "
+        f"FROM dup_rows GROUP BY ALL) USING ({keys}) WHERE rank > 1 OR versions > 1")
     return bool(con.execute("SELECT count(*) FROM losers").fetchone()[0])
 
 
@@ -219,10 +250,13 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
         "SELECT count(*) FROM losers WHERE problem IS NULL").fetchone()[0]
 
 
+def _load_id(run_id: str, file: str) -> str:
+    """What ties a stored row to the file it came from and to that file's load-log entry."""
+    return f"{run_id}:{file}"
+
+
 def _target_ddl(spec: SourceTable, target: str) -> str:
     columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
-    # _load_id ties each row to its load in the load log: one constant per load, so it costs
-    # nothing to write, unlike a per-row file name.
     return (f"CREATE TABLE IF NOT EXISTS {target} ({columns}, _load_id VARCHAR, "
             "_loaded_at TIMESTAMP)")
 
@@ -244,7 +278,7 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     # Rows of files this region committed before a crash are already stored: count, skip.
     already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
                                  f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
-    only_todo = "" if not already_loaded else f" AND list_contains({_list_literal(names)}, _file)"
+    only_todo = "" if not already_loaded else f" AND list_contains({sql_text_list(names)}, _file)"
     source = f"(SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo})"
     stale = 0
     if con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]:
@@ -264,19 +298,19 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     con.execute("BEGIN")
     if source == "batch":
         con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
-    load_id = f"{run_id}:{names[0] if names else ''}"
     now = current_time()
     inserted = con.execute(f"INSERT INTO {target} ({columns}, _load_id, _loaded_at) SELECT "
-                           f"{columns}, {sql_literal(load_id)}, ? FROM {source}", [now]
-                           ).fetchone()[0]
+                           f"{columns}, {sql_literal(_load_id(run_id, ''))} || _file, ? "
+                           f"FROM {source}", [now]).fetchone()[0]
     if inserted != sum(per_file.values()):
         con.execute("ROLLBACK")
         raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
                                   f"{region} but {inserted} inserted; the load was rolled back")
     con.execute(f"INSERT INTO {catalog}.{ledger.LOG_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, ?, ?",
+                f"unnest(?), ?, unnest(?), ?",
                 [spec.name, names, [f.fingerprint for f in todo],
-                 [per_file.get(name, 0) for name in names], run_id, load_id, now])
+                 [per_file.get(name, 0) for name in names], run_id,
+                 [_load_id(run_id, name) for name in names], now])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
@@ -348,6 +382,9 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
     report.rows_read += con.execute("SELECT (SELECT count(*) FROM incoming) "
                                     "+ (SELECT count(*) FROM rejected)").fetchone()[0]
     _exclude(con, spec, report)
+    _find_duplicate_keys(con, spec)
+    if spec.format == "csv":
+        number_csv_rows(con, files, _to_quarantine_or_compare(spec))
     has_losers = _find_losers(con, spec)
     _write_quarantine(con, spec, files, run_id, report)
     for region in sorted(regions):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mmap
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import duckdb
 
 from orchestration.lib.ingest.landing import LandingFile
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.store import quote_ident, sql_literal
+from orchestration.lib.store import quote_ident, sql_literal, sql_text_list
 
 SAMPLE_LINES = 1000
 
@@ -59,8 +60,20 @@ def _drift_message(spec: SourceTable, found: list[str]) -> str | None:
             "or fix the export, then re-deliver the file")
 
 
+def _parsed_as(data_type: str) -> str:
+    """The type a text value is parsed as before it is stored as `data_type`. A TIMESTAMP is
+    parsed with its UTC offset, if it has one, and stored converted to UTC: parsed as a plain
+    TIMESTAMP, the offset would be dropped and 09:15+02:00 stored as 09:15."""
+    return "TIMESTAMPTZ" if data_type.upper() == "TIMESTAMP" else data_type
+
+
+def _try_typed(text: str, data_type: str) -> str:
+    parsed = f"TRY_CAST({text} AS {_parsed_as(data_type)})"
+    return parsed if _parsed_as(data_type) == data_type else f"CAST({parsed} AS {data_type})"
+
+
 def _columns_struct(spec: SourceTable, order: list[str]) -> str:
-    types = {c.name: c.data_type for c in spec.columns}
+    types = {c.name: _parsed_as(c.data_type) for c in spec.columns}
     return "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(types[n])}" for n in order) + "}"
 
 
@@ -125,8 +138,95 @@ def read_csv_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: Landi
     _read_csv(con, spec, file, file.path, header)
 
 
+def _accepted_lines(path: Path, rejected: set[int], accepted: int) -> list[int] | None:
+    """The line of each row the CSV reader accepted, in order, counted as the reader counts
+    lines in its rejects (the header is line 1; a quoted value spanning lines counts once, a
+    blank line counts). None when this parse does not see the rows the reader accepted."""
+    lines = []
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # one field may hold a whole multi-line export
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+            for line, record in enumerate(csv.reader(handle), start=1):
+                if line > 1 and record and line not in rejected:
+                    lines.append(line)
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(limit)
+    return lines if len(lines) == accepted else None
+
+
+def number_csv_rows(con: duckdb.DuckDBPyConnection, files: list[LandingFile],
+                    wanted: str) -> None:
+    """Fill `_line` of the CSV rows matching `wanted` (a condition on `incoming`): the reader
+    gives lines only to the rows it rejects, so the others are found by a second parse, paid
+    only for the files that have such rows. `csv_first_rows` must hold each file's first rowid
+    from before any row of the batch was deleted."""
+    paths = {file.name: file.path for file in files}
+    todo = con.execute(
+        f"SELECT i._file, list(i.rowid ORDER BY i.rowid), any_value(f.first_rowid), "
+        f"any_value(f.accepted) FROM incoming i JOIN csv_first_rows f USING (_file) "
+        f"WHERE i._line IS NULL AND ({wanted}) GROUP BY 1").fetchall()
+    for name, rowids, first_rowid, accepted in todo:
+        rejected = {line for (line,) in con.execute(
+            "SELECT line FROM rejected WHERE _file = ? AND line IS NOT NULL", [name]).fetchall()}
+        lines = _accepted_lines(paths[name], rejected, accepted)
+        if lines is None:
+            continue
+        con.execute("UPDATE incoming SET _line = m.line FROM (SELECT unnest(?) AS rid, "
+                    "unnest(?) AS line) m WHERE incoming.rowid = m.rid",
+                    [rowids, [lines[rowid - first_rowid] for rowid in rowids]])
+
+
+def _holds_nul(file: LandingFile) -> bool:
+    """A NUL byte anywhere in the file, raw or as JSON's escape: one fast pass over the bytes
+    decides whether the rows need checking at all."""
+    if not file.size:
+        return False
+    with open(file.path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
+                                                    access=mmap.ACCESS_READ) as data:
+        return data.find(b"\x00") >= 0 or data.find(b"\\u0000") >= 0
+
+
+def reject_nul_bytes(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                     files: list[LandingFile]) -> None:
+    """Move rows of a text export (CSV, JSON lines) whose text holds a NUL byte from
+    `incoming` to `rejected`: no export means one, and stored it would cut the value short in
+    any client that reads C strings."""
+    text = [c.name for c in spec.columns if c.data_type.upper() == "VARCHAR"]
+    suspects = [f.name for f in files
+                if spec.format != "parquet" and not f.refused and _holds_nul(f)]
+    if not text or not suspects:
+        return
+
+    def holding_nul(alias: str) -> str:
+        return (f"list_contains({sql_text_list(suspects)}, {alias}_file) AND ("
+                + " OR ".join(f"contains({alias}{quote_ident(c)}, chr(0))" for c in text) + ")")
+
+    if spec.format == "csv":
+        number_csv_rows(con, files, holding_nul("i."))
+    columns = " || ".join(f"CASE WHEN contains({quote_ident(c)}, chr(0)) THEN "
+                          f"{sql_literal(c + ' ')} ELSE '' END" for c in text)
+    fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in spec.column_names)
+    con.execute(f"INSERT INTO rejected SELECT _file, _line, 'a NUL byte in ' || rtrim({columns}) "
+                f"|| ': no export means one, so the row is kept aside rather than stored cut "
+                f"short', to_json(struct_pack({fields}))::VARCHAR FROM incoming "
+                f"WHERE {holding_nul('')}")
+    con.execute(f"DELETE FROM incoming WHERE {holding_nul('')}")
+
+
+def remember_csv_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Where each file's rows start in `incoming`, before exclusions delete any."""
+    con.execute("CREATE OR REPLACE TEMP TABLE csv_first_rows AS SELECT _file, "
+                "min(rowid) AS first_rowid, count(*) AS accepted FROM incoming GROUP BY 1")
+
+
 def _same_type(found: str, declared: str) -> bool:
-    return found.replace(" ", "") == declared.replace(" ", "")
+    """Whether a Parquet column can be stored as declared without losing anything: an instant
+    with a time zone is stored in UTC in a TIMESTAMP column."""
+    found, declared = found.replace(" ", ""), declared.replace(" ", "")
+    return found == declared or (found, declared) == ("TIMESTAMPWITHTIMEZONE", "TIMESTAMP")
 
 
 def _check_parquet_schema(con: duckdb.DuckDBPyConnection, spec: SourceTable,
@@ -237,7 +337,7 @@ def read_jsonl_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: Lan
     )
     con.execute(f"INSERT INTO rejected SELECT ?, line, 'not a JSON object', value "
                 f"FROM json_lines WHERE value IS NOT NULL AND NOT ({is_object})", [file.name])
-    casts = [f"TRY_CAST(raw[{i}] AS {c.data_type})" for i, c in enumerate(spec.columns, start=1)]
+    casts = [_try_typed(f"raw[{i}]", c.data_type) for i, c in enumerate(spec.columns, start=1)]
     failures = " || ".join(
         f"CASE WHEN raw[{i}] IS NOT NULL AND {cast} IS NULL THEN "
         f"'{c.name}: cannot convert ' || raw[{i}] || ' to {c.data_type}; ' ELSE '' END"
