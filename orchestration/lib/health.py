@@ -31,10 +31,12 @@ def record_run(outcomes: list, success: bool, run_name: str = "steward_pipeline"
     failing: dict[str, list] = defaultdict(list)
     stale, fresh = {}, []
     for outcome in outcomes:
-        if outcome.status in ("ok", "warnings"):
+        if outcome.healthy:
             fresh.append((outcome.asset, outcome.region))
             continue
-        reason = outcome.blocked or f"{outcome.checks_failed} blocking check(s) failed"
+        reason = outcome.blocked or (
+            f"{outcome.checks_failed} blocking check(s) failed" if outcome.checks_failed
+            else f"{outcome.checks_not_run} check(s) did not run")
         stale[(outcome.asset, outcome.region)] = reason
         if not (outcome.blocked or "").startswith(CONSEQUENCES):
             failing[outcome.asset].append((outcome.region, reason, bool(outcome.blocked)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from orchestration.lib.health import record_run
+from orchestration.lib.ingest.loader import NO_DATA_YET
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.slis import measure as measure_slis
 from orchestration.lib.slis import record as record_slis
@@ -34,6 +35,13 @@ class AssetOutcome:
     seconds: float | None
     blocked: str | None = None  # why the policy gate held this asset back, if it did
     checks_warned: int = 0
+    checks_declared: int = 0  # every one of them must have run for the asset to be ok
+    no_data_yet: bool = False  # a declared source whose landing folder has had no file yet
+
+    @property
+    def checks_not_run(self) -> int:
+        return max(self.checks_declared - self.checks_passed - self.checks_failed
+                   - self.checks_warned, 0)
 
     @property
     def status(self) -> str:
@@ -41,7 +49,15 @@ class AssetOutcome:
             return "BLOCKED"
         if self.checks_failed:
             return "FAILED CHECKS"
+        if self.checks_not_run:
+            return "CHECKS NOT RUN"
+        if self.no_data_yet:
+            return "no data yet"
         return "warnings" if self.checks_warned else "ok"
+
+    @property
+    def healthy(self) -> bool:
+        return self.status in ("ok", "warnings", "no data yet")
 
 
 def _instance() -> dg.DagsterInstance:
@@ -57,6 +73,7 @@ def _float(metadata: dict, *names: str) -> float | None:
 
 
 def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> list[AssetOutcome]:
+    graph = result.job_def.asset_layer.asset_graph
     outcomes: dict[tuple[str, str], AssetOutcome] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
@@ -70,6 +87,8 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
         outcomes[(asset, region)] = AssetOutcome(
             asset, region, int(rows) if rows is not None else None, 0, 0,
             _float(metadata, "duration_s", "Execution Duration"),
+            checks_declared=len(graph.get(materialization.asset_key).check_keys),
+            no_data_yet=NO_DATA_YET in metadata,
         )
     for event in result.all_events:
         if event.event_type_value != "ASSET_OBSERVATION":
@@ -148,7 +167,7 @@ def _run_pipeline(defs: dg.Definitions, regions: list[str],
     outcomes.extend(_outcomes(measured, [GLOBAL_REGION]))
     outcomes.extend(AssetOutcome(key.to_user_string(), "-", None, 0, 0, None, blocked=reason)
                     for key, reason in held_back.items() if key in consumer_keys)
-    healthy = all(outcome.status in ("ok", "warnings") for outcome in outcomes)
+    healthy = all(outcome.healthy for outcome in outcomes)
     _, stale = record_run(outcomes, success and healthy)
     if not instance.is_ephemeral:  # an ephemeral instance's history is this run alone
         record_slis(measure_slis(instance, graph))
@@ -189,4 +208,7 @@ def format_summary(outcomes: list[AssetOutcome]) -> str:
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"\n{o.asset} [{o.region}] {o.blocked}" for o in ordered if o.blocked]
+    lines += [f"\n{o.asset} [{o.region}] {o.checks_not_run} of its {o.checks_declared} checks "
+              "did not run: its step failed or was skipped, see the run's log"
+              for o in ordered if o.checks_not_run and not o.blocked and not o.checks_failed]
     return "\n".join(lines)

@@ -69,10 +69,16 @@ def test_a_source_is_added_refused_until_declared_then_run_and_governed(tmp_path
     check = run_steward(["policy", "check"], tmp_path / "data", **sandbox)
     assert check.returncode == 0, check.stdout
 
+    # Declared before its first export arrives: an empty, typed table, said to be so.
     landing = tmp_path / "data" / "landing" / "erp" / "orders"
     landing.mkdir(parents=True)
-    shutil.copy(sample, landing / "orders.csv")
     run = run_steward(["run", "--customers", "120"], tmp_path / "data", **sandbox)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert _summary_line(run.stdout, "erp/orders").split()[2:4] == ["no", "data"]
+    assert _summary_line(run.stdout, "staging/stg_erp__orders").split()[2] == "ok"
+
+    shutil.copy(sample, landing / "orders.csv")
+    run = run_steward(["run"], tmp_path / "data", **sandbox)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "erp/orders" in run.stdout
     stores = tmp_path / "data" / "store"
@@ -82,6 +88,10 @@ def test_a_source_is_added_refused_until_declared_then_run_and_governed(tmp_path
                 "SELECT order_id FROM raw_erp.orders ORDER BY 1").fetchall()] == ids
             assert con.execute("SELECT count(*) FROM staging.stg_erp__orders").fetchone()[0] == (
                 len(ids))
+
+
+def _summary_line(summary: str, asset: str) -> str:
+    return next(line for line in summary.splitlines() if line.startswith(asset))
 
 
 def test_a_sample_without_a_country_column_is_refused_with_the_reason(tmp_path, sandbox):

@@ -7,7 +7,7 @@ import dagster as dg
 
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
-from orchestration.lib.ingest.loader import LoadReport, load_table
+from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
@@ -36,6 +36,8 @@ def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
     }
     for region, rows in report.table_rows.items():
         metadata[f"rows_in_{region}"] = rows
+    if not report.files_seen:
+        metadata[NO_DATA_YET] = "the landing folder has held no file yet"
     added = {region: columns for region, columns in report.columns_added.items() if columns}
     if added:
         metadata["columns_added"] = dg.MetadataValue.json(added)

@@ -45,6 +45,7 @@ from policies.regions import country_to_region
 from policies.rules import retention_days
 
 QUARANTINE_CATALOG = "quarantine_store"
+NO_DATA_YET = "no_data_yet"  # metadata of a load whose landing folder has never held a file
 
 
 class ReconciliationError(RuntimeError):
@@ -70,6 +71,7 @@ class LoadReport:
     quarantine_reasons: Counter = field(default_factory=Counter)
     table_rows: dict[str, int] = field(default_factory=dict)
     columns_added: dict[str, list[str]] = field(default_factory=dict)  # newly declared, by region
+    files_seen: int = 0  # in the landing folder, new or not
 
     @property
     def accounted(self) -> int:
@@ -255,10 +257,13 @@ def _load_id(run_id: str, file: str) -> str:
     return f"{run_id}:{file}"
 
 
-def _target_ddl(spec: SourceTable, target: str) -> str:
+def _create_target(con, spec: SourceTable, region: str) -> None:
+    """The region's raw table, typed as declared, before any file arrives: a source declared
+    ahead of its first export is an empty table its models build on, not a missing one."""
     columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
-    return (f"CREATE TABLE IF NOT EXISTS {target} ({columns}, _load_id VARCHAR, "
-            "_loaded_at TIMESTAMP)")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(region)}.{quote_ident(spec.schema)}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(spec.schema, spec.table, catalog=region)}"
+                f" ({columns}, _load_id VARCHAR, _loaded_at TIMESTAMP)")
 
 
 def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], run_id: str,
@@ -273,8 +278,6 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     columns = ", ".join(quote_ident(c) for c in spec.column_names)
     routed_here = (f"_region = {sql_literal(region)} AND NOT {_key_is_null(spec)}"
                    + (" AND rowid NOT IN (SELECT rid FROM losers)" if has_losers else ""))
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote_ident(spec.schema)}")
-    con.execute(_target_ddl(spec, target))
     # Rows of files this region committed before a crash are already stored: count, skip.
     already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
                                  f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
@@ -347,16 +350,6 @@ def _stored_type(con, declared: str) -> str:
     """How DuckDB names a declared type once stored (INT is INTEGER, DECIMAL(12,2) keeps its
     precision)."""
     return con.execute(f"SELECT typeof(NULL::{declared})").fetchone()[0]
-
-
-def _stored_rows(con, spec: SourceTable, region: str) -> int:
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
-                         "AND schema_name = ? AND table_name = ?",
-                         [region, spec.schema, spec.table]).fetchone()[0]
-    if not exists:
-        return 0
-    target = qualified(spec.schema, spec.table, catalog=region)
-    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
 def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]]:
@@ -439,14 +432,18 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
             _attach(con, stack, settings.region_store(region), region)
             ledger.ensure_load_log(con, quote_ident(region))
             report.columns_added[region] = _evolve(con, spec, region)
+            _create_target(con, spec, region)
         refused = ledger.refused_fingerprints(con, quote_ident(QUARANTINE_CATALOG), spec.name)
         loaded = [ledger.loaded_fingerprints(con, quote_ident(r), spec.name) for r in regions]
         done = refused | set.intersection(*loaded) if loaded else refused
-        files = [f for f in discover(spec, settings.landing_dir)
-                 if (f.name, f.fingerprint) not in done]
+        found = discover(spec, settings.landing_dir)
+        report.files_seen = len(found)
+        files = [f for f in found if (f.name, f.fingerprint) not in done]
         for batch in _batches(files, settings.ingest_batch_bytes):
             _load_batch(con, spec, regions, batch, run_id, report)
         for region in regions:
             report.rows_loaded.setdefault(region, 0)
-            report.table_rows[region] = _stored_rows(con, spec, region)
+            report.table_rows[region] = con.execute(
+                f"SELECT count(*) FROM {qualified(spec.schema, spec.table, catalog=region)}"
+            ).fetchone()[0]
     return report
