@@ -22,6 +22,22 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?\d[\d .-]{6,14}\d"
                     r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\d)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+# US social security numbers, written with separators: a bare 9-digit run is any number.
+_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
+# `name [at] example [dot] com`: "at" (or "dot") written out in brackets, ending in a domain.
+_AT = r"(?:@|\s*[\[({<]\s*at\s*[\])}>]\s*)"
+_DOT = r"(?:\.|\s*[\[({<]\s*dot\s*[\])}>]\s*)"
+_TLD = r"(?:com|org|net|edu|gov|mil|int|info|biz|io|app|dev|[a-z]{2})"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"[a-z0-9._%+-]+{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*?{_DOT}{_TLD}\b", re.IGNORECASE)
+# A street address: "12 Main Street", "Hauptstraße 5", "12 rue de la Paix".
+_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|"
+           r"Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy)")
+_ADDRESS = re.compile(
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){{1,4}}{_STREET}\b"
+    r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|weg|gasse|platz|allee|damm)\s+\d{1,4}[a-z]?\b"
+    r"|\b\d{1,4},?\s+(?:rue|avenue|boulevard|place|chemin|allée|impasse|quai)\s+"
+    r"(?:(?:de|du|des|la|le)\s+|l')*[A-ZÉ][\w'-]+")
 _NAME_AFTER = r"(?:\s+(?:de|van|von|der|da|di|le|la)){0,2}\s+[A-ZÀ-Þ][a-zà-ÿ]+"
 _NAME_BEFORE = r"(?:this is|I am|I'm|my name is|thanks,|regards,|cheers,)\s+"
 
@@ -60,6 +76,20 @@ def _ips(text: str) -> list[str]:
     return found
 
 
+def _ssns(text: str) -> list[str]:
+    """Numbers in SSN form that the SSA could have issued (no area 000, 666 or 9xx, no group
+    00, no serial 0000)."""
+    return [m.group() for m in _SSN.finditer(text)
+            if m.group(1) not in ("000", "666") and not m.group(1).startswith("9")
+            and m.group(3) != "00" and m.group(4) != "0000"]
+
+
+def _obfuscated_emails(text: str) -> list[str]:
+    """Addresses with "at" or "dot" spelled out; a plain address is the email detector's."""
+    return [m.group() for m in _OBFUSCATED_EMAIL.finditer(text)
+            if not _EMAIL.fullmatch(m.group())]
+
+
 @cache
 def given_names() -> tuple[str, ...]:
     """The given-name list, longest first so an alternation prefers "Annabel" to "Anna"."""
@@ -87,6 +117,9 @@ DETECTORS: dict[str, Callable[[str], list[str]]] = {
     "phone": lambda text: _PHONE.findall(text),
     "ip_address": _ips,
     "person_name": _names,
+    "ssn": _ssns,
+    "obfuscated_email": _obfuscated_emails,
+    "postal_address": lambda text: [m.group() for m in _ADDRESS.finditer(text)],
 }
 
 

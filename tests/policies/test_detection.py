@@ -17,6 +17,16 @@ FOUND = [
     ("ip_address", "login from 2001:db8::1"),
     ("person_name", "Hi, this is Hugo de Vries from Utrecht"),
     ("person_name", "Please update my number. Thanks, Emma"),
+    ("ssn", "SSN 123-45-6789 on file"),
+    ("ssn", "tax id 219 09 9998"),
+    ("obfuscated_email", "write to anna [at] example [dot] com"),
+    ("obfuscated_email", "jane.doe(at)mail(dot)org"),
+    ("obfuscated_email", "bob@example[dot]co[dot]uk"),
+    ("obfuscated_email", "ops {AT} corp.example.de"),
+    ("postal_address", "ship to 1600 Pennsylvania Avenue NW"),
+    ("postal_address", "deliver to 12 Main St. after six"),
+    ("postal_address", "wohnt in der Hauptstraße 5a, Berlin"),
+    ("postal_address", "habite au 12 rue de la Paix"),
 ]
 QUIET = [
     ("card_number", "order 4111 1111 1111 1112 (fails Luhn)"),
@@ -26,6 +36,20 @@ QUIET = [
     ("phone", f"invoice 2265 issued {stamp(-30)}"),
     ("person_name", "the emma.js library"),
     ("email", "ping support at example dot com"),
+    ("ssn", "area 666-12-3456 is never issued"),
+    ("ssn", "serial 123-45-0000 is never issued"),
+    ("ssn", "order 123456789 (no separators)"),
+    ("ssn", "call 415-555-0132"),
+    ("ssn", f"due {stamp(30)}"),
+    ("obfuscated_email", "we looked at the dot com bubble"),
+    ("obfuscated_email", "see [attachment] (dot) matrix"),
+    ("obfuscated_email", "price [at] cost (dot) plus"),
+    ("obfuscated_email", "reach me at anna.muller7@example.com please"),
+    ("postal_address", "room 42 on the 3rd floor"),
+    ("postal_address", "Highway to Hell"),
+    ("postal_address", "we walked 3 streets away"),
+    ("postal_address", "version 2 Drive sync failed"),
+    ("postal_address", "die Hauptstraße ist gesperrt"),
 ]
 
 
