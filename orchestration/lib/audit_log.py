@@ -29,21 +29,29 @@ def _row_to_entry(row: tuple) -> Entry:
 
 
 def append(kind: str, subject: str, details: dict) -> Entry:
+    return append_all(kind, [(subject, details)])[0]
+
+
+def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
+    """Append one entry per (subject, details), in one transaction: all or none."""
+    written: list[Entry] = []
     with write_connection(audit_store()) as con:
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT, recorded_at VARCHAR, "
                     "kind VARCHAR, subject VARCHAR, details VARCHAR, prev_hash VARCHAR, "
                     "hash VARCHAR)")
         con.execute("BEGIN")
         last = con.execute(f"SELECT * FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = next_entry(_row_to_entry(last) if last else None,
-                           datetime.now(UTC).isoformat(timespec="microseconds"),
-                           kind, subject, details)
-        con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [entry.seq, entry.at, entry.kind, entry.subject,
-                     json.dumps(entry.details, sort_keys=True, default=str), entry.prev_hash,
-                     entry.hash])
+        entry = _row_to_entry(last) if last else None
+        for subject, details in records:
+            entry = next_entry(entry, datetime.now(UTC).isoformat(timespec="microseconds"),
+                               kind, subject, details)
+            con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [entry.seq, entry.at, entry.kind, entry.subject,
+                         json.dumps(entry.details, sort_keys=True, default=str),
+                         entry.prev_hash, entry.hash])
+            written.append(entry)
         con.execute("COMMIT")
-    return entry
+    return written
 
 
 def entries() -> list[Entry]:

@@ -186,6 +186,30 @@ def test_a_nul_byte_in_a_field_is_quarantined_not_stored(landing, fmt):
     assert "\\u0000" in record
 
 
+def test_each_load_is_in_the_audit_log_with_where_its_rows_went(landing):
+    from orchestration.lib import audit_log
+
+    write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, country="DE"),
+                                          customer_row(3, country="XX")])
+    write_customers(landing, "day2.csv", [customer_row(4, updated_at=stamp(-10)),
+                                          customer_row(1, updated_at=stamp(-5))])
+    write_customers(landing, "day3.zip", [customer_row(5)])
+    load()
+    entries = {e.details["file"]: e for e in audit_log.entries() if e.kind == "ingest.file"}
+    assert set(entries) == {f"crm/customers/day{n}" for n in ("1.csv", "2.csv", "3.zip")}
+    assert entries["crm/customers/day1.csv"].details["rows"] == {
+        "read": 3, "loaded_eu": 1, "loaded_us": 0, "quarantined": 1, "superseded": 1,
+        "unchanged": 0}  # customer 1's row here was superseded by day2's
+    assert entries["crm/customers/day2.csv"].details["rows"]["loaded_us"] == 2
+    refused = entries["crm/customers/day3.zip"].details
+    assert "archives" in refused["refused"]
+    assert refused["rows"] == {"read": 0, "loaded_eu": 0, "loaded_us": 0, "unchanged": 0}
+    assert all(e.subject == "crm.customers" and e.details["fingerprint"] for e in entries.values())
+    assert audit_log.verify_log()[1] == []
+    load()  # nothing new: nothing more to record
+    assert sum(e.kind == "ingest.file" for e in audit_log.entries()) == 3
+
+
 def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):
     write_customers(landing, "good.csv", [customer_row(1)])
     (landing / "crm" / "customers" / "2024").mkdir()

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import duckdb
 
+from orchestration.lib import audit_log
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
 from orchestration.lib.ingest.readers import (
@@ -45,6 +46,7 @@ from policies.regions import country_to_region
 from policies.rules import retention_days
 
 QUARANTINE_CATALOG = "quarantine_store"
+LOAD_AUDIT_KIND = "ingest.file"
 NO_DATA_YET = "no_data_yet"  # metadata of a load whose landing folder has never held a file
 
 
@@ -72,6 +74,25 @@ class LoadReport:
     table_rows: dict[str, int] = field(default_factory=dict)
     columns_added: dict[str, list[str]] = field(default_factory=dict)  # newly declared, by region
     files_seen: int = 0  # in the landing folder, new or not
+    by_file: dict[str, Counter] = field(default_factory=dict)  # outcome -> rows, per new file
+
+    def tally(self, outcome: str, counts: list[tuple[str, int]]) -> int:
+        """Add (file, rows) counts of one outcome; returns their total."""
+        for name, rows in counts:
+            self.by_file.setdefault(name, Counter())[outcome] += rows
+        return sum(rows for _, rows in counts)
+
+    def file_outcomes(self) -> dict[str, dict]:
+        """What became of each new file's rows, for the audit log: rows already stored
+        (unchanged) are what is left of those read."""
+        outcomes = {}
+        for name in self.files_new:
+            counts = self.by_file.get(name, Counter())
+            known = sum(rows for outcome, rows in counts.items() if outcome != "read")
+            loaded = {f"loaded_{region}": counts[f"loaded_{region}"] for region in self.rows_loaded}
+            outcomes[name] = {**counts, **loaded, "read": counts["read"],
+                              "unchanged": counts["read"] - known}
+        return outcomes
 
     @property
     def accounted(self) -> int:
@@ -139,8 +160,12 @@ def _exclusions(spec: SourceTable) -> dict[str, str]:
 def _exclude(con, spec: SourceTable, report: LoadReport) -> None:
     """Drop expired and erased rows from the batch before anything is stored, counting them."""
     for reason, condition in _exclusions(spec).items():
-        removed = con.execute(f"DELETE FROM incoming WHERE {condition}").fetchone()[0]
-        setattr(report, f"rows_{reason}", getattr(report, f"rows_{reason}") + removed)
+        counts = con.execute(f"SELECT _file, count(*) FROM incoming WHERE {condition} "
+                             f"GROUP BY 1").fetchall()
+        if counts:
+            con.execute(f"DELETE FROM incoming WHERE {condition}")
+            setattr(report, f"rows_{reason}",
+                    getattr(report, f"rows_{reason}") + report.tally(reason, counts))
 
 
 PLACES_NAMED = 5  # a conflict names this many of its rows; a key repeated a million times
@@ -247,9 +272,10 @@ def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: 
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
                           ).fetchall()
     report.quarantine_reasons.update(dict(reasons))
-    report.rows_quarantined += sum(count for _, count in reasons)
-    report.rows_superseded += con.execute(
-        "SELECT count(*) FROM losers WHERE problem IS NULL").fetchone()[0]
+    report.rows_quarantined += report.tally("quarantined", con.execute(
+        "SELECT _file, count(*) FROM quarantined GROUP BY 1").fetchall())
+    report.rows_superseded += report.tally("superseded", con.execute(
+        "SELECT _file, count(*) FROM losers WHERE problem IS NULL GROUP BY 1").fetchall())
 
 
 def _load_id(run_id: str, file: str) -> str:
@@ -316,6 +342,7 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
                  [_load_id(run_id, name) for name in names], now])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
+    report.tally(f"loaded_{region}", list(per_file.items()))
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
     report.rows_unchanged += already_loaded + stale
 
@@ -372,8 +399,9 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
                                                         report):
         return
     _read_pending(con, spec, files, report)
-    report.rows_read += con.execute("SELECT (SELECT count(*) FROM incoming) "
-                                    "+ (SELECT count(*) FROM rejected)").fetchone()[0]
+    report.rows_read += report.tally("read", con.execute(
+        "SELECT _file, count(*) FROM (SELECT _file FROM incoming UNION ALL "
+        "SELECT _file FROM rejected) GROUP BY 1").fetchall())
     _exclude(con, spec, report)
     _find_duplicate_keys(con, spec)
     if spec.format == "csv":
@@ -406,7 +434,8 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
     if any(anomalies):
         return False
     report.files_new.extend(file.name for file in files)
-    report.rows_read += con.execute("SELECT count(*) FROM incoming").fetchone()[0]
+    report.rows_read += report.tally("read", con.execute(
+        "SELECT _file, count(*) FROM incoming GROUP BY 1").fetchall())
     con.execute("CREATE OR REPLACE TEMP TABLE losers "
                 "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
     _write_quarantine(con, spec, files, run_id, report)
@@ -446,4 +475,18 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
             report.table_rows[region] = con.execute(
                 f"SELECT count(*) FROM {qualified(spec.schema, spec.table, catalog=region)}"
             ).fetchone()[0]
+    _audit(spec, files, run_id, report)
     return report
+
+
+def _audit(spec: SourceTable, files: list[LandingFile], run_id: str, report: LoadReport) -> None:
+    """One `ingest.file` entry per new file: which arrived, when, and where its rows went.
+    Written after the stores commit, so an entry never claims rows that are not there."""
+    if not files:
+        return
+    outcomes = report.file_outcomes()
+    audit_log.append_all(LOAD_AUDIT_KIND, [
+        (spec.name, {"file": f.name, "fingerprint": f.fingerprint, "run_id": run_id,
+                     "refused": report.files_refused.get(f.name),
+                     "rows": outcomes.get(f.name, {})})
+        for f in files])
