@@ -14,30 +14,44 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# Not inside a longer token: a UUID or a hex hash holds runs of digits that are no card.
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?\d[\d .-]{6,14}\d"
-                    r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\d)")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+# What each pattern detector looks for, without the look-arounds that keep a match out of a
+# longer token. Together they are also PREFILTER, a regex in the syntax DuckDB's RE2 accepts,
+# so a database can pick out the values worth judging from millions of rows in one pass.
+_EMAIL_CORE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+_CARD_CORE = r"(?:\d[ -]?){12,18}\d"
+_IBAN_CORE = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"
+_PHONE_CORE = r"(?:\+\d{1,3}[ .-]?\d[\d .-]{6,14}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})"
+_IPV4_CORE = r"(?:\d{1,3}\.){3}\d{1,3}"
+_IPV6_CORE = r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
 # US social security numbers, written with separators: a bare 9-digit run is any number.
-_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
+_SSN_CORE = r"\d{3}[- ]\d{2}[- ]\d{4}"
 # `name [at] example [dot] com`: "at" (or "dot") written out in brackets, ending in a domain.
 _AT = r"(?:@|\s*[\[({<]\s*at\s*[\])}>]\s*)"
 _DOT = r"(?:\.|\s*[\[({<]\s*dot\s*[\])}>]\s*)"
 _TLD = r"(?:com|org|net|edu|gov|mil|int|info|biz|io|app|dev|[a-z]{2})"
-_OBFUSCATED_EMAIL = re.compile(
-    rf"[a-z0-9._%+-]+{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*?{_DOT}{_TLD}\b", re.IGNORECASE)
+_OBFUSCATED_EMAIL_CORE = rf"(?i:[a-z0-9._%+-]+{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*?{_DOT}{_TLD}\b)"
 # A street address: "12 Main Street", "Hauptstraße 5", "12 rue de la Paix".
 _STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|"
            r"Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy)")
-_ADDRESS = re.compile(
+_ADDRESS_CORE = (
     rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){{1,4}}{_STREET}\b"
     r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|weg|gasse|platz|allee|damm)\s+\d{1,4}[a-z]?\b"
     r"|\b\d{1,4},?\s+(?:rue|avenue|boulevard|place|chemin|allée|impasse|quai)\s+"
     r"(?:(?:de|du|des|la|le)\s+|l')*[A-ZÉ][\w'-]+")
+
+PREFILTER = "|".join([_EMAIL_CORE, _CARD_CORE, _IBAN_CORE, _PHONE_CORE, _IPV4_CORE,
+                      _IPV6_CORE, _SSN_CORE, _OBFUSCATED_EMAIL_CORE, _ADDRESS_CORE])
+
+_EMAIL = re.compile(_EMAIL_CORE)
+# Not inside a longer token: a UUID or a hex hash holds runs of digits that are no card.
+_CARD = re.compile(rf"(?<![\w-]){_CARD_CORE}(?![\w-])")
+_IBAN = re.compile(_IBAN_CORE)
+_PHONE = re.compile(rf"(?<![\w+]){_PHONE_CORE}(?!\d)")
+_IPV4 = re.compile(rf"(?<![\d.]){_IPV4_CORE}(?![\d.])")
+_IPV6 = re.compile(rf"(?<![\w:]){_IPV6_CORE}(?![\w:])")
+_SSN = re.compile(rf"(?<![\w-]){_SSN_CORE}(?![\w-])")
+_OBFUSCATED_EMAIL = re.compile(_OBFUSCATED_EMAIL_CORE)
+_ADDRESS = re.compile(_ADDRESS_CORE)
 _NAME_AFTER = r"(?:\s+(?:de|van|von|der|da|di|le|la)){0,2}\s+[A-ZÀ-Þ][a-zà-ÿ]+"
 _NAME_BEFORE = r"(?:this is|I am|I'm|my name is|thanks,|regards,|cheers,)\s+"
 
@@ -79,9 +93,13 @@ def _ips(text: str) -> list[str]:
 def _ssns(text: str) -> list[str]:
     """Numbers in SSN form that the SSA could have issued (no area 000, 666 or 9xx, no group
     00, no serial 0000)."""
-    return [m.group() for m in _SSN.finditer(text)
-            if m.group(1) not in ("000", "666") and not m.group(1).startswith("9")
-            and m.group(3) != "00" and m.group(4) != "0000"]
+    found = []
+    for match in _SSN.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        area, group, serial = digits[:3], digits[3:5], digits[5:]
+        if area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000":
+            found.append(match.group())
+    return found
 
 
 def _obfuscated_emails(text: str) -> list[str]:
@@ -128,28 +146,40 @@ def mask(value: str) -> str:
     return value[:2] + "…" if len(value) > 4 else "…"
 
 
+# The kinds a full scan judges: the rest (names) need a dictionary no prefilter can stand for.
+FULL_SCAN_KINDS = tuple(kind for kind in DETECTORS if kind != "person_name")
+
+
 @dataclass
 class Findings:
-    sampled: int = 0
+    sampled: int = 0  # values looked at
     hits: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+    scope: str = "sampled"  # which values: "sampled", or "loaded" for every row at load time
 
     @property
     def detected(self) -> bool:
         return bool(self.hits)
 
 
-def scan(values: Iterable[object]) -> Findings:
-    """Run every detector over the sampled values of one column."""
+def scan(values: Iterable[object], kinds: Iterable[str] = tuple(DETECTORS)) -> Findings:
+    """Run the detectors over the sampled values of one column."""
+    return scan_counted(((value, 1) for value in values), kinds)
+
+
+def scan_counted(counted: Iterable[tuple[object, int]],
+                 kinds: Iterable[str] = tuple(DETECTORS)) -> Findings:
+    """Like `scan`, over distinct values with how many rows hold each."""
+    detectors = [(kind, DETECTORS[kind]) for kind in kinds]
     findings = Findings()
-    for value in values:
+    for value, rows in counted:
         if value is None:
             continue
-        findings.sampled += 1
+        findings.sampled += rows
         text = str(value)
-        for name, detector in DETECTORS.items():
+        for name, detector in detectors:
             matches = detector(text)
             if matches:
-                findings.hits[name] = findings.hits.get(name, 0) + 1
+                findings.hits[name] = findings.hits.get(name, 0) + rows
                 findings.examples.setdefault(name, mask(matches[0]))
     return findings

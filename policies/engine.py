@@ -53,12 +53,13 @@ def evaluate(rules: RuleSet, catalog: Catalog) -> Evaluation:
 
 def detected_violations(rules: RuleSet, tags: AssetTags, findings: dict[str, Findings],
                         declared_in: str = "") -> list[Violation]:
-    """PII found in a column's sampled values that its effective classification does not admit."""
+    """PII found in a column's values (sampled, or every loaded row) that its effective
+    classification does not admit."""
     found = []
     for column, finding in findings.items():
         level = tags.columns[column].level if column in tags.columns else rules.levels[0]
         if finding.detected and rules.rank(level) < rules.rank(DETECTED_LEVEL):
-            kinds = ", ".join(f"{kind} in {count} of {finding.sampled} sampled values "
+            kinds = ", ".join(f"{kind} in {count} of {finding.sampled} {finding.scope} values "
                               f"(e.g. {finding.examples[kind]})"
                               for kind, count in sorted(finding.hits.items()))
             found.append(Violation(

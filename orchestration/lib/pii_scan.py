@@ -1,18 +1,90 @@
-"""Sampling a stored table's text columns and running the policy engine's PII detectors."""
+"""Running the policy engine's PII detectors over stored data: every row of a load as it
+is stored, and a sample of any stored table.
+
+At load, DuckDB picks the values of the scanned columns that the detectors' PREFILTER matches
+(one pass over each column); only those distinct values reach the detectors. Names are not in
+the prefilter (they need a dictionary), so they are found from the sample.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 import duckdb
 
-from orchestration.lib.store import qualified, quote_ident
-from policies.detection import Findings, scan
+from orchestration.lib.ingest.ledger import FINDINGS_TABLE
+from orchestration.lib.store import qualified, quote_ident, sql_literal, table_exists
+from policies.detection import (
+    DETECTORS,
+    FULL_SCAN_KINDS,
+    PREFILTER,
+    Findings,
+    scan,
+    scan_counted,
+)
+from policies.engine import DETECTED_LEVEL
+from policies.rules import load_rules
 
 SAMPLE_ROWS = 500
 TEXT_TYPES = ("VARCHAR",)
+# Distinct candidate values judged per column and load: a column with more is full of PII-like
+# text already, and the first this many say so.
+MAX_CANDIDATES = 50_000
+
+
+def columns_below_detection(columns: Iterable[tuple[str, str, str]]) -> list[str]:
+    """Of (name, type, classification), the text columns whose classification would not admit
+    the PII a detector finds: the ones worth scanning."""
+    rules = load_rules()
+    return [name for name, data_type, level in columns if data_type.upper() in TEXT_TYPES
+            and rules.rank(level) < rules.rank(DETECTED_LEVEL)]
+
+
+def scan_every_row(con: duckdb.DuckDBPyConnection, relation: str,
+                   columns: list[str]) -> dict[tuple[str, str], Findings]:
+    """Findings by (file, column) over every row of `relation`, which carries `_file`."""
+    found: dict[tuple[str, str], Findings] = {}
+    for column in columns:
+        name = quote_ident(column)
+        candidates = con.execute(
+            f"SELECT _file, {name}, count(*) FROM {relation} WHERE regexp_matches({name}, "
+            f"{sql_literal(PREFILTER)}) GROUP BY ALL LIMIT {MAX_CANDIDATES}").fetchall()
+        by_file = defaultdict(list)
+        for file, value, rows in candidates:
+            by_file[file].append((value, rows))
+        for file, counted in by_file.items():
+            findings = scan_counted(counted, FULL_SCAN_KINDS)
+            if findings.detected:
+                found[(file, column)] = findings
+    return found
+
+
+def loaded_findings(con: duckdb.DuckDBPyConnection, schema: str,
+                    table: str) -> dict[str, Findings]:
+    """What the scans at load found in the raw table `schema.table`, by column: the findings
+    of every load that still has rows stored (one whose rows were all replaced or purged
+    since no longer counts)."""
+    if not table_exists(con, *FINDINGS_TABLE.split(".")):
+        return {}
+    relation = qualified(schema, table)
+    rows = con.execute(
+        f"SELECT column_name, kind, sum(hits), any_value(example) FROM {FINDINGS_TABLE} f "
+        f"WHERE load_id IN (SELECT DISTINCT _load_id FROM {relation}) GROUP BY ALL").fetchall()
+    if not rows:
+        return {}
+    [(stored,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
+    found: dict[str, Findings] = {}
+    for column, kind, hits, example in rows:
+        findings = found.setdefault(column, Findings(sampled=stored, scope="loaded"))
+        findings.hits[kind] = int(hits)
+        findings.examples[kind] = example
+    return found
 
 
 def scan_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str,
-                  sample_rows: int = SAMPLE_ROWS) -> dict[str, Findings]:
+                  sample_rows: int = SAMPLE_ROWS,
+                  kinds: Iterable[str] = tuple(DETECTORS)) -> dict[str, Findings]:
     """Findings per text column, from a repeatable reservoir sample of the relation."""
     columns = [name for name, kind in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -24,4 +96,4 @@ def scan_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str,
         f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
         f"{qualified(schema, table)} USING SAMPLE reservoir({int(sample_rows)} ROWS) "
         f"REPEATABLE (7)").fetchall()
-    return {column: scan(row[i] for row in rows) for i, column in enumerate(columns)}
+    return {column: scan((row[i] for row in rows), kinds) for i, column in enumerate(columns)}

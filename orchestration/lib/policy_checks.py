@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.lib.pii_scan import scan_relation
+from orchestration.lib.pii_scan import SAMPLE_ROWS, loaded_findings, scan_relation
 from orchestration.lib.policy_adapter import (
     country_columns,
     project_catalog,
@@ -14,7 +14,8 @@ from orchestration.lib.policy_adapter import (
 )
 from orchestration.lib.settings import current_time
 from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
-from policies.engine import detected_violations
+from policies.detection import Findings
+from policies.engine import DETECTED_LEVEL, detected_violations
 from policies.report import format_violation
 from policies.rules import load_rules
 from policies.violations import REGION_ROWS_OUTSIDE, RETENTION_ROWS_PAST, Violation
@@ -23,7 +24,8 @@ POLICY_CHECK = "policy__compliant"
 BLOCKED_METADATA = "blocked_by_policy"  # on an observation of a model the dbt gate held back
 POLICY_CHECK_DESCRIPTION = ("Owner, retention, region and PII rules of policies/ hold for this "
                             "asset; in each store its rows all belong to that region, none is "
-                            "past its retention, and a sample holds no undeclared PII.")
+                            "past its retention, and no undeclared PII is found (in every row "
+                            "at load for a source, in a sample otherwise).")
 
 
 def policy_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -66,9 +68,24 @@ def _past_retention(con, key: str, relation: tuple[str, str], region: str) -> li
                       "run steward retention purge", column=facts.event_time)]
 
 
-def _data_violations(key: str, relation: tuple[str, str], regions: list[str]) -> list[Violation]:
-    """What the stored rows reveal: undeclared PII in a sample, rows of another region, rows
-    past retention."""
+def _pii_findings(con, relation: tuple[str, str], loaded: bool) -> list[dict[str, Findings]]:
+    """What the detectors found in the stored rows: a sample of the table, and for a table
+    Steward loads, every loaded row as scanned at load (which then speaks for the kinds it
+    judges, so a kind is not reported twice)."""
+    sample = scan_relation(con, *relation)
+    if not loaded:
+        return [sample]
+    at_load = loaded_findings(con, *relation)
+    for column, found in at_load.items():
+        for kind in found.hits:
+            sample.get(column, Findings()).hits.pop(kind, None)
+    return [sample, at_load]
+
+
+def _data_violations(key: str, relation: tuple[str, str], regions: list[str],
+                     loaded: bool) -> list[Violation]:
+    """What the stored rows reveal: undeclared PII, rows of another region, rows past
+    retention."""
     tags = project_evaluation().effective[key]
     declared_in = project_catalog().assets[key].declared_in
     found: list[Violation] = []
@@ -78,18 +95,20 @@ def _data_violations(key: str, relation: tuple[str, str], regions: list[str]) ->
             continue
         with reader(path) as con:
             if table_exists(con, *relation):
-                findings = scan_relation(con, *relation)
-                found += detected_violations(load_rules(), tags, findings, declared_in)
+                for findings in _pii_findings(con, relation, loaded):
+                    found += detected_violations(load_rules(), tags, findings, declared_in)
                 found += _outside_region(con, key, relation, region)
                 found += _past_retention(con, key, relation, region)
     return found
 
 
-def evaluate_policy(key: dg.AssetKey, relation: tuple[str, str],
-                    regions: list[str]) -> dg.AssetCheckResult:
-    """Static violations of the asset, then a PII scan of its stored rows in each region."""
+def evaluate_policy(key: dg.AssetKey, relation: tuple[str, str], regions: list[str],
+                    loaded: bool = False) -> dg.AssetCheckResult:
+    """Static violations of the asset, then a PII scan of its stored rows in each region.
+    `loaded`: a raw table Steward loads, whose every row was scanned at load."""
     name = key.to_user_string()
-    violations = project_evaluation().for_asset(name) + _data_violations(name, relation, regions)
+    violations = (project_evaluation().for_asset(name)
+                  + _data_violations(name, relation, regions, loaded))
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=POLICY_CHECK,
@@ -100,5 +119,8 @@ def evaluate_policy(key: dg.AssetKey, relation: tuple[str, str],
             "violations": dg.MetadataValue.md(
                 "\n\n".join(f"```\n{format_violation(v)}\n```" for v in violations) or "none"),
             "violation_count": len(violations),
+            "pii_scan": (f"every loaded row of its text columns below {DETECTED_LEVEL}, at load "
+                         f"(names: a sample of {SAMPLE_ROWS} rows)" if loaded else
+                         f"a sample of {SAMPLE_ROWS} rows of each text column"),
         },
     )

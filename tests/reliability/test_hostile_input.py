@@ -210,6 +210,28 @@ def test_each_load_is_in_the_audit_log_with_where_its_rows_went(landing):
     assert sum(e.kind == "ingest.file" for e in audit_log.entries()) == 3
 
 
+def test_pii_planted_in_a_large_table_is_found_by_the_scan_at_load(landing, dbt_manifest):
+    import dagster as dg
+
+    from orchestration.lib.policy_checks import evaluate_policy
+
+    rows = [customer_row(n) for n in range(20_000)]
+    rows[7_777] = rows[7_777].replace(",smb,", ",write to jo.doe@example.com,")
+    rows[15_001] = rows[15_001].replace(",smb,", ",card 4111 1111 1111 1111,")
+    write_customers(landing, "big.csv", rows)
+    assert load().reconciled
+    key, relation = dg.AssetKey(["crm", "customers"]), ("raw_crm", "customers")
+    sampled = evaluate_policy(key, relation, ["eu", "us"])
+    assert sampled.passed  # a sample of 500 rows misses two rows in 20,000
+    scanned = evaluate_policy(key, relation, ["eu", "us"], loaded=True)
+    assert not scanned.passed
+    assert "segment" in scanned.description and "every loaded row" in (
+        scanned.metadata["pii_scan"].value)
+    report = scanned.metadata["violations"].value
+    assert "card_number in 1 of 20000 loaded values" in report
+    assert "email in 1 of 20000 loaded values" in report and "jo.doe" not in report
+
+
 def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):
     write_customers(landing, "good.csv", [customer_row(1)])
     (landing / "crm" / "customers" / "2024").mkdir()

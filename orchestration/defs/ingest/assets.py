@@ -104,7 +104,8 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                                 f"{dict(report.quarantine_reasons)}")
         check_results = [
             reconciliation_result(report),
-            evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys)),
+            evaluate_policy(key, (spec.schema, spec.table), list(context.partition_keys),
+                            loaded=True),
             *(run_suite(key, suite, (spec.schema, spec.table), list(context.partition_keys),
                         context.run.run_id, spec.primary_key)
               for suite in suites_for(key.to_user_string())),

@@ -1,4 +1,5 @@
-"""Bookkeeping tables: which files each region has loaded, and the quarantine.
+"""Bookkeeping tables: which files each region has loaded (and what PII their rows held),
+and the quarantine.
 
 The load log lives in each region's store and is written in the same transaction as the rows,
 so a killed load leaves neither. The quarantine lives in its own store beside the landing zone:
@@ -10,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 LOG_TABLE = "_steward.loaded_files"
+FINDINGS_TABLE = "_steward.pii_findings"  # what the PII scan at load found, by load
 QUARANTINE_TABLE = "quarantine"
 REFUSED_FILES_TABLE = "refused_files"
 
@@ -20,6 +22,11 @@ def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         f"CREATE TABLE IF NOT EXISTS {catalog}.{LOG_TABLE} (source_table VARCHAR, file VARCHAR, "
         "fingerprint VARCHAR, rows_loaded BIGINT, run_id VARCHAR, load_id VARCHAR, "
         "loaded_at TIMESTAMP)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {catalog}.{FINDINGS_TABLE} (source_table VARCHAR, "
+        "load_id VARCHAR, column_name VARCHAR, kind VARCHAR, hits BIGINT, example VARCHAR, "
+        "found_at TIMESTAMP)"
     )
 
 

@@ -30,6 +30,7 @@ from orchestration.lib.ingest.readers import (
     reject_nul_bytes,
     remember_csv_rows,
 )
+from orchestration.lib.pii_scan import columns_below_detection, scan_every_row
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.store import (
@@ -322,6 +323,8 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     tally = source if source == "batch" else (
         f"(SELECT _file FROM incoming WHERE {routed_here}{only_todo})")
     per_file = dict(con.execute(f"SELECT _file, count(*) FROM {tally} GROUP BY 1").fetchall())
+    findings = scan_every_row(con, source, columns_below_detection(
+        (c.name, c.data_type, c.classification) for c in spec.columns))
     # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN")
@@ -340,6 +343,11 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
                 [spec.name, names, [f.fingerprint for f in todo],
                  [per_file.get(name, 0) for name in names], run_id,
                  [_load_id(run_id, name) for name in names], now])
+    for (file, column), found in findings.items():
+        con.execute(f"INSERT INTO {catalog}.{ledger.FINDINGS_TABLE} SELECT ?, ?, ?, unnest(?), "
+                    f"unnest(?), unnest(?), ?",
+                    [spec.name, _load_id(run_id, file), column, list(found.hits),
+                     list(found.hits.values()), [found.examples[k] for k in found.hits], now])
     con.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
     report.tally(f"loaded_{region}", list(per_file.items()))
