@@ -27,7 +27,10 @@ from orchestration.defs.governance.jobs import (  # noqa: E402
     purge_schedule,
     retention_purge_job,
 )
-from orchestration.defs.ingest.assets import build_ingest_assets  # noqa: E402
+from orchestration.defs.ingest.assets import (  # noqa: E402
+    build_ingest_assets,
+    build_reference_checks,
+)
 from orchestration.defs.platform.assets import platform_schedule, telemetry  # noqa: E402
 from orchestration.defs.quality.checks import build_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import (  # noqa: E402
@@ -81,7 +84,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*assets, *external],
         asset_checks=[*build_policy_checks(checked), *build_quality_checks(checked),
-                      *build_fairness_checks()],
+                      *build_fairness_checks(), *build_reference_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                   partitions_def=None), retention_purge_job, erase_subject_job],
         schedules=[purge_schedule, build_fallback_schedule(ingest_keys), platform_schedule],

@@ -70,6 +70,9 @@ def _macros(seed: int, customers: int, as_of: datetime) -> list[str]:
         # (whole years as customer counted in days, not calendar years: the same on any day)
         "WHEN rnd(c, 'win') % 100 < 10 + 12 * (rnd(c, 'seg') % 4) + 4 * least(6, "
         "(rnd(c, 'signup') % (6 * 365 * 86400)) // (365 * 86400)) THEN 'won' ELSE 'lost' END",
+        # Payment i pays invoice i * 6/5: payments 1 to 2.5 per customer pay invoices 1 to 3
+        # per customer, all of which exist.
+        "CREATE MACRO paid_invoice_of(i) AS (i * 6 // 5)::BIGINT",
         # One customer in three pays late habitually; the rest rarely do.
         "CREATE MACRO payment_delay_of(i, c) AS to_seconds((rnd(i, 'late') % (CASE WHEN "
         "rnd(c, 'payer') % 3 = 0 THEN 60 ELSE 32 END * 86400))::BIGINT)",
@@ -102,12 +105,12 @@ TABLES = [
                pick(['issued', 'paid', 'paid', 'paid', 'void'], i, 'status') AS status
         FROM range({start}, {stop}) t(i)"""),
     EstateTable("billing", "payments", "parquet", 2.5, """
-        SELECT i AS payment_id, 1 + (i * 6 // 5)::BIGINT AS invoice_id,
-               customer_of(1 + (i * 6 // 5)::BIGINT, 'inv') AS customer_id,
-               country_of(customer_of(1 + (i * 6 // 5)::BIGINT, 'inv')) AS payer_country,
-               issued_of(1 + (i * 6 // 5)::BIGINT) + payment_delay_of(
-                   i, customer_of(1 + (i * 6 // 5)::BIGINT, 'inv')) AS paid_at,
-               ((20 + rnd(1 + (i * 6 // 5)::BIGINT, 'amt') % 500000) / 100.0)::DECIMAL(12, 2)
+        SELECT i AS payment_id, paid_invoice_of(i) AS invoice_id,
+               customer_of(paid_invoice_of(i), 'inv') AS customer_id,
+               country_of(customer_of(paid_invoice_of(i), 'inv')) AS payer_country,
+               issued_of(paid_invoice_of(i)) + payment_delay_of(
+                   i, customer_of(paid_invoice_of(i), 'inv')) AS paid_at,
+               ((20 + rnd(paid_invoice_of(i), 'amt') % 500000) / 100.0)::DECIMAL(12, 2)
                    AS amount,
                pick(['card', 'sepa', 'ach', 'wire'], i, 'method') AS method
         FROM range({start}, {stop}) t(i)"""),

@@ -40,6 +40,7 @@ class Column:
     description: str = ""
     mask: str | None = None  # how a read above clearance masks it (policies.access.MASKS)
     subject: str | None = None  # the kind of data subject this column identifies ("customer")
+    references: str | None = None  # a foreign key: "source.table.column" it must be found in
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def _parse_table(source: dict, table: dict, path: Path) -> SourceTable | None:
                 description=raw.get("description", ""),
                 mask=mask,
                 subject=column_meta.get("subject"),
+                references=column_meta.get("references"),
             )
         )
     _require(bool(columns), where, "declare the table's columns with their data_type")
@@ -196,4 +198,12 @@ def _load_source_tables(models_dir: Path) -> tuple[SourceTable, ...]:
         key = (spec.source, spec.table)
         _require(key not in seen, str(spec.declared_in), f"{spec.name} is declared twice")
         seen.add(key)
+    declared = {spec.name: spec for spec in tables}
+    for spec in tables:
+        for column in spec.columns:
+            if column.references:
+                target, _, target_column = str(column.references).rpartition(".")
+                _require(target in declared and target_column in declared[target].column_names,
+                         str(spec.declared_in), f"{spec.name}.{column.name} references "
+                         f"{column.references!r}: name a declared source.table.column")
     return tuple(tables)

@@ -232,6 +232,42 @@ def test_pii_planted_in_a_large_table_is_found_by_the_scan_at_load(landing, dbt_
     assert "email in 1 of 20000 loaded values" in report and "jo.doe" not in report
 
 
+def _tickets(landing: Path, rows: list[tuple[str, str]]) -> None:
+    folder = landing / "support" / "tickets"
+    folder.mkdir(parents=True)
+    (folder / "tickets.csv").write_text(
+        "ticket_id,customer_id,customer_country,opened_at,channel,priority,subject,body,status\n"
+        + "".join(f"{n},{customer},{country},{stamp(-2)},email,low,Hi,Help,open\n"
+                  for n, (customer, country) in enumerate(rows, start=1)))
+
+
+def test_an_empty_or_orphan_foreign_key_is_reported_by_a_check(landing):
+    from orchestration.defs.ingest.assets import _reference_result
+    from orchestration.lib.ingest.references import check_references
+
+    write_customers(landing, "c.csv", [customer_row(1), customer_row(2, country="DE")])
+    _tickets(landing, [("1", "US"), ("2", "US"), ("", "US"), ("999", "DE")])
+    load()
+    assert load("support.tickets").reconciled  # loaded: a late customer export may resolve it
+    [report] = check_references(spec("support.tickets"), ["eu", "us"])
+    assert (report.rows, report.empty, report.orphans) == (4, 1, 1)  # customer 2 is in eu
+    result = _reference_result([report])
+    assert not result.passed and result.severity.value == "WARN"
+    assert result.description == ("customer_id → crm.customers.customer_id: 1 empty and 1 "
+                                  "found in no region, of 4 rows")
+
+
+def test_foreign_keys_that_all_resolve_pass_the_check(landing):
+    from orchestration.defs.ingest.assets import _reference_result
+    from orchestration.lib.ingest.references import check_references
+
+    write_customers(landing, "c.csv", [customer_row(1), customer_row(2, country="DE")])
+    _tickets(landing, [("1", "US"), ("2", "DE")])
+    load()
+    load("support.tickets")
+    assert _reference_result(check_references(spec("support.tickets"), ["eu", "us"])).passed
+
+
 def test_a_folder_inside_the_table_folder_is_refused_not_skipped(landing):
     write_customers(landing, "good.csv", [customer_row(1)])
     (landing / "crm" / "customers" / "2024").mkdir()
@@ -311,6 +347,15 @@ def test_source_and_table_names_carrying_sql_are_refused(tmp_path, source, table
         load_source_tables(models)
 
 
+@pytest.mark.parametrize("target", ["crm.nowhere.id", "shop.orders.no_such_column", "id"])
+def test_a_foreign_key_to_nothing_declared_is_refused(tmp_path, target):
+    text = SOURCE.format(source="shop", table="orders").replace(
+        "{name: id, data_type: INTEGER}",
+        f"{{name: id, data_type: INTEGER, config: {{meta: {{references: {target}}}}}}}")
+    with pytest.raises(SourceDeclarationError, match=f"references '{target}': name a declared"):
+        load_source_tables(_declare(tmp_path, text))
+
+
 def test_a_yaml_bomb_in_a_source_declaration_is_refused(tmp_path):
     bomb = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
             "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nsources: [*c, *c, *c, *c, *c]\n")
@@ -380,20 +425,40 @@ def _stored() -> int:
 
 
 FIELD = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10)
+# Instants as exports write them: plain, with an offset or Z, and with an offset no one can read.
+INSTANT = st.builds(lambda days, offset: moment(days).strftime("%Y-%m-%dT%H:%M:%S") + offset,
+                    st.integers(-400, 0), st.sampled_from(["", "Z", "+02:00", "-05:30", "+2:0x"]))
+# Names a landing folder may hold: an export, and what must be refused with the reason.
+FILE_NAME = st.sampled_from(["fuzz.csv", "fuzz.CSV", ".fuzz.csv", "..%2F..%2Ffuzz.csv",
+                             "fuzz.zip", "fuzz.tar.gz", "fuzz.csv.txt"])
+
+
+def _stored_text_with_nul() -> int:
+    text = " OR ".join(f"contains({c}, chr(0))" for c in ("full_name", "email", "segment"))
+    return sum(store_rows(region, f"{CANARY} WHERE {text}")[0][0] for region in ("eu", "us")
+               if (Path(os.environ["STEWARD_STORE_DIR"]) / f"{region}.duckdb").exists())
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(st.one_of(
-    st.builds(customer_row, st.integers(-5, 50), st.sampled_from(["US", "DE", "XX", ""]), FIELD),
-    st.lists(FIELD, max_size=14).map(",".join),
-    st.binary(max_size=40).map(lambda b: b.decode("latin-1"))), min_size=1, max_size=12))
-def test_fuzzed_csv_is_loaded_or_quarantined_and_always_reconciles(lines, dbt_manifest):
+    st.builds(customer_row, st.integers(-5, 50), st.sampled_from(["US", "DE", "XX", ""]), FIELD,
+              updated_at=INSTANT),
+    st.lists(st.one_of(FIELD, st.just("a\x00b")), max_size=14).map(",".join),
+    st.binary(max_size=40).map(lambda b: b.decode("latin-1"))), min_size=1, max_size=12),
+    name=FILE_NAME, bom=st.booleans(), crlf=st.booleans())
+def test_fuzzed_csv_is_loaded_or_quarantined_and_always_reconciles(lines, name, bom, crlf,
+                                                                   dbt_manifest):
     with _fresh_data_dir() as landing:
-        write_customers(landing, "fuzz.csv", lines)
+        text = ("\r\n" if crlf else "\n").join([CUSTOMER_HEADER, *lines]) + "\n"
+        write_customers(landing, name, (("\ufeff" if bom else "") + text).encode())
         report = load()
         assert report.reconciled, report
         assert _stored() == sum(report.table_rows.values())
-        if not report.files_refused:
+        assert _stored_text_with_nul() == 0
+        if name.startswith(".") or not name.lower().endswith(".csv"):
+            assert list(report.files_refused) == [f"crm/customers/{name}"]
+            assert _stored() == 0
+        elif not report.files_refused:
             assert report.rows_read >= 1
 
 
@@ -402,8 +467,8 @@ JSON_ROW = st.fixed_dictionaries(
     {"event_id": st.one_of(st.integers(-3, 30), FIELD, st.none()),
      "customer_id": st.one_of(st.integers(0, 30), FIELD),
      "ip_address": FIELD, "geo_country": st.sampled_from(["US", "DE", "ZZ", None]),
-     "event_type": FIELD, "page": FIELD,
-     "occurred_at": st.one_of(st.just(YESTERDAY), FIELD)},
+     "event_type": st.one_of(FIELD, st.just("click\x00")), "page": FIELD,
+     "occurred_at": st.one_of(st.just(YESTERDAY), INSTANT, FIELD)},
     optional={"extra": FIELD})
 
 
@@ -416,6 +481,10 @@ def test_fuzzed_json_lines_are_loaded_or_quarantined_and_always_reconcile(rows, 
         (folder / "fuzz.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
         report = load("web.events")
         assert report.reconciled, report
+        stored = sum(store_rows(region, "SELECT count(*) FROM raw_web.events WHERE "
+                                        "contains(event_type, chr(0))")[0][0]
+                     for region in ("eu", "us"))
+        assert stored == 0
         if not report.files_refused:
             assert report.rows_read >= 1
 

@@ -5,9 +5,11 @@ import time
 
 import dagster as dg
 
+from orchestration.defs.governance.checks import run_regions
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
 from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
+from orchestration.lib.ingest.references import ReferenceReport, check_references
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
@@ -16,6 +18,7 @@ from orchestration.lib.quality.suites import suites_for
 from orchestration.lib.sources import SourceTable, load_source_tables
 
 RECONCILED_CHECK = "ingest__reconciled"
+REFERENCES_CHECK = "ingest__references"
 
 
 def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
@@ -117,5 +120,40 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
     return _ingest
 
 
+def _reference_result(reports: list[ReferenceReport]) -> dg.AssetCheckResult:
+    broken = [r for r in reports if not r.holds]
+    return dg.AssetCheckResult(
+        passed=not broken,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(
+            f"{r.column} → {r.references}: {r.empty:,} empty and {r.orphans:,} found in no "
+            f"region, of {r.rows:,} rows" for r in broken) or None,
+        metadata={f"{r.column}": {"references": r.references, "rows": r.rows,
+                                  "empty": r.empty, "found_nowhere": r.orphans}
+                  for r in reports},
+    )
+
+
+def build_reference_check(spec: SourceTable) -> dg.AssetChecksDefinition:
+    """Its foreign keys checked once the tables they point to are loaded in the same run."""
+    key = dg.AssetKey([spec.source, spec.table])
+    targets = {c.references.rpartition(".")[0] for c in spec.columns if c.references}
+
+    @dg.asset_check(
+        asset=key, name=REFERENCES_CHECK, blocking=False,
+        additional_deps=[dg.AssetKey(t.split(".")) for t in sorted(targets - {spec.name})],
+        description="Every declared foreign key (`references`) is filled in and found in the "
+                    "table it names, in some region's store.")
+    def _references(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return _reference_result(check_references(spec, run_regions(context, key)))
+
+    return _references
+
+
 def build_ingest_assets() -> list[dg.AssetsDefinition]:
     return [build_ingest_asset(spec) for spec in load_source_tables()]
+
+
+def build_reference_checks() -> list[dg.AssetChecksDefinition]:
+    return [build_reference_check(spec) for spec in load_source_tables()
+            if any(c.references for c in spec.columns)]

@@ -1,0 +1,79 @@
+"""Whether a source table's foreign keys lead somewhere.
+
+A column declared with `references: source.table.column` is checked against that table across
+every region's store: a key may point to a row kept in another region, but not to nothing.
+Empty keys and keys found nowhere are counted, never fixed: a late export of the referenced
+table resolves them on a later run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from orchestration.lib.settings import get_settings
+from orchestration.lib.sources import SourceTable, load_source_tables
+from orchestration.lib.store import (
+    locked,
+    qualified,
+    quote_ident,
+    scratch_connection,
+    sql_literal,
+)
+
+
+@dataclass(frozen=True)
+class ReferenceReport:
+    column: str
+    references: str
+    rows: int
+    empty: int  # rows whose key is missing or blank
+    orphans: int  # rows whose key is in no region's referenced table
+
+    @property
+    def holds(self) -> bool:
+        return not self.empty and not self.orphans
+
+
+def _union(con, spec: SourceTable, column: str, regions: list[str]) -> str | None:
+    """`column` of `spec`'s table in every region store that holds it, as one relation."""
+    parts = [f"SELECT {quote_ident(column)} AS v FROM "
+             f"{qualified(spec.schema, spec.table, catalog=region)}" for region in regions
+             if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                            "schema_name = ? AND table_name = ?",
+                            [region, spec.schema, spec.table]).fetchone()[0]]
+    return " UNION ALL ".join(parts) or None
+
+
+def check_references(spec: SourceTable, regions: list[str]) -> list[ReferenceReport]:
+    """One report per declared foreign key of `spec`, over all of `regions`' stores."""
+    declared = {s.name: s for s in load_source_tables()}
+    keys = [c for c in spec.columns if c.references]
+    if not keys:
+        return []
+    settings = get_settings()
+    reports = []
+    with contextlib.ExitStack() as stack:
+        con = scratch_connection()
+        stack.callback(con.close)
+        present = [r for r in regions if settings.region_store(r).exists()]
+        for region in present:
+            stack.enter_context(locked(settings.region_store(region)))
+            con.execute(f"ATTACH {sql_literal(str(settings.region_store(region)))} AS "
+                        f"{quote_ident(region)} (READ_ONLY)")
+        for column in keys:
+            target, _, target_column = column.references.rpartition(".")
+            rows = _union(con, spec, column.name, present)
+            known = _union(con, declared[target], target_column, present)
+            if rows is None:
+                reports.append(ReferenceReport(column.name, column.references, 0, 0, 0))
+                continue
+            blank = "v IS NULL OR trim(v::VARCHAR) = ''"
+            # NULLs kept out of the list: `v IN (…, NULL)` is unknown, never false.
+            found = f"v IN (SELECT v FROM ({known}) WHERE v IS NOT NULL)" if known else "false"
+            total, empty, orphans = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {blank}), "
+                f"count(*) FILTER (WHERE NOT ({blank}) AND NOT ({found})) FROM ({rows})"
+            ).fetchone()
+            reports.append(ReferenceReport(column.name, column.references, total, empty, orphans))
+    return reports
