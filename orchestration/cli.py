@@ -177,7 +177,9 @@ def read(
     dataset: Annotated[str, typer.Argument(help="Asset key, e.g. marts/customer_features")],
     consumer: Annotated[str, typer.Option(help="Who reads: a consumer of "
                                                "policies/consumers.yaml.")],
-    out: Annotated[Path | None, typer.Option(help="Write the rows to this Parquet file.")] = None,
+    out: Annotated[str | None, typer.Option(
+        help="Write the rows to this new Parquet file (mode 0600), or `-` for stdout.")] = None,
+    force: Annotated[bool, typer.Option(help="Let --out replace an existing file.")] = False,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default all).")
                        ] = None,
     region: Annotated[list[str] | None, typer.Option(help="Only this region (repeatable).")
@@ -190,7 +192,14 @@ def read(
 
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.governed_read import AccessDenied, NotBuilt, read_dataset
+    from orchestration.lib.safe_output import STDOUT, OutputRefused, check_output, opened_output
 
+    if out:
+        try:
+            check_output(out, force)  # before reading: a read that cannot be delivered is none
+        except OutputRefused as refused:
+            typer.echo(f"--out refused: {refused}", err=True)
+            raise typer.Exit(2) from None
     parse_dbt_project()
     try:
         table = read_dataset(dataset, consumer,
@@ -205,15 +214,17 @@ def read(
 
     decision = json.loads(table.schema.metadata[b"steward.decision"])
     masked = {c["name"]: c["action"] for c in decision["columns"] if c["action"] != "pass"}
+    to_stderr = out == STDOUT  # stdout carries the Parquet bytes and nothing else
     typer.echo(f"allowed: {consumer} reads {dataset} from {', '.join(decision['regions'])}: "
                f"{table.num_rows:,} rows; masked: "
-               f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}")
+               f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}",
+               err=to_stderr)
     for where, mark in json.loads(table.schema.metadata[b"steward.stale"]).items():
         typer.echo(f"stale in {where} since {mark['since']}: {mark['reason']}", err=True)
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, out)
-        typer.echo(f"written to {out}")
+        with opened_output(out, force) as handle:
+            pq.write_table(table, handle)
+        typer.echo(f"written to {out}", err=to_stderr)
     else:
         typer.echo(table.slice(0, limit).to_pandas().to_string(index=False, max_colwidth=60))
 

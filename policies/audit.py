@@ -1,13 +1,18 @@
-"""The audit trail's tamper evidence: each entry commits to the one before it.
+"""The audit trail's tamper evidence: each entry commits to the one before it, under a key.
 
-An entry's hash covers its sequence number, time, kind, subject, details and the previous
-entry's hash, so editing, deleting, inserting or reordering any entry breaks the chain at a
-place `verify` can name. Pure functions; storage lives with the store.
+An entry's MAC (HMAC-SHA256 under the audit key) covers its sequence number, time, kind,
+subject, details and the previous entry's MAC, so editing, deleting, inserting or reordering
+any entry breaks the chain at a place `verify` can name, and recomputing the chain after such
+an edit needs the key. A chain cut short at its end still holds, so the writer also keeps
+checkpoints (the count and head of the log, under the same key) outside the log: a log that
+ends before its latest checkpoint, or whose entry there differs, was shortened or rewritten.
+Pure functions; storage and the key live with the store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
@@ -25,18 +30,39 @@ class Entry:
     hash: str
 
 
-def entry_hash(seq: int, at: str, kind: str, subject: str, details: dict, prev_hash: str) -> str:
-    payload = json.dumps([seq, at, kind, subject, details, prev_hash], sort_keys=True,
-                         separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def _mac(key: bytes, payload: object) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def next_entry(previous: Entry | None, at: str, kind: str, subject: str,
-               details: dict) -> Entry:
+def entry_hash(seq: int, at: str, kind: str, subject: str, details: dict, prev_hash: str,
+               key: bytes) -> str:
+    return _mac(key, [seq, at, kind, subject, details, prev_hash])
+
+
+def next_entry(previous: Entry | None, at: str, kind: str, subject: str, details: dict,
+               key: bytes) -> Entry:
     seq = previous.seq + 1 if previous else 1
     prev_hash = previous.hash if previous else GENESIS
     return Entry(seq, at, kind, subject, details, prev_hash,
-                 entry_hash(seq, at, kind, subject, details, prev_hash))
+                 entry_hash(seq, at, kind, subject, details, prev_hash, key))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    count: int  # the log's last sequence number when it was taken
+    head: str  # that entry's MAC
+    at: str
+    mac: str
+
+    @staticmethod
+    def of(head: Entry, at: str, key: bytes) -> Checkpoint:
+        return Checkpoint(head.seq, head.hash, at, _mac(key, ["checkpoint", head.seq, head.hash,
+                                                              at]))
+
+    def genuine(self, key: bytes) -> bool:
+        return hmac.compare_digest(self.mac, _mac(key, ["checkpoint", self.count, self.head,
+                                                        self.at]))
 
 
 @dataclass(frozen=True)
@@ -45,8 +71,10 @@ class Break:
     problem: str
 
 
-def verify(entries: list[Entry]) -> list[Break]:
-    """Every place the chain does not hold, in log order; empty when the log is intact."""
+def verify(entries: list[Entry], key: bytes,
+           checkpoint: Checkpoint | None = None) -> list[Break]:
+    """Every place the chain does not hold, in log order, then what the latest checkpoint
+    says of its end; empty when the log is intact."""
     breaks: list[Break] = []
     prev_hash, expected_seq = GENESIS, 1
     for entry in entries:
@@ -57,8 +85,25 @@ def verify(entries: list[Entry]) -> list[Break]:
         if entry.prev_hash != prev_hash:
             breaks.append(Break(entry.seq, "does not follow the entry before it "
                                            "(one was removed, inserted or moved)"))
-        if entry.hash != entry_hash(entry.seq, entry.at, entry.kind, entry.subject,
-                                    entry.details, entry.prev_hash):
-            breaks.append(Break(entry.seq, "its content was changed after it was written"))
+        if not hmac.compare_digest(entry.hash, entry_hash(
+                entry.seq, entry.at, entry.kind, entry.subject, entry.details, entry.prev_hash,
+                key)):
+            breaks.append(Break(entry.seq, "its content was changed after it was written, or "
+                                           "it was written without the audit key"))
         prev_hash, expected_seq = entry.hash, entry.seq + 1
+    if checkpoint is not None:
+        breaks += _against(entries, checkpoint)
     return breaks
+
+
+def _against(entries: list[Entry], checkpoint: Checkpoint) -> list[Break]:
+    at = next((e for e in entries if e.seq == checkpoint.count), None)
+    if at is None:
+        last = max((e.seq for e in entries), default=0)
+        return [Break(checkpoint.count, f"the log ends at entry {last}, but the checkpoint of "
+                                        f"{checkpoint.at} counted {checkpoint.count}: entries "
+                                        "were removed from its end")]
+    if not hmac.compare_digest(at.hash, checkpoint.head):
+        return [Break(checkpoint.count, f"differs from the checkpoint of {checkpoint.at}: the "
+                                        "chain up to here was rewritten")]
+    return []

@@ -1,26 +1,77 @@
-"""The audit log: an append-only, hash-chained table in its own store file.
+"""The audit log: an append-only, MAC-chained table in its own store file.
 
-Appends take the store's writer lock, read the last entry and write the next one in a single
+Appends take the store's writer lock, read the last entry and write the next ones in a single
 transaction, so concurrent writers cannot fork the chain and a crash mid-append leaves the log
-as it was. `verify` and `export` read it back.
+as it was. The chain's key sits in the keys folder, not in the store; after each append a
+checkpoint (count and head, under the key) is added to a file outside the store, so a log cut
+short at its end is caught too. `verify` and `export` read it back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestration.lib.keys import local_key
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import rows_if_present, write_connection
-from policies.audit import Break, Entry, next_entry, verify
+from policies.audit import Break, Checkpoint, Entry, next_entry, verify
 
 TABLE = "audit_log"
 
 
 def audit_store() -> Path:
     return get_settings().store_dir / "audit.duckdb"
+
+
+def checkpoint_file() -> Path:
+    return get_settings().data_dir / "checkpoints" / "audit.jsonl"
+
+
+def _key() -> bytes:
+    return local_key(get_settings().keys_dir / "audit.key")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _write_checkpoint(head: Entry, key: bytes) -> None:
+    path = checkpoint_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = json.dumps(Checkpoint.of(head, _now(), key).__dict__) + "\n"
+    with open(path, "a+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            # A crash mid-write leaves the file inside a line: end it, so this one stands alone.
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                line = "\n" + line
+        handle.write(line.encode("utf-8"))
+
+
+def latest_checkpoint(key: bytes) -> tuple[Checkpoint | None, list[Break]]:
+    """The last checkpoint, and a break for each line that is one but was not written with
+    the key (a line torn by a crash mid-write is no checkpoint and is skipped)."""
+    path = checkpoint_file()
+    if not path.exists():
+        return None, []
+    latest, breaks = None, []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(keepends=True),
+                                  start=1):
+        try:
+            checkpoint = Checkpoint(**json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        if not checkpoint.genuine(key):
+            breaks.append(Break(0, f"checkpoint line {number} of {path.name} was not written "
+                                   "with the audit key"))
+        else:
+            latest = checkpoint
+    return latest, breaks
 
 
 def _row_to_entry(row: tuple) -> Entry:
@@ -42,15 +93,17 @@ def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
         con.execute("BEGIN")
         last = con.execute(f"SELECT * FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
         entry = _row_to_entry(last) if last else None
+        key = _key()
         for subject, details in records:
-            entry = next_entry(entry, datetime.now(UTC).isoformat(timespec="microseconds"),
-                               kind, subject, details)
+            entry = next_entry(entry, _now(), kind, subject, details, key)
             con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [entry.seq, entry.at, entry.kind, entry.subject,
                          json.dumps(entry.details, sort_keys=True, default=str),
                          entry.prev_hash, entry.hash])
             written.append(entry)
         con.execute("COMMIT")
+        if written:
+            _write_checkpoint(written[-1], key)
     return written
 
 
@@ -61,8 +114,12 @@ def entries() -> list[Entry]:
 
 
 def verify_log() -> tuple[int, list[Break]]:
-    found = entries()
-    return len(found), verify(found)
+    found, key = entries(), _key()
+    checkpoint, breaks = latest_checkpoint(key)
+    if found and checkpoint is None and not breaks:
+        breaks.append(Break(0, f"no checkpoint in {checkpoint_file()}: whether entries were "
+                               "removed from the end cannot be told"))
+    return len(found), verify(found, key, checkpoint) + breaks
 
 
 def export_jsonl(target: Path) -> int:

@@ -11,32 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 
+from orchestration.lib.keys import local_key
 from orchestration.lib.settings import get_settings
 
 _BLOCK = 64  # SHA-256 block size: HMAC pads its key to this many bytes
-
-
-def _local_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    key = secrets.token_bytes(32)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key)
-    return key
 
 
 def master_key() -> bytes:
     settings = get_settings()
     if settings.pseudonym_key:
         return settings.pseudonym_key.encode()
-    return _local_key(settings.store_dir / ".pseudonym.key")
+    return local_key(settings.store_dir / ".pseudonym.key")
 
 
 def consumer_key(consumer: str) -> bytes:

@@ -23,6 +23,7 @@ class Settings:
     duckdb_threads: int
     ingest_batch_bytes: int
     pseudonym_key: str | None  # the secret behind keyed-hash pseudonyms; None: a local key file
+    keys_dir: Path  # Steward's own keys (the audit log's), readable by its owner only
 
     @property
     def quarantine_store(self) -> Path:
@@ -97,4 +98,5 @@ def get_settings() -> Settings:
         # Landing files are loaded in batches of about this many bytes (one commit per batch).
         ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),
         pseudonym_key=os.environ.get("STEWARD_PSEUDONYM_KEY") or None,
+        keys_dir=Path(os.environ.get("STEWARD_KEYS_DIR", data_dir / "keys")).resolve(),
     )

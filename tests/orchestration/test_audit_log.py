@@ -3,6 +3,7 @@ and a change of the policy files is recorded once."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,11 +16,14 @@ import pytest
 from orchestration.lib.audit_log import (
     append,
     audit_store,
+    checkpoint_file,
     entries,
     export_jsonl,
     record_policy_files,
     verify_log,
 )
+from orchestration.lib.settings import get_settings
+from policies.audit import next_entry
 from policies.rules import POLICIES_DIR
 
 
@@ -67,6 +71,52 @@ def test_each_kind_of_tampering_fails_verify_and_says_where(log, data_dir, sql, 
     result = _verify_cli(data_dir)
     assert result.returncode == 1 and f"✗ entry {entry}:" in result.stdout
     assert "TAMPERED" in result.stdout
+
+
+def test_a_log_cut_short_at_its_end_fails_verify(log, data_dir):
+    _tamper(log, "DELETE FROM audit_log WHERE seq >= 3")
+    result = _verify_cli(data_dir)
+    assert result.returncode == 1 and "✗ entry 4:" in result.stdout
+    assert "removed from its end" in result.stdout
+
+
+def test_a_chain_rebuilt_with_the_published_code_but_not_the_key_fails_verify(log, data_dir):
+    kept = [e for e in entries() if e.seq != 2]
+    rebuilt, previous = [], None
+    for entry in kept:
+        previous = next_entry(previous, entry.at, entry.kind, entry.subject, entry.details,
+                              key=b"not the writer's key")
+        rebuilt.append(previous)
+    with duckdb.connect(str(log)) as con:
+        con.execute("DELETE FROM audit_log")
+        con.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            [e.seq, e.at, e.kind, e.subject, json.dumps(e.details, sort_keys=True), e.prev_hash,
+             e.hash] for e in rebuilt])
+    _, breaks = verify_log()
+    assert {b.seq for b in breaks} == {1, 2, 3, 4}  # every entry unkeyed, and the tail gone
+    assert _verify_cli(data_dir).returncode == 1
+
+
+def test_a_removed_checkpoint_file_fails_verify(log, data_dir):
+    checkpoint_file().unlink()
+    _, breaks = verify_log()
+    assert [b.problem for b in breaks] == [
+        f"no checkpoint in {checkpoint_file()}: whether entries were removed from the end "
+        "cannot be told"]
+
+
+def test_a_crash_mid_checkpoint_leaves_a_log_that_verifies_and_goes_on(log, data_dir):
+    with open(checkpoint_file(), "a", encoding="utf-8") as handle:
+        handle.write('{"count": 5, "head": "ab')  # torn: the writer died here
+    assert verify_log() == (4, [])
+    append("read.allowed", "marts/customer_features", {"consumer": "lead_scoring", "n": 5})
+    assert verify_log() == (5, [])
+
+
+def test_the_audit_key_is_its_owners_alone_and_not_in_the_store(log, data_dir):
+    key = get_settings().keys_dir / "audit.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and key.parent.stat().st_mode & 0o777 == 0o700
+    assert not key.is_relative_to(get_settings().store_dir)
 
 
 def test_policy_changes_are_recorded_once_each(data_dir, tmp_path):
