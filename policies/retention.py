@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from policies.catalog import Catalog
+from policies.catalog import AssetFacts, Catalog
 from policies.propagation import AssetTags
 
 
@@ -30,6 +30,15 @@ class RetentionPlan:
     rebuilt: list[str] = field(default_factory=list)  # derived, recomputed after the purge
 
 
+def expiry(asset: AssetFacts, tags: AssetTags, now: datetime) -> PurgeTarget | None:
+    """Which of the asset's rows have expired by `now`: those whose event time is before the
+    cutoff; None when it has no event time or no retention to measure by."""
+    if not asset.event_time or tags.retention_days is None:
+        return None
+    return PurgeTarget(asset.key, asset.event_time, tags.retention or "",
+                       now - timedelta(days=tags.retention_days))
+
+
 def retention_plan(catalog: Catalog, effective: dict[str, AssetTags],
                    now: datetime) -> RetentionPlan:
     plan = RetentionPlan(now)
@@ -37,9 +46,9 @@ def retention_plan(catalog: Catalog, effective: dict[str, AssetTags],
         tags = effective[asset.key]
         if not asset.stored or tags.retention_days is None:
             continue
-        if asset.event_time:
-            plan.targets.append(PurgeTarget(asset.key, asset.event_time, tags.retention or "",
-                                            now - timedelta(days=tags.retention_days)))
+        target = expiry(asset, tags, now)
+        if target:
+            plan.targets.append(target)
         elif asset.upstream:
             plan.rebuilt.append(asset.key)
     return plan

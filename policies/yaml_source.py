@@ -60,6 +60,12 @@ def _walk(node: yaml.Node, where: tuple, lines: dict[tuple, int]) -> Any:
     return _SCALARS.construct_object(node)
 
 
+def _invalid(path: Path, error: yaml.YAMLError) -> PolicyFileError:
+    mark = getattr(error, "problem_mark", None)
+    return PolicyFileError(path, mark.line + 1 if mark else None,
+                           f"not valid YAML: {getattr(error, 'problem', error)}")
+
+
 def load_located(path: Path) -> Located:
     """Parse one policy file; refuses oversized files, aliases (YAML bombs) and bad syntax."""
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -72,9 +78,7 @@ def load_located(path: Path) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise PolicyFileError(path, mark.line + 1 if mark else None,
-                              f"not valid YAML: {getattr(error, 'problem', error)}") from None
+        raise _invalid(path, error) from None
     if any(token in text for token in ("&", "*")) and has_alias(node):
         raise PolicyFileError(path, None, "YAML anchors and aliases are not allowed in policies")
     lines: dict[tuple, int] = {}
@@ -83,6 +87,8 @@ def load_located(path: Path) -> Located:
     except _DuplicateKey as duplicate:
         raise PolicyFileError(path, duplicate.line, f"{duplicate.key!r} is declared twice; "
                               "names must be unique") from None
+    except yaml.YAMLError as error:  # a node no safe constructor builds, e.g. a bare `=`
+        raise _invalid(path, error) from None
 
 
 def has_alias(node: yaml.Node | None, seen: set[int] | None = None) -> bool:

@@ -131,13 +131,26 @@ def export_jsonl(target: Path) -> int:
     return len(found)
 
 
+def _rule_digests(directory: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(directory.glob("*.yaml"))}
+
+
+def rules_version(directory: Path) -> str:
+    """One digest of every rule file: what a decision records as the rules that made it."""
+    text = json.dumps(_rule_digests(directory), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def record_policy_files(directory: Path) -> Entry | None:
     """Append `policy.changed` when the rule files differ from the last recorded version."""
-    digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-               for path in sorted(directory.glob("*.yaml"))}
-    last = next((e for e in reversed(entries()) if e.kind == "policy.changed"), None)
+    digests = _rule_digests(directory)
+    [last] = [_row_to_entry(row) for row in rows_if_present(
+        audit_store(), TABLE, f"SELECT * FROM {TABLE} WHERE kind = 'policy.changed' "
+                              "ORDER BY seq DESC LIMIT 1")] or [None]
     if last is not None and last.details.get("files") == digests:
         return None
     changed = sorted(name for name, digest in digests.items()
                      if last is None or last.details.get("files", {}).get(name) != digest)
-    return append("policy.changed", str(directory.name), {"files": digests, "changed": changed})
+    return append("policy.changed", str(directory.name),
+                  {"files": digests, "changed": changed, "version": rules_version(directory)})

@@ -2,8 +2,9 @@
 
 `read_dataset` asks the policy decision (`policies.access.decide`) first and reads nothing when
 it denies. An allowed read opens only the region stores the consumer may read, masks in DuckDB
-(keyed hash or redaction) so raw values of masked columns never reach Python, and returns Arrow
-straight from DuckDB. Every decision, allowed, masked or denied, is appended to the audit log.
+(keyed hash or redaction) so raw values of masked columns never reach Python, leaves out rows
+past their retention on Steward's clock, and returns Arrow straight from DuckDB. Every
+decision, allowed, masked or denied, is appended to the audit log.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ import pyarrow as pa
 
 from orchestration.lib import audit_log
 from orchestration.lib.health import staleness
-from orchestration.lib.policy_adapter import project_evaluation, relations
+from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
+from orchestration.lib.settings import current_time
 from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
 from policies.access import PASS, UNKNOWN_CONSUMER, Decision, decide
 from policies.redaction import redaction_rules
-from policies.rules import load_rules
+from policies.retention import expiry
+from policies.rules import load_rules, policies_dir
 
 DECISION_METADATA = b"steward.decision"
 STALE_METADATA = b"steward.stale"  # region → since and why, where this is the last good version
+WITHHELD_METADATA = b"steward.withheld"  # region → rows not served: past their retention
 
 
 class AccessDenied(PermissionError):
@@ -87,7 +91,8 @@ def _audit(decision: Decision, **details) -> None:
         "purpose": purpose.purpose if purpose else None,
         "rule": decision.rule, "reason": decision.reason or None,
         "regions": list(decision.regions), "masked": decision.masked,
-        "columns": [c.name for c in decision.columns], **details})
+        "columns": [c.name for c in decision.columns],
+        "rules_version": audit_log.rules_version(policies_dir()), **details})
 
 
 def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
@@ -97,13 +102,20 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     Raises AccessDenied (nothing read) or NotBuilt. The decision travels with the table in its
     schema metadata under `steward.decision`; where a failure upstream kept the last good
     version, `steward.stale` says since when and why (the read still succeeds)."""
+    # A rule-file change is on record before any decision is taken under it.
+    audit_log.record_policy_files(policies_dir())
     decision = decision_for(consumer, dataset, columns, regions)
     if not decision.allowed:
         _audit(decision)
         raise AccessDenied(decision)
     projection, params = _select(decision)
     relation = relations()[dataset]
-    parts, rows_by_region = [], {}
+    # Rows past the retention are never served, whatever clock the store was written under.
+    expired = expiry(project_catalog().assets[dataset], project_evaluation().effective[dataset],
+                     current_time())
+    past = f"{quote_ident(expired.event_time)} < ?" if expired else "false"
+    cutoff = [expired.cutoff] if expired else []
+    parts, rows_by_region, withheld = [], {}, {}
     for region in decision.regions:
         path = store_path(region)
         if not path.exists():
@@ -112,17 +124,25 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
             if not table_exists(con, *relation):
                 continue
             # con.sql hands DuckDB's Arrow buffers over without the copy a cursor makes.
-            table = con.sql(f"SELECT {projection} FROM {qualified(*relation)}",
-                            params=params).to_arrow_table()
+            table = con.sql(f"SELECT {projection} FROM {qualified(*relation)} "
+                            f"WHERE NOT coalesce({past}, false)",
+                            params=[*params, *cutoff]).to_arrow_table()
+            if expired:
+                [(withheld[region],)] = con.execute(
+                    f"SELECT count(*) FROM {qualified(*relation)} WHERE {past}", cutoff
+                ).fetchall()
         rows_by_region[region] = table.num_rows
         parts.append(table)
     if not parts:
         raise NotBuilt(f"{dataset} has no table in {', '.join(decision.regions)} yet; "
                        "run the pipeline first (make run)")
     stale = staleness(dataset, decision.regions)
-    _audit(decision, rows=rows_by_region, stale=stale or None)
+    withheld = {region: rows for region, rows in withheld.items() if rows}
+    _audit(decision, rows=rows_by_region, stale=stale or None,
+           withheld_past_retention=withheld or None)
     result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     return result.replace_schema_metadata({
         **(result.schema.metadata or {}),
         DECISION_METADATA: json.dumps(asdict(decision), default=list).encode(),
-        STALE_METADATA: json.dumps(stale).encode()})
+        STALE_METADATA: json.dumps(stale).encode(),
+        WITHHELD_METADATA: json.dumps(withheld).encode()})

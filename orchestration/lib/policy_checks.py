@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 
 from orchestration.lib.pii_scan import SAMPLE_ROWS, loaded_findings, scan_relation
@@ -17,6 +15,7 @@ from orchestration.lib.store import qualified, quote_ident, reader, store_path, 
 from policies.detection import Findings
 from policies.engine import DETECTED_LEVEL, detected_violations
 from policies.report import format_violation
+from policies.retention import expiry
 from policies.rules import load_rules
 from policies.violations import REGION_ROWS_OUTSIDE, RETENTION_ROWS_PAST, Violation
 
@@ -53,19 +52,19 @@ def _outside_region(con, key: str, relation: tuple[str, str], region: str) -> li
 
 
 def _past_retention(con, key: str, relation: tuple[str, str], region: str) -> list[Violation]:
-    facts = project_catalog().assets[key]
-    tags = project_evaluation().effective[key]
-    if not facts.event_time or tags.retention_days is None:
+    expired = expiry(project_catalog().assets[key], project_evaluation().effective[key],
+                     current_time())
+    if expired is None:
         return []
-    cutoff = current_time() - timedelta(days=tags.retention_days)
     [(count,)] = con.execute(f"SELECT count(*) FROM {qualified(*relation)} WHERE "
-                             f"{quote_ident(facts.event_time)} < ?", [cutoff]).fetchall()
+                             f"{quote_ident(expired.event_time)} < ?", [expired.cutoff]
+                             ).fetchall()
     if not count:
         return []
     return [Violation(RETENTION_ROWS_PAST, key,
-                      f"{count} row(s) in the {region} store have a {facts.event_time} before "
-                      f"{cutoff:%Y-%m-%d}, past the retention of {tags.retention}",
-                      "run steward retention purge", column=facts.event_time)]
+                      f"{count} row(s) in the {region} store have a {expired.event_time} before "
+                      f"{expired.cutoff:%Y-%m-%d}, past the retention of {expired.retention}",
+                      "run steward retention purge", column=expired.event_time)]
 
 
 def _pii_findings(con, relation: tuple[str, str], loaded: bool) -> list[dict[str, Findings]]:

@@ -106,12 +106,13 @@ def _redeclared(tmp_path: Path, old: str, new: str) -> Path:
      "consumer.region_denied"),
 ], ids=["wrong-purpose", "wrong-region"])
 def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
-        built, built_estate, tmp_path, old, new, rule):
-    policies = _redeclared(tmp_path, old, new)
+        built, built_copy, tmp_path, old, new, rule):
+    # On a copy: the read records the changed rules, which makes every kept model due.
+    policies = _redeclared(tmp_path / "rules", old, new)
     before = store_rows("us", "SELECT max(scored_at), count(*) FROM consumers.lead_scores")
     run = run_steward([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
                        "orchestration.definitions", "--select", "consumers/lead_scores"],
-                      built_estate[0], STEWARD_POLICIES_DIR=str(policies))
+                      built_copy, STEWARD_POLICIES_DIR=str(policies))
     log = run.stdout + run.stderr
     assert "blocked by policy" in log and rule in log, log[-3000:]
     assert "ASSET_MATERIALIZATION" not in log and "RUN_FAILURE" in log
@@ -121,7 +122,7 @@ def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
     assert blocked and blocked[-1].details["denied"][0]["rule"] == rule
 
     read = run_steward(["read", "marts/customer_features", "--consumer", "lead_scoring",
-                        "--region", "us"], built_estate[0], STEWARD_POLICIES_DIR=str(policies))
+                        "--region", "us"], built_copy, STEWARD_POLICIES_DIR=str(policies))
     assert read.returncode == 2, read.stdout + read.stderr
     assert "denied: lead_scoring may not read marts/customer_features" in read.stderr
     assert rule in read.stderr and "Fix:" in read.stderr

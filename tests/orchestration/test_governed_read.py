@@ -210,3 +210,45 @@ def test_out_into_the_data_folder_is_refused_before_anything_is_read():
                         "--out", str(audit), "--force"], data)
     assert done.returncode == 2 and "inside Steward's data folder" in done.stderr
     assert audit.read_bytes() == before and len(entries()) == logged
+
+
+def test_rows_past_their_retention_are_never_served(monkeypatch):
+    from datetime import timedelta
+
+    from orchestration.lib.settings import current_time
+
+    served = read_dataset("marts/ticket_features", "support_routing")
+    monkeypatch.setenv("STEWARD_NOW", "+400d")  # tickets are kept two years
+    later = read_dataset("marts/ticket_features", "support_routing")
+    withheld = json.loads(later.schema.metadata[b"steward.withheld"])
+    assert sum(withheld.values()) > 0
+    assert later.num_rows + sum(withheld.values()) == served.num_rows
+    cutoff = current_time() - timedelta(days=730)
+    assert min(later.column("opened_at").to_pylist()) >= cutoff
+    assert entries()[-1].details["withheld_past_retention"] == withheld
+
+
+@pytest.fixture
+def own_stores(tmp_path, monkeypatch):
+    """A copy of the built stores: a rule change recorded here stays out of the shared log
+    (there it would make every kept model due for retraining)."""
+    import shutil
+
+    from tests.conftest import use_data_dir
+
+    shutil.copytree(get_settings().store_dir, tmp_path / "store")
+    use_data_dir(tmp_path, monkeypatch)
+
+
+def test_a_rule_change_is_on_record_before_the_read_it_decides(own_stores, rules_dir,
+                                                               monkeypatch):
+    read_dataset("marts/customer_features", "lead_scoring")
+    before = entries()[-1].details["rules_version"]
+    (rules_dir / "purposes.yaml").write_text((rules_dir / "purposes.yaml").read_text()
+                                             + "\n# reviewed\n")
+    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
+    read_dataset("marts/customer_features", "lead_scoring")
+    changed, read = entries()[-2:]
+    assert changed.kind == "policy.changed" and changed.details["changed"] == ["purposes.yaml"]
+    assert read.kind == "access.allowed"
+    assert read.details["rules_version"] == changed.details["version"] != before

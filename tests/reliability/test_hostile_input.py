@@ -373,6 +373,7 @@ def test_an_oversized_source_declaration_is_refused(tmp_path):
     ("consumers.yaml", b"consumers:\n  x: \xff\xfe\n", "not UTF-8"),
     ("purposes.yaml", b"#" * 1_000_001, "larger than"),
     ("regions.yaml", b"regions: [unclosed\n", "not valid YAML"),
+    ("classifications.yaml", b"=", "not valid YAML"),  # YAML's `value` tag: no safe constructor
     # edits of the shipped file: (what, what instead)
     ("consumers.yaml", ("[marts/customer_features]", "[\"marts/x'; DROP TABLE y; --\"]"),
      "is not an asset key"),
