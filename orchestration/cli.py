@@ -13,6 +13,21 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
                   add_completion=False, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def _private_data() -> None:
+    """Before any command: the stores, keys and checkpoints are their owner's alone."""
+    from orchestration.lib.private_files import NotPrivate, ensure_private
+
+    try:
+        tightened = ensure_private()
+    except NotPrivate as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(2) from None
+    if tightened:
+        typer.echo(f"made {len(tightened)} file(s) and folder(s) readable by their owner only, "
+                   f"e.g. {tightened[0]}", err=True)
+
+
 @app.command()
 def generate(
     customers: Annotated[int, typer.Option(help="Customers; other tables scale with it.")] = 1000,

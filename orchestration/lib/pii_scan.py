@@ -42,21 +42,22 @@ def columns_below_detection(columns: Iterable[tuple[str, str, str]]) -> list[str
 
 
 def scan_every_row(con: duckdb.DuckDBPyConnection, relation: str,
-                   columns: list[str]) -> dict[tuple[str, str], Findings]:
-    """Findings by (file, column) over every row of `relation`, which carries `_file`."""
-    found: dict[tuple[str, str], Findings] = {}
+                   columns: list[str]) -> dict[tuple[str, str, str], Findings]:
+    """Findings by (region, file, column) over every row of `relation`, which carries
+    `_region` and `_file`."""
+    found: dict[tuple[str, str, str], Findings] = {}
     for column in columns:
         name = quote_ident(column)
         candidates = con.execute(
-            f"SELECT _file, {name}, count(*) FROM {relation} WHERE regexp_matches({name}, "
-            f"{sql_literal(PREFILTER)}) GROUP BY ALL LIMIT {MAX_CANDIDATES}").fetchall()
-        by_file = defaultdict(list)
-        for file, value, rows in candidates:
-            by_file[file].append((value, rows))
-        for file, counted in by_file.items():
+            f"SELECT _region, _file, {name}, count(*) FROM {relation} WHERE regexp_matches("
+            f"{name}, {sql_literal(PREFILTER)}) GROUP BY ALL LIMIT {MAX_CANDIDATES}").fetchall()
+        by_place = defaultdict(list)
+        for region, file, value, rows in candidates:
+            by_place[(region, file)].append((value, rows))
+        for (region, file), counted in by_place.items():
             findings = scan_counted(counted, FULL_SCAN_KINDS)
             if findings.detected:
-                found[(file, column)] = findings
+                found[(region, file, column)] = findings
     return found
 
 

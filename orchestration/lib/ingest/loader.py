@@ -293,18 +293,33 @@ def _create_target(con, spec: SourceTable, region: str) -> None:
                 f" ({columns}, _load_id VARCHAR, _loaded_at TIMESTAMP)")
 
 
+def _stored(spec: SourceTable, has_losers: bool) -> str:
+    """The rows of the batch that go to a region: routed, with a key, not losers."""
+    return (f"_region IS NOT NULL AND NOT {_key_is_null(spec)}"
+            + (" AND rowid NOT IN (SELECT rid FROM losers)" if has_losers else ""))
+
+
+def _scan_for_pii(con, spec: SourceTable, rows: str, has_losers: bool) -> dict:
+    """PII in the batch's rows to be stored, by (region, file, column): one pass per scanned
+    column for all regions."""
+    return scan_every_row(
+        con, f"(SELECT * FROM {rows} WHERE {_stored(spec, has_losers)})",
+        columns_below_detection((c.name, c.data_type, c.classification) for c in spec.columns))
+
+
 def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], run_id: str,
-                 report: LoadReport, has_losers: bool, rows: str = "incoming") -> None:
-    """Commit one region's rows of the batch. `rows` is where full rows come from; counts
-    always come from `incoming`, which for a clean Parquet batch holds only key columns."""
+                 report: LoadReport, has_losers: bool, findings: dict,
+                 rows: str = "incoming") -> None:
+    """Commit one region's rows of the batch, with what the PII scan found in them. `rows` is
+    where full rows come from; counts always come from `incoming`, which for a clean Parquet
+    batch holds only key columns."""
     catalog = quote_ident(region)
     target = qualified(spec.schema, spec.table, catalog=region)
     done = {f for f, _ in ledger.loaded_fingerprints(con, catalog, spec.name)}
     todo = [f for f in files if f.name not in done and f.name not in report.files_refused]
     names = [f.name for f in todo]
     columns = ", ".join(quote_ident(c) for c in spec.column_names)
-    routed_here = (f"_region = {sql_literal(region)} AND NOT {_key_is_null(spec)}"
-                   + (" AND rowid NOT IN (SELECT rid FROM losers)" if has_losers else ""))
+    routed_here = f"_region = {sql_literal(region)} AND {_stored(spec, has_losers)}"
     # Rows of files this region committed before a crash are already stored: count, skip.
     already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
                                  f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
@@ -323,8 +338,6 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
     tally = source if source == "batch" else (
         f"(SELECT _file FROM incoming WHERE {routed_here}{only_todo})")
     per_file = dict(con.execute(f"SELECT _file, count(*) FROM {tally} GROUP BY 1").fetchall())
-    findings = scan_every_row(con, source, columns_below_detection(
-        (c.name, c.data_type, c.classification) for c in spec.columns))
     # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN")
@@ -343,7 +356,9 @@ def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], 
                 [spec.name, names, [f.fingerprint for f in todo],
                  [per_file.get(name, 0) for name in names], run_id,
                  [_load_id(run_id, name) for name in names], now])
-    for (file, column), found in findings.items():
+    for (found_in, file, column), found in findings.items():
+        if found_in != region:
+            continue
         con.execute(f"INSERT INTO {catalog}.{ledger.FINDINGS_TABLE} SELECT ?, ?, ?, unnest(?), "
                     f"unnest(?), unnest(?), ?",
                     [spec.name, _load_id(run_id, file), column, list(found.hits),
@@ -416,8 +431,9 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
         number_csv_rows(con, files, _to_quarantine_or_compare(spec))
     has_losers = _find_losers(con, spec)
     _write_quarantine(con, spec, files, run_id, report)
+    findings = _scan_for_pii(con, spec, "incoming", has_losers)
     for region in sorted(regions):
-        _load_region(con, spec, region, files, run_id, report, has_losers)
+        _load_region(con, spec, region, files, run_id, report, has_losers, findings)
 
 
 def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
@@ -447,9 +463,10 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
     con.execute("CREATE OR REPLACE TEMP TABLE losers "
                 "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
     _write_quarantine(con, spec, files, run_id, report)
+    rows = parquet_rows(spec, files)
+    findings = _scan_for_pii(con, spec, rows, False)
     for region in sorted(regions):
-        _load_region(con, spec, region, files, run_id, report, False,
-                     rows=parquet_rows(spec, files))
+        _load_region(con, spec, region, files, run_id, report, False, findings, rows=rows)
     return True
 
 

@@ -163,6 +163,10 @@ def number_csv_rows(con: duckdb.DuckDBPyConnection, files: list[LandingFile],
     gives lines only to the rows it rejects, so the others are found by a second parse, paid
     only for the files that have such rows. `csv_first_rows` must hold each file's first rowid
     from before any row of the batch was deleted."""
+    [(wanting,)] = con.execute(f"SELECT count(*) FROM incoming i WHERE i._line IS NULL AND "
+                               f"({wanted})").fetchall()
+    if not wanting:  # the usual case, found without the join below
+        return
     paths = {file.name: file.path for file in files}
     todo = con.execute(
         f"SELECT i._file, list(i.rowid ORDER BY i.rowid), any_value(f.first_rowid), "
@@ -179,14 +183,14 @@ def number_csv_rows(con: duckdb.DuckDBPyConnection, files: list[LandingFile],
                     [rowids, [lines[rowid - first_rowid] for rowid in rowids]])
 
 
-def _holds_nul(file: LandingFile) -> bool:
-    """A NUL byte anywhere in the file, raw or as JSON's escape: one fast pass over the bytes
-    decides whether the rows need checking at all."""
+def _holds_nul(file: LandingFile, fmt: str) -> bool:
+    """A NUL byte anywhere in the file (in JSON also as its escape): one fast pass over the
+    bytes decides whether the rows need checking at all."""
     if not file.size:
         return False
     with open(file.path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
                                                     access=mmap.ACCESS_READ) as data:
-        return data.find(b"\x00") >= 0 or data.find(b"\\u0000") >= 0
+        return data.find(b"\x00") >= 0 or (fmt == "jsonl" and data.find(b"\\u0000") >= 0)
 
 
 def reject_nul_bytes(con: duckdb.DuckDBPyConnection, spec: SourceTable,
@@ -196,7 +200,7 @@ def reject_nul_bytes(con: duckdb.DuckDBPyConnection, spec: SourceTable,
     any client that reads C strings."""
     text = [c.name for c in spec.columns if c.data_type.upper() == "VARCHAR"]
     suspects = [f.name for f in files
-                if spec.format != "parquet" and not f.refused and _holds_nul(f)]
+                if spec.format != "parquet" and not f.refused and _holds_nul(f, spec.format)]
     if not text or not suspects:
         return
 

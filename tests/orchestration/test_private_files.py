@@ -1,0 +1,44 @@
+"""Stores, keys and checkpoints are their owner's alone: what a run writes, and what an older
+version or a copy left open, which start-up tightens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestration.lib.private_files import ensure_private, private_folders
+from orchestration.lib.settings import get_settings
+from tests.conftest import run_steward
+
+
+def _opened_to_others(data_dir: Path) -> list[Path]:
+    store = data_dir / "store"
+    (store / "eu.duckdb").parent.mkdir(parents=True)
+    (store / "eu.duckdb").write_bytes(b"rows")
+    (data_dir / "keys").mkdir()
+    (data_dir / "keys" / "audit.key").write_bytes(b"secret")
+    opened = [store, store / "eu.duckdb", data_dir / "keys", data_dir / "keys" / "audit.key"]
+    for path in opened:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return opened
+
+
+def test_what_others_could_read_is_tightened_at_start(data_dir):
+    opened = _opened_to_others(data_dir)
+    assert sorted(ensure_private()) == sorted(opened)
+    assert [p.stat().st_mode & 0o777 for p in opened] == [0o700, 0o600, 0o700, 0o600]
+    assert ensure_private() == []
+
+
+def test_every_command_tightens_before_it_runs_and_says_so(data_dir):
+    opened = _opened_to_others(data_dir)
+    done = run_steward(["audit", "verify"], data_dir)
+    assert "readable by their owner only" in done.stderr
+    assert all(p.stat().st_mode & 0o077 == 0 for p in opened)
+
+
+def test_everything_a_pipeline_run_wrote_is_its_owners_alone(pipeline_run):
+    assert get_settings().store_dir.is_dir()
+    written = [p for folder in private_folders() if folder.is_dir()
+               for p in [folder, *folder.rglob("*")] if not p.is_symlink()]
+    assert len(written) > 10
+    assert [p for p in written if p.stat().st_mode & 0o077] == []
