@@ -16,7 +16,6 @@ import duckdb
 from orchestration.lib.ingest.ledger import FINDINGS_TABLE
 from orchestration.lib.store import qualified, quote_ident, sql_literal, table_exists
 from policies.detection import (
-    DETECTORS,
     FULL_SCAN_KINDS,
     PREFILTER,
     Findings,
@@ -84,8 +83,7 @@ def loaded_findings(con: duckdb.DuckDBPyConnection, schema: str,
 
 
 def scan_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str,
-                  sample_rows: int = SAMPLE_ROWS,
-                  kinds: Iterable[str] = tuple(DETECTORS)) -> dict[str, Findings]:
+                  sample_rows: int = SAMPLE_ROWS) -> dict[str, Findings]:
     """Findings per text column, from a repeatable reservoir sample of the relation."""
     columns = [name for name, kind in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -97,4 +95,4 @@ def scan_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str,
         f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
         f"{qualified(schema, table)} USING SAMPLE reservoir({int(sample_rows)} ROWS) "
         f"REPEATABLE (7)").fetchall()
-    return {column: scan((row[i] for row in rows), kinds) for i, column in enumerate(columns)}
+    return {column: scan(row[i] for row in rows) for i, column in enumerate(columns)}

@@ -180,9 +180,11 @@ def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
         return con.execute(sql, params).fetchall()
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                 catalog: str | None = None) -> bool:
+    """Whether `schema.table` exists (in the attached `catalog`, when given)."""
     [(count,)] = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
+        " AND (? IS NULL OR table_catalog = ?)", [schema, table, catalog, catalog],
     ).fetchall()  # fetched to the end, so the connection is free for the next query
     return bool(count)

@@ -19,6 +19,7 @@ from orchestration.lib.store import (
     quote_ident,
     scratch_connection,
     sql_literal,
+    table_exists,
 )
 
 
@@ -39,9 +40,7 @@ def _union(con, spec: SourceTable, column: str, regions: list[str]) -> str | Non
     """`column` of `spec`'s table in every region store that holds it, as one relation."""
     parts = [f"SELECT {quote_ident(column)} AS v FROM "
              f"{qualified(spec.schema, spec.table, catalog=region)}" for region in regions
-             if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
-                            "schema_name = ? AND table_name = ?",
-                            [region, spec.schema, spec.table]).fetchone()[0]]
+             if table_exists(con, spec.schema, spec.table, catalog=region)]
     return " UNION ALL ".join(parts) or None
 
 
