@@ -26,7 +26,7 @@ test: $(STAMP)  ## the policy check, then every test (the main job end to end on
 test-dates: $(STAMP)  ## the date-sensitive tests again on 29 February, 31 December and six years on
 	$(BIN)/python -m tests.clock | while read -r day offset; do \
 	    echo "== the date-sensitive tests on $$day (STEWARD_NOW=$$offset)"; \
-	    STEWARD_NOW=$$offset $(BIN)/pytest -n 2 --dist loadgroup -m clock -p no:cacheprovider \
+	    STEWARD_TEST_MODE=1 STEWARD_NOW=$$offset $(BIN)/pytest -n 2 --dist loadgroup -m clock -p no:cacheprovider \
 	        || exit 1; \
 	done
 

@@ -80,7 +80,7 @@ def _prepare(root: Path, rows: int) -> None:
         handle.write(BENCH_CONSUMERS)
     os.environ.update(STEWARD_DATA_DIR=str(root), STEWARD_STORE_DIR=str(root / "store"),
                       STEWARD_LANDING_DIR=str(root / "landing"),
-                      STEWARD_POLICIES_DIR=str(policies))
+                      STEWARD_TEST_MODE="1", STEWARD_POLICIES_DIR=str(policies))
     con = estate_connection(seed=3, customers=rows)
     for table in TABLES:
         if f"{table.source}/{table.table}" in {dataset for dataset, _, _ in CASES}:

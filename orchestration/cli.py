@@ -14,15 +14,21 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 
 
 @app.callback()
-def _private_data() -> None:
-    """Before any command: the stores, keys and checkpoints are their owner's alone."""
+def _before_any_command() -> None:
+    """The stores, keys and checkpoints are their owner's alone, and a moved clock or swapped
+    rule files are allowed in the test mode only, and announced."""
     from orchestration.lib.private_files import NotPrivate, ensure_private
+    from policies import overrides
 
     try:
+        in_force = overrides.active()
         tightened = ensure_private()
-    except NotPrivate as refused:
+    except (NotPrivate, overrides.OverrideRefused) as refused:
         typer.echo(str(refused), err=True)
         raise typer.Exit(2) from None
+    for name, value in in_force.items():
+        typer.echo(f"TEST MODE: {name}={value} is in force; every audit entry names it",
+                   err=True)
     if tightened:
         typer.echo(f"made {len(tightened)} file(s) and folder(s) readable by their owner only, "
                    f"e.g. {tightened[0]}", err=True)
@@ -267,15 +273,22 @@ def retention_purge(
                        ] = False,
     rebuild: Annotated[bool, typer.Option(help="Rebuild derived assets from the purged "
                                                "inputs afterwards.")] = True,
+    as_of: Annotated[str | None, typer.Option(help="With --dry-run: what a later day, e.g. "
+                                                   "2027-12-01, would delete.")] = None,
 ) -> None:
     """Delete rows, quarantined records and landing files past their retention, in every
-    region's store; one audit entry per asset. STEWARD_NOW moves the clock."""
+    region's store; one audit entry per asset."""
+    from datetime import datetime
+
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.retention import format_purge, purge
 
+    if as_of and not dry_run:
+        typer.echo("--as-of previews: it needs --dry-run", err=True)
+        raise typer.Exit(2)
     parse_dbt_project()
     started = time.monotonic()
-    report = purge(dry_run=dry_run)
+    report = purge(dry_run=dry_run, as_of=datetime.fromisoformat(as_of) if as_of else None)
     typer.echo(format_purge(report))
     typer.echo(f"\n{report.rows:,} rows {'to delete' if dry_run else 'deleted'} in "
                f"{time.monotonic() - started:.1f}s")

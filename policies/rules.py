@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from policies import overrides
 from policies.yaml_source import Located, PolicyFileError, load_located
 
 POLICIES_DIR = Path(__file__).resolve().parent
@@ -282,8 +282,8 @@ def _slos(doc: Located) -> tuple[dict[str, Slo], int]:
 
 
 def policies_dir() -> Path:
-    """The rule files in use: STEWARD_POLICIES_DIR when set, else the ones in the repository."""
-    return Path(os.environ.get("STEWARD_POLICIES_DIR", POLICIES_DIR)).resolve()
+    """The rule files in use: the repository's, or STEWARD_POLICIES_DIR's in the test mode."""
+    return Path(overrides.honoured("STEWARD_POLICIES_DIR") or POLICIES_DIR).resolve()
 
 
 def load_rules(directory: Path | None = None) -> RuleSet:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# Tests move the clock and swap rule files, which Steward honours only in its test mode; set
+# here so the commands the tests start inherit it.
+os.environ["STEWARD_TEST_MODE"] = "1"
 
 TINY_CUSTOMERS = 120
 TESTS = Path(__file__).parent

@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestration.lib.keys import local_key
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import rows_if_present, write_connection
+from policies import overrides
 from policies.audit import Break, Checkpoint, Entry, next_entry, verify
 
 TABLE = "audit_log"
@@ -94,7 +95,10 @@ def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
         last = con.execute(f"SELECT * FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
         entry = _row_to_entry(last) if last else None
         key = _key()
+        in_force = overrides.active()  # a moved clock or swapped rules stay on the record
         for subject, details in records:
+            if in_force:
+                details = {**details, "test_mode": in_force}
             entry = next_entry(entry, _now(), kind, subject, details, key)
             con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [entry.seq, entry.at, entry.kind, entry.subject,

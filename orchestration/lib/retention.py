@@ -110,9 +110,12 @@ def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, de
                 file.path.unlink()
 
 
-def purge(dry_run: bool = False) -> PurgeReport:
-    """Delete (or, dry, count) everything past its retention; one audit entry per asset."""
-    now = current_time()
+def purge(dry_run: bool = False, as_of: datetime | None = None) -> PurgeReport:
+    """Delete (or, dry, count) everything past its retention; one audit entry per asset.
+    `as_of` previews a later day; it only counts, so it cannot be used to delete."""
+    if as_of is not None and not dry_run:
+        raise ValueError("a purge as of another day can only be a dry run")
+    now = as_of or current_time()
     plan = retention_plan(project_catalog(), project_evaluation().effective, now)
     report = PurgeReport(dry_run, plan)
     sources = {f"{s.source}/{s.table}": s for s in load_source_tables()}

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from policies import overrides
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CLOCK_OFFSET = re.compile(r"^([+-]\d+(?:\.\d+)?)([dhs])$")
 
@@ -44,8 +46,9 @@ def _real_now() -> datetime:
 
 def moved_clock() -> datetime | None:
     """The time STEWARD_NOW sets, when it is set: an ISO time (the clock stands there), or a
-    signed offset such as `+455d` or `-90s` (the clock runs, that far from the real one)."""
-    moved = (os.environ.get("STEWARD_NOW") or "").strip()
+    signed offset such as `+455d` or `-90s` (the clock runs, that far from the real one).
+    Honoured in the test mode only (`policies.overrides`)."""
+    moved = overrides.honoured("STEWARD_NOW")
     if not moved:
         return None
     offset = _CLOCK_OFFSET.match(moved)
