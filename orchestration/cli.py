@@ -240,6 +240,10 @@ def read(
                f"{table.num_rows:,} rows; masked: "
                f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}",
                err=to_stderr)
+    if decision["suppressed"]:
+        typer.echo(f"left out: {', '.join(decision['suppressed'])} (few values, each repeated: "
+                   "a keyed hash of them is reversible by counting; name them to see why)",
+                   err=to_stderr)
     for where, mark in json.loads(table.schema.metadata[b"steward.stale"]).items():
         typer.echo(f"stale in {where} since {mark['since']}: {mark['reason']}", err=True)
     if out:

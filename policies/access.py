@@ -22,6 +22,7 @@ UNKNOWN_COLUMN = "consumer.unknown_column"
 PURPOSE_DENIED = "consumer.purpose_denied"
 REGION_DENIED = "consumer.region_denied"
 CLEARANCE_DENIED = "consumer.clearance_denied"
+REVERSIBLE_HASH = "consumer.reversible_hash"
 
 PASS = "pass"
 DEFAULT_MASK = "keyed_hash"
@@ -45,6 +46,8 @@ class Decision:
     fix: str = ""
     regions: tuple[str, ...] = ()
     columns: tuple[ColumnAccess, ...] = ()
+    suppressed: tuple[str, ...] = ()  # left out: their keyed hash would be reversible
+
 
     @property
     def masked(self) -> dict[str, str]:
@@ -120,3 +123,37 @@ def decide(rules: RuleSet, consumer: Consumer, dataset: str, tags: AssetTags | N
                          "after review")
         plan.append(ColumnAccess(column, level, action))
     return Decision(name, dataset, True, regions=allowed_regions, columns=tuple(plan))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How a column's values spread in the rows a read would serve."""
+    rows: int
+    distinct: int
+
+    def reversible(self, min_distinct: int) -> bool:
+        """Few values, each repeated: counting pseudonyms tells which value each one hides."""
+        return self.distinct < min_distinct and self.rows >= 2 * self.distinct
+
+
+def guard_keyed_hashes(decision: Decision, spreads: dict[str, Spread], min_distinct: int,
+                       named: bool) -> Decision:
+    """The decision once keyed hashes that counting would reverse are taken out: a read that
+    named such a column is denied; one that asked for every column gets the rest, with the
+    column listed as suppressed."""
+    reversible = {c: spreads[c] for c, action in decision.masked.items()
+                  if action == DEFAULT_MASK and c in spreads
+                  and spreads[c].reversible(min_distinct)}
+    if not reversible:
+        return decision
+    if named:
+        column, spread = next(iter(reversible.items()))
+        return _deny(decision.consumer, decision.dataset, REVERSIBLE_HASH,
+                     f"{decision.dataset}.{column} holds {spread.distinct} distinct value(s) in "
+                     f"{spread.rows:,} rows: its keyed hash is reversible by counting how often "
+                     f"each pseudonym occurs (fewer than {min_distinct} distinct values)",
+                     "leave the column out of the read (suppression), or read a generalised "
+                     "column a model derives from it")
+    return Decision(decision.consumer, decision.dataset, True, regions=decision.regions,
+                    columns=tuple(c for c in decision.columns if c.name not in reversible),
+                    suppressed=tuple(reversible))

@@ -30,6 +30,8 @@ class Transform:
     name: str
     yields: str
     min_group_size: int | None = None
+    # A keyed hash of a column with fewer distinct values than this is reversible by counting.
+    min_distinct_values: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,13 @@ def _mapping(doc: Located, key: str) -> dict:
     return value
 
 
+def _at_least_two(doc: Located, value, *where: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or value < 2):
+        raise doc.error(f"{where[-1]} must be an integer of at least 2", *where)
+    return value
+
+
 def _levels_and_transforms(doc: Located) -> tuple[tuple[str, ...], dict[str, Transform]]:
     levels = doc.data.get("levels") if isinstance(doc.data, dict) else None
     if not isinstance(levels, list) or len(levels) < 2 or len(set(levels)) != len(levels):
@@ -156,11 +165,10 @@ def _levels_and_transforms(doc: Located) -> tuple[tuple[str, ...], dict[str, Tra
     for name, body in (doc.data.get("transforms") or {}).items():
         body = body or {}
         yields = _one_of(doc, body.get("yields"), levels, "level", "transforms", name, "yields")
-        size = body.get("min_group_size")
-        if size is not None and (not isinstance(size, int) or size < 2):
-            raise doc.error("min_group_size must be an integer of at least 2",
-                            "transforms", name, "min_group_size")
-        transforms[_name(doc, name, "transforms", name)] = Transform(name, yields, size)
+        size, distinct = (_at_least_two(doc, body.get(field), "transforms", name, field)
+                          for field in ("min_group_size", "min_distinct_values"))
+        transforms[_name(doc, name, "transforms", name)] = Transform(name, yields, size,
+                                                                     distinct)
     return tuple(levels), transforms
 
 

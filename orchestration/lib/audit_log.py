@@ -15,7 +15,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestration.lib.keys import local_key
+from orchestration.lib.keys import purpose_key
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import rows_if_present, write_connection
 from policies import overrides
@@ -33,7 +33,7 @@ def checkpoint_file() -> Path:
 
 
 def _key() -> bytes:
-    return local_key(get_settings().keys_dir / "audit.key")
+    return purpose_key("audit")
 
 
 def _now() -> str:

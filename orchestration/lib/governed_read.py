@@ -3,8 +3,10 @@
 `read_dataset` asks the policy decision (`policies.access.decide`) first and reads nothing when
 it denies. An allowed read opens only the region stores the consumer may read, masks in DuckDB
 (keyed hash or redaction) so raw values of masked columns never reach Python, leaves out rows
-past their retention on Steward's clock, and returns Arrow straight from DuckDB. Every
-decision, allowed, masked or denied, is appended to the audit log.
+past their retention on Steward's clock, and returns Arrow straight from DuckDB. A column
+whose keyed hash counting would reverse (few values, each repeated) is left out, or the read
+denied when it names the column. Every decision, allowed, masked or denied, is appended to the
+audit log.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
 from orchestration.lib.settings import current_time
 from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
-from policies.access import PASS, UNKNOWN_CONSUMER, Decision, decide
+from policies.access import (
+    DEFAULT_MASK,
+    PASS,
+    UNKNOWN_CONSUMER,
+    Decision,
+    Spread,
+    decide,
+    guard_keyed_hashes,
+)
 from policies.redaction import redaction_rules
 from policies.retention import expiry
 from policies.rules import load_rules, policies_dir
@@ -82,6 +92,29 @@ def decision_for(consumer: str, dataset: str, columns=None, regions=None) -> Dec
                   tuple(columns) if columns else None, tuple(regions) if regions else None)
 
 
+def _spreads(decision: Decision, relation: tuple[str, str], min_distinct: int
+             ) -> dict[str, Spread]:
+    """Rows and distinct values of each column the read would hash, per region store; a column
+    whose values are few and repeated in any region counts as such."""
+    hashed = [name for name, action in decision.masked.items() if action == DEFAULT_MASK]
+    spreads: dict[str, Spread] = {}
+    for region in decision.regions if hashed else ():
+        path = store_path(region)
+        if not path.exists():
+            continue
+        with reader(path) as con:
+            if not table_exists(con, *relation):
+                continue
+            rows, *distinct = con.execute(
+                "SELECT count(*), " + ", ".join(f"approx_count_distinct({quote_ident(c)})"
+                                                for c in hashed)
+                + f" FROM {qualified(*relation)}").fetchone()
+        for column, count in zip(hashed, distinct, strict=True):
+            if column not in spreads or not spreads[column].reversible(min_distinct):
+                spreads[column] = Spread(rows, count)
+    return spreads
+
+
 def _audit(decision: Decision, **details) -> None:
     kind = ("access.denied" if not decision.allowed
             else "access.masked" if decision.masked else "access.allowed")
@@ -92,6 +125,7 @@ def _audit(decision: Decision, **details) -> None:
         "rule": decision.rule, "reason": decision.reason or None,
         "regions": list(decision.regions), "masked": decision.masked,
         "columns": [c.name for c in decision.columns],
+        "suppressed": list(decision.suppressed) or None,
         "rules_version": audit_log.rules_version(policies_dir()), **details})
 
 
@@ -105,11 +139,15 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     # A rule-file change is on record before any decision is taken under it.
     audit_log.record_policy_files(policies_dir())
     decision = decision_for(consumer, dataset, columns, regions)
+    relation = relations().get(dataset)
+    if decision.allowed:
+        min_distinct = load_rules().transforms[DEFAULT_MASK].min_distinct_values or 0
+        decision = guard_keyed_hashes(decision, _spreads(decision, relation, min_distinct),
+                                      min_distinct, named=bool(columns))
     if not decision.allowed:
         _audit(decision)
         raise AccessDenied(decision)
     projection, params = _select(decision)
-    relation = relations()[dataset]
     # Rows past the retention are never served, whatever clock the store was written under.
     expired = expiry(project_catalog().assets[dataset], project_evaluation().effective[dataset],
                      current_time())

@@ -1,10 +1,18 @@
-"""Secret keys Steward makes for itself on first use, readable by their owner only."""
+"""Secret keys Steward makes for itself on first use, readable by their owner only.
+
+One key per purpose, so a key that leaks for one (say, the pseudonyms') forges nothing else:
+`audit` MACs the audit chain and its checkpoints, `models` signs the kept consumer models,
+`pseudonym` derives each consumer's keyed hashes. They live in STEWARD_KEYS_DIR, outside the
+stores, so a copy of a store carries none of them.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from pathlib import Path
+
+from orchestration.lib.settings import get_settings
 
 
 def local_key(path: Path) -> bytes:
@@ -18,3 +26,8 @@ def local_key(path: Path) -> bytes:
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
     return key
+
+
+def purpose_key(purpose: str) -> bytes:
+    """The key kept for one purpose (`audit`, `models`, `pseudonym`)."""
+    return local_key(get_settings().keys_dir / f"{purpose}.key")

@@ -1,18 +1,19 @@
 """Keyed-hash pseudonyms: HMAC-SHA256 under a per-consumer key, computed inside DuckDB.
 
-The secret comes from STEWARD_PSEUDONYM_KEY. Without it, a random key is created once in the
-store folder (readable by its owner only), so a laptop needs no set-up and nothing secret ever
-sits in the repository. Each consumer gets its own key derived from the secret: its pseudonyms
-are stable from read to read (joins across its datasets still work) but cannot be joined with
-another consumer's.
+The secret comes from STEWARD_PSEUDONYM_KEY. Without it, a random key is created once among
+Steward's keys (readable by their owner only, never in a store), so a laptop needs no set-up
+and nothing secret ever sits in the repository. Each consumer gets its own key derived from
+the secret: its pseudonyms are stable from read to read (joins across its datasets still work)
+but cannot be joined with another consumer's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 
-from orchestration.lib.keys import local_key
+from orchestration.lib.keys import purpose_key
 from orchestration.lib.settings import get_settings
 
 _BLOCK = 64  # SHA-256 block size: HMAC pads its key to this many bytes
@@ -22,7 +23,12 @@ def master_key() -> bytes:
     settings = get_settings()
     if settings.pseudonym_key:
         return settings.pseudonym_key.encode()
-    return local_key(settings.store_dir / ".pseudonym.key")
+    # Older versions kept the key in the store folder; moving it keeps every pseudonym stable.
+    legacy, kept = settings.store_dir / ".pseudonym.key", settings.keys_dir / "pseudonym.key"
+    if legacy.exists() and not kept.exists():
+        kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(legacy, kept)
+    return purpose_key("pseudonym")
 
 
 def consumer_key(consumer: str) -> bytes:

@@ -149,8 +149,8 @@ def test_a_large_estate_trains_on_a_capped_stratified_sample(monkeypatch):
 
 @pytest.fixture
 def built_copy(built_estate, tmp_path, monkeypatch) -> Path:
-    """The built estate's landing and stores, copied to change them."""
-    for folder in ("landing", "store"):
+    """The built estate's landing, stores and keys, copied to change them."""
+    for folder in ("landing", "store", "keys"):
         shutil.copytree(built_estate[0] / folder, tmp_path / folder)
     return use_data_dir(tmp_path, monkeypatch)
 
@@ -200,16 +200,60 @@ def test_an_input_built_before_a_column_it_needs_skips_the_region_saying_why(bui
     assert run.scored.keys() | run.metrics.keys() == {"us"}
 
 
+def _replace_artifact(name: str, region: str, artifact: bytes, signed: bool) -> None:
+    signature = kept._signature(artifact) if signed else "0" * 64
+    with write_connection(store_path(region)) as con:
+        con.execute("UPDATE _steward.consumer_models SET artifact = ?, signature = ? "
+                    "WHERE name = ?", [artifact, signature, name])
+
+
+def _rescored_after_refusal(name: str, region: str, reason: str) -> None:
+    """The kept model is refused for `reason`, the refusal audited, the model retrained."""
+    assert reason in kept.load(name, region).refused
+    model = next(m for m in CONSUMER_MODELS if m.name == name)
+    assert reason in run_consumer(model).metrics[region]["trained_because"]
+    assert any(e.kind == "consumer.model_rejected" and e.details["region"] == region
+               and reason in e.details["reason"] for e in entries())
+    retrained = kept.load(name, region)
+    assert retrained.refused is None and retrained.model is not None
+
+
 def test_an_altered_model_artifact_is_never_loaded_and_is_retrained(built_copy):
     with write_connection(store_path("us")) as con:
         con.execute("UPDATE _steward.consumer_models SET artifact = artifact || '\\x00'::BLOB "
                     "WHERE name = 'lead_scores'")
-    altered = kept.load("lead_scores", "us")
-    assert altered.model is None
-    lead_scores = next(m for m in CONSUMER_MODELS if m.name == "lead_scores")
-    assert run_consumer(lead_scores).metrics["us"]["trained_because"] == (
-        "the kept model's signature does not hold: it was not loaded")
-    assert kept.load("lead_scores", "us").model is not None
+    assert kept.load("lead_scores", "us").model is None
+    _rescored_after_refusal("lead_scores", "us", "its signature does not hold")
+
+
+class _RunsCode:
+    """What an attacker stores: loading it as a pickle would run `touch <marker>`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_signed_pickle_that_runs_code_is_never_run(built_copy, tmp_path):
+    import pickle
+
+    marker = tmp_path / "ran"
+    _replace_artifact("lead_scores", "us", pickle.dumps(_RunsCode(marker)), signed=True)
+    _rescored_after_refusal("lead_scores", "us", "it is not a model file")
+    assert not marker.exists()
+
+
+def test_a_signed_model_file_naming_untrusted_types_is_refused(built_copy, tmp_path):
+    import skops.io
+
+    artifact = skops.io.dumps({"model": _RunsCode(tmp_path / "ran")})
+    _replace_artifact("invoice_risk", "eu", artifact, signed=True)
+    _rescored_after_refusal("invoice_risk", "eu", "names types that are not trusted")
+    assert not (tmp_path / "ran").exists()
 
 
 def test_retraining_is_due_on_new_code_age_growth_and_rule_changes(built_copy, rules_dir):

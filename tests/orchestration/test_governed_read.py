@@ -19,7 +19,7 @@ from orchestration.lib.governed_read import AccessDenied, NotBuilt, read_dataset
 from orchestration.lib.policy_adapter import relations
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql, pseudonym
 from orchestration.lib.settings import get_settings
-from policies.access import CLEARANCE_DENIED, PASS
+from policies.access import CLEARANCE_DENIED, PASS, REVERSIBLE_HASH
 from policies.detection import scan
 from policies.rules import Consumer, Purpose, load_rules
 from tests.orchestration.ingest_helpers import store_rows
@@ -68,19 +68,42 @@ def test_a_denied_read_reads_nothing_and_is_audited(monkeypatch):
         read_dataset("marts/ticket_features", "support_routing", regions=["us"])
 
 
+def _cleared_for(consumer: str, clearance: str):
+    """The shipped rules with one consumer's clearance changed."""
+    changed = dataclasses.replace(RULES.consumers[consumer], clearance=clearance)
+    rules = dataclasses.replace(RULES, consumers={**RULES.consumers, consumer: changed})
+    return mock.patch("orchestration.lib.governed_read.load_rules", return_value=rules)
+
+
 def test_pseudonyms_are_keyed_per_consumer_and_stable():
-    first = read_dataset("crm/customers", "finance_automation", ["customer_id", "gender"])
-    again = read_dataset("crm/customers", "finance_automation", ["customer_id", "gender"])
-    assert first.column("gender").to_pylist() == again.column("gender").to_pylist()
-    raw = dict(store_rows("us", "SELECT customer_id, gender FROM raw_crm.customers") +
-               store_rows("eu", "SELECT customer_id, gender FROM raw_crm.customers"))
+    with _cleared_for("finance_automation", "pseudonymous"):
+        first = read_dataset("crm/customers", "finance_automation", ["customer_id", "email"])
+        again = read_dataset("crm/customers", "finance_automation", ["customer_id", "email"])
+    assert first.column("email").to_pylist() == again.column("email").to_pylist()
+    raw = dict(store_rows("us", "SELECT customer_id, email FROM raw_crm.customers") +
+               store_rows("eu", "SELECT customer_id, email FROM raw_crm.customers"))
     key = consumer_key("finance_automation")
     for customer, masked in zip(first.column("customer_id").to_pylist(),
-                                first.column("gender").to_pylist(), strict=True):
+                                first.column("email").to_pylist(), strict=True):
         assert masked == pseudonym(key, raw[customer]) != raw[customer]
     assert consumer_key("finance_automation") != consumer_key("fairness_audit")
     assert entries()[-1].kind == "access.masked"
-    assert entries()[-1].details["masked"] == {"gender": "keyed_hash"}
+    assert entries()[-1].details["masked"] == {"email": "keyed_hash"}
+
+
+def test_a_keyed_hash_of_few_repeated_values_is_never_served():
+    # gender is sensitive, finance_automation cleared for personal: it would be keyed-hashed,
+    # and three pseudonyms over every customer tell by their counts which gender each hides.
+    everything = read_dataset("crm/customers", "finance_automation")
+    assert "gender" not in everything.column_names and "email" in everything.column_names
+    decision = json.loads(everything.schema.metadata[b"steward.decision"])
+    assert decision["suppressed"] == ["gender"]
+    assert entries()[-1].details["suppressed"] == ["gender"]
+    with pytest.raises(AccessDenied, match=r"consumer\.reversible_hash") as denied:
+        read_dataset("crm/customers", "finance_automation", ["customer_id", "gender"])
+    assert "reversible by counting" in str(denied.value) and "suppression" in str(denied.value)
+    last = entries()[-1]
+    assert last.kind == "access.denied" and last.details["rule"] == "consumer.reversible_hash"
 
 
 def test_free_text_is_redacted_on_read():
@@ -156,8 +179,9 @@ def test_no_masked_read_ever_returns_a_raw_personal_value(dataset, clearance, pu
         try:
             table = read_dataset(dataset, "prober", chosen)
         except AccessDenied as denied:
-            # Everything else is allowed by construction: only a too-low ceiling may deny.
-            assert denied.decision.rule == CLEARANCE_DENIED
+            # Everything else is allowed by construction: only a too-low ceiling, or a named
+            # column whose keyed hash counting would reverse, may deny.
+            assert denied.decision.rule in (CLEARANCE_DENIED, REVERSIBLE_HASH)
             return
         except NotBuilt:
             return

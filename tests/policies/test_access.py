@@ -10,10 +10,13 @@ from policies.access import (
     CLEARANCE_DENIED,
     PURPOSE_DENIED,
     REGION_DENIED,
+    REVERSIBLE_HASH,
     UNDECLARED_DATASET,
     UNKNOWN_COLUMN,
     UNKNOWN_DATASET,
+    Spread,
     decide,
+    guard_keyed_hashes,
 )
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.engine import evaluate
@@ -100,3 +103,21 @@ def test_a_free_text_column_stays_redacted_downstream_through_lineage():
     consumer = _consumer(purpose="lead_scoring", datasets=(copy.key,), legal_basis=None)
     decision = decide(rules, consumer, copy.key, effective[copy.key])
     assert decision.masked == {"body": "redaction"}
+
+
+def test_a_keyed_hash_that_counting_would_reverse_is_left_out_or_denied():
+    minimum = RULES.transforms["keyed_hash"].min_distinct_values
+    assert minimum == 20
+    masked = _decide(_consumer(purpose="lead_scoring", clearance="personal", legal_basis=None))
+    spreads = {"gender": Spread(rows=1_000, distinct=3), "email": Spread(rows=1_000, distinct=990)}
+    everything = guard_keyed_hashes(masked, spreads, minimum, named=False)
+    assert everything.allowed and everything.suppressed == ("gender",)
+    assert "gender" not in [c.name for c in everything.columns]
+    assert everything.masked == {"email": "keyed_hash", "body": "redaction"}
+    named = guard_keyed_hashes(masked, spreads, minimum, named=True)
+    assert not named.allowed and named.rule == REVERSIBLE_HASH
+    assert "3 distinct value(s) in 1,000 rows" in named.reason and "suppression" in named.fix
+    # Many values, or few that do not repeat (a table of four rows), stay hashed.
+    for harmless in (Spread(rows=1_000, distinct=20), Spread(rows=4, distinct=3)):
+        kept = guard_keyed_hashes(masked, {"gender": harmless}, minimum, named=True)
+        assert kept == masked

@@ -52,10 +52,12 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
          "unknown level 'anonymous'"),
         ("regions.yaml", "countries: [US]", "countries: [US, DE]", 9,
          "country DE is in both 'eu' and 'us'"),
+        ("classifications.yaml", "min_distinct_values: 20", "min_distinct_values: 1", 12,
+         "min_distinct_values must be an integer of at least 2"),
     ],
     ids=["level", "region", "purpose", "duplicate", "dataset-key", "purpose-level",
          "fairness-threshold", "fairness-consumer", "age-bands", "slo-rate", "retention", "flow",
-         "legal-basis", "transform", "country-twice"],
+         "legal-basis", "transform", "country-twice", "hash-distinct"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):
     _edit(rules_dir, file, old, new)

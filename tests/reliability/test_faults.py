@@ -101,7 +101,7 @@ def test_two_runs_at_once_serialize_and_corrupt_nothing(reference, tmp_path, dbt
 
 
 def _copy_estate(source: Path, target: Path) -> Path:
-    for folder in ("store", "landing"):
+    for folder in ("store", "landing", "keys"):
         shutil.copytree(source / folder, target / folder,
                         ignore=shutil.ignore_patterns("*.lock", ".spill"))
     return target

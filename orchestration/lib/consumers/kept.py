@@ -1,7 +1,10 @@
 """Fitted consumer models kept between runs in each region's store, and when one is retrained.
 
-A model fitted on a region's rows stays in that region's store (`_steward.consumer_models`),
-signed with Steward's key so an artifact altered outside Steward is never unpickled. A run
+A model fitted on a region's rows stays in that region's store (`_steward.consumer_models`) as
+data, not code: a skops file, loaded with scikit-learn's and NumPy's trusted types only (unlike a
+pickle, loading one cannot run anything), and signed with the `models` key so an artifact
+altered outside Steward is not even parsed. One that fails either is refused, audited
+(`consumer.model_rejected`) and retrained. A run
 scores with the kept model unless retraining is due: none kept, a new version of the model's
 code, older than RETRAIN_AFTER, inputs grown by RETRAIN_GROWTH since, or an erasure, a
 retention purge or a change of the rule files since (a model must not keep what the data no
@@ -14,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import pickle
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +25,8 @@ import duckdb
 
 from orchestration.lib import audit_log
 from orchestration.lib.governed_read import NotBuilt
+from orchestration.lib.keys import purpose_key
 from orchestration.lib.policy_adapter import relations
-from orchestration.lib.pseudonyms import master_key
 from orchestration.lib.store import (
     qualified,
     quote_ident,
@@ -49,6 +51,7 @@ class Kept:
     training: dict  # its training metrics
     model: Any = None
     scored_inputs: str | None = None  # the digest of the inputs it last scored
+    refused: str | None = None  # why the stored artifact was not loaded
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,22 @@ class Inputs:
 
 
 def _signature(artifact: bytes) -> str:
-    return hmac.new(master_key(), b"consumer-model:" + artifact, hashlib.sha256).hexdigest()
+    return hmac.new(purpose_key("models"), b"consumer-model:" + artifact,
+                    hashlib.sha256).hexdigest()
+
+
+def _model_of(artifact: bytes, signature: str) -> tuple[Any, str | None]:
+    """The model an artifact holds, or None and why it was refused."""
+    import skops.io  # imports all of scikit-learn: only a step that scores pays for it
+
+    if not hmac.compare_digest(_signature(artifact), signature):
+        return None, "its signature does not hold"
+    try:
+        return skops.io.loads(artifact), None  # trusted types only: nothing it names runs
+    except skops.io.exceptions.UntrustedTypesFoundException as untrusted:
+        return None, f"it names types that are not trusted: {untrusted}"
+    except Exception as unreadable:  # a signed artifact that is no skops file at all
+        return None, f"it is not a model file ({type(unreadable).__name__})"
 
 
 def invalidations_so_far() -> int:
@@ -95,8 +113,8 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
 
 
 def load(name: str, region: str) -> Kept | None:
-    """The model kept for `name` in `region`, None when there is none; its `model` is None when
-    the artifact's signature does not hold."""
+    """The model kept for `name` in `region`, None when there is none; its `model` is None, and
+    `refused` says why, when the artifact is not signed or not a model of trusted types."""
     found = rows_if_present(
         store_path(region), TABLE,
         f"SELECT version, trained_at, rows_seen, invalidations, training, artifact, signature, "
@@ -106,10 +124,9 @@ def load(name: str, region: str) -> Kept | None:
         return None
     (version, trained_at, rows_seen, invalidations, training, artifact, signature,
      scored_inputs) = found[0]
-    signed = hmac.compare_digest(_signature(artifact), signature)
-    return Kept(version, trained_at, rows_seen, invalidations, json.loads(training),
-                pickle.loads(artifact) if signed else None,  # never unpickled unsigned
-                scored_inputs)
+    model, refused = _model_of(artifact, signature)
+    return Kept(version, trained_at, rows_seen, invalidations, json.loads(training), model,
+                scored_inputs, refused)
 
 
 def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) -> str | None:
@@ -117,7 +134,7 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
     if kept is None:
         return "no trained model kept"
     if kept.model is None:
-        return "the kept model's signature does not hold: it was not loaded"
+        return f"the kept model was refused: {kept.refused}"
     if kept.version != version:
         return f"model code changed ({kept.version} → {version})"
     if now - kept.trained_at > RETRAIN_AFTER:
@@ -131,7 +148,9 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
 
 def save(con: duckdb.DuckDBPyConnection, name: str, kept: Kept) -> None:
     """Keep `kept` in the store `con` writes, inside the caller's transaction."""
-    artifact = pickle.dumps(kept.model)
+    import skops.io
+
+    artifact = skops.io.dumps(kept.model)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (name VARCHAR PRIMARY KEY, "
                 "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "

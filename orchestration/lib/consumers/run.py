@@ -61,6 +61,9 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     """Score one region: train first when due, keep the scores when the inputs are the rows
     the kept model last scored."""
     found = kept.load(model.name, region)
+    if found is not None and found.refused:
+        audit_log.append("consumer.model_rejected", model.key, {
+            "consumer": model.consumer, "region": region, "reason": found.refused})
     inputs = kept.inputs_in_store(region, model.inputs)
     reason = kept.retrain_reason(found, model.version, inputs.rows, now)
     unchanged = reason is None and found.scored_inputs == inputs.digest
