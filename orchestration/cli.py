@@ -307,9 +307,10 @@ def erase(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")
                        ] = False,
 ) -> None:
-    """Erase one customer everywhere (rows found through lineage and keys, mentions in free
-    text, quarantined records), register the erasure so no load brings them back, verify
-    nothing remains and write a receipt. Exit 1 if anything remains."""
+    """Erase one customer everywhere (rows found through lineage and keys, mentions of its
+    identifiers in any text, quarantined records, landing files, models trained on its region),
+    registered first so no load brings them back and a rerun finishes an erasure a crash
+    stopped; verify nothing remains and write a receipt. Exit 1 if anything remains."""
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.erasure import erase as erase_subject
     from orchestration.lib.erasure import write_receipt
@@ -317,6 +318,8 @@ def erase(
     parse_dbt_project()
     started = time.monotonic()
     receipt = erase_subject(subject, dry_run=dry_run)
+    if receipt.resumed:
+        typer.echo(f"resumed the erasure a crash stopped ({receipt.receipt_id})")
     for asset, regions in sorted(receipt.rows_deleted.items()):
         if any(regions.values()):
             typer.echo(f"{asset:<32} " + ", ".join(f"{r} {n:,}" for r, n in regions.items()))
@@ -324,7 +327,16 @@ def erase(
         if any(regions.values()):
             typer.echo(f"{column:<32} mentions replaced: "
                        + ", ".join(f"{r} {n:,}" for r, n in regions.items()))
-    typer.echo(f"quarantine: {receipt.quarantined_deleted} record(s)")
+    typer.echo(f"quarantine: {receipt.quarantined_deleted} record(s), mentions replaced in "
+               f"{receipt.quarantined_redacted}")
+    for file, records in sorted(receipt.landing_records.items()):
+        typer.echo(f"landing {file}: {records} record(s)")
+    if any(receipt.models_dropped.values()):
+        typer.echo("kept models dropped (retrained at the next run): " + ", ".join(
+            f"{r} {n}" for r, n in receipt.models_dropped.items() if n))
+    if receipt.shared_values_kept:
+        typer.echo(f"{receipt.shared_values_kept} of its names, emails or phones are held by "
+                   "another customer too: not matched in text, as they may be that person's")
     if dry_run:
         typer.echo(f"dry run: nothing deleted ({time.monotonic() - started:.1f}s)")
         return

@@ -125,6 +125,14 @@ def steward_env(data: Path, **extra: str) -> dict[str, str]:
     return environment
 
 
+@pytest.fixture
+def built_copy(built_estate, tmp_path, monkeypatch) -> Path:
+    """The built estate's landing, stores and keys, copied to change them."""
+    for folder in ("landing", "store", "keys"):
+        shutil.copytree(built_estate[0] / folder, tmp_path / folder)
+    return use_data_dir(tmp_path, monkeypatch)
+
+
 def run_steward(args: list[str], data: Path, **env: str):
     """A command (`steward ...` when args start with a subcommand) in a fresh process, on the
     data folder `data`, with extra environment variables (STEWARD_POLICIES_DIR=...)."""

@@ -3,22 +3,31 @@
 Where the subject is: every stored asset's column that carries its id (a source column
 declared `subject: customer`, or a column derived from one under the same name), every column
 that carries the key of one of its rows in a source (its tickets, invoices, payments, events:
-the source's primary key, followed the same way), the quarantine (records naming it), and free
-text anywhere (its name, email and phone inside a ticket another customer wrote). Its rows
-are deleted, its personal values inside free text replaced by `[ERASED]`, the subject is
-added to the erasure register so no later load brings it back, nothing remaining is
-verified, and a receipt is written.
+the source's primary key, followed the same way), the quarantine, the landing files, the models
+trained on its region, and any text column of any table (its email or phone inside a ticket
+another customer wrote). It is matched by identifiers, never by a value another subject shares:
+its id, its keys, and those of its names, emails and phones that no one else holds.
+
+The order makes a crash harmless: the erasure is registered first (so no load brings the subject
+back), with the trace a rerun needs once a store has already been erased; each region's store is
+erased in one transaction; then the quarantine and the landing files; then what remains is
+verified, the register keeps only the id, and a receipt is written. Running the same erasure
+again after a crash resumes it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestration.lib import audit_log
+from orchestration.lib.consumers.kept import SCHEMA as MODELS_SCHEMA
+from orchestration.lib.consumers.kept import TABLE as MODELS_TABLE
 from orchestration.lib.ingest.ledger import QUARANTINE_TABLE
+from orchestration.lib.landing_erasure import erase_from_landing
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
@@ -30,11 +39,14 @@ from orchestration.lib.store import (
     table_exists,
     write_connection,
 )
-from orchestration.lib.suppression import record_erasure
+from orchestration.lib.suppression import begin_erasure, finish_erasure
 from policies.regions import region_names
+from policies.rules import load_rules
 
 ERASED = "[ERASED]"
 IDENTIFYING = "personal"
+# An identifier matches only as a whole: not inside a longer email, name or number.
+_BEFORE, _AFTER = r"(^|[^A-Za-z0-9_.+@-])", r"($|[^A-Za-z0-9_.@-])"
 
 
 @dataclass
@@ -47,8 +59,22 @@ class Receipt:
     rows_deleted: dict[str, dict[str, int]] = field(default_factory=dict)  # asset → region → n
     texts_redacted: dict[str, dict[str, int]] = field(default_factory=dict)
     quarantined_deleted: int = 0
+    quarantined_redacted: int = 0
+    landing_records: dict[str, int] = field(default_factory=dict)  # file → records removed
+    models_dropped: dict[str, int] = field(default_factory=dict)  # region → kept models
+    shared_values_kept: int = 0  # its names, emails, phones another subject also holds
     remaining: int = 0  # after the erasure; anything but 0 is a failure
+    resumed: bool = False  # a crash had stopped this erasure; this run finished it
     dry_run: bool = False
+
+
+@dataclass
+class Trace:
+    """Where the subject was found: keys per origin ("subject" → [id], "support/tickets" → its
+    ticket ids) and the identifying values no other subject holds."""
+    keys: dict[str, list[str]]
+    identifiers: list[str]
+    shared: int = 0
 
 
 def _keyed_columns(subject: str) -> dict[str, dict[str, str]]:
@@ -75,53 +101,62 @@ def _keyed_columns(subject: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def _free_text_columns() -> dict[str, list[str]]:
-    effective = project_evaluation().effective
-    return {asset.key: [name for name, tags in effective[asset.key].columns.items()
-                        if tags.mask == "redaction"]
-            for asset in project_catalog().assets.values()
-            if asset.stored and any(t.mask == "redaction"
-                                    for t in effective[asset.key].columns.values())}
+def _id_column(spec: SourceTable, subject: str) -> str | None:
+    return next((c.name for c in spec.columns if c.subject == subject), None)
 
 
-def _subject_rows(spec: SourceTable, subject: str, subject_id: str, region: str
-                  ) -> tuple[list[str], list[str]]:
-    """The subject's rows in one source table of one region: their keys and the identifying
-    values (names, emails, phones) to look for in free text."""
-    path = store_path(region)
+def _identifying_columns(spec: SourceTable) -> list[str]:
+    """Names, emails, phones: text that identifies on its own (not a date, not a category)."""
+    return [c.name for c in spec.columns if c.classification == IDENTIFYING
+            and c.data_type == "VARCHAR" and c.mask is None]
+
+
+def _subject_rows(spec: SourceTable, id_column: str, subject_id: str, region: str
+                  ) -> tuple[list[str], set[str], set[str]]:
+    """The subject's rows in one source table of one region: their keys, its identifying
+    values, and those of them another subject holds too (in the same column)."""
     relation = (spec.schema, spec.table)
+    path = store_path(region)
     if not path.exists():
-        return [], []
-    id_column = next(c.name for c in spec.columns if c.subject == subject)
-    # Names, emails, phones: text that identifies on its own (not a date, not a category).
-    personal = [c.name for c in spec.columns if c.classification == IDENTIFYING
-                and c.data_type == "VARCHAR" and c.mask is None]
+        return [], set(), set()
+    personal = _identifying_columns(spec)
     key = spec.primary_key[0] if len(spec.primary_key) == 1 else None
+    is_subject = f"CAST({quote_ident(id_column)} AS VARCHAR) = ?"
     with reader(path) as con:
         if not table_exists(con, *relation):
-            return [], []
+            return [], set(), set()
         picked = [quote_ident(c) for c in [key, *personal] if c]
         rows = con.execute(f"SELECT {', '.join(picked)} FROM {qualified(*relation)} WHERE "
-                           f"CAST({quote_ident(id_column)} AS VARCHAR) = ?",
-                           [subject_id]).fetchall()
-    keys = [str(row[0]) for row in rows] if key else []
-    values = [str(v) for row in rows for v in row[1 if key else 0:] if v is not None]
-    return keys, values
+                           f"{is_subject}", [subject_id]).fetchall()
+        values = {str(v) for row in rows for v in row[1 if key else 0:] if v is not None}
+        shared = set()
+        for column in personal:
+            shared |= {v for (v,) in con.execute(
+                f"SELECT DISTINCT CAST({quote_ident(column)} AS VARCHAR) FROM "
+                f"{qualified(*relation)} WHERE NOT {is_subject} AND "
+                f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
+                [subject_id, sorted(values)]).fetchall()}
+    return [str(row[0]) for row in rows] if key else [], values, shared
 
 
-def _locate(subject: str, subject_id: str) -> tuple[dict[str, list[str]], list[str]]:
-    """Keys per origin ("subject" → [id], "support/tickets" → its ticket ids, ...) and the
-    subject's identifying values, across every region."""
+def _locate(subject: str, subject_id: str) -> Trace:
+    """The subject's keys and identifiers across every region (a value another subject holds
+    in some region is never used to match)."""
     keys: dict[str, list[str]] = {"subject": [subject_id]}
     values: set[str] = set()
+    shared: set[str] = set()
     for spec in load_source_tables():
-        if not any(c.subject == subject for c in spec.columns):
+        id_column = _id_column(spec, subject)
+        if id_column is None:
             continue
         for region in region_names():
-            found_keys, found_values = _subject_rows(spec, subject, subject_id, region)
+            found_keys, found_values, found_shared = _subject_rows(spec, id_column, subject_id,
+                                                                   region)
             keys.setdefault(f"{spec.source}/{spec.table}", []).extend(found_keys)
-            values.update(v for v in found_values if len(v) >= 4)
-    return keys, sorted(values, key=len, reverse=True)
+            values |= {v for v in found_values if len(v) >= 4}
+            shared |= found_shared
+    identifiers = sorted(values - shared, key=len, reverse=True)
+    return Trace(keys, identifiers, len(values & shared))
 
 
 def _matches(columns: dict[str, str], keys: dict[str, list[str]]) -> tuple[str, list]:
@@ -134,12 +169,44 @@ def _matches(columns: dict[str, str], keys: dict[str, list[str]]) -> tuple[str, 
     return " OR ".join(clauses) or "false", params
 
 
-def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], texts: dict[str, list[str]],
-                    keys: dict[str, list[str]], values: list[str], receipt: Receipt,
-                    delete: bool) -> None:
+def _pattern(identifiers: list[str]) -> str:
+    return f"{_BEFORE}({'|'.join(map(re.escape, identifiers))}){_AFTER}"
+
+
+def _replaced(expression: str) -> str:
+    """`expression` with every identifier replaced; twice, as one match uses up the separator
+    an adjacent one would need."""
+    once = f"regexp_replace({expression}, ?, '\\1{ERASED}\\3', 'g')"
+    return f"regexp_replace({once}, ?, '\\1{ERASED}\\3', 'g')"
+
+
+def _one_person_per_value() -> set[tuple[str, str, str]]:
+    """(schema, table, column) of structured personal columns (names, emails, phones): each
+    value there is one person's, so a partial match is someone else's ("Mary Anna Smith"),
+    never a mention; the subject's own values there go with its rows."""
+    effective, rules = project_evaluation().effective, load_rules()
+    return {(*relation, name) for asset, relation in relations().items()
+            for name, tags in (effective[asset].columns.items() if asset in effective else ())
+            if tags.mask != "redaction" and rules.rank(tags.level) >= rules.rank(IDENTIFYING)}
+
+
+def _text_columns(con) -> list[tuple[str, str, str]]:
+    """Every text column of every table in the store, declared free text or not (a mention
+    can be anywhere), but those holding one person's value per row."""
+    found = con.execute(
+        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+        "WHERE t.table_type = 'BASE TABLE' AND c.data_type = 'VARCHAR' "
+        "ORDER BY 1, 2, 3").fetchall()
+    return [place for place in found if place not in _one_person_per_value()]
+
+
+def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
+                    receipt: Receipt, delete: bool) -> None:
     path = store_path(region)
     if not path.exists():
         return
+    assets = {relation: asset for asset, relation in relations().items()}
     opener = write_connection if delete else reader
     with opener(path) as con:
         if delete:
@@ -148,82 +215,146 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], texts: dict[s
             relation = relations().get(asset)
             if relation is None or not table_exists(con, *relation):
                 continue
-            condition, params = _matches(columns, keys)
+            condition, params = _matches(columns, trace.keys)
             verb = "DELETE" if delete else "SELECT count(*)"
             count = con.execute(f"{verb} FROM {qualified(*relation)} WHERE {condition}",
                                 params).fetchone()[0]
             receipt.rows_deleted.setdefault(asset, {})[region] = count
-        for asset, columns in texts.items():
-            relation = relations().get(asset)
-            if not values or relation is None or not table_exists(con, *relation):
+        pattern = _pattern(trace.identifiers) if trace.identifiers else None
+        for schema, table, column in _text_columns(con) if pattern else ():
+            name, where = quote_ident(column), f"regexp_matches({quote_ident(column)}, ?)"
+            count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {where}",
+                                [pattern]).fetchone()[0]
+            if not count:
                 continue
-            for column in columns:
-                mentioned = " OR ".join([f"contains({quote_ident(column)}, ?)"] * len(values))
-                count = con.execute(f"SELECT count(*) FROM {qualified(*relation)} WHERE "
-                                    f"{mentioned}", values).fetchone()[0]
-                if delete and count:
-                    replaced = quote_ident(column)
-                    for _ in values:
-                        replaced = f"replace({replaced}, ?, '{ERASED}')"
-                    con.execute(f"UPDATE {qualified(*relation)} SET {quote_ident(column)} = "
-                                f"{replaced} WHERE {mentioned}", [*values, *values])
-                receipt.texts_redacted.setdefault(f"{asset}.{column}", {})[region] = count
+            if delete:
+                con.execute(f"UPDATE {qualified(schema, table)} SET {name} = "
+                            f"{_replaced(name)} WHERE {where}", [pattern, pattern, pattern])
+            label = assets.get((schema, table), f"{schema}.{table}")
+            receipt.texts_redacted.setdefault(f"{label}.{column}", {})[region] = count
+        # A model trained on the subject's rows keeps what it learnt from them: drop it, and
+        # the next run trains again without them.
+        if any(receipt.rows_deleted.get(a, {}).get(region) for a in keyed) and table_exists(
+                con, MODELS_SCHEMA, MODELS_TABLE):
+            verb = "DELETE" if delete else "SELECT count(*)"
+            receipt.models_dropped[region] = con.execute(
+                f"{verb} FROM {MODELS_SCHEMA}.{MODELS_TABLE}").fetchone()[0]
         if delete:
             con.execute("COMMIT")
 
 
-def _erase_quarantine(subject: str, subject_id: str, delete: bool) -> int:
-    """Quarantined records naming the subject in any of its id columns."""
+def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool) -> None:
+    """Quarantined records of the subject go; its identifiers inside others' are replaced.
+    A record is the row as JSON, or the raw line when it could not be read as one."""
     path = get_settings().quarantine_store
     if not path.exists():
-        return 0
+        return
     id_columns = sorted({c.name for s in load_source_tables() for c in s.columns
                          if c.subject == subject})
-    condition = " OR ".join(f"json_extract_string(record, '$.{c}') = ?" for c in id_columns)
+    subject_id = trace.keys["subject"][0]
+    as_field = f"(^|,)\"?{re.escape(subject_id)}\"?(,|$)"  # the id as one field of a raw line
+    own = " OR ".join(
+        [f"CASE WHEN json_valid(record) THEN json_extract_string(record, '$.{c}') = ? END"
+         for c in id_columns] + ["(NOT json_valid(record) AND regexp_matches(record, ?))"])
+    params = [*[subject_id] * len(id_columns), as_field]
     opener = write_connection if delete else reader
     with opener(path) as con:
         if not table_exists(con, "main", QUARANTINE_TABLE):
-            return 0
+            return
+        if delete:
+            con.execute("BEGIN")
         verb = "DELETE" if delete else "SELECT count(*)"
-        return con.execute(f"{verb} FROM {QUARANTINE_TABLE} WHERE {condition}",
-                           [subject_id] * len(id_columns)).fetchone()[0]
+        receipt.quarantined_deleted = con.execute(
+            f"{verb} FROM {QUARANTINE_TABLE} WHERE coalesce({own}, false)", params
+        ).fetchone()[0]
+        if trace.identifiers:
+            pattern = _pattern(trace.identifiers)
+            where = "regexp_matches(record, ?)"
+            if delete:
+                receipt.quarantined_redacted = con.execute(
+                    f"UPDATE {QUARANTINE_TABLE} SET record = {_replaced('record')} WHERE {where}",
+                    [pattern, pattern, pattern]).fetchone()[0]
+            else:
+                receipt.quarantined_redacted = con.execute(
+                    f"SELECT count(*) FROM {QUARANTINE_TABLE} WHERE {where} AND NOT "
+                    f"coalesce({own}, false)", [pattern, *params]).fetchone()[0]
+        if delete:
+            con.execute("COMMIT")
 
 
-def _remaining(subject: str, subject_id: str, keyed: dict[str, dict[str, str]],
-               texts: dict[str, list[str]], keys: dict[str, list[str]],
-               values: list[str]) -> int:
-    check = Receipt("", subject, subject_id, "")
+def _erase_landing(subject: str, trace: Trace, receipt: Receipt, delete: bool) -> None:
+    for spec in load_source_tables():
+        id_column = _id_column(spec, subject)
+        if id_column is not None:
+            receipt.landing_records.update(erase_from_landing(
+                spec, id_column, trace.keys["subject"][0], trace.identifiers, delete))
+
+
+def _erase_everywhere(subject: str, keyed: dict[str, dict[str, str]], trace: Trace,
+                      receipt: Receipt, delete: bool) -> None:
     for region in region_names():
-        _erase_in_store(region, keyed, texts, keys, values, check, delete=False)
-    return (sum(n for regions in check.rows_deleted.values() for n in regions.values())
-            + sum(n for regions in check.texts_redacted.values() for n in regions.values())
-            + _erase_quarantine(subject, subject_id, delete=False))
+        _erase_in_store(region, keyed, trace, receipt, delete)
+    _erase_quarantine(subject, trace, receipt, delete)
+    _erase_landing(subject, trace, receipt, delete)
+
+
+def _traces_left(receipt: Receipt) -> int:
+    return (sum(n for regions in receipt.rows_deleted.values() for n in regions.values())
+            + sum(n for regions in receipt.texts_redacted.values() for n in regions.values())
+            + receipt.quarantined_deleted + receipt.quarantined_redacted
+            + sum(receipt.landing_records.values()))
+
+
+def _merged(trace: Trace, earlier: str) -> Trace:
+    """The trace found now, with what the interrupted run had found (stores it erased no
+    longer show the subject's keys and identifiers)."""
+    before = json.loads(earlier)
+    keys = {origin: sorted(set(found) | set(before["keys"].get(origin, [])))
+            for origin, found in {**before["keys"], **trace.keys}.items()}
+    identifiers = sorted(set(trace.identifiers) | set(before["identifiers"]), key=len,
+                         reverse=True)
+    return Trace(keys, identifiers, max(trace.shared, before["shared"]))
 
 
 def erase(subject_id: str, subject: str = "customer", dry_run: bool = False) -> Receipt:
-    """Erase (or, dry, count) every trace of one subject; returns the receipt."""
+    """Erase (or, dry, count) every trace of one subject; returns the receipt. Run again after
+    a crash, it finishes the erasure the crash stopped."""
     started = current_time()
     receipt = Receipt(f"{subject}-{subject_id}-{started:%Y%m%dT%H%M%S}", subject, subject_id,
                       started.isoformat(sep=" "), dry_run=dry_run)
     keyed = _keyed_columns(subject)
-    texts = _free_text_columns()
-    keys, values = _locate(subject, subject_id)
-    for region in region_names():
-        _erase_in_store(region, keyed, texts, keys, values, receipt, delete=not dry_run)
-    receipt.quarantined_deleted = _erase_quarantine(subject, subject_id, delete=not dry_run)
+    trace = _locate(subject, subject_id)
     if not dry_run:
-        record_erasure(subject, subject_id, started, receipt.receipt_id)
-        receipt.remaining = _remaining(subject, subject_id, keyed, texts, keys, values)
+        pending = begin_erasure(subject, subject_id, started, receipt.receipt_id,
+                                json.dumps(asdict(trace)))
+        if pending:
+            receipt.receipt_id, receipt.resumed = pending[0], True
+            trace = _merged(trace, pending[1])
+        audit_log.append("erasure.started", f"{subject}:{subject_id}",
+                         {"receipt": receipt.receipt_id, "resumed": receipt.resumed})
+    receipt.shared_values_kept = trace.shared
+    _erase_everywhere(subject, keyed, trace, receipt, delete=not dry_run)
+    if not dry_run:
+        check = Receipt("", subject, subject_id, "")
+        _erase_everywhere(subject, keyed, trace, check, delete=False)
+        receipt.remaining = _traces_left(check)
+        if receipt.remaining == 0:
+            finish_erasure(subject, subject_id)
     receipt.finished_at = current_time().isoformat(sep=" ")
     for asset, regions in receipt.rows_deleted.items():
         if any(regions.values()):
             audit_log.append("erasure.dry_run" if dry_run else "erasure.deleted", asset,
                              {"receipt": receipt.receipt_id, "rows": regions})
     audit_log.append("erasure.dry_run" if dry_run else "erasure.completed",
-                     f"{subject}:{subject_id}", {"receipt": receipt.receipt_id,
-                                                 "remaining": receipt.remaining,
-                                                 "texts_redacted": receipt.texts_redacted,
-                                                 "quarantined": receipt.quarantined_deleted})
+                     f"{subject}:{subject_id}", {
+                         "receipt": receipt.receipt_id, "remaining": receipt.remaining,
+                         "texts_redacted": receipt.texts_redacted,
+                         "quarantined": receipt.quarantined_deleted,
+                         "quarantined_redacted": receipt.quarantined_redacted,
+                         "landing_records": receipt.landing_records,
+                         "models_dropped": receipt.models_dropped,
+                         "shared_values_kept": receipt.shared_values_kept,
+                         "resumed": receipt.resumed})
     return receipt
 
 

@@ -1,8 +1,10 @@
 """The erasure register: which data subjects were erased, so no later load brings them back.
 
 It lives in its own store file, apart from the regional stores a full rebuild would replace,
-and holds only the subject's internal id (what a suppression list must hold to suppress) and
-when and under which receipt it was erased.
+and holds the subject's internal id (what a suppression list must hold to suppress) and when
+and under which receipt it was erased. An erasure is registered before anything is deleted, as
+`pending` with where the subject was found (its keys and identifiers: what a rerun after a crash
+could no longer find in the stores it already erased); finishing it keeps only the id.
 """
 
 from __future__ import annotations
@@ -20,12 +22,39 @@ def register_store() -> Path:
     return get_settings().store_dir / "erasures.duckdb"
 
 
-def record_erasure(subject: str, subject_id: str, erased_at: datetime, receipt: str) -> None:
+PENDING, DONE = "pending", "done"
+
+
+def _ensure(con) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (subject VARCHAR, subject_id VARCHAR, "
+                "erased_at TIMESTAMP, receipt VARCHAR)")
+    # Registers written before erasures could be pending hold finished ones only.
+    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT '{DONE}'")
+    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS trace VARCHAR")
+
+
+def begin_erasure(subject: str, subject_id: str, started: datetime, receipt: str,
+                  trace: str) -> tuple[str, str] | None:
+    """Register the erasure as pending with its trace, before anything is deleted. When one
+    is pending already (a crash stopped it), it stays: returns its receipt and trace."""
     with write_connection(register_store()) as con:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (subject VARCHAR, subject_id VARCHAR, "
-                    "erased_at TIMESTAMP, receipt VARCHAR)")
-        con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?)",
-                    [subject, subject_id, erased_at, receipt])
+        _ensure(con)
+        pending = con.execute(f"SELECT receipt, trace FROM {TABLE} WHERE subject = ? AND "
+                              "subject_id = ? AND status = ?",
+                              [subject, subject_id, PENDING]).fetchone()
+        if pending:
+            return pending
+        con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                    [subject, subject_id, started, receipt, PENDING, trace])
+    return None
+
+
+def finish_erasure(subject: str, subject_id: str) -> None:
+    """The erasure is done: only the id, time and receipt stay."""
+    with write_connection(register_store()) as con:
+        _ensure(con)
+        con.execute(f"UPDATE {TABLE} SET status = ?, trace = NULL WHERE subject = ? AND "
+                    "subject_id = ? AND status = ?", [DONE, subject, subject_id, PENDING])
 
 
 def erased_ids(subject: str) -> list[str]:

@@ -18,7 +18,7 @@ from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.erasure import erase
 from orchestration.lib.store import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
-from tests.conftest import run_steward, use_data_dir
+from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import store_rows
 
 
@@ -145,14 +145,6 @@ def test_a_large_estate_trains_on_a_capped_stratified_sample(monkeypatch):
     # The classes keep their shares in both parts.
     assert train_y.mean() == pytest.approx(0.3, abs=0.01) == test_y.mean()
     assert set(train_x["x"]).isdisjoint(test_x["x"])
-
-
-@pytest.fixture
-def built_copy(built_estate, tmp_path, monkeypatch) -> Path:
-    """The built estate's landing, stores and keys, copied to change them."""
-    for folder in ("landing", "store", "keys"):
-        shutil.copytree(built_estate[0] / folder, tmp_path / folder)
-    return use_data_dir(tmp_path, monkeypatch)
 
 
 def _risk_scores(region: str) -> list[tuple]:

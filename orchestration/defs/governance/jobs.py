@@ -42,8 +42,11 @@ def erase_one_subject(context: dg.OpExecutionContext, config: EraseConfig) -> dg
         raise dg.Failure(f"{receipt.remaining} trace(s) of {config.subject} "
                          f"{config.subject_id} remain after the erasure")
     path = None if config.dry_run else write_receipt(receipt)
-    context.add_output_metadata({"receipt": str(path or "dry run"),
-                                 "rows_deleted": dg.MetadataValue.json(receipt.rows_deleted)})
+    context.add_output_metadata({
+        "receipt": str(path or "dry run"), "resumed": receipt.resumed,
+        "rows_deleted": dg.MetadataValue.json(receipt.rows_deleted),
+        "landing_records": dg.MetadataValue.json(receipt.landing_records),
+        "models_dropped": dg.MetadataValue.json(receipt.models_dropped)})
 
 
 @dg.job(name=PURGE_JOB, description="The retention purge of every store.")
