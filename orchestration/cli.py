@@ -196,8 +196,8 @@ def policy_explain(
 @app.command()
 def read(
     dataset: Annotated[str, typer.Argument(help="Asset key, e.g. marts/customer_features")],
-    consumer: Annotated[str, typer.Option(help="Who reads: a consumer of "
-                                               "policies/consumers.yaml.")],
+    token_file: Annotated[Path | None, typer.Option(
+        help="File holding the consumer's token (default: $STEWARD_TOKEN).")] = None,
     out: Annotated[str | None, typer.Option(
         help="Write the rows to this new Parquet file (mode 0600), or `-` for stdout.")] = None,
     force: Annotated[bool, typer.Option(help="Let --out replace an existing file.")] = False,
@@ -207,13 +207,16 @@ def read(
                       ] = None,
     limit: Annotated[int, typer.Option(help="Rows to print when no --out is given.")] = 10,
 ) -> None:
-    """Read a dataset as a consumer, through the policy: denied (exit 2) with the reason, or
-    filtered to its regions with columns above its clearance masked. Every read is audited."""
+    """Read a dataset from the governed read service ($STEWARD_READ_SERVICE) as the consumer
+    your token proves: denied (exit 2) with the reason, or filtered to its regions with columns
+    above its clearance masked. Every read is audited."""
+    import json
+
     import pyarrow.parquet as pq
 
-    from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.governed_read import AccessDenied, NotBuilt, read_dataset
+    from orchestration.lib.read_service import ServiceRefused, fetch
     from orchestration.lib.safe_output import STDOUT, OutputRefused, check_output, opened_output
+    from orchestration.lib.settings import get_settings
 
     if out:
         try:
@@ -221,23 +224,20 @@ def read(
         except OutputRefused as refused:
             typer.echo(f"--out refused: {refused}", err=True)
             raise typer.Exit(2) from None
-    parse_dbt_project()
+    token = (token_file.read_text(encoding="utf-8").strip() if token_file
+             else os.environ.get("STEWARD_TOKEN"))
     try:
-        table = read_dataset(dataset, consumer,
-                             columns.split(",") if columns else None, region or None)
-    except AccessDenied as denied:
-        typer.echo(f"denied: {denied}", err=True)
-        raise typer.Exit(2) from None
-    except NotBuilt as missing:
-        typer.echo(str(missing), err=True)
-        raise typer.Exit(1) from None
-    import json
-
+        table = fetch(get_settings().read_service, token, dataset,
+                      columns.split(",") if columns else None, region or None)
+    except ServiceRefused as refused:
+        typer.echo(str(refused) if refused.status != 401 else f"not authenticated: {refused}",
+                   err=True)
+        raise typer.Exit(1 if refused.status in (0, 404) else 2) from None
     decision = json.loads(table.schema.metadata[b"steward.decision"])
     masked = {c["name"]: c["action"] for c in decision["columns"] if c["action"] != "pass"}
     to_stderr = out == STDOUT  # stdout carries the Parquet bytes and nothing else
-    typer.echo(f"allowed: {consumer} reads {dataset} from {', '.join(decision['regions'])}: "
-               f"{table.num_rows:,} rows; masked: "
+    typer.echo(f"allowed: {decision['consumer']} reads {dataset} from "
+               f"{', '.join(decision['regions'])}: {table.num_rows:,} rows; masked: "
                f"{', '.join(f'{k} ({v})' for k, v in masked.items()) or 'nothing'}",
                err=to_stderr)
     if decision["suppressed"]:
@@ -252,6 +252,79 @@ def read(
         typer.echo(f"written to {out}", err=to_stderr)
     else:
         typer.echo(table.slice(0, limit).to_pandas().to_string(index=False, max_colwidth=60))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default; put a "
+                                           "TLS terminator in front for other machines).")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8470,
+) -> None:
+    """Serve governed reads over HTTP: each consumer authenticates with its own token and reads
+    as that consumer only (GET /v1/datasets/<source>/<table>)."""
+    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.read_service import service
+
+    parse_dbt_project()
+    server = service(host, port)
+    typer.echo(f"serving governed reads on http://{host}:{server.server_address[1]}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+consumer_app = typer.Typer(help="Credentials of the automation teams that read.",
+                           no_args_is_help=True)
+app.add_typer(consumer_app, name="consumer")
+
+
+@consumer_app.command("token")
+def consumer_token(
+    name: Annotated[str, typer.Argument(help="A consumer of policies/consumers.yaml.")],
+    days: Annotated[float, typer.Option(help="How long the token lives.")] = 30,
+) -> None:
+    """Issue a token for one consumer: printed once on stdout (only its digest is kept), so
+    `export STEWARD_TOKEN=$(steward consumer token NAME)` works. Audited."""
+    from datetime import timedelta
+
+    from orchestration.lib.credentials import issue
+
+    try:
+        issued = issue(name, timedelta(days=days))
+    except (KeyError, ValueError) as error:
+        typer.echo(f"not issued: {error.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"token {issued.token_id} for {issued.consumer}, valid until "
+               f"{issued.expires_at:%Y-%m-%d %H:%M} UTC; keep it secret", err=True)
+    typer.echo(issued.token)
+
+
+@consumer_app.command("tokens")
+def consumer_tokens() -> None:
+    """Every token issued: id, consumer, when issued, until when, whether revoked."""
+    from orchestration.lib.credentials import credentials
+
+    for c in credentials():
+        state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
+        typer.echo(f"{c.token_id}  {c.consumer:<20} issued {c.issued_at:%Y-%m-%d %H:%M}  "
+                   f"expires {c.expires_at:%Y-%m-%d %H:%M}  {state}")
+
+
+@consumer_app.command("revoke")
+def consumer_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (steward consumer tokens).")],
+) -> None:
+    """Revoke a token: the service refuses it from the next request. Audited."""
+    from orchestration.lib.credentials import revoke
+
+    try:
+        revoked = revoke(token_id)
+    except KeyError as error:
+        typer.echo(error.args[0], err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"revoked token {token_id} of {revoked.consumer}")
 
 
 retention_app = typer.Typer(help="Delete what has outlived its retention.",

@@ -133,6 +133,21 @@ def built_copy(built_estate, tmp_path, monkeypatch) -> Path:
     return use_data_dir(tmp_path, monkeypatch)
 
 
+@pytest.fixture
+def read_service():
+    """The governed read service on a free loopback port, in this process, so it serves this
+    test's data folder and rules: its URL."""
+    import threading
+
+    from orchestration.lib.read_service import service
+
+    server = service("127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 def run_steward(args: list[str], data: Path, **env: str):
     """A command (`steward ...` when args start with a subcommand) in a fresh process, on the
     data folder `data`, with extra environment variables (STEWARD_POLICIES_DIR=...)."""

@@ -130,8 +130,9 @@ def _audit(decision: Decision, **details) -> None:
 
 
 def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
-                 regions: list[str] | None = None) -> pa.Table:
-    """The rows of `dataset` that `consumer` may read, masked as the policy says.
+                 regions: list[str] | None = None, credential: str | None = None) -> pa.Table:
+    """The rows of `dataset` that `consumer` may read, masked as the policy says. `credential`
+    is the id of the token that proved the consumer (the read service's reads), for the audit.
 
     Raises AccessDenied (nothing read) or NotBuilt. The decision travels with the table in its
     schema metadata under `steward.decision`; where a failure upstream kept the last good
@@ -144,8 +145,9 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
         min_distinct = load_rules().transforms[DEFAULT_MASK].min_distinct_values or 0
         decision = guard_keyed_hashes(decision, _spreads(decision, relation, min_distinct),
                                       min_distinct, named=bool(columns))
+    via = {"credential": credential} if credential else {}
     if not decision.allowed:
-        _audit(decision)
+        _audit(decision, **via)
         raise AccessDenied(decision)
     projection, params = _select(decision)
     # Rows past the retention are never served, whatever clock the store was written under.
@@ -177,7 +179,7 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     stale = staleness(dataset, decision.regions)
     withheld = {region: rows for region, rows in withheld.items() if rows}
     _audit(decision, rows=rows_by_region, stale=stale or None,
-           withheld_past_retention=withheld or None)
+           withheld_past_retention=withheld or None, **via)
     result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     return result.replace_schema_metadata({
         **(result.schema.metadata or {}),

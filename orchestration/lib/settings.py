@@ -26,6 +26,7 @@ class Settings:
     ingest_batch_bytes: int
     pseudonym_key: str | None  # the secret behind keyed-hash pseudonyms; None: a local key file
     keys_dir: Path  # Steward's own keys (the audit log's), readable by its owner only
+    read_service: str  # where `steward read` finds the governed read service
 
     @property
     def quarantine_store(self) -> Path:
@@ -102,4 +103,5 @@ def get_settings() -> Settings:
         ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),
         pseudonym_key=os.environ.get("STEWARD_PSEUDONYM_KEY") or None,
         keys_dir=Path(os.environ.get("STEWARD_KEYS_DIR", data_dir / "keys")).resolve(),
+        read_service=os.environ.get("STEWARD_READ_SERVICE", "http://127.0.0.1:8470"),
     )

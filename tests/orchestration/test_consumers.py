@@ -15,6 +15,7 @@ from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
 from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.credentials import issue
 from orchestration.lib.erasure import erase
 from orchestration.lib.store import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
@@ -106,7 +107,7 @@ def _redeclared(tmp_path: Path, old: str, new: str) -> Path:
      "consumer.region_denied"),
 ], ids=["wrong-purpose", "wrong-region"])
 def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
-        built, built_copy, tmp_path, old, new, rule):
+        built, built_copy, tmp_path, old, new, rule, read_service, monkeypatch):
     # On a copy: the read records the changed rules, which makes every kept model due.
     policies = _redeclared(tmp_path / "rules", old, new)
     before = store_rows("us", "SELECT max(scored_at), count(*) FROM consumers.lead_scores")
@@ -121,8 +122,10 @@ def test_a_wrongly_declared_consumer_is_blocked_in_a_run_and_denied_a_read(
     blocked = [e for e in entries() if e.kind == "consumer.blocked"]
     assert blocked and blocked[-1].details["denied"][0]["rule"] == rule
 
-    read = run_steward(["read", "marts/customer_features", "--consumer", "lead_scoring",
-                        "--region", "us"], built_copy, STEWARD_POLICIES_DIR=str(policies))
+    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(policies))  # the service's rules
+    read = run_steward(["read", "marts/customer_features", "--region", "us"], built_copy,
+                       STEWARD_READ_SERVICE=read_service,
+                       STEWARD_TOKEN=issue("lead_scoring").token)
     assert read.returncode == 2, read.stdout + read.stderr
     assert "denied: lead_scoring may not read marts/customer_features" in read.stderr
     assert rule in read.stderr and "Fix:" in read.stderr
@@ -177,10 +180,14 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
     [(customer,)] = store_rows("eu", "SELECT min(customer_id) FROM raw_crm.customers")
     erase(str(customer))
     after = run_consumer(invoice_risk)
-    assert after.metrics["eu"]["trained_because"] == (
+    # The erasure dropped the models trained on the subject's region; the other region's is
+    # kept, and due like every kept model after an erasure.
+    assert after.metrics["eu"]["trained_because"] == "no trained model kept"
+    assert after.metrics["us"]["trained_because"] == (
         "an erasure, a retention purge or a rule change since training")
-    retrained = kept.load("invoice_risk", "eu")
-    assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
+    for region in ("eu", "us"):
+        retrained = kept.load("invoice_risk", region)
+        assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
 
 
 def test_an_input_built_before_a_column_it_needs_skips_the_region_saying_why(built_copy):

@@ -206,32 +206,14 @@ def test_no_masked_read_ever_returns_a_raw_personal_value(dataset, clearance, pu
             assert not scan(values).detected, scan(values).hits
 
 
-def test_out_dash_puts_only_the_parquet_bytes_on_stdout(tmp_path):
-    import io
-    import subprocess
-    import sys
-
-    import pyarrow.parquet as pq
-
-    from tests.conftest import steward_env
-
-    data = get_settings().data_dir
-    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "read",
-                           "marts/customer_features", "--consumer", "lead_scoring", "--out", "-"],
-                          env=steward_env(data), capture_output=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    table = pq.read_table(io.BytesIO(done.stdout))  # nothing but Parquet on stdout
-    assert table.num_rows > 0 and b"allowed: lead_scoring" in done.stderr
-
-
 def test_out_into_the_data_folder_is_refused_before_anything_is_read():
     from tests.conftest import run_steward
 
     data = get_settings().data_dir
     audit = data / "store" / "audit.duckdb"
     before, logged = audit.read_bytes(), len(entries())
-    done = run_steward(["read", "marts/customer_features", "--consumer", "lead_scoring",
-                        "--out", str(audit), "--force"], data)
+    done = run_steward(["read", "marts/customer_features", "--out", str(audit), "--force"],
+                       data)
     assert done.returncode == 2 and "inside Steward's data folder" in done.stderr
     assert audit.read_bytes() == before and len(entries()) == logged
 

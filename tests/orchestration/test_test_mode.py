@@ -26,7 +26,7 @@ def test_a_moved_clock_outside_the_test_mode_stops_the_run_before_it_stores_anyt
 
 
 def test_private_rule_files_outside_the_test_mode_are_refused(data_dir, tmp_path):
-    result = run_steward(["read", "crm/customers", "--consumer", "fairness_audit"], data_dir,
+    result = run_steward(["read", "crm/customers"], data_dir,
                          STEWARD_POLICIES_DIR=str(tmp_path), **OUTSIDE_TEST_MODE)
     assert result.returncode == 2
     assert "STEWARD_POLICIES_DIR is set" in result.stderr
