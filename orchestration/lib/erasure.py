@@ -26,7 +26,7 @@ from pathlib import Path
 from orchestration.lib import audit_log
 from orchestration.lib.consumers.kept import SCHEMA as MODELS_SCHEMA
 from orchestration.lib.consumers.kept import TABLE as MODELS_TABLE
-from orchestration.lib.ingest.ledger import QUARANTINE_TABLE
+from orchestration.lib.ingest.ledger import REGION_QUARANTINE, quarantines
 from orchestration.lib.landing_erasure import erase_from_landing
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
@@ -198,7 +198,9 @@ def _text_columns(con) -> list[tuple[str, str, str]]:
         "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
         "WHERE t.table_type = 'BASE TABLE' AND c.data_type = 'VARCHAR' "
         "ORDER BY 1, 2, 3").fetchall()
-    return [place for place in found if place not in _one_person_per_value()]
+    quarantine = tuple(REGION_QUARANTINE.split("."))  # its own rules: _erase_quarantine
+    skipped = _one_person_per_value()
+    return [place for place in found if place not in skipped and place[:2] != quarantine]
 
 
 def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
@@ -244,42 +246,42 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
 
 
 def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool) -> None:
-    """Quarantined records of the subject go; its identifiers inside others' are replaced.
-    A record is the row as JSON, or the raw line when it could not be read as one."""
-    path = get_settings().quarantine_store
-    if not path.exists():
-        return
+    """Quarantined records of the subject go, in every region's quarantine and the unrouted
+    one; its identifiers inside others' are replaced. A record is the row as JSON, or the raw
+    line when it could not be read as one."""
     id_columns = sorted({c.name for s in load_source_tables() for c in s.columns
                          if c.subject == subject})
     subject_id = trace.keys["subject"][0]
     as_field = f"(^|,)\"?{re.escape(subject_id)}\"?(,|$)"  # the id as one field of a raw line
-    own = " OR ".join(
+    own = "coalesce(" + " OR ".join(
         [f"CASE WHEN json_valid(record) THEN json_extract_string(record, '$.{c}') = ? END"
-         for c in id_columns] + ["(NOT json_valid(record) AND regexp_matches(record, ?))"])
+         for c in id_columns] + ["(NOT json_valid(record) AND regexp_matches(record, ?))"]
+    ) + ", false)"
     params = [*[subject_id] * len(id_columns), as_field]
+    pattern = _pattern(trace.identifiers) if trace.identifiers else None
     opener = write_connection if delete else reader
-    with opener(path) as con:
-        if not table_exists(con, "main", QUARANTINE_TABLE):
-            return
-        if delete:
-            con.execute("BEGIN")
-        verb = "DELETE" if delete else "SELECT count(*)"
-        receipt.quarantined_deleted = con.execute(
-            f"{verb} FROM {QUARANTINE_TABLE} WHERE coalesce({own}, false)", params
-        ).fetchone()[0]
-        if trace.identifiers:
-            pattern = _pattern(trace.identifiers)
-            where = "regexp_matches(record, ?)"
+    verb = "DELETE" if delete else "SELECT count(*)"
+    for _, path, schema, table in quarantines():
+        if not path.exists():
+            continue
+        with opener(path) as con:
+            if not table_exists(con, schema, table):
+                continue
+            relation = qualified(schema, table)
             if delete:
-                receipt.quarantined_redacted = con.execute(
-                    f"UPDATE {QUARANTINE_TABLE} SET record = {_replaced('record')} WHERE {where}",
-                    [pattern, pattern, pattern]).fetchone()[0]
-            else:
-                receipt.quarantined_redacted = con.execute(
-                    f"SELECT count(*) FROM {QUARANTINE_TABLE} WHERE {where} AND NOT "
-                    f"coalesce({own}, false)", [pattern, *params]).fetchone()[0]
-        if delete:
-            con.execute("COMMIT")
+                con.execute("BEGIN")
+            receipt.quarantined_deleted += con.execute(
+                f"{verb} FROM {relation} WHERE {own}", params).fetchone()[0]
+            if pattern and delete:
+                receipt.quarantined_redacted += con.execute(
+                    f"UPDATE {relation} SET record = {_replaced('record')} WHERE "
+                    f"regexp_matches(record, ?)", [pattern, pattern, pattern]).fetchone()[0]
+            elif pattern:
+                receipt.quarantined_redacted += con.execute(
+                    f"SELECT count(*) FROM {relation} WHERE regexp_matches(record, ?) AND NOT "
+                    f"{own}", [pattern, *params]).fetchone()[0]
+            if delete:
+                con.execute("COMMIT")
 
 
 def _erase_landing(subject: str, trace: Trace, receipt: Receipt, delete: bool) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from orchestration.lib import audit_log
 from orchestration.lib.ingest.landing import discover
-from orchestration.lib.ingest.ledger import LOG_TABLE, QUARANTINE_TABLE, REFUSED_FILES_TABLE
+from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quarantines
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
@@ -38,7 +38,7 @@ class AssetPurge:
     asset: str
     retention: str
     cutoff: datetime
-    rows: dict[str, int] = field(default_factory=dict)  # region (or "quarantine") → rows
+    rows: dict[str, int] = field(default_factory=dict)  # region or "quarantine REGION" → rows
     files: list[str] = field(default_factory=list)  # landing files
 
 
@@ -91,15 +91,17 @@ def _arrivals(source_table: str) -> dict[str, datetime]:
 
 def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, delete: bool
                          ) -> None:
-    """Quarantined rows and landing files of one source, past its retention."""
-    path = get_settings().quarantine_store
-    if path.exists():
-        opener = write_connection if delete else reader
+    """Quarantined rows (in every region's quarantine and the unrouted one) and landing files
+    of one source, past its retention."""
+    opener = write_connection if delete else reader
+    for place, path, schema, table in quarantines():
+        if not path.exists():
+            continue
         with opener(path) as con:
-            if table_exists(con, "main", QUARANTINE_TABLE):
+            if table_exists(con, schema, table):
                 verb = "DELETE" if delete else "SELECT count(*)"
-                purge.rows["quarantine"] = con.execute(
-                    f"{verb} FROM {QUARANTINE_TABLE} WHERE source_table = ? AND "
+                purge.rows[f"quarantine {place}"] = con.execute(
+                    f"{verb} FROM {qualified(schema, table)} WHERE source_table = ? AND "
                     "quarantined_at < ?", [source_table, purge.cutoff]).fetchone()[0]
     arrived = _arrivals(source_table)
     for file in landing:

@@ -147,12 +147,6 @@ def write_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
-def quarantine_writer() -> Iterator[duckdb.DuckDBPyConnection]:
-    with write_connection(get_settings().quarantine_store) as con:
-        yield con
-
-
-@contextmanager
 def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection; waits for a writer to finish rather than failing on its lock."""
     with _file_lock(path):

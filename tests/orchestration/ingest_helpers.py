@@ -58,8 +58,18 @@ def customer_ids(region: str) -> list[int]:
                                              "ORDER BY 1")]
 
 
-def quarantine() -> list[tuple]:
-    """(file name, line, reason, record) for every quarantined row or file."""
-    with duckdb.connect(str(get_settings().quarantine_store), read_only=True) as con:
-        return con.execute("SELECT file, line, reason, record FROM quarantine "
-                           "ORDER BY file, line NULLS LAST").fetchall()
+def quarantine(where: str | None = None) -> list[tuple]:
+    """(file name, line, reason, record) for every quarantined row or file, in every region's
+    quarantine and the unrouted one (or only `where`: a region or "unrouted")."""
+    from orchestration.lib.ingest.ledger import quarantines
+
+    found = []
+    for place, path, schema, table in quarantines():
+        if where in (None, place) and path.exists():
+            with duckdb.connect(str(path), read_only=True) as con:
+                if con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                               "table_schema = ? AND table_name = ?", [schema, table]
+                               ).fetchone()[0]:
+                    found += con.execute(f'SELECT file, line, reason, record FROM '
+                                         f'"{schema}"."{table}"').fetchall()
+    return sorted(found, key=lambda row: (row[0] or "", row[1] is None, row[1] or 0))

@@ -172,3 +172,18 @@ def test_bad_file_in_one_source_does_not_stop_another(tiny_estate):
     tickets = load("support.tickets")
     assert "crm/customers/zz_broken.csv" in customers.files_refused
     assert sum(tickets.rows_loaded.values()) == tickets.rows_read > 0
+
+
+def test_a_quarantined_row_stays_in_its_regions_quarantine(landing):
+    # An EU resident's refused rows never leave the EU store; what no region can be told for
+    # (a country no region holds, a line that cannot be read) goes to the unrouted quarantine.
+    write_customers(landing, "batch.csv", [
+        customer_row(1, "DE"), customer_row(1, "DE", name="Twin"),
+        customer_row(2, "US"), customer_row(2, "US", name="Twin"),
+        customer_row(3, "ZZ"), '4,"never closed,x@example.com'])
+    report = load()
+    assert report.rows_quarantined == 6 and report.reconciled
+    assert [(line, '"country":"DE"' in record) for _, line, _, record in quarantine("eu")] == [
+        (2, True), (3, True)]
+    assert [line for _, line, _, _ in quarantine("us")] == [4, 5]
+    assert [line for _, line, _, _ in quarantine("unrouted")] == [6, 7]

@@ -212,10 +212,11 @@ def test_rows_past_retention_on_arrival_are_counted_not_stored(tiny_estate, monk
 
 
 def test_an_erased_subject_is_not_loaded_again(landing):
-    from orchestration.lib.suppression import record_erasure
+    from orchestration.lib.suppression import begin_erasure
 
     write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
-    record_erasure("customer", "2", current_time(), "receipt-test")
+    # Registered, still pending: that alone keeps the subject out.
+    begin_erasure("customer", "2", current_time(), "receipt-test", "{}")
     report = load()
     assert report.rows_erased == 1 and report.reconciled
     assert customer_ids("eu") == [] and customer_ids("us") == [1]

@@ -2,18 +2,29 @@
 and the quarantine.
 
 The load log lives in each region's store and is written in the same transaction as the rows,
-so a killed load leaves neither. The quarantine lives in its own store beside the landing zone:
-a quarantined row has not been routed yet, so it keeps the residency of the raw files.
+so a killed load leaves neither. The quarantine is regional too: a quarantined row whose region
+is known (its routing column was read) stays in that region's store (`_steward.quarantine`),
+under that region's residency, retention and erasure. Only what no region can be told for (a
+line that could not be read, a country no region holds) and the files refused whole go to the
+unrouted quarantine store beside the landing zone, which keeps the residency of the raw files.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
+
+from orchestration.lib.settings import get_settings
+from policies.regions import region_names
 
 LOG_TABLE = "_steward.loaded_files"
 FINDINGS_TABLE = "_steward.pii_findings"  # what the PII scan at load found, by load
-QUARANTINE_TABLE = "quarantine"
+QUARANTINE_TABLE = "quarantine"  # in the unrouted quarantine store
+REGION_QUARANTINE = "_steward.quarantine"  # in each region's store
 REFUSED_FILES_TABLE = "refused_files"
+_QUARANTINE_COLUMNS = ("(source_table VARCHAR, file VARCHAR, line BIGINT, reason VARCHAR, "
+                       "record VARCHAR, run_id VARCHAR, quarantined_at TIMESTAMP)")
 
 
 def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -31,15 +42,27 @@ def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
 
 
 def ensure_quarantine(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {catalog}.{QUARANTINE_TABLE} (source_table VARCHAR, "
-        "file VARCHAR, line BIGINT, reason VARCHAR, record VARCHAR, run_id VARCHAR, "
-        "quarantined_at TIMESTAMP)"
-    )
+    """The unrouted quarantine and the refused-file register, in the quarantine store."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {catalog}.{QUARANTINE_TABLE} {_QUARANTINE_COLUMNS}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {catalog}.{REFUSED_FILES_TABLE} (source_table VARCHAR, "
         "file VARCHAR, fingerprint VARCHAR, reason VARCHAR, run_id VARCHAR, refused_at TIMESTAMP)"
     )
+
+
+def ensure_region_quarantine(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
+    """A region's quarantine, in the attached `catalog` (or the store `con` opened)."""
+    at = f"{catalog}." if catalog else ""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {at}_steward")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {at}{REGION_QUARANTINE} {_QUARANTINE_COLUMNS}")
+
+
+def quarantines() -> list[tuple[str, Path, str, str]]:
+    """Every quarantine: (its region or "unrouted", store file, schema, table)."""
+    settings = get_settings()
+    schema, _, table = REGION_QUARANTINE.partition(".")
+    return ([(region, settings.region_store(region), schema, table) for region in region_names()]
+            + [("unrouted", settings.quarantine_store, "main", QUARANTINE_TABLE)])
 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection, table: str,

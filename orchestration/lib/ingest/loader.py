@@ -241,35 +241,45 @@ def _unroutable_reason(spec: SourceTable) -> str:
 _REASON_GROUP = r"regexp_replace(reason, '\"[^\"]*\"|\d+', '…', 'g')"
 
 
-def _write_quarantine(con, spec: SourceTable, files: list[LandingFile], run_id: str,
-                      report: LoadReport) -> None:
-    q = quote_ident(QUARANTINE_CATALOG)
+def _write_quarantine(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
+                      run_id: str, report: LoadReport) -> None:
+    """The batch's quarantined rows, each in its region's quarantine when its region is known
+    (a row read and routed, but refused), else in the unrouted one with the refused files.
+    One transaction per store; a rerun of the batch replaces what an interrupted one wrote."""
     names = [f.name for f in files]
     con.execute(f"CREATE OR REPLACE TEMP TABLE quarantined AS "
-                f"SELECT _file, line, reason, record FROM rejected UNION ALL "
-                f"SELECT i._file, i._line, {_unroutable_reason(spec)}, {_record_json(spec, 'i')} "
-                f"FROM incoming i WHERE {_key_is_null(spec, 'i')} OR i._region IS NULL UNION ALL "
-                f"SELECT l._file, l._line, l.problem, {_record_json(spec, 'i')} FROM losers l "
-                f"JOIN incoming i ON i.rowid = l.rid WHERE l.problem IS NOT NULL")
+                f"SELECT _file, line, reason, record, NULL::VARCHAR AS _region FROM rejected "
+                f"UNION ALL SELECT i._file, i._line, {_unroutable_reason(spec)}, "
+                f"{_record_json(spec, 'i')}, i._region FROM incoming i "
+                f"WHERE {_key_is_null(spec, 'i')} OR i._region IS NULL UNION ALL "
+                f"SELECT l._file, l._line, l.problem, {_record_json(spec, 'i')}, i._region "
+                f"FROM losers l JOIN incoming i ON i.rowid = l.rid WHERE l.problem IS NOT NULL")
     # This batch's refused files, each with its own fingerprint (the register is how a refused
     # file is known again, unread, on the next run).
     fingerprints = {f.name: f.fingerprint for f in files}
     refused = {name: why for name, why in report.files_refused.items() if name in fingerprints}
-    con.execute("BEGIN")
-    for table in (ledger.QUARANTINE_TABLE, ledger.REFUSED_FILES_TABLE):
-        con.execute(f"DELETE FROM {q}.{table} WHERE source_table = ? AND list_contains(?, file)",
-                    [spec.name, names])
     now = current_time()
-    con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, _file, line, reason, record, "
-                f"?, ? FROM quarantined", [spec.name, run_id, now])
-    con.execute(f"INSERT INTO {q}.{ledger.QUARANTINE_TABLE} SELECT ?, unnest(?), NULL, "
-                f"unnest(?), NULL, ?, ?",
-                [spec.name, list(refused), list(refused.values()), run_id, now])
-    con.execute(f"INSERT INTO {q}.{ledger.REFUSED_FILES_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, ?",
-                [spec.name, list(refused), [fingerprints[name] for name in refused],
-                 list(refused.values()), run_id, now])
-    con.execute("COMMIT")
+    unrouted = quote_ident(QUARANTINE_CATALOG)
+    places = [(f"{unrouted}.{ledger.QUARANTINE_TABLE}",
+               f"_region IS NULL OR NOT list_contains({sql_text_list(regions)}, _region)")]
+    places += [(f"{quote_ident(region)}.{ledger.REGION_QUARANTINE}",
+                f"_region = {sql_literal(region)}") for region in sorted(regions)]
+    for table, belongs in places:
+        con.execute("BEGIN")
+        con.execute(f"DELETE FROM {table} WHERE source_table = ? AND list_contains(?, file)",
+                    [spec.name, names])
+        con.execute(f"INSERT INTO {table} SELECT ?, _file, line, reason, record, ?, ? "
+                    f"FROM quarantined WHERE {belongs}", [spec.name, run_id, now])
+        if table.startswith(unrouted):
+            con.execute(f"DELETE FROM {unrouted}.{ledger.REFUSED_FILES_TABLE} WHERE "
+                        "source_table = ? AND list_contains(?, file)", [spec.name, names])
+            con.execute(f"INSERT INTO {table} SELECT ?, unnest(?), NULL, unnest(?), NULL, ?, ?",
+                        [spec.name, list(refused), list(refused.values()), run_id, now])
+            con.execute(f"INSERT INTO {unrouted}.{ledger.REFUSED_FILES_TABLE} SELECT ?, "
+                        "unnest(?), unnest(?), unnest(?), ?, ?",
+                        [spec.name, list(refused), [fingerprints[name] for name in refused],
+                         list(refused.values()), run_id, now])
+        con.execute("COMMIT")
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
                           ).fetchall()
     report.quarantine_reasons.update(dict(reasons))
@@ -430,7 +440,7 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
     if spec.format == "csv":
         number_csv_rows(con, files, _to_quarantine_or_compare(spec))
     has_losers = _find_losers(con, spec)
-    _write_quarantine(con, spec, files, run_id, report)
+    _write_quarantine(con, spec, regions, files, run_id, report)
     findings = _scan_for_pii(con, spec, "incoming", has_losers)
     for region in sorted(regions):
         _load_region(con, spec, region, files, run_id, report, has_losers, findings)
@@ -462,7 +472,7 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
         "SELECT _file, count(*) FROM incoming GROUP BY 1").fetchall())
     con.execute("CREATE OR REPLACE TEMP TABLE losers "
                 "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
-    _write_quarantine(con, spec, files, run_id, report)
+    _write_quarantine(con, spec, regions, files, run_id, report)
     rows = parquet_rows(spec, files)
     findings = _scan_for_pii(con, spec, rows, False)
     for region in sorted(regions):
@@ -485,6 +495,7 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
         for region in sorted(regions):
             _attach(con, stack, settings.region_store(region), region)
             ledger.ensure_load_log(con, quote_ident(region))
+            ledger.ensure_region_quarantine(con, quote_ident(region))
             report.columns_added[region] = _evolve(con, spec, region)
             _create_target(con, spec, region)
         refused = ledger.refused_fingerprints(con, quote_ident(QUARANTINE_CATALOG), spec.name)

@@ -1,8 +1,8 @@
 """Quarantine mode: rows failing a row-level expectation leave the table for the quarantine.
 
-The quarantine record (whole row as JSON, the suite and expectation as reason) is written
-before the rows are deleted, so a crash between the two can duplicate a record but never lose
-a row; the deletion is one transaction.
+The quarantine record (whole row as JSON, the suite and expectation as reason) goes to the
+quarantine of the row's own region, in the same transaction that deletes the row: a crash
+leaves both or neither.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
 from orchestration.lib.settings import current_time
 from orchestration.lib.store import (
     qualified,
-    quarantine_writer,
     quote_ident,
     store_path,
     write_connection,
@@ -53,12 +52,11 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
             f"SELECT string_agg(DISTINCT f.reason, '; '), to_json(t)::VARCHAR FROM {target} t "
             f"JOIN failing f USING ({columns}) GROUP BY ALL").fetchall()
         now = current_time()
-        with quarantine_writer() as quarantine:
-            ledger.ensure_quarantine(quarantine, "main")
-            quarantine.executemany(
-                f"INSERT INTO {ledger.QUARANTINE_TABLE} VALUES (?, NULL, NULL, ?, ?, ?, ?)",
-                [(source_table, reason, record, run_id, now) for reason, record in records])
+        ledger.ensure_region_quarantine(con)
         con.execute("BEGIN")
+        con.executemany(
+            f"INSERT INTO {ledger.REGION_QUARANTINE} VALUES (?, NULL, NULL, ?, ?, ?, ?)",
+            [(source_table, reason, record, run_id, now) for reason, record in records])
         match = " AND ".join(f"t.{quote_ident(k)} = f.{quote_ident(k)}" for k in key_columns)
         moved = con.execute(f"DELETE FROM {target} t USING (SELECT DISTINCT {columns} "
                             f"FROM failing) f WHERE {match}").fetchone()[0]
