@@ -451,6 +451,50 @@ def slo() -> None:
     raise typer.Exit(1 if any(r.breaches for r in readings) else 0)
 
 
+@app.command()
+def quarantine(
+    records: Annotated[str | None, typer.Option(
+        help="Also show the records of one quarantine (a region, or `unrouted`); audited.")
+                       ] = None,
+    limit: Annotated[int, typer.Option(help="Records to show with --records.")] = 20,
+) -> None:
+    """What every quarantine holds, for governance: per region (and the unrouted one), source
+    and reason, how many records and since when; --records REGION shows them."""
+    from orchestration.lib import audit_log
+    from orchestration.lib.ingest.ledger import quarantine_summary, quarantined_records
+
+    summary = quarantine_summary()
+    for place, source, reason, count, oldest in summary:
+        typer.echo(f"{place:<9} {source:<18} {count:>6,}  since {oldest:%Y-%m-%d}  {reason}")
+    if not summary:
+        typer.echo("every quarantine is empty")
+    if records:
+        shown = quarantined_records(records, limit)
+        audit_log.append("quarantine.read", records, {"records": len(shown)})
+        for source, file, line, reason, record in shown:
+            typer.echo(f"\n{source} {file or ''}{f' line {line}' if line else ''}: {reason}\n"
+                       f"  {record}")
+
+
+keys_app = typer.Typer(help="Steward's own keys, one per purpose.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    purpose: Annotated[str, typer.Argument(help="audit, models or pseudonym")],
+) -> None:
+    """Replace one purpose's key: the audit log verifies across it, kept models are signed
+    again, pseudonyms change from the next read. Audited."""
+    from orchestration.lib.key_rotation import rotate_key
+
+    try:
+        typer.echo(rotate_key(purpose))
+    except ValueError as refused:
+        typer.echo(f"not rotated: {refused}", err=True)
+        raise typer.Exit(2) from None
+
+
 metrics_app = typer.Typer(help="Platform metrics: dbt models over Steward's own telemetry.",
                           no_args_is_help=True)
 app.add_typer(metrics_app, name="metrics")

@@ -6,7 +6,9 @@ any entry breaks the chain at a place `verify` can name, and recomputing the cha
 an edit needs the key. A chain cut short at its end still holds, so the writer also keeps
 checkpoints (the count and head of the log, under the same key) outside the log: a log that
 ends before its latest checkpoint, or whose entry there differs, was shortened or rewritten.
-Pure functions; storage and the key live with the store.
+A key can be rotated: a `KeyRing` says from which entry each key MACs the chain, and each
+entry and checkpoint is checked under the key of its place. Pure functions; storage and the
+keys live with the store.
 """
 
 from __future__ import annotations
@@ -49,6 +51,25 @@ def next_entry(previous: Entry | None, at: str, kind: str, subject: str, details
 
 
 @dataclass(frozen=True)
+class KeyRing:
+    """The audit keys over time: (the first entry it MACs, key), in order."""
+    keys: tuple[tuple[int, bytes], ...]
+
+    @staticmethod
+    def of(key: bytes | KeyRing) -> KeyRing:
+        return key if isinstance(key, KeyRing) else KeyRing(((1, key),))
+
+    def for_entry(self, seq: int) -> bytes:
+        """The key in use when entry `seq` was written (the first key before the first)."""
+        return next((key for first, key in reversed(self.keys) if first <= seq),
+                    self.keys[0][1])
+
+    @property
+    def current(self) -> bytes:
+        return self.keys[-1][1]
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     count: int  # the log's last sequence number when it was taken
     head: str  # that entry's MAC
@@ -60,9 +81,10 @@ class Checkpoint:
         return Checkpoint(head.seq, head.hash, at, _mac(key, ["checkpoint", head.seq, head.hash,
                                                               at]))
 
-    def genuine(self, key: bytes) -> bool:
-        return hmac.compare_digest(self.mac, _mac(key, ["checkpoint", self.count, self.head,
-                                                        self.at]))
+    def genuine(self, key: bytes | KeyRing) -> bool:
+        """Written under the key that MACed the entry it counts to."""
+        return hmac.compare_digest(self.mac, _mac(KeyRing.of(key).for_entry(self.count), [
+            "checkpoint", self.count, self.head, self.at]))
 
 
 @dataclass(frozen=True)
@@ -71,10 +93,12 @@ class Break:
     problem: str
 
 
-def verify(entries: list[Entry], key: bytes,
+def verify(entries: list[Entry], key: bytes | KeyRing,
            checkpoint: Checkpoint | None = None) -> list[Break]:
     """Every place the chain does not hold, in log order, then what the latest checkpoint
-    says of its end; empty when the log is intact."""
+    says of its end; empty when the log is intact. Each entry is checked under the key of its
+    place in the ring."""
+    ring = KeyRing.of(key)
     breaks: list[Break] = []
     prev_hash, expected_seq = GENESIS, 1
     for entry in entries:
@@ -87,7 +111,7 @@ def verify(entries: list[Entry], key: bytes,
                                            "(one was removed, inserted or moved)"))
         if not hmac.compare_digest(entry.hash, entry_hash(
                 entry.seq, entry.at, entry.kind, entry.subject, entry.details, entry.prev_hash,
-                key)):
+                ring.for_entry(entry.seq))):
             breaks.append(Break(entry.seq, "its content was changed after it was written, or "
                                            "it was written without the audit key"))
         prev_hash, expected_seq = entry.hash, entry.seq + 1

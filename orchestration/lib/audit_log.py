@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestration.lib.keys import purpose_key
+from orchestration.lib.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
 from orchestration.lib.store import rows_if_present, write_connection
 from policies import overrides
-from policies.audit import Break, Checkpoint, Entry, next_entry, verify
+from policies.audit import Break, Checkpoint, Entry, KeyRing, next_entry, verify
 
 TABLE = "audit_log"
 
@@ -32,8 +33,33 @@ def checkpoint_file() -> Path:
     return get_settings().data_dir / "checkpoints" / "audit.jsonl"
 
 
+def _rotations_file() -> Path:
+    return get_settings().keys_dir / "audit.rotations.json"
+
+
+def key_ring() -> KeyRing:
+    """`audit.key` from the first entry, then each rotated key from the entry it starts at."""
+    path = _rotations_file()
+    later = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    return KeyRing(((1, purpose_key("audit")),
+                    *((r["from"], bytes.fromhex(r["key"])) for r in later)))
+
+
 def _key() -> bytes:
-    return purpose_key("audit")
+    return key_ring().current
+
+
+def rotate_key() -> Entry:
+    """A new audit key from the next entry on; the old ones stay to verify what they MACed.
+    The rotation is the first entry under the new key."""
+    with write_connection(audit_store()) as con:
+        _ensure_table(con)
+        [(last,)] = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchall()
+        path = _rotations_file()
+        later = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        later.append({"from": last + 1, "key": secrets.token_bytes(32).hex()})
+        replace_private(path, json.dumps(later).encode())
+    return append("keys.rotated", "audit", {"from_entry": last + 1})
 
 
 def _now() -> str:
@@ -54,7 +80,7 @@ def _write_checkpoint(head: Entry, key: bytes) -> None:
         handle.write(line.encode("utf-8"))
 
 
-def latest_checkpoint(key: bytes) -> tuple[Checkpoint | None, list[Break]]:
+def latest_checkpoint(key: bytes | KeyRing) -> tuple[Checkpoint | None, list[Break]]:
     """The last checkpoint, and a break for each line that is one but was not written with
     the key (a line torn by a crash mid-write is no checkpoint and is skipped)."""
     path = checkpoint_file()
@@ -80,6 +106,12 @@ def _row_to_entry(row: tuple) -> Entry:
     return Entry(seq, at, kind, subject, json.loads(details), prev_hash, digest)
 
 
+def _ensure_table(con) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT, recorded_at VARCHAR, "
+                "kind VARCHAR, subject VARCHAR, details VARCHAR, prev_hash VARCHAR, "
+                "hash VARCHAR)")
+
+
 def append(kind: str, subject: str, details: dict) -> Entry:
     return append_all(kind, [(subject, details)])[0]
 
@@ -88,9 +120,7 @@ def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
     """Append one entry per (subject, details), in one transaction: all or none."""
     written: list[Entry] = []
     with write_connection(audit_store()) as con:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT, recorded_at VARCHAR, "
-                    "kind VARCHAR, subject VARCHAR, details VARCHAR, prev_hash VARCHAR, "
-                    "hash VARCHAR)")
+        _ensure_table(con)
         con.execute("BEGIN")
         last = con.execute(f"SELECT * FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
         entry = _row_to_entry(last) if last else None
@@ -118,7 +148,7 @@ def entries() -> list[Entry]:
 
 
 def verify_log() -> tuple[int, list[Break]]:
-    found, key = entries(), _key()
+    found, key = entries(), key_ring()
     checkpoint, breaks = latest_checkpoint(key)
     if found and checkpoint is None and not breaks:
         breaks.append(Break(0, f"no checkpoint in {checkpoint_file()}: whether entries were "

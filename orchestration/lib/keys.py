@@ -31,3 +31,23 @@ def local_key(path: Path) -> bytes:
 def purpose_key(purpose: str) -> bytes:
     """The key kept for one purpose (`audit`, `models`, `pseudonym`)."""
     return local_key(get_settings().keys_dir / f"{purpose}.key")
+
+
+def replace_private(path: Path, content: bytes) -> None:
+    """Write `content` to `path` (mode 0600) in one step: readers see the old or the new."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def rotate(purpose: str) -> tuple[bytes, bytes]:
+    """A new random key for `purpose` in place of the old one: (old, new)."""
+    old = purpose_key(purpose)
+    new = secrets.token_bytes(32)
+    replace_private(get_settings().keys_dir / f"{purpose}.key", new)
+    return old, new

@@ -66,6 +66,14 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "steward-read/1"
 
     def do_GET(self) -> None:
+        try:
+            self._answer()
+        except Exception as failure:  # an answer, not a dropped connection; details in the log
+            self.log_error("failed: %r", failure)
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR,
+                         "the read failed inside the service; its log says why")
+
+    def _answer(self) -> None:
         url = urlsplit(self.path)
         if not url.path.startswith(ROUTE):
             self._refuse(HTTPStatus.NOT_FOUND, f"no such route: GET {ROUTE}<source>/<table>")
@@ -142,6 +150,7 @@ def fetch(base_url: str, token: str | None, dataset: str, columns: list[str] | N
         except (ValueError, KeyError):
             message = error.reason
         raise ServiceRefused(error.code, message) from None
-    except URLError as error:
-        raise ServiceRefused(0, f"no read service answers at {base_url} ({error.reason}); "
-                                "start one with `steward serve`") from None
+    except (URLError, ConnectionError) as error:
+        raise ServiceRefused(0, f"no read service answers at {base_url} "
+                                f"({getattr(error, 'reason', error)}); start one with "
+                                "`steward serve`") from None

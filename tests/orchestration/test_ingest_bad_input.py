@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from orchestration.lib.audit_log import entries
 from tests.clock import stamp
+from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import (
     CUSTOMER_HEADER,
     SIGNED_UP,
@@ -187,3 +191,10 @@ def test_a_quarantined_row_stays_in_its_regions_quarantine(landing):
         (2, True), (3, True)]
     assert [line for _, line, _, _ in quarantine("us")] == [4, 5]
     assert [line for _, line, _, _ in quarantine("unrouted")] == [6, 7]
+    # Governance sees each quarantine, and a look at the records is on the record.
+    shown = run_steward(["quarantine", "--records", "eu"], landing.parent)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^eu +crm\.customers +2 +since", shown.stdout, re.M)
+    assert re.search(r"^unrouted +crm\.customers +1 ", shown.stdout, re.M)
+    assert shown.stdout.count('"country":"DE"') == 2 and "Twin" in shown.stdout
+    assert [(e.kind, e.subject) for e in entries()][-1] == ("quarantine.read", "eu")

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import stat
 
+import pytest
+
 from orchestration.lib.keys import purpose_key
 from orchestration.lib.pseudonyms import consumer_key, master_key
 from orchestration.lib.settings import get_settings
@@ -43,3 +45,61 @@ def test_a_model_signed_with_another_purposes_key_is_refused(data_dir):
         None, "its signature does not hold")
     assert kept._model_of(artifact, kept._signature(artifact))[1].startswith(
         "it is not a model file")
+
+
+def test_a_rotated_audit_key_verifies_across_the_rotation_and_keeps_old_entries_its_own(
+        data_dir):
+    from orchestration.lib import audit_log
+    from policies.audit import entry_hash, next_entry, verify
+
+    for n in range(3):
+        audit_log.append("probe", "before", {"n": n})
+    old = purpose_key("audit")
+    rotation = audit_log.rotate_key()
+    audit_log.append("probe", "after", {"n": 4})
+    assert rotation.seq == 4 and audit_log.key_ring().current != old
+    assert audit_log.verify_log() == (5, [])
+    first, *_ = audit_log.entries()
+    assert first.hash == entry_hash(first.seq, first.at, first.kind, first.subject,
+                                    first.details, first.prev_hash, old)
+    # Whoever holds only the new key cannot rewrite what the old one MACed.
+    forged, rewritten = None, []
+    for entry in audit_log.entries():
+        forged = next_entry(forged, entry.at, entry.kind, entry.subject, entry.details,
+                            audit_log.key_ring().current)
+        rewritten.append(forged)
+    assert [b.seq for b in verify(rewritten, audit_log.key_ring())] == [1, 2, 3]
+
+
+def test_a_rotated_models_key_signs_every_kept_model_again(built_copy):
+    from orchestration.lib.consumers import kept
+    from orchestration.lib.key_rotation import rotate_key
+
+    before = purpose_key("models")
+    assert "kept model(s) signed again" in rotate_key("models")
+    assert purpose_key("models") != before
+    for name, region in (("lead_scores", "us"), ("invoice_risk", "eu")):
+        loaded = kept.load(name, region)
+        assert loaded.model is not None and loaded.refused is None
+    assert kept._model_of(b"artifact", kept._signature(b"artifact", before))[1] == (
+        "its signature does not hold")
+
+
+def test_a_rotated_pseudonym_key_changes_every_pseudonym(data_dir, monkeypatch):
+    from orchestration.lib.key_rotation import rotate_key
+
+    before = consumer_key("lead_scoring")
+    rotate_key("pseudonym")
+    assert consumer_key("lead_scoring") != before
+    monkeypatch.setenv("STEWARD_PSEUDONYM_KEY", "set-elsewhere")
+    with pytest.raises(ValueError, match="rotate that secret where it is kept"):
+        rotate_key("pseudonym")
+
+
+def test_the_cli_rotates_a_named_purpose_only(data_dir):
+    from tests.conftest import run_steward
+
+    refused = run_steward(["keys", "rotate", "everything"], data_dir)
+    assert refused.returncode == 2 and "no key purpose 'everything'" in refused.stderr
+    done = run_steward(["keys", "rotate", "audit"], data_dir)
+    assert done.returncode == 0 and "MACs from entry 1 on" in done.stdout

@@ -138,3 +138,14 @@ def test_no_read_service_is_a_clear_error(built_copy):
     done = run_steward(["read", "marts/customer_features"], built_copy,
                        STEWARD_READ_SERVICE="http://127.0.0.1:9", STEWARD_TOKEN="stw_x_y")
     assert done.returncode == 1 and "start one with `steward serve`" in done.stderr
+
+
+def test_a_failure_inside_the_service_is_an_answer_not_a_dropped_connection(
+        built_copy, read_service, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("orchestration.lib.read_service.read_dataset", broken)
+    with pytest.raises(ServiceRefused, match="failed inside the service") as refused:
+        fetch(read_service, issue("lead_scoring").token, "marts/customer_features")
+    assert refused.value.status == 500 and "disk on fire" not in str(refused.value)

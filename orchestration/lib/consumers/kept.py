@@ -34,7 +34,9 @@ from orchestration.lib.store import (
     rows_if_present,
     store_path,
     table_exists,
+    write_connection,
 )
+from policies.regions import region_names
 
 SCHEMA, TABLE = "_steward", "consumer_models"
 RETRAIN_AFTER = timedelta(days=7)
@@ -60,9 +62,29 @@ class Inputs:
     digest: str  # equal digests: the same rows in the columns the model reads
 
 
-def _signature(artifact: bytes) -> str:
-    return hmac.new(purpose_key("models"), b"consumer-model:" + artifact,
+def _signature(artifact: bytes, key: bytes | None = None) -> str:
+    return hmac.new(key or purpose_key("models"), b"consumer-model:" + artifact,
                     hashlib.sha256).hexdigest()
+
+
+def resign(old: bytes, new: bytes) -> int:
+    """Sign again under `new` every kept model whose signature holds under `old` (a key
+    rotation); one that does not hold is left to be refused and retrained. Returns how many."""
+    signed = 0
+    for region in region_names():
+        path = store_path(region)
+        if not path.exists():
+            continue
+        with write_connection(path) as con:
+            if not table_exists(con, SCHEMA, TABLE):
+                continue
+            for name, artifact, signature in con.execute(
+                    f"SELECT name, artifact, signature FROM {SCHEMA}.{TABLE}").fetchall():
+                if hmac.compare_digest(_signature(artifact, old), signature):
+                    con.execute(f"UPDATE {SCHEMA}.{TABLE} SET signature = ? WHERE name = ?",
+                                [_signature(artifact, new), name])
+                    signed += 1
+    return signed
 
 
 def _model_of(artifact: bytes, signature: str) -> tuple[Any, str | None]:

@@ -82,3 +82,25 @@ def refused_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
                          source_table: str) -> set[tuple[str, str]]:
     """(file, fingerprint) of every file refused whole; a changed file is tried again."""
     return _fingerprints(con, f"{catalog}.{REFUSED_FILES_TABLE}", source_table)
+
+
+def quarantine_summary() -> list[tuple[str, str, str, int, object]]:
+    """(quarantine, source table, reason, records, oldest) over every quarantine."""
+    from orchestration.lib.store import qualified, rows_if_present
+
+    return [(place, *row) for place, path, schema, table in quarantines()
+            for row in rows_if_present(
+                path, table, f"SELECT source_table, reason, count(*), min(quarantined_at) "
+                             f"FROM {qualified(schema, table)} GROUP BY ALL ORDER BY 1, 2",
+                schema=schema)]
+
+
+def quarantined_records(place: str, limit: int) -> list[tuple[str, str, int, str, str]]:
+    """(source table, file, line, reason, record) of one quarantine, oldest first."""
+    from orchestration.lib.store import qualified, rows_if_present
+
+    return [row for where, path, schema, table in quarantines() if where == place
+            for row in rows_if_present(
+                path, table, f"SELECT source_table, file, line, reason, record FROM "
+                             f"{qualified(schema, table)} ORDER BY quarantined_at, file, line "
+                             f"LIMIT ?", [limit], schema=schema)]
