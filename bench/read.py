@@ -2,8 +2,9 @@
 
 One table of `rows` customers and one of `rows` support tickets are ingested into both region
 stores; bench consumers (declared in a scratch copy of policies/) read them whole from both
-regions: cleared for everything (the policy decision and audit entry only), with one column
-keyed-hashed, and with the free-text body redacted. Best of REPEATS, warm (the first read of a
+regions: cleared for everything (the policy decision and audit entry only), with the four
+personal columns keyed-hashed (gender, too few values to hash safely, left out), and with the
+free-text body redacted. Best of REPEATS, warm (the first read of a
 process also evaluates the policy over the project: reported apart).
 """
 
@@ -35,7 +36,7 @@ BENCH_CONSUMERS = """
     owner: bench-lead
     purpose: billing
     regions: [eu, us]
-    clearance: personal
+    clearance: pseudonymous
     legal_basis: benchmark
     datasets: [crm/customers]
   bench_redacted:
@@ -47,7 +48,8 @@ BENCH_CONSUMERS = """
     datasets: [support/tickets]
 """
 CASES = [("crm/customers", "bench_clear", "nothing masked"),
-         ("crm/customers", "bench_hashed", "gender keyed-hashed (HMAC-SHA256)"),
+         ("crm/customers", "bench_hashed", "name, email, phone, birth date keyed-hashed "
+                                           "(HMAC-SHA256); gender left out (3 values)"),
          ("support/tickets", "bench_redacted", "body redacted (7 patterns)")]
 
 
