@@ -184,11 +184,13 @@ def test_a_quarantined_row_stays_in_its_regions_quarantine(landing):
     write_customers(landing, "batch.csv", [
         customer_row(1, "DE"), customer_row(1, "DE", name="Twin"),
         customer_row(2, "US"), customer_row(2, "US", name="Twin"),
-        customer_row(3, "ZZ"), '4,"never closed,x@example.com'])
+        customer_row(3, "ZZ"), '4,"never closed,x@example.com',
+        customer_row(5, "DE", birth_date="not-a-date")])
     report = load()
-    assert report.rows_quarantined == 6 and report.reconciled
+    assert report.rows_quarantined == 7 and report.reconciled
+    # A line refused as unreadable but with every field in place still shows its country.
     assert [(line, '"country":"DE"' in record) for _, line, _, record in quarantine("eu")] == [
-        (2, True), (3, True)]
+        (2, True), (3, True), (8, False)]
     assert [line for _, line, _, _ in quarantine("us")] == [4, 5]
     assert [line for _, line, _, _ in quarantine("unrouted")] == [6, 7]
     # Governance sees each quarantine, and a look at the records is on the record.

@@ -29,6 +29,7 @@ from orchestration.lib.ingest.readers import (
     read_parquet_files,
     reject_nul_bytes,
     remember_csv_rows,
+    route_rejected,
 )
 from orchestration.lib.pii_scan import columns_below_detection, scan_every_row
 from orchestration.lib.settings import current_time, get_settings
@@ -244,11 +245,14 @@ _REASON_GROUP = r"regexp_replace(reason, '\"[^\"]*\"|\d+', '…', 'g')"
 def _write_quarantine(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
                       run_id: str, report: LoadReport) -> None:
     """The batch's quarantined rows, each in its region's quarantine when its region is known
-    (a row read and routed, but refused), else in the unrouted one with the refused files.
+    (a row read and routed but refused, or a broken line whose country still shows), else in
+    the unrouted one with the refused files.
     One transaction per store; a rerun of the batch replaces what an interrupted one wrote."""
     names = [f.name for f in files]
+    route_rejected(con, spec, files)
     con.execute(f"CREATE OR REPLACE TEMP TABLE quarantined AS "
-                f"SELECT _file, line, reason, record, NULL::VARCHAR AS _region FROM rejected "
+                f"SELECT _file, line, reason, record, region_of(r.country) AS _region "
+                f"FROM rejected LEFT JOIN rejected_routes r USING (_file, line) "
                 f"UNION ALL SELECT i._file, i._line, {_unroutable_reason(spec)}, "
                 f"{_record_json(spec, 'i')}, i._region FROM incoming i "
                 f"WHERE {_key_is_null(spec, 'i')} OR i._region IS NULL UNION ALL "

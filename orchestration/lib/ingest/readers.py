@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import mmap
+import re
 import tempfile
 from pathlib import Path
 
@@ -155,6 +156,46 @@ def _accepted_lines(path: Path, rejected: set[int], accepted: int) -> list[int] 
     finally:
         csv.field_size_limit(limit)
     return lines if len(lines) == accepted else None
+
+
+def _csv_fields(text: str) -> list[str]:
+    """The fields of one CSV record, or none when even Python's reader cannot split it."""
+    try:
+        return next(csv.reader(io.StringIO(text.rstrip("\r\n"), newline="")), [])
+    except csv.Error:
+        return []
+
+
+def route_rejected(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+                   files: list[LandingFile]) -> None:
+    """`rejected_routes` (file, line, country): the routing column of each rejected row, where
+    the broken line still shows it (a CSV field under its header, a JSON "key": "value"), so a
+    row refused as unreadable can still be quarantined in its region."""
+    con.execute("CREATE OR REPLACE TEMP TABLE rejected_routes "
+                "(_file VARCHAR, line BIGINT, country VARCHAR)")
+    rows = con.execute("SELECT _file, line, record FROM rejected WHERE record IS NOT NULL"
+                       ).fetchall()
+    if not rows:
+        return
+    paths = {f.name: f.path for f in files}
+    found = []
+    if spec.format == "csv":
+        headers = {}
+        for name in {file for file, _, _ in rows}:
+            with open(paths[name], encoding="utf-8-sig", errors="replace") as handle:
+                headers[name] = [c.strip() for c in _csv_fields(handle.readline())]
+        for file, line, record in rows:
+            fields, header = _csv_fields(record), headers[file]
+            # Only a line with every field in place says which one is the country.
+            if len(fields) == len(header) and spec.route_by in header:
+                found.append((file, line, fields[header.index(spec.route_by)]))
+    else:
+        pair = re.compile(rf'{re.escape(json.dumps(spec.route_by))}\s*:\s*"([^"\\]*)"')
+        for file, line, record in rows:
+            if match := pair.search(record):
+                found.append((file, line, match[1]))
+    if found:
+        con.executemany("INSERT INTO rejected_routes VALUES (?, ?, ?)", found)
 
 
 def number_csv_rows(con: duckdb.DuckDBPyConnection, files: list[LandingFile],
