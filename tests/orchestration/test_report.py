@@ -68,3 +68,20 @@ def test_a_browser_renders_the_catalog_and_the_lineage_graph(report, browser, tm
     shot = tmp_path / "report.png"
     _chromium(browser, "--window-size=1400,1800", f"--screenshot={shot}", report.as_uri())
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
+    from datetime import timedelta
+
+    from orchestration.lib.credentials import issue, revoke
+    from orchestration.lib.report.site import _access
+
+    kept = issue("lead_scoring", timedelta(days=10))
+    revoke(issue("lead_scoring").token_id)
+    section = _access()
+    start = section.index("<h3>lead_scoring</h3>")
+    scoring = section[start:section.index("<h3>", start + 1)]
+    assert f"<code>{kept.token_id}</code> until {kept.expires_at:%Y-%m-%d}" in scoring
+    assert "(1 revoked or expired)" in scoring
+    routing = section[section.index("<h3>support_routing</h3>"):]
+    assert "tokens: none active" in routing

@@ -17,6 +17,7 @@ from pathlib import Path
 from orchestration.lib.audit_log import entries, verify_log
 from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.credentials import credentials
 from orchestration.lib.governed_read import decision_for
 from orchestration.lib.metrics import cell as metric_cell
 from orchestration.lib.metrics import read_metrics
@@ -94,8 +95,21 @@ def _catalog() -> str:
     return "".join(parts)
 
 
+def _tokens(held: list) -> str:
+    """A consumer's credentials: active ones by id and expiry, the rest counted."""
+    now = current_time()
+    active = [c for c in held if c.revoked_at is None and c.expires_at > now]
+    ended = len(held) - len(active)
+    listed = ", ".join(f"<code>{_e(c.token_id)}</code> until {c.expires_at:%Y-%m-%d}"
+                       for c in active) or "none active"
+    return f"tokens: {listed}{f' ({ended} revoked or expired)' if ended else ''}"
+
+
 def _access() -> str:
     rules = load_rules()
+    held = defaultdict(list)
+    for credential in credentials():
+        held[credential.consumer].append(credential)
     parts = []
     for consumer in rules.consumers.values():
         rows = []
@@ -116,10 +130,11 @@ def _access() -> str:
             f"{_e(consumer.owner)} · purpose <b>{_e(consumer.purpose)}</b> · regions "
             f"{_e(', '.join(consumer.regions))} · clearance {_e(consumer.clearance)}"
             f"{' · legal basis: ' + _e(consumer.legal_basis) if consumer.legal_basis else ''}"
-            f"</p><table><tr><th>dataset</th><th>decision</th><th>regions</th><th>why</th></tr>"
+            f" · {_tokens(held[consumer.name])}</p><table><tr><th>dataset</th><th>decision</th><th>regions</th><th>why</th></tr>"
             f"{''.join(rows)}</table>")
     return ("<p>Every other dataset is denied to each consumer (not declared). Decisions are "
-            "the ones the governed read path and the consumer models apply.</p>"
+            "the ones the governed read path and the consumer models apply; a team reads "
+            "through the read service with one of its tokens.</p>"
             + "".join(parts))
 
 
