@@ -130,7 +130,8 @@ def _access() -> str:
             f"{_e(consumer.owner)} · purpose <b>{_e(consumer.purpose)}</b> · regions "
             f"{_e(', '.join(consumer.regions))} · clearance {_e(consumer.clearance)}"
             f"{' · legal basis: ' + _e(consumer.legal_basis) if consumer.legal_basis else ''}"
-            f" · {_tokens(held[consumer.name])}</p><table><tr><th>dataset</th><th>decision</th><th>regions</th><th>why</th></tr>"
+            f" · {_tokens(held[consumer.name])}</p><table><tr><th>dataset</th>"
+            f"<th>decision</th><th>regions</th><th>why</th></tr>"
             f"{''.join(rows)}</table>")
     return ("<p>Every other dataset is denied to each consumer (not declared). Decisions are "
             "the ones the governed read path and the consumer models apply; a team reads "
