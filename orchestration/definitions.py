@@ -43,6 +43,7 @@ from orchestration.lib.policy_adapter import (  # noqa: E402
     policy_tags,
     undeclared_sources,
 )
+from orchestration.lib.private_files import ensure_private  # noqa: E402
 from policies.rules import load_rules  # noqa: E402
 
 PIPELINE_JOB = "steward_pipeline"
@@ -96,4 +97,7 @@ def build_definitions() -> dg.Definitions:
     )
 
 
+# The UI and the daemon load this module, not a `steward` command: they too start from private
+# stores, keys and checkpoints, or stop naming what they cannot make private.
+ensure_private()
 defs = build_definitions()

@@ -36,6 +36,15 @@ def test_every_command_tightens_before_it_runs_and_says_so(data_dir):
     assert all(p.stat().st_mode & 0o077 == 0 for p in opened)
 
 
+def test_the_code_location_the_ui_loads_tightens_too(data_dir):
+    import sys
+
+    opened = _opened_to_others(data_dir)
+    done = run_steward([sys.executable, "-c", "import orchestration.definitions"], data_dir)
+    assert done.returncode == 0, done.stderr
+    assert all(p.stat().st_mode & 0o077 == 0 for p in opened)
+
+
 def test_everything_a_pipeline_run_wrote_is_its_owners_alone(pipeline_run):
     assert get_settings().store_dir.is_dir()
     written = [p for folder in private_folders() if folder.is_dir()
