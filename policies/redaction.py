@@ -34,3 +34,11 @@ def redaction_rules() -> tuple[tuple[str, str], ...]:
         (rf"(^|\P{{L}})(?:{names})(?:\s+(?:(?:{_PARTICLES})\s+)*\p{{Lu}}[\p{{L}}'\x{{2019}}-]*)*"
          r"(\P{L}|$)", r"\1[NAME]\2"),
     )
+
+
+def mention_pattern(values: list[str]) -> str:
+    """An RE2 (and Python) pattern matching any of `values` as a whole word: not inside a longer
+    email, name or number ("ann@x.com" leaves "joann@x.com" alone). Group 2 is the value, groups
+    1 and 3 the characters around it, which a replacement keeps."""
+    alternatives = "|".join(re.escape(value) for value in values)
+    return rf"(^|[^A-Za-z0-9_.+@-])({alternatives})($|[^A-Za-z0-9_.@-])"

@@ -40,13 +40,12 @@ from orchestration.lib.store import (
     write_connection,
 )
 from orchestration.lib.suppression import begin_erasure, finish_erasure
+from policies.redaction import mention_pattern
 from policies.regions import region_names
 from policies.rules import load_rules
 
 ERASED = "[ERASED]"
 IDENTIFYING = "personal"
-# An identifier matches only as a whole: not inside a longer email, name or number.
-_BEFORE, _AFTER = r"(^|[^A-Za-z0-9_.+@-])", r"($|[^A-Za-z0-9_.@-])"
 
 
 @dataclass
@@ -169,10 +168,6 @@ def _matches(columns: dict[str, str], keys: dict[str, list[str]]) -> tuple[str, 
     return " OR ".join(clauses) or "false", params
 
 
-def _pattern(identifiers: list[str]) -> str:
-    return f"{_BEFORE}({'|'.join(map(re.escape, identifiers))}){_AFTER}"
-
-
 def _replaced(expression: str) -> str:
     """`expression` with every identifier replaced; twice, as one match uses up the separator
     an adjacent one would need."""
@@ -222,7 +217,7 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
             count = con.execute(f"{verb} FROM {qualified(*relation)} WHERE {condition}",
                                 params).fetchone()[0]
             receipt.rows_deleted.setdefault(asset, {})[region] = count
-        pattern = _pattern(trace.identifiers) if trace.identifiers else None
+        pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
         for schema, table, column in _text_columns(con) if pattern else ():
             name, where = quote_ident(column), f"regexp_matches({quote_ident(column)}, ?)"
             count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {where}",
@@ -258,7 +253,7 @@ def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool
          for c in id_columns] + ["(NOT json_valid(record) AND regexp_matches(record, ?))"]
     ) + ", false)"
     params = [*[subject_id] * len(id_columns), as_field]
-    pattern = _pattern(trace.identifiers) if trace.identifiers else None
+    pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
     opener = write_connection if delete else reader
     verb = "DELETE" if delete else "SELECT count(*)"
     for _, path, schema, table in quarantines():

@@ -4,9 +4,9 @@ An erasure that left the exports untouched would leave the subject on disk, one 
 away from the stores. CSV and JSON lines are filtered record by record, every other record
 kept byte for byte as delivered; Parquet is rewritten from its remaining rows. A record goes
 when its subject column holds the subject's id, or when its text holds one of the subject's
-identifiers (all a malformed record may still show). Each store's load log learns the new
-file's fingerprint before the new file replaces the old one (atomically), so the next load
-does not take an erased export for a new one.
+identifiers as a whole word (all a malformed record may still show). Each store's load log
+learns the new file's fingerprint before the new file replaces the old one (atomically), so
+the next load does not take an erased export for a new one.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from orchestration.lib.ingest.landing import discover
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.store import store_path, table_exists, write_connection
+from policies.redaction import mention_pattern
 from policies.regions import region_names
 
 _BOM = "\ufeff"
@@ -44,8 +46,10 @@ def _csv_records(handle) -> Iterator[tuple[list[str], str]]:
 def _kept_text(path: Path, fmt: str, id_column: str, subject_id: str,
                identifiers: list[str]) -> tuple[str, int]:
     """The file's text without the subject's records, and how many records went."""
+    mentions = re.compile(mention_pattern(identifiers)) if identifiers else None
+
     def names_subject(raw: str) -> bool:
-        return any(value in raw for value in identifiers)
+        return bool(mentions and mentions.search(raw))
 
     kept, removed, position = [], 0, None
     # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
@@ -82,9 +86,9 @@ def _kept_parquet(path: Path, id_column: str, subject_id: str, identifiers: list
     table = pq.read_table(path)
     goes = pc.equal(pc.cast(table[id_column], pa.string()), subject_id)
     for column in table.column_names:
-        if pa.types.is_string(table.schema.field(column).type):
-            for value in identifiers:
-                goes = pc.or_(goes, pc.match_substring(table[column], value))
+        if identifiers and pa.types.is_string(table.schema.field(column).type):
+            goes = pc.or_(goes, pc.match_substring_regex(table[column],
+                                                         mention_pattern(identifiers)))
     goes = pc.fill_null(goes, False)
     return table.filter(pc.invert(goes)), int(pc.sum(goes).as_py() or 0)
 
