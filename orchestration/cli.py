@@ -232,7 +232,7 @@ def read(
     except ServiceRefused as refused:
         typer.echo(str(refused) if refused.status != 401 else f"not authenticated: {refused}",
                    err=True)
-        raise typer.Exit(1 if refused.status in (0, 404) else 2) from None
+        raise typer.Exit(2 if refused.status in (401, 403) else 1) from None  # 2: refused
     decision = json.loads(table.schema.metadata[b"steward.decision"])
     masked = {c["name"]: c["action"] for c in decision["columns"] if c["action"] != "pass"}
     to_stderr = out == STDOUT  # stdout carries the Parquet bytes and nothing else

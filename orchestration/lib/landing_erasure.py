@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import mmap
 import os
 import re
 from collections.abc import Iterator
@@ -43,13 +44,38 @@ def _csv_records(handle) -> Iterator[tuple[list[str], str]]:
         spanned.clear()
 
 
+_AROUND_A_VALUE = b',"\t :\r\n}'  # what may stand next to a whole CSV or JSON value
+
+
+def _may_hold(path: Path, subject_id: str, identifiers: list[str]) -> bool:
+    """Whether a text export might hold the subject: one of its identifiers, or its id as a
+    whole value, anywhere in the bytes. A file with neither needs no parsing (most have
+    neither); plain byte searches, so a false yes only costs the parse."""
+    if path.stat().st_size == 0:
+        return False
+    needle = subject_id.encode()
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
+                                               access=mmap.ACCESS_READ) as data:
+        if any(data.find(value.encode()) >= 0 for value in identifiers):
+            return True
+        at = data.find(needle)
+        while at >= 0:
+            before = data[at - 1:at] if at else b"\n"
+            after = data[at + len(needle):at + len(needle) + 1] or b"\n"
+            if before in _AROUND_A_VALUE and after in _AROUND_A_VALUE:
+                return True
+            at = data.find(needle, at + 1)
+    return False
+
+
 def _kept_text(path: Path, fmt: str, id_column: str, subject_id: str,
                identifiers: list[str]) -> tuple[str, int]:
     """The file's text without the subject's records, and how many records went."""
     mentions = re.compile(mention_pattern(identifiers)) if identifiers else None
 
     def names_subject(raw: str) -> bool:
-        return bool(mentions and mentions.search(raw))
+        # The plain substring test first: it is cheap and rules out almost every record.
+        return any(value in raw for value in identifiers) and bool(mentions.search(raw))
 
     kept, removed, position = [], 0, None
     # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
@@ -93,8 +119,8 @@ def _kept_parquet(path: Path, id_column: str, subject_id: str, identifiers: list
     return table.filter(pc.invert(goes)), int(pc.sum(goes).as_py() or 0)
 
 
-def _refingerprint(spec: SourceTable, name: str, fingerprint: str) -> None:
-    """Tell every load log and the refused-file list that `name` now has `fingerprint`."""
+def _refingerprint(spec: SourceTable, fingerprints: dict[str, str]) -> None:
+    """Tell every load log and the refused-file list each file's new fingerprint."""
     places = [(store_path(r), ledger.LOG_TABLE) for r in region_names()]
     places.append((get_settings().quarantine_store, ledger.REFUSED_FILES_TABLE))
     for path, table in places:
@@ -103,8 +129,9 @@ def _refingerprint(spec: SourceTable, name: str, fingerprint: str) -> None:
             continue
         with write_connection(path) as con:
             if table_exists(con, schema or "main", bare):
-                con.execute(f"UPDATE {table} SET fingerprint = ? WHERE source_table = ? "
-                            "AND file = ?", [fingerprint, spec.name, name])
+                con.executemany(f"UPDATE {table} SET fingerprint = ? WHERE source_table = ? "
+                                "AND file = ?", [[fingerprint, spec.name, name]
+                                                 for name, fingerprint in fingerprints.items()])
 
 
 _TEMPORARY = ".erasing-"
@@ -123,7 +150,7 @@ def _running(pid: int) -> bool:
 def _clear_leftovers(landing: Path) -> None:
     """A file an erasure killed mid-write left behind (named after its process)."""
     for leftover in landing.glob(f"{_TEMPORARY}*"):
-        pid = leftover.name.removeprefix(_TEMPORARY)
+        pid = leftover.name.removeprefix(_TEMPORARY).partition("-")[0]
         if not pid.isdigit() or not _running(int(pid)):
             leftover.unlink(missing_ok=True)
 
@@ -135,32 +162,38 @@ def erase_from_landing(spec: SourceTable, id_column: str, subject_id: str,
     if delete:
         _clear_leftovers(landing)
     found: dict[str, int] = {}
+    written: dict[Path, Path] = {}  # landing file → its rewritten copy, not yet in place
+    fingerprints: dict[str, str] = {}
     for file in discover(spec, landing):
-        if file.refused:
+        if file.refused or (spec.format != "parquet"
+                            and not _may_hold(file.path, subject_id, identifiers)):
             continue
         if spec.format == "parquet":
             kept, removed = _kept_parquet(file.path, id_column, subject_id, identifiers)
         else:
             kept, removed = _kept_text(file.path, spec.format, id_column, subject_id,
                                        identifiers)
-        if not removed:
-            continue
-        found[file.name] = removed
-        if delete:
-            _replace(spec, file.name, file.path, kept)
+        if removed:
+            found[file.name] = removed
+            if delete:
+                copy = landing / f"{_TEMPORARY}{os.getpid()}-{len(written)}"
+                fingerprints[file.name] = _write(copy, kept)
+                written[file.path] = copy
+    if written:
+        _refingerprint(spec, fingerprints)
+        for path, copy in written.items():
+            os.replace(copy, path)  # the same inode: size and mtime, so the fingerprint, hold
     return found
 
 
-def _replace(spec: SourceTable, name: str, path: Path, kept) -> None:
-    temporary = get_settings().landing_dir / f"{_TEMPORARY}{os.getpid()}"
+def _write(copy: Path, kept) -> str:
+    """Write the kept text or table to `copy`; returns its fingerprint."""
     if isinstance(kept, str):
-        with open(temporary, "w", encoding="utf-8", errors="surrogateescape",
-                  newline="") as handle:
+        with open(copy, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             handle.write(kept)
     else:
         import pyarrow.parquet as pq
 
-        pq.write_table(kept, temporary)
-    stat = temporary.stat()
-    _refingerprint(spec, name, f"{stat.st_size}:{stat.st_mtime_ns}")
-    os.replace(temporary, path)  # the same inode: size and mtime, so the fingerprint, hold
+        pq.write_table(kept, copy)
+    stat = copy.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
