@@ -305,9 +305,11 @@ def consumer_token(
 def consumer_tokens() -> None:
     """Every token issued: id, consumer, when issued, until when, whether revoked."""
     from orchestration.lib.credentials import credentials
+    from orchestration.lib.settings import current_time
 
+    now = current_time()
     for c in credentials():
-        state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
+        state = c.ended(now) or "active"
         typer.echo(f"{c.token_id}  {c.consumer:<20} issued {c.issued_at:%Y-%m-%d %H:%M}  "
                    f"expires {c.expires_at:%Y-%m-%d %H:%M}  {state}")
 

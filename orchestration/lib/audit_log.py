@@ -37,12 +37,16 @@ def _rotations_file() -> Path:
     return get_settings().keys_dir / "audit.rotations.json"
 
 
+def _rotations() -> list[dict]:
+    """Each rotated key ({"from": first entry it MACs, "key": hex}), oldest first."""
+    path = _rotations_file()
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
 def key_ring() -> KeyRing:
     """`audit.key` from the first entry, then each rotated key from the entry it starts at."""
-    path = _rotations_file()
-    later = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     return KeyRing(((1, purpose_key("audit")),
-                    *((r["from"], bytes.fromhex(r["key"])) for r in later)))
+                    *((r["from"], bytes.fromhex(r["key"])) for r in _rotations())))
 
 
 def _key() -> bytes:
@@ -55,10 +59,8 @@ def rotate_key() -> Entry:
     with write_connection(audit_store()) as con:
         _ensure_table(con)
         [(last,)] = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchall()
-        path = _rotations_file()
-        later = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-        later.append({"from": last + 1, "key": secrets.token_bytes(32).hex()})
-        replace_private(path, json.dumps(later).encode())
+        later = [*_rotations(), {"from": last + 1, "key": secrets.token_bytes(32).hex()}]
+        replace_private(_rotations_file(), json.dumps(later).encode())
     return append("keys.rotated", "audit", {"from_entry": last + 1})
 
 

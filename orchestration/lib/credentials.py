@@ -46,6 +46,14 @@ class Credential:
     expires_at: datetime
     revoked_at: datetime | None
 
+    def ended(self, now: datetime) -> str | None:
+        """Why the token no longer proves its consumer at `now`, or None while it does."""
+        if self.revoked_at is not None:
+            return f"was revoked at {self.revoked_at}"
+        if now >= self.expires_at:
+            return f"expired at {self.expires_at}"
+        return None
+
 
 def token_store() -> Path:
     return get_settings().store_dir / "credentials.duckdb"
@@ -108,10 +116,8 @@ def authenticate(token: str | None) -> Credential:
     if not found or not hmac.compare_digest(found[0][5], _digest(secret)):
         raise NotAuthenticated("unknown token")
     credential = Credential(*found[0][:5])
-    if credential.revoked_at is not None:
-        raise NotAuthenticated(f"token {token_id} was revoked at {credential.revoked_at}")
-    if current_time() >= credential.expires_at:
-        raise NotAuthenticated(f"token {token_id} expired at {credential.expires_at}")
+    if ended := credential.ended(current_time()):
+        raise NotAuthenticated(f"token {token_id} {ended}")
     if credential.consumer not in load_rules().consumers:
         raise NotAuthenticated(f"token {token_id} is for {credential.consumer}, no longer a "
                                "declared consumer")

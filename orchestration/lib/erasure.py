@@ -220,13 +220,16 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
         pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
         for schema, table, column in _text_columns(con) if pattern else ():
             name, where = quote_ident(column), f"regexp_matches({quote_ident(column)}, ?)"
-            count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {where}",
-                                [pattern]).fetchone()[0]
+            # An UPDATE answers with the rows it changed: one pass erases and counts.
+            if delete:
+                count = con.execute(f"UPDATE {qualified(schema, table)} SET {name} = "
+                                    f"{_replaced(name)} WHERE {where}",
+                                    [pattern, pattern, pattern]).fetchone()[0]
+            else:
+                count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} "
+                                    f"WHERE {where}", [pattern]).fetchone()[0]
             if not count:
                 continue
-            if delete:
-                con.execute(f"UPDATE {qualified(schema, table)} SET {name} = "
-                            f"{_replaced(name)} WHERE {where}", [pattern, pattern, pattern])
             label = assets.get((schema, table), f"{schema}.{table}")
             receipt.texts_redacted.setdefault(f"{label}.{column}", {})[region] = count
         # A model trained on the subject's rows keeps what it learnt from them: drop it, and
@@ -244,8 +247,7 @@ def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool
     """Quarantined records of the subject go, in every region's quarantine and the unrouted
     one; its identifiers inside others' are replaced. A record is the row as JSON, or the raw
     line when it could not be read as one."""
-    id_columns = sorted({c.name for s in load_source_tables() for c in s.columns
-                         if c.subject == subject})
+    id_columns = sorted({_id_column(spec, subject) for spec in load_source_tables()} - {None})
     subject_id = trace.keys["subject"][0]
     as_field = f"(^|,)\"?{re.escape(subject_id)}\"?(,|$)"  # the id as one field of a raw line
     own = "coalesce(" + " OR ".join(

@@ -21,7 +21,7 @@ from orchestration.lib.health import staleness
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
+from orchestration.lib.store import held_in, qualified, quote_ident
 from policies.access import (
     DEFAULT_MASK,
     PASS,
@@ -98,17 +98,11 @@ def _spreads(decision: Decision, relation: tuple[str, str], min_distinct: int
     whose values are few and repeated in any region counts as such."""
     hashed = [name for name, action in decision.masked.items() if action == DEFAULT_MASK]
     spreads: dict[str, Spread] = {}
-    for region in decision.regions if hashed else ():
-        path = store_path(region)
-        if not path.exists():
-            continue
-        with reader(path) as con:
-            if not table_exists(con, *relation):
-                continue
-            rows, *distinct = con.execute(
-                "SELECT count(*), " + ", ".join(f"approx_count_distinct({quote_ident(c)})"
-                                                for c in hashed)
-                + f" FROM {qualified(*relation)}").fetchone()
+    for _, con in held_in(decision.regions if hashed else (), relation):
+        rows, *distinct = con.execute(
+            "SELECT count(*), " + ", ".join(f"approx_count_distinct({quote_ident(c)})"
+                                            for c in hashed)
+            + f" FROM {qualified(*relation)}").fetchone()
         for column, count in zip(hashed, distinct, strict=True):
             if column not in spreads or not spreads[column].reversible(min_distinct):
                 spreads[column] = Spread(rows, count)
@@ -156,21 +150,15 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     past = f"{quote_ident(expired.event_time)} < ?" if expired else "false"
     cutoff = [expired.cutoff] if expired else []
     parts, rows_by_region, withheld = [], {}, {}
-    for region in decision.regions:
-        path = store_path(region)
-        if not path.exists():
-            continue
-        with reader(path) as con:
-            if not table_exists(con, *relation):
-                continue
-            # con.sql hands DuckDB's Arrow buffers over without the copy a cursor makes.
-            table = con.sql(f"SELECT {projection} FROM {qualified(*relation)} "
-                            f"WHERE NOT coalesce({past}, false)",
-                            params=[*params, *cutoff]).to_arrow_table()
-            if expired:
-                [(withheld[region],)] = con.execute(
-                    f"SELECT count(*) FROM {qualified(*relation)} WHERE {past}", cutoff
-                ).fetchall()
+    for region, con in held_in(decision.regions, relation):
+        # con.sql hands DuckDB's Arrow buffers over without the copy a cursor makes.
+        table = con.sql(f"SELECT {projection} FROM {qualified(*relation)} "
+                        f"WHERE NOT coalesce({past}, false)",
+                        params=[*params, *cutoff]).to_arrow_table()
+        if expired:
+            [(withheld[region],)] = con.execute(
+                f"SELECT count(*) FROM {qualified(*relation)} WHERE {past}", cutoff
+            ).fetchall()
         rows_by_region[region] = table.num_rows
         parts.append(table)
     if not parts:

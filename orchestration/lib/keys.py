@@ -28,9 +28,13 @@ def local_key(path: Path) -> bytes:
     return key
 
 
+def _key_file(purpose: str) -> Path:
+    return get_settings().keys_dir / f"{purpose}.key"
+
+
 def purpose_key(purpose: str) -> bytes:
     """The key kept for one purpose (`audit`, `models`, `pseudonym`)."""
-    return local_key(get_settings().keys_dir / f"{purpose}.key")
+    return local_key(_key_file(purpose))
 
 
 def replace_private(path: Path, content: bytes) -> None:
@@ -49,5 +53,5 @@ def rotate(purpose: str) -> tuple[bytes, bytes]:
     """A new random key for `purpose` in place of the old one: (old, new)."""
     old = purpose_key(purpose)
     new = secrets.token_bytes(32)
-    replace_private(get_settings().keys_dir / f"{purpose}.key", new)
+    replace_private(_key_file(purpose), new)
     return old, new

@@ -11,7 +11,7 @@ from orchestration.lib.policy_adapter import (
     project_evaluation,
 )
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import qualified, quote_ident, reader, store_path, table_exists
+from orchestration.lib.store import held_in, qualified, quote_ident
 from policies.detection import Findings
 from policies.engine import DETECTED_LEVEL, detected_violations
 from policies.report import format_violation
@@ -88,16 +88,11 @@ def _data_violations(key: str, relation: tuple[str, str], regions: list[str],
     tags = project_evaluation().effective[key]
     declared_in = project_catalog().assets[key].declared_in
     found: list[Violation] = []
-    for region in regions:
-        path = store_path(region)
-        if not path.exists():
-            continue
-        with reader(path) as con:
-            if table_exists(con, *relation):
-                for findings in _pii_findings(con, relation, loaded):
-                    found += detected_violations(load_rules(), tags, findings, declared_in)
-                found += _outside_region(con, key, relation, region)
-                found += _past_retention(con, key, relation, region)
+    for region, con in held_in(regions, relation):
+        for findings in _pii_findings(con, relation, loaded):
+            found += detected_violations(load_rules(), tags, findings, declared_in)
+        found += _outside_region(con, key, relation, region)
+        found += _past_retention(con, key, relation, region)
     return found
 
 

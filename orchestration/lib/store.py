@@ -12,7 +12,7 @@ import errno
 import fcntl
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -172,6 +172,19 @@ def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
         if not table_exists(con, schema, table):
             return []
         return con.execute(sql, params).fetchall()
+
+
+def held_in(regions: Iterable[str], relation: tuple[str, str]
+            ) -> Iterator[tuple[str, duckdb.DuckDBPyConnection]]:
+    """(region, read-only connection) for each region whose store holds `relation`; regions
+    without the store or the table yet are skipped."""
+    for region in regions:
+        path = store_path(region)
+        if not path.exists():
+            continue
+        with reader(path) as con:
+            if table_exists(con, *relation):
+                yield region, con
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,

@@ -56,7 +56,7 @@ def test_an_allowed_read_returns_only_the_consumers_regions_as_arrow():
 
 def test_a_denied_read_reads_nothing_and_is_audited(monkeypatch):
     # Were any store opened, this would fail: the denial must come first.
-    monkeypatch.setattr("orchestration.lib.governed_read.reader", None)
+    monkeypatch.setattr("orchestration.lib.governed_read.held_in", None)
     with pytest.raises(AccessDenied, match=r"consumer\.undeclared_dataset") as denied:
         read_dataset("crm/customers", "lead_scoring")
     assert "Fix: add crm/customers" in str(denied.value)

@@ -149,3 +149,13 @@ def test_a_failure_inside_the_service_is_an_answer_not_a_dropped_connection(
     with pytest.raises(ServiceRefused, match="failed inside the service") as refused:
         fetch(read_service, issue("lead_scoring").token, "marts/customer_features")
     assert refused.value.status == 500 and "disk on fire" not in str(refused.value)
+
+
+def test_the_token_list_tells_an_expired_token_from_an_active_one(built_copy):
+    lasting, brief = issue("lead_scoring"), issue("support_routing", timedelta(days=1))
+    revoke(issue("finance_automation").token_id)
+    listed = run_steward(["consumer", "tokens"], built_copy, STEWARD_NOW="+2d").stdout
+    states = {line.split()[0]: line for line in listed.splitlines()}
+    assert states[lasting.token_id].endswith("active")
+    assert f"expired at {brief.expires_at}" in states[brief.token_id]
+    assert sum("was revoked at" in line for line in listed.splitlines()) == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.lib.settings import get_settings
+from orchestration.lib.store import qualified, rows_if_present
 from policies.regions import region_names
 
 LOG_TABLE = "_steward.loaded_files"
@@ -86,8 +87,6 @@ def refused_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
 
 def quarantine_summary() -> list[tuple[str, str, str, int, object]]:
     """(quarantine, source table, reason, records, oldest) over every quarantine."""
-    from orchestration.lib.store import qualified, rows_if_present
-
     return [(place, *row) for place, path, schema, table in quarantines()
             for row in rows_if_present(
                 path, table, f"SELECT source_table, reason, count(*), min(quarantined_at) "
@@ -97,8 +96,6 @@ def quarantine_summary() -> list[tuple[str, str, str, int, object]]:
 
 def quarantined_records(place: str, limit: int) -> list[tuple[str, str, int, str, str]]:
     """(source table, file, line, reason, record) of one quarantine, oldest first."""
-    from orchestration.lib.store import qualified, rows_if_present
-
     return [row for where, path, schema, table in quarantines() if where == place
             for row in rows_if_present(
                 path, table, f"SELECT source_table, file, line, reason, record FROM "

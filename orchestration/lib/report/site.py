@@ -98,7 +98,7 @@ def _catalog() -> str:
 def _tokens(held: list) -> str:
     """A consumer's credentials: active ones by id and expiry, the rest counted."""
     now = current_time()
-    active = [c for c in held if c.revoked_at is None and c.expires_at > now]
+    active = [c for c in held if not c.ended(now)]
     ended = len(held) - len(active)
     listed = ", ".join(f"<code>{_e(c.token_id)}</code> until {c.expires_at:%Y-%m-%d}"
                        for c in active) or "none active"
