@@ -20,7 +20,7 @@ import duckdb
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 from orchestration.lib.settings import PROJECT_ROOT
-from orchestration.lib.store import reader
+from orchestration.lib.warehouse import reader
 
 FIRST_TICK = "Sensor landing_files skipped"
 

@@ -44,7 +44,7 @@ from orchestration.lib.estate import (
 from orchestration.lib.runner import AssetOutcome, run_pipeline
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import FORMATS, load_source_tables
-from orchestration.lib.store import qualified, quote_ident, sql_literal
+from orchestration.lib.warehouse import qualified, quote_ident, sql_literal
 from policies.regions import country_to_region, region_names
 
 ROWS_PER_CUSTOMER = 12  # the estate has about 12.3 rows per customer over all tables

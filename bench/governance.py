@@ -25,7 +25,7 @@ def bench_governance(root: Path, customers: int) -> None:
     from orchestration.lib.retention import purge
     from orchestration.lib.runner import run_pipeline
     from orchestration.lib.settings import current_time
-    from orchestration.lib.store import reader, store_path
+    from orchestration.lib.warehouse import reader, store_path
 
     counts = generate_estate(root / "landing", customers=customers, files=4)
     parse_dbt_project()

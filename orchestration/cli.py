@@ -63,8 +63,7 @@ def run(
     customers: Annotated[int, typer.Option(help="Estate size if it must be generated.")] = 1000,
 ) -> None:
     """Run the whole governed pipeline once and print a summary; exit 1 if anything failed."""
-    import duckdb
-
+    from orchestration.lib import warehouse
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.estate import estate_present, generate_estate
     from orchestration.lib.settings import get_settings
@@ -85,7 +84,7 @@ def run(
                f"(stores in {settings.store_dir})")
     try:
         typer.echo(f"governance report: {_write_report()}")
-    except duckdb.Error as error:
+    except warehouse.Error as error:
         typer.echo(f"report not written: {str(error).splitlines()[0]}", err=True)
     raise typer.Exit(0 if success else 1)
 

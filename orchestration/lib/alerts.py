@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.store import rows_if_present, write_connection
+from orchestration.lib.warehouse import (
+    exists,
+    rows_if_present,
+    write_connection,
+)
 
 TABLE = "incidents"
 SENT_TABLE = "alerts_sent"  # every alert ever sent, kept for the platform metrics
@@ -87,7 +91,7 @@ def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert 
 def resolve(keys_prefix: str, still_failing: set[str]) -> list[str]:
     """Close every open incident under `keys_prefix` that is not in `still_failing`."""
     path = ops_store()
-    if not path.exists():
+    if not exists(path):
         return []
     with write_connection(path) as con:
         _table(con)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from orchestration.lib.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import rows_if_present, write_connection
+from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies import overrides
 from policies.audit import Break, Checkpoint, Entry, KeyRing, next_entry, verify
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from orchestration.lib import audit_log
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.store import rows_if_present, write_connection
+from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.rules import load_rules
 
 TABLE = "consumer_tokens"

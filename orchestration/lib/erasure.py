@@ -31,15 +31,17 @@ from orchestration.lib.landing_erasure import erase_from_landing
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
-from orchestration.lib.store import (
+from orchestration.lib.suppression import begin_erasure, finish_erasure
+from orchestration.lib.warehouse import (
+    connect,
+    delete_where,
+    exists,
     qualified,
     quote_ident,
     reader,
     store_path,
     table_exists,
-    write_connection,
 )
-from orchestration.lib.suppression import begin_erasure, finish_erasure
 from policies.redaction import mention_pattern
 from policies.regions import region_names
 from policies.rules import load_rules
@@ -116,7 +118,7 @@ def _subject_rows(spec: SourceTable, id_column: str, subject_id: str, region: st
     values, and those of them another subject holds too (in the same column)."""
     relation = (spec.schema, spec.table)
     path = store_path(region)
-    if not path.exists():
+    if not exists(path):
         return [], set(), set()
     personal = _identifying_columns(spec)
     key = spec.primary_key[0] if len(spec.primary_key) == 1 else None
@@ -201,11 +203,10 @@ def _text_columns(con) -> list[tuple[str, str, str]]:
 def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
                     receipt: Receipt, delete: bool) -> None:
     path = store_path(region)
-    if not path.exists():
+    if not exists(path):
         return
     assets = {relation: asset for asset, relation in relations().items()}
-    opener = write_connection if delete else reader
-    with opener(path) as con:
+    with connect(path, write=delete) as con:
         if delete:
             con.execute("BEGIN")
         for asset, columns in keyed.items():
@@ -213,9 +214,8 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
             if relation is None or not table_exists(con, *relation):
                 continue
             condition, params = _matches(columns, trace.keys)
-            verb = "DELETE" if delete else "SELECT count(*)"
-            count = con.execute(f"{verb} FROM {qualified(*relation)} WHERE {condition}",
-                                params).fetchone()[0]
+            count = delete_where(con, qualified(*relation), condition, params,
+                                 count_only=not delete)
             receipt.rows_deleted.setdefault(asset, {})[region] = count
         pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
         for schema, table, column in _text_columns(con) if pattern else ():
@@ -236,9 +236,8 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
         # the next run trains again without them.
         if any(receipt.rows_deleted.get(a, {}).get(region) for a in keyed) and table_exists(
                 con, MODELS_SCHEMA, MODELS_TABLE):
-            verb = "DELETE" if delete else "SELECT count(*)"
-            receipt.models_dropped[region] = con.execute(
-                f"{verb} FROM {MODELS_SCHEMA}.{MODELS_TABLE}").fetchone()[0]
+            receipt.models_dropped[region] = delete_where(
+                con, qualified(MODELS_SCHEMA, MODELS_TABLE), "true", count_only=not delete)
         if delete:
             con.execute("COMMIT")
 
@@ -256,19 +255,17 @@ def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool
     ) + ", false)"
     params = [*[subject_id] * len(id_columns), as_field]
     pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
-    opener = write_connection if delete else reader
-    verb = "DELETE" if delete else "SELECT count(*)"
     for _, path, schema, table in quarantines():
-        if not path.exists():
+        if not exists(path):
             continue
-        with opener(path) as con:
+        with connect(path, write=delete) as con:
             if not table_exists(con, schema, table):
                 continue
             relation = qualified(schema, table)
             if delete:
                 con.execute("BEGIN")
-            receipt.quarantined_deleted += con.execute(
-                f"{verb} FROM {relation} WHERE {own}", params).fetchone()[0]
+            receipt.quarantined_deleted += delete_where(con, relation, own, params,
+                                                        count_only=not delete)
             if pattern and delete:
                 receipt.quarantined_redacted += con.execute(
                     f"UPDATE {relation} SET record = {_replaced('record')} WHERE "

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import sql_literal
+from orchestration.lib.warehouse import Connection, engine, sql_literal
 
 EU_COUNTRIES = ["DE", "FR", "NL", "IE", "ES", "IT", "SE", "PL"]
 FIRST_NAMES = ["Anna", "Lukas", "Marie", "Noah", "Emma", "Liam", "Sofia", "Mateo", "Olivia",
@@ -162,7 +160,7 @@ def table_rows(table: EstateTable, customers: int) -> int:
     return max(1, int(table.rows_per_customer * customers))
 
 
-def write_table(con: duckdb.DuckDBPyConnection, table: EstateTable, rows: int, files: int,
+def write_table(con: Connection, table: EstateTable, rows: int, files: int,
                 folder: Path, first_id: int = 1, prefix: str = "export") -> list[Path]:
     """Write `rows` rows of one table as `files` files; ids start at `first_id`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -187,8 +185,8 @@ def default_as_of() -> datetime:
 
 
 def estate_connection(seed: int, customers: int,
-                      as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+                      as_of: datetime | None = None) -> Connection:
+    con = engine()
     for statement in _macros(seed, customers, as_of or default_as_of()):
         con.execute(statement)
     return con

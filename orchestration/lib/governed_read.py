@@ -21,7 +21,12 @@ from orchestration.lib.health import staleness
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import held_in, qualified, quote_ident
+from orchestration.lib.warehouse import (
+    held_in,
+    qualified,
+    quote_ident,
+    select_arrow,
+)
 from policies.access import (
     DEFAULT_MASK,
     PASS,
@@ -151,10 +156,8 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     cutoff = [expired.cutoff] if expired else []
     parts, rows_by_region, withheld = [], {}, {}
     for region, con in held_in(decision.regions, relation):
-        # con.sql hands DuckDB's Arrow buffers over without the copy a cursor makes.
-        table = con.sql(f"SELECT {projection} FROM {qualified(*relation)} "
-                        f"WHERE NOT coalesce({past}, false)",
-                        params=[*params, *cutoff]).to_arrow_table()
+        table = select_arrow(con, f"SELECT {projection} FROM {qualified(*relation)} "
+                             f"WHERE NOT coalesce({past}, false)", [*params, *cutoff])
         if expired:
             [(withheld[region],)] = con.execute(
                 f"SELECT count(*) FROM {qualified(*relation)} WHERE {past}", cutoff

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import rows_if_present, write_connection
+from orchestration.lib.warehouse import rows_if_present, write_connection
 
 STATUS_TABLE = "dataset_status"
 CONSEQUENCES = ("upstream check failed", "skipped: an upstream model was blocked")

@@ -23,7 +23,7 @@ from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import discover
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.store import store_path, table_exists, write_connection
+from orchestration.lib.warehouse import store_path, table_exists, write_connection
 from policies.redaction import mention_pattern
 from policies.regions import region_names
 

@@ -14,7 +14,7 @@ from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
-DIALECT = "duckdb"
+from orchestration.lib.warehouse import DIALECT
 
 
 def relation_name(table: exp.Table) -> str:

@@ -3,7 +3,12 @@ report."""
 
 from __future__ import annotations
 
-from orchestration.lib.store import reader, store_path, table_exists
+from orchestration.lib.warehouse import (
+    exists,
+    reader,
+    store_path,
+    table_exists,
+)
 from policies.regions import GLOBAL_REGION
 
 SCHEMA = "platform"
@@ -15,7 +20,7 @@ TABLES = {"source_metrics": "asset", "consumer_metrics": "consumer",
 def read_metrics() -> dict[str, tuple[list[str], list[tuple]]]:
     """table → (columns, rows) for each platform model built so far."""
     path = store_path(GLOBAL_REGION)
-    if not path.exists():
+    if not exists(path):
         return {}
     found = {}
     with reader(path) as con:

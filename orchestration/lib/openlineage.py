@@ -17,7 +17,13 @@ from pathlib import Path
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import reader, store_path, table_exists
+from orchestration.lib.warehouse import (
+    DIALECT,
+    exists,
+    reader,
+    store_path,
+    table_exists,
+)
 from policies.regions import GLOBAL_REGION, region_names
 
 PRODUCER = "https://github.com/steward-data/steward"
@@ -36,7 +42,7 @@ def _facet(name: str, **body) -> dict:
 
 
 def namespace(region: str) -> str:
-    return f"duckdb://steward/{region}"
+    return f"{DIALECT}://steward/{region}"
 
 
 def _dataset_name(asset: str) -> str:
@@ -46,7 +52,7 @@ def _dataset_name(asset: str) -> str:
 def _column_types(region: str) -> dict[str, dict[str, str]]:
     """Stored column types per (schema.table) in one region's store."""
     path = store_path(region)
-    if not path.exists():
+    if not exists(path):
         return {}
     types: dict[str, dict[str, str]] = {}
     with reader(path) as con:
@@ -60,7 +66,7 @@ def _column_types(region: str) -> dict[str, dict[str, str]]:
 def _quality(region: str) -> dict[str, list[dict]]:
     """The latest result of every expectation per asset in one region."""
     path = store_path(region)
-    if not path.exists():
+    if not exists(path):
         return {}
     with reader(path) as con:
         if not table_exists(con, *HISTORY_TABLE.split(".")):

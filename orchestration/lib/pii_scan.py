@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-import duckdb
-
 from orchestration.lib.ingest.ledger import FINDINGS_TABLE
-from orchestration.lib.store import qualified, quote_ident, sql_literal, table_exists
+from orchestration.lib.warehouse import (
+    Connection,
+    qualified,
+    quote_ident,
+    sample,
+    sql_literal,
+    table_columns,
+    table_exists,
+)
 from policies.detection import (
     FULL_SCAN_KINDS,
     PREFILTER,
@@ -40,7 +46,7 @@ def columns_below_detection(columns: Iterable[tuple[str, str, str]]) -> list[str
             and rules.rank(level) < rules.rank(DETECTED_LEVEL)]
 
 
-def scan_every_row(con: duckdb.DuckDBPyConnection, relation: str,
+def scan_every_row(con: Connection, relation: str,
                    columns: list[str]) -> dict[tuple[str, str, str], Findings]:
     """Findings by (region, file, column) over every row of `relation`, which carries
     `_region` and `_file`."""
@@ -49,7 +55,7 @@ def scan_every_row(con: duckdb.DuckDBPyConnection, relation: str,
         name = quote_ident(column)
         candidates = con.execute(
             f"SELECT _region, _file, {name}, count(*) FROM {relation} WHERE regexp_matches("
-            f"{name}, {sql_literal(PREFILTER)}) GROUP BY ALL LIMIT {MAX_CANDIDATES}").fetchall()
+            f"{name}, {sql_literal(PREFILTER)}) GROUP BY 1, 2, 3 LIMIT {MAX_CANDIDATES}").fetchall()
         by_place = defaultdict(list)
         for region, file, value, rows in candidates:
             by_place[(region, file)].append((value, rows))
@@ -60,7 +66,7 @@ def scan_every_row(con: duckdb.DuckDBPyConnection, relation: str,
     return found
 
 
-def loaded_findings(con: duckdb.DuckDBPyConnection, schema: str,
+def loaded_findings(con: Connection, schema: str,
                     table: str) -> dict[str, Findings]:
     """What the scans at load found in the raw table `schema.table`, by column: the findings
     of every load that still has rows stored (one whose rows were all replaced or purged
@@ -70,7 +76,7 @@ def loaded_findings(con: duckdb.DuckDBPyConnection, schema: str,
     relation = qualified(schema, table)
     rows = con.execute(
         f"SELECT column_name, kind, sum(hits), any_value(example) FROM {FINDINGS_TABLE} f "
-        f"WHERE load_id IN (SELECT DISTINCT _load_id FROM {relation}) GROUP BY ALL").fetchall()
+        f"WHERE load_id IN (SELECT DISTINCT _load_id FROM {relation}) GROUP BY 1, 2").fetchall()
     if not rows:
         return {}
     [(stored,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
@@ -82,17 +88,14 @@ def loaded_findings(con: duckdb.DuckDBPyConnection, schema: str,
     return found
 
 
-def scan_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+def scan_relation(con: Connection, schema: str, table: str,
                   sample_rows: int = SAMPLE_ROWS) -> dict[str, Findings]:
     """Findings per text column, from a repeatable reservoir sample of the relation."""
-    columns = [name for name, kind in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table]).fetchall() if kind in TEXT_TYPES and not name.startswith("_")]
+    columns = [name for name, kind in table_columns(con, schema, table).items()
+               if kind in TEXT_TYPES and not name.startswith("_")]
     if not columns:
         return {}
     rows = con.execute(
         f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
-        f"{qualified(schema, table)} USING SAMPLE reservoir({int(sample_rows)} ROWS) "
-        f"REPEATABLE (7)").fetchall()
+        f"{sample(qualified(schema, table), sample_rows)}").fetchall()
     return {column: scan(row[i] for row in rows) for i, column in enumerate(columns)}

@@ -11,7 +11,7 @@ from orchestration.lib.policy_adapter import (
     project_evaluation,
 )
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import held_in, qualified, quote_ident
+from orchestration.lib.warehouse import held_in, qualified, quote_ident
 from policies.detection import Findings
 from policies.engine import DETECTED_LEVEL, detected_violations
 from policies.report import format_violation

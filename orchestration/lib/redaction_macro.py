@@ -5,7 +5,7 @@ orchestration.lib.redaction_macro`. A test fails when the macro file is out of d
 from __future__ import annotations
 
 from orchestration.lib.settings import PROJECT_ROOT
-from orchestration.lib.store import sql_literal
+from orchestration.lib.warehouse import sql_literal
 from policies.redaction import redaction_rules
 
 MACRO_PATH = PROJECT_ROOT / "dbt_project" / "macros" / "steward_redact.sql"

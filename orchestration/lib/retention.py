@@ -20,14 +20,15 @@ from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quar
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
-from orchestration.lib.store import (
+from orchestration.lib.warehouse import (
+    connect,
+    delete_where,
+    exists,
     qualified,
     quote_ident,
-    reader,
     rows_if_present,
     store_path,
     table_exists,
-    write_connection,
 )
 from policies.regions import GLOBAL_REGION, region_names
 from policies.retention import RetentionPlan, retention_plan
@@ -58,18 +59,13 @@ def expired_rows(asset: str, event_time: str, cutoff: datetime, region: str,
     """Rows of `asset` in one region's store older than `cutoff`; deleted when asked."""
     path = store_path(region)
     relation = relations()[asset]
-    if not path.exists():
+    if not exists(path):
         return 0
-    condition = f"{quote_ident(event_time)} < ?"
-    opener = write_connection if delete else reader
-    with opener(path) as con:
+    with connect(path, write=delete) as con:
         if not table_exists(con, *relation):
             return 0
-        if not delete:
-            return con.execute(f"SELECT count(*) FROM {qualified(*relation)} WHERE {condition}",
-                               [cutoff]).fetchone()[0]
-        return con.execute(f"DELETE FROM {qualified(*relation)} WHERE {condition}",
-                           [cutoff]).fetchone()[0]
+        return delete_where(con, qualified(*relation), f"{quote_ident(event_time)} < ?",
+                            [cutoff], count_only=not delete)
 
 
 def _arrivals(source_table: str) -> dict[str, datetime]:
@@ -93,16 +89,14 @@ def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, de
                          ) -> None:
     """Quarantined rows (in every region's quarantine and the unrouted one) and landing files
     of one source, past its retention."""
-    opener = write_connection if delete else reader
     for place, path, schema, table in quarantines():
-        if not path.exists():
+        if not exists(path):
             continue
-        with opener(path) as con:
+        with connect(path, write=delete) as con:
             if table_exists(con, schema, table):
-                verb = "DELETE" if delete else "SELECT count(*)"
-                purge.rows[f"quarantine {place}"] = con.execute(
-                    f"{verb} FROM {qualified(schema, table)} WHERE source_table = ? AND "
-                    "quarantined_at < ?", [source_table, purge.cutoff]).fetchone()[0]
+                purge.rows[f"quarantine {place}"] = delete_where(
+                    con, qualified(schema, table), "source_table = ? AND quarantined_at < ?",
+                    [source_table, purge.cutoff], count_only=not delete)
     arrived = _arrivals(source_table)
     for file in landing:
         received = arrived.get(file.name) or datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)

@@ -16,8 +16,8 @@ from orchestration.lib.ingest.loader import NO_DATA_YET
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.slis import measure as measure_slis
 from orchestration.lib.slis import record as record_slis
-from orchestration.lib.store import pipeline_lock
 from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
+from orchestration.lib.warehouse import pipeline_lock
 from policies.regions import GLOBAL_REGION
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"

@@ -14,12 +14,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import FORMATS, load_source_tables
-from orchestration.lib.store import quote_ident, sql_literal
+from orchestration.lib.warehouse import Error, engine, quote_ident, sql_literal
 from policies.detection import scan
 from policies.engine import DETECTED_LEVEL
 from policies.rules import load_rules
@@ -60,11 +59,11 @@ def _declared_type(duckdb_type: str) -> str:
 def _sample(path: Path, fmt: str) -> tuple[dict[str, str], dict[str, list]]:
     """Column types and up to SAMPLE_ROWS values per column, read by DuckDB."""
     reader = f"{_READERS[fmt]}({sql_literal(str(path))})"
-    with duckdb.connect() as con:
+    with engine() as con:
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
             rows = con.execute(f"SELECT * FROM {reader} LIMIT {SAMPLE_ROWS}").fetchall()
-        except duckdb.Error as error:
+        except Error as error:
             raise ScaffoldError(f"{path}: DuckDB cannot read it as {fmt}: "
                                 f"{str(error).splitlines()[0]}") from None
     types = {name: _declared_type(kind) for name, kind, *_ in described}

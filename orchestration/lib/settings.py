@@ -12,6 +12,7 @@ from policies import overrides
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CLOCK_OFFSET = re.compile(r"^([+-]\d+(?:\.\d+)?)([dhs])$")
+WAREHOUSES = ("duckdb",)  # the backends built behind orchestration/lib/warehouse
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Settings:
     data_dir: Path
     landing_dir: Path
     store_dir: Path
+    warehouse: str  # which engine holds the stores: one of WAREHOUSES
     duckdb_memory_limit: str
     duckdb_threads: int
     ingest_batch_bytes: int
@@ -87,6 +89,14 @@ def to_real_clock(moment: datetime) -> float:
     return (moment - _clock_offset()).replace(tzinfo=UTC).timestamp()
 
 
+def _warehouse() -> str:
+    chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower()
+    if chosen not in WAREHOUSES:
+        raise ValueError(f"STEWARD_WAREHOUSE={chosen!r} is not a warehouse Steward can use; "
+                         f"choose one of {', '.join(WAREHOUSES)} (or unset it for duckdb)")
+    return chosen
+
+
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("STEWARD_DATA_DIR", PROJECT_ROOT / "data")).resolve()
     return Settings(
@@ -97,6 +107,7 @@ def get_settings() -> Settings:
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
+        warehouse=_warehouse(),
         duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "640MB"),
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
         # Landing files are loaded in batches of about this many bytes (one commit per batch).

@@ -14,7 +14,7 @@ import dagster as dg
 
 from orchestration.lib import alerts
 from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
-from orchestration.lib.store import rows_if_present, write_connection
+from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import UnsafeIdentifierError, quote_ident
+from orchestration.lib.warehouse import UnsafeIdentifierError, quote_ident
 from policies.access import MASKS
 from policies.yaml_source import has_alias
 

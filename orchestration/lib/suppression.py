@@ -13,7 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import reader, table_exists, write_connection
+from orchestration.lib.warehouse import (
+    exists,
+    reader,
+    table_exists,
+    write_connection,
+)
 
 TABLE = "erased_subjects"
 
@@ -59,7 +64,7 @@ def finish_erasure(subject: str, subject_id: str) -> None:
 
 def erased_ids(subject: str) -> list[str]:
     path = register_store()
-    if not path.exists():
+    if not exists(path):
         return []
     with reader(path) as con:
         if not table_exists(con, "main", TABLE):

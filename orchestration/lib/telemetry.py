@@ -22,7 +22,12 @@ from orchestration.lib.policy_adapter import project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
 from orchestration.lib.sources import load_source_tables
-from orchestration.lib.store import rows_if_present, store_path, write_connection
+from orchestration.lib.warehouse import (
+    replace_table,
+    rows_if_present,
+    store_path,
+    write_connection,
+)
 from policies.regions import GLOBAL_REGION, region_names
 
 SCHEMA = "telemetry"
@@ -198,7 +203,7 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         for name, rows in tables.items():
-            con.execute(f"CREATE OR REPLACE TABLE {SCHEMA}.{name} ({COLUMNS[name]})")
+            replace_table(con, f"{SCHEMA}.{name}", f"({COLUMNS[name]})")
             if rows:
                 marks = ", ".join(["?"] * len(rows[0]))
                 con.executemany(f"INSERT INTO {SCHEMA}.{name} VALUES ({marks})", rows)

@@ -17,7 +17,7 @@ from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.credentials import issue
 from orchestration.lib.erasure import erase
-from orchestration.lib.store import store_path, write_connection
+from orchestration.lib.warehouse import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
 from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import store_rows

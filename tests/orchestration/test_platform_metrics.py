@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from orchestration.lib.metrics import read_metrics
-from orchestration.lib.store import reader, store_path
+from orchestration.lib.warehouse import reader, store_path
 from tests.conftest import run_steward, use_data_dir, write_tiny_estate
 from tests.orchestration.ingest_helpers import customer_row, store_rows, write_customers
 
@@ -133,7 +133,7 @@ def test_stewards_own_tables_are_checked_and_their_checks_can_fail(pipeline_run,
     from orchestration.lib.policy_checks import evaluate_policy
     from orchestration.lib.quality.checks import run_suite
     from orchestration.lib.quality.suites import suites_for
-    from orchestration.lib.store import write_connection
+    from orchestration.lib.warehouse import write_connection
 
     shutil.copytree(built_estate[0] / "store", tmp_path / "store")
     use_data_dir(tmp_path, monkeypatch)

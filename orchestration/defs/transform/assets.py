@@ -26,7 +26,14 @@ from orchestration.lib.policy_adapter import (
 )
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.store import locked, qualified, reader, store_path, write_connection
+from orchestration.lib.warehouse import (
+    locked,
+    qualified,
+    reader,
+    replace_table,
+    store_path,
+    write_connection,
+)
 from policies.regions import GLOBAL_REGION
 from policies.rules import load_rules
 
@@ -45,23 +52,22 @@ def _prepare_store(region: str) -> list[str]:
                for v in project_evaluation().violations if v.asset in model_ids]
     with write_connection(store_path(region)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
-        con.execute("CREATE OR REPLACE TABLE _steward.policy_verdicts "
-                    "(unique_id VARCHAR, asset VARCHAR, reason VARCHAR)")
+        replace_table(con, "_steward.policy_verdicts",
+                      "(unique_id VARCHAR, asset VARCHAR, reason VARCHAR)")
         if blocked:
             con.executemany("INSERT INTO _steward.policy_verdicts VALUES (?, ?, ?)", blocked)
         # What the residency post-hook checks each built table against.
-        con.execute("CREATE OR REPLACE TABLE _steward.residency_columns "
-                    "(unique_id VARCHAR, country_column VARCHAR)")
+        replace_table(con, "_steward.residency_columns",
+                      "(unique_id VARCHAR, country_column VARCHAR)")
         con.executemany("INSERT INTO _steward.residency_columns VALUES (?, ?)",
                         [(uid, column) for key, column in country_columns().items()
                          if (uid := model_ids.get(key))])
         # Steward's clock, which the models' as_of() reads: a var would change every run, and
         # a changed var makes dbt parse the whole project again.
-        con.execute("CREATE OR REPLACE TABLE _steward.clock AS SELECT ?::TIMESTAMP AS now",
-                    [current_time()])
+        replace_table(con, "_steward.clock", "AS SELECT ?::TIMESTAMP AS now", [current_time()])
         countries = [c for c, r in load_rules().country_regions.items() if r == region]
-        con.execute("CREATE OR REPLACE TABLE _steward.region_countries AS SELECT "
-                    "unnest(?::VARCHAR[]) AS country", [countries])
+        replace_table(con, "_steward.region_countries",
+                      "AS SELECT unnest(?::VARCHAR[]) AS country", [countries])
     return sorted({asset for _, asset, _ in blocked})
 
 

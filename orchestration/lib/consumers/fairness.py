@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
-
 from orchestration.lib.governed_read import read_dataset
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import sql_literal
+from orchestration.lib.warehouse import (
+    engine,
+    sql_literal,
+    stage_arrow,
+)
 from policies.rules import FairnessAudit
 
 AGE_SOURCE = "birth_date"
@@ -55,9 +57,9 @@ def measure(audit: FairnessAudit, age_bands: tuple[int, ...]) -> FairnessResult:
         wanted.append(AGE_SOURCE)
     outcomes = read_dataset(audit.model, audit.consumer, [audit.key, audit.outcome])
     subjects = read_dataset(audit.subjects, audit.consumer, [audit.key, *wanted])
-    con = duckdb.connect()
-    con.register("outcomes", outcomes)
-    con.register("subjects", subjects)
+    con = engine()
+    stage_arrow(con, "outcomes", outcomes)
+    stage_arrow(con, "subjects", subjects)
     today = sql_literal(f"{current_time():%Y-%m-%d}")
     age = (f", {_age_band_sql(age_bands)} AS age_band FROM (SELECT *, date_part('year', "
            f"age(DATE {today}, {AGE_SOURCE})) AS age FROM subjects)") if AGE_SOURCE in wanted else (

@@ -21,18 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import duckdb
-
 from orchestration.lib import audit_log
 from orchestration.lib.governed_read import NotBuilt
 from orchestration.lib.keys import purpose_key
 from orchestration.lib.policy_adapter import relations
-from orchestration.lib.store import (
+from orchestration.lib.warehouse import (
+    Connection,
+    exists,
     qualified,
     quote_ident,
     reader,
     rows_if_present,
     store_path,
+    table_columns,
     table_exists,
     write_connection,
 )
@@ -73,7 +74,7 @@ def resign(old: bytes, new: bytes) -> int:
     signed = 0
     for region in region_names():
         path = store_path(region)
-        if not path.exists():
+        if not exists(path):
             continue
         with write_connection(path) as con:
             if not table_exists(con, SCHEMA, TABLE):
@@ -120,9 +121,7 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
             relation = relations()[dataset]
             if not table_exists(con, *relation):
                 raise NotBuilt(f"{dataset} is not built in {region} yet")
-            stored = {name for (name,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                "AND table_name = ?", list(relation)).fetchall()}
+            stored = table_columns(con, *relation)
             if missing := [c for c in columns if c not in stored]:
                 raise NotBuilt(f"{dataset} in {region} has no {', '.join(missing)} yet: its "
                                "last good build predates the column(s)")
@@ -168,7 +167,7 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
     return None
 
 
-def save(con: duckdb.DuckDBPyConnection, name: str, kept: Kept) -> None:
+def save(con: Connection, name: str, kept: Kept) -> None:
     """Keep `kept` in the store `con` writes, inside the caller's transaction."""
     import skops.io
 

@@ -20,10 +20,12 @@ from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
 from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import (
+from orchestration.lib.warehouse import (
     qualified,
     quote_ident,
+    replace_table,
     rows_if_present,
+    stage_arrow,
     store_path,
     write_connection,
 )
@@ -44,11 +46,10 @@ def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> N
     casts = ", ".join(f"CAST({quote_ident(o.name)} AS {o.data_type}) AS {quote_ident(o.name)}"
                       for o in model.outputs)
     with write_connection(store_path(region)) as con:
-        con.register("scored", scored)
+        stage_arrow(con, "scored", scored)
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(model.relation[0])}")
-        con.execute(f"CREATE OR REPLACE TABLE {qualified(*model.relation)} AS "
-                    f"SELECT {casts} FROM scored")
+        replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored")
         kept.save(con, model.name, used)
         con.execute("COMMIT")
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.settings import get_settings
-from orchestration.lib.store import qualified, rows_if_present
+from orchestration.lib.warehouse import Connection, qualified, rows_if_present
 from policies.regions import region_names
 
 LOG_TABLE = "_steward.loaded_files"
@@ -28,7 +26,7 @@ _QUARANTINE_COLUMNS = ("(source_table VARCHAR, file VARCHAR, line BIGINT, reason
                        "record VARCHAR, run_id VARCHAR, quarantined_at TIMESTAMP)")
 
 
-def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+def ensure_load_log(con: Connection, catalog: str) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}._steward")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {catalog}.{LOG_TABLE} (source_table VARCHAR, file VARCHAR, "
@@ -42,7 +40,7 @@ def ensure_load_log(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     )
 
 
-def ensure_quarantine(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+def ensure_quarantine(con: Connection, catalog: str) -> None:
     """The unrouted quarantine and the refused-file register, in the quarantine store."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {catalog}.{QUARANTINE_TABLE} {_QUARANTINE_COLUMNS}")
     con.execute(
@@ -51,7 +49,7 @@ def ensure_quarantine(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     )
 
 
-def ensure_region_quarantine(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
+def ensure_region_quarantine(con: Connection, catalog: str | None = None) -> None:
     """A region's quarantine, in the attached `catalog` (or the store `con` opened)."""
     at = f"{catalog}." if catalog else ""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {at}_steward")
@@ -66,20 +64,20 @@ def quarantines() -> list[tuple[str, Path, str, str]]:
             + [("unrouted", settings.quarantine_store, "main", QUARANTINE_TABLE)])
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection, table: str,
+def _fingerprints(con: Connection, table: str,
                   source_table: str) -> set[tuple[str, str]]:
     rows = con.execute(f"SELECT file, fingerprint FROM {table} WHERE source_table = ?",
                        [source_table]).fetchall()
     return {(file, fingerprint) for file, fingerprint in rows}
 
 
-def loaded_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
+def loaded_fingerprints(con: Connection, catalog: str,
                         source_table: str) -> set[tuple[str, str]]:
     """(file, fingerprint) of every file this region's store has committed."""
     return _fingerprints(con, f"{catalog}.{LOG_TABLE}", source_table)
 
 
-def refused_fingerprints(con: duckdb.DuckDBPyConnection, catalog: str,
+def refused_fingerprints(con: Connection, catalog: str,
                          source_table: str) -> set[tuple[str, str]]:
     """(file, fingerprint) of every file refused whole; a changed file is tried again."""
     return _fingerprints(con, f"{catalog}.{REFUSED_FILES_TABLE}", source_table)
@@ -90,7 +88,7 @@ def quarantine_summary() -> list[tuple[str, str, str, int, object]]:
     return [(place, *row) for place, path, schema, table in quarantines()
             for row in rows_if_present(
                 path, table, f"SELECT source_table, reason, count(*), min(quarantined_at) "
-                             f"FROM {qualified(schema, table)} GROUP BY ALL ORDER BY 1, 2",
+                             f"FROM {qualified(schema, table)} GROUP BY 1, 2 ORDER BY 1, 2",
                 schema=schema)]
 
 

@@ -16,8 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import duckdb
-
 from orchestration.lib import audit_log
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
@@ -34,16 +32,18 @@ from orchestration.lib.ingest.readers import (
 from orchestration.lib.pii_scan import columns_below_detection, scan_every_row
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.store import (
-    locked,
+from orchestration.lib.suppression import erased_ids
+from orchestration.lib.warehouse import (
+    Connection,
+    attached,
     qualified,
     quote_ident,
     scratch_connection,
     sql_literal,
     sql_text_list,
     storage_errors_explained,
+    table_columns,
 )
-from orchestration.lib.suppression import erased_ids
 from policies.regions import country_to_region
 from policies.rules import retention_days
 
@@ -126,10 +126,8 @@ def _key_match(spec: SourceTable) -> str:
     return " AND ".join(f"t.{k} = b.{k}" for k in _key(spec))
 
 
-def _attach(con: duckdb.DuckDBPyConnection, stack: contextlib.ExitStack, path, name: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stack.enter_context(locked(path))
-    con.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(name)}")
+def _attach(con: Connection, stack: contextlib.ExitStack, path, name: str) -> None:
+    stack.enter_context(attached(con, path, name))
 
 
 def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: LoadReport) -> None:
@@ -178,7 +176,7 @@ def _find_duplicate_keys(con, spec: SourceTable) -> None:
     keys = ", ".join(_key(spec))
     con.execute(f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {keys} FROM incoming "
                 f"WHERE NOT {_key_is_null(spec)} AND _region IS NOT NULL "
-                f"GROUP BY ALL HAVING count(*) > 1")
+                f"GROUP BY {keys} HAVING count(*) > 1")
 
 
 def _to_quarantine_or_compare(spec: SourceTable) -> str:
@@ -388,9 +386,7 @@ def _evolve(con, spec: SourceTable, region: str) -> list[str]:
     """Bring a stored raw table up to its declaration: a newly declared column is added (empty
     in the rows stored before it); a declared column stored with another type is an error.
     Returns the columns added."""
-    stored = dict(con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND "
-        "schema_name = ? AND table_name = ?", [region, spec.schema, spec.table]).fetchall())
+    stored = table_columns(con, spec.schema, spec.table, catalog=region)
     if not stored:
         return []
     target = qualified(spec.schema, spec.table, catalog=region)

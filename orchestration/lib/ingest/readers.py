@@ -15,11 +15,15 @@ import re
 import tempfile
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.ingest.landing import LandingFile
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.store import quote_ident, sql_literal, sql_text_list
+from orchestration.lib.warehouse import (
+    Connection,
+    Error,
+    quote_ident,
+    sql_literal,
+    sql_text_list,
+)
 
 SAMPLE_LINES = 1000
 
@@ -28,7 +32,7 @@ class FileRefused(Exception):
     """The whole file is quarantined; the message says why and what to do."""
 
 
-def create_scratch_tables(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def create_scratch_tables(con: Connection, spec: SourceTable,
                           country_regions: dict[str, str]) -> None:
     """`incoming` holds typed rows with their file, line and region; `rejected` the rest."""
     branches = " ".join(f"WHEN {sql_literal(country)} THEN {sql_literal(region)}"
@@ -123,7 +127,7 @@ def _salvage(con, spec: SourceTable, file: LandingFile, path: Path, header: list
         salvage_path.unlink(missing_ok=True)
 
 
-def read_csv_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
+def read_csv_file(con: Connection, spec: SourceTable, file: LandingFile) -> None:
     with open(file.path, "rb") as handle:
         head = handle.readline()
         has_data = bool(handle.readline().strip())
@@ -166,7 +170,7 @@ def _csv_fields(text: str) -> list[str]:
         return []
 
 
-def route_rejected(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def route_rejected(con: Connection, spec: SourceTable,
                    files: list[LandingFile]) -> None:
     """`rejected_routes` (file, line, country): the routing column of each rejected row, where
     the broken line still shows it (a CSV field under its header, a JSON "key": "value"), so a
@@ -198,7 +202,7 @@ def route_rejected(con: duckdb.DuckDBPyConnection, spec: SourceTable,
         con.executemany("INSERT INTO rejected_routes VALUES (?, ?, ?)", found)
 
 
-def number_csv_rows(con: duckdb.DuckDBPyConnection, files: list[LandingFile],
+def number_csv_rows(con: Connection, files: list[LandingFile],
                     wanted: str) -> None:
     """Fill `_line` of the CSV rows matching `wanted` (a condition on `incoming`): the reader
     gives lines only to the rows it rejects, so the others are found by a second parse, paid
@@ -234,7 +238,7 @@ def _holds_nul(file: LandingFile, fmt: str) -> bool:
         return data.find(b"\x00") >= 0 or (fmt == "jsonl" and data.find(b"\\u0000") >= 0)
 
 
-def reject_nul_bytes(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def reject_nul_bytes(con: Connection, spec: SourceTable,
                      files: list[LandingFile]) -> None:
     """Move rows of a text export (CSV, JSON lines) whose text holds a NUL byte from
     `incoming` to `rejected`: no export means one, and stored it would cut the value short in
@@ -261,7 +265,7 @@ def reject_nul_bytes(con: duckdb.DuckDBPyConnection, spec: SourceTable,
     con.execute(f"DELETE FROM incoming WHERE {holding_nul('')}")
 
 
-def remember_csv_rows(con: duckdb.DuckDBPyConnection) -> None:
+def remember_csv_rows(con: Connection) -> None:
     """Where each file's rows start in `incoming`, before exclusions delete any."""
     con.execute("CREATE OR REPLACE TEMP TABLE csv_first_rows AS SELECT _file, "
                 "min(rowid) AS first_rowid, count(*) AS accepted FROM incoming GROUP BY 1")
@@ -274,12 +278,12 @@ def _same_type(found: str, declared: str) -> bool:
     return found == declared or (found, declared) == ("TIMESTAMPWITHTIMEZONE", "TIMESTAMP")
 
 
-def _check_parquet_schema(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def _check_parquet_schema(con: Connection, spec: SourceTable,
                           file: LandingFile) -> None:
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
                                 [str(file.path)]).fetchall()
-    except duckdb.Error as error:
+    except Error as error:
         raise FileRefused(f"not a readable Parquet file: {str(error).splitlines()[0]}") from None
     found = {name: str(kind).upper() for name, kind, *_ in described}
     if drift := _drift_message(spec, list(found)):
@@ -309,7 +313,7 @@ def parquet_rows(spec: SourceTable, files: list[LandingFile]) -> str:
             f"FROM {_parquet_scan(files)})")
 
 
-def _insert_parquet(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def _insert_parquet(con: Connection, spec: SourceTable,
                     files: list[LandingFile], columns: list[str] | None = None) -> None:
     columns = columns or spec.column_names
     select = ", ".join(quote_ident(c) for c in columns)
@@ -321,7 +325,7 @@ def _insert_parquet(con: duckdb.DuckDBPyConnection, spec: SourceTable,
     con.execute("RESET preserve_insertion_order")
 
 
-def read_parquet_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def read_parquet_files(con: Connection, spec: SourceTable,
                        files: list[LandingFile], columns: list[str] | None = None
                        ) -> dict[str, str]:
     """All good Parquet files in one parallel scan; a file that breaks it is read alone.
@@ -336,7 +340,7 @@ def read_parquet_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
     try:
         if accepted:
             _insert_parquet(con, spec, accepted, columns)
-    except duckdb.Error:
+    except Error:
         con.execute("DELETE FROM incoming")
         for file in accepted:
             refused.update(_read_alone(con, spec, file, _insert_parquet, [file], columns))
@@ -356,7 +360,7 @@ def _json_sample_keys(file: LandingFile) -> list[str]:
     return list(keys)
 
 
-def read_jsonl_file(con: duckdb.DuckDBPyConnection, spec: SourceTable, file: LandingFile) -> None:
+def read_jsonl_file(con: Connection, spec: SourceTable, file: LandingFile) -> None:
     keys = _json_sample_keys(file)
     if not keys:
         raise FileRefused("no JSON object found in the first lines; is the file empty?")
@@ -406,7 +410,7 @@ def _read_alone(con, spec: SourceTable, file: LandingFile, reader, *args) -> dic
             raise FileRefused("the file is empty (0 bytes)")
         reader(con, spec, *args)
         return {}
-    except (FileRefused, duckdb.Error) as error:
+    except (FileRefused, Error) as error:
         for table in ("incoming", "rejected"):
             con.execute(f"DELETE FROM {table} WHERE _file = ?", [file.name])
         if isinstance(error, FileRefused):
@@ -414,7 +418,7 @@ def _read_alone(con, spec: SourceTable, file: LandingFile, reader, *args) -> dic
         return {file.name: f"could not be read: {str(error).splitlines()[0]}"}
 
 
-def read_files(con: duckdb.DuckDBPyConnection, spec: SourceTable,
+def read_files(con: Connection, spec: SourceTable,
                files: list[LandingFile]) -> dict[str, str]:
     """Read the files into `incoming`/`rejected`; returns the refused files with the reason."""
     if spec.format == "parquet":

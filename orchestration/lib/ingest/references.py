@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
-from orchestration.lib.store import (
-    locked,
+from orchestration.lib.warehouse import (
+    attached,
+    exists,
     qualified,
     quote_ident,
     scratch_connection,
-    sql_literal,
+    store_path,
     table_exists,
 )
 
@@ -50,16 +50,13 @@ def check_references(spec: SourceTable, regions: list[str]) -> list[ReferenceRep
     keys = [c for c in spec.columns if c.references]
     if not keys:
         return []
-    settings = get_settings()
     reports = []
     with contextlib.ExitStack() as stack:
         con = scratch_connection()
         stack.callback(con.close)
-        present = [r for r in regions if settings.region_store(r).exists()]
+        present = [r for r in regions if exists(store_path(r))]
         for region in present:
-            stack.enter_context(locked(settings.region_store(region)))
-            con.execute(f"ATTACH {sql_literal(str(settings.region_store(region)))} AS "
-                        f"{quote_ident(region)} (READ_ONLY)")
+            stack.enter_context(attached(con, store_path(region), region, read_only=True))
         for column in keys:
             target, _, target_column = column.references.rpartition(".")
             rows = _union(con, spec, column.name, present)

@@ -7,7 +7,12 @@ import html
 from pathlib import Path
 
 from orchestration.lib.quality.history import HISTORY_TABLE
-from orchestration.lib.store import reader, store_path, table_exists
+from orchestration.lib.warehouse import (
+    exists,
+    reader,
+    store_path,
+    table_exists,
+)
 from policies.regions import region_names
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;color:#1d2433}
@@ -19,7 +24,7 @@ code{font-size:12px}"""
 
 def _rows(region: str) -> list[tuple]:
     path = store_path(region)
-    if not path.exists():
+    if not exists(path):
         return []
     with reader(path) as con:
         schema, table = HISTORY_TABLE.split(".")

@@ -6,7 +6,7 @@ import json
 
 from orchestration.lib.quality.validate import SuiteOutcome
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import store_path, write_connection
+from orchestration.lib.warehouse import store_path, write_connection
 
 HISTORY_TABLE = "_steward.quality_results"
 

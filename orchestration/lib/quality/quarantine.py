@@ -11,10 +11,11 @@ from orchestration.lib.ingest import ledger
 from orchestration.lib.quality.suites import ExpectationSpec
 from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import (
+from orchestration.lib.warehouse import (
     qualified,
     quote_ident,
     store_path,
+    table_columns,
     write_connection,
 )
 
@@ -41,16 +42,14 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
     columns = ", ".join(quote_ident(k) for k in key_columns)
     target = qualified(schema, table)
     with write_connection(store_path(outcome.region)) as con:
-        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                 "WHERE table_schema = ? AND table_name = ?",
-                                 [schema, table]).fetchall())
+        types = table_columns(con, schema, table)
         declared = ", ".join(f"{quote_ident(k)} {types[k]}" for k in key_columns)
         con.execute(f"CREATE TEMP TABLE failing ({declared}, reason VARCHAR)")
         placeholders = ", ".join("?" * (len(key_columns) + 1))
         con.executemany(f"INSERT INTO failing VALUES ({placeholders})", failing)
         records = con.execute(
             f"SELECT string_agg(DISTINCT f.reason, '; '), to_json(t)::VARCHAR FROM {target} t "
-            f"JOIN failing f USING ({columns}) GROUP BY ALL").fetchall()
+            f"JOIN failing f USING ({columns}) GROUP BY 2").fetchall()
         now = current_time()
         ledger.ensure_region_quarantine(con)
         con.execute("BEGIN")

@@ -12,7 +12,12 @@ from typing import Any
 
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
 from orchestration.lib.settings import current_time
-from orchestration.lib.store import locked, qualified, store_path
+from orchestration.lib.warehouse import (
+    great_expectations_url,
+    locked,
+    qualified,
+    store_path,
+)
 
 SAMPLE_SIZE = 10
 QUERY = "unexpected_rows_query"
@@ -79,9 +84,6 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
         ExpectationConfiguration,
     )
 
-    from orchestration.lib.quality import gx_duckdb
-
-    gx_duckdb.apply()
     path = store_path(region)
     context = gx.get_context(mode="ephemeral")
     expectations = [ExpectationConfiguration(type=spec.type, kwargs=spec.kwargs).to_domain_obj()
@@ -89,7 +91,7 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
     # GE opens the file as soon as the data source is added (to test it): all under the lock.
     with locked(path):
         source = context.data_sources.add_sql(name=f"store_{uuid.uuid4().hex[:8]}",
-                                              connection_string=f"duckdb:///{path}")
+                                              connection_string=great_expectations_url(path))
         # A query asset, not a table asset: GE drops the schema of a DuckDB table asset.
         batch_definition = source.add_query_asset(
             name=table, query=f"SELECT * FROM {qualified(schema, table)}",

@@ -1,27 +1,31 @@
-"""The only module that opens the central store.
+"""The embedded warehouse: one DuckDB file per store, and DuckDB as the in-process engine.
 
-Each residency region has its own DuckDB file; quarantined input has its own file next to them.
-Writers take an inter-process lock per file, so two runs against one store serialize instead of
-failing on DuckDB's single-writer lock. Keeping every connection here lets another engine take
-DuckDB's place later without touching the assets.
+Each residency region has its own file; quarantine, audit, credentials, erasures and operations
+have theirs next to them. Writers take an inter-process lock per file, so two runs against one
+store serialize instead of failing on DuckDB's single-writer lock. The same engine, in memory,
+parses landing files during ingest and serves analyses over Arrow data (`engine`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse.sql import quote_ident, sql_literal
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LOCK_TIMEOUT_SECONDS = 600.0
+DIALECT = "duckdb"  # sqlglot's name for the SQL this backend speaks
+Connection = duckdb.DuckDBPyConnection
+Error = duckdb.Error
 
 
 # How a full disk, a read-only file system or a missing permission reads in OS and DuckDB errors.
@@ -51,30 +55,8 @@ def storage_errors_explained(path: Path) -> Iterator[None]:
             "writable, then run again") from error
 
 
-class UnsafeIdentifierError(ValueError):
-    """A schema, table or column name that would need quoting tricks to be used in SQL."""
-
-
-def quote_ident(name: str) -> str:
-    """Quote a declared identifier; refuse anything that is not a plain SQL name."""
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise UnsafeIdentifierError(
-            f"identifier {name!r} is not allowed: use letters, digits and underscores, "
-            "starting with a letter or underscore (at most 63 characters)"
-        )
-    return f'"{name}"'
-
-
-def qualified(schema: str, table: str, catalog: str | None = None) -> str:
-    parts = [catalog, schema, table] if catalog else [schema, table]
-    return ".".join(quote_ident(part) for part in parts)
-
-
-def sql_literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def sql_text_list(values: list[str]) -> str:
+    """A DuckDB list of text literals (the scratch engine's syntax)."""
     return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
 
 
@@ -157,16 +139,53 @@ def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
+def engine() -> duckdb.DuckDBPyConnection:
+    """A plain in-memory engine, for analyses over Arrow and pandas data and writing files."""
+    return duckdb.connect()
+
+
+@contextmanager
+def attached(con: duckdb.DuckDBPyConnection, path: Path, name: str,
+             read_only: bool = False) -> Iterator[None]:
+    """Attach a store to an in-process engine as catalog `name`, holding the store's writer
+    lock meanwhile (the ingest commit writes every region's rows from one engine)."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path):
+        con.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(name)}"
+                    + (" (READ_ONLY)" if read_only else ""))
+        yield
+
+
+def connect(path: Path, write: bool = False
+            ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """`write_connection` when the caller will write, else `reader` (a dry run only reads)."""
+    return write_connection(path) if write else reader(path)
+
+
 def scratch_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory engine for parsing and routing; it spills to the store's spill folder."""
-    return _configure(duckdb.connect())
+    return _configure(engine())
+
+
+def great_expectations_url(path: Path) -> str:
+    """The SQLAlchemy URL Great Expectations opens a store with, once GE's DuckDB fix is in."""
+    from orchestration.lib.warehouse import gx_duckdb
+
+    gx_duckdb.apply()
+    return f"duckdb:///{path}"
+
+
+def exists(path: Path) -> bool:
+    """Whether the store has been written at all (a reader of a missing one would create it)."""
+    return path.exists()
 
 
 def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
                     schema: str = "main") -> list[tuple]:
     """The rows `sql` reads from a bookkeeping table, or none while its store or the table
     has not been written yet."""
-    if not path.exists():
+    if not exists(path):
         return []
     with reader(path) as con:
         if not table_exists(con, schema, table):
@@ -180,7 +199,7 @@ def held_in(regions: Iterable[str], relation: tuple[str, str]
     without the store or the table yet are skipped."""
     for region in regions:
         path = store_path(region)
-        if not path.exists():
+        if not exists(path):
             continue
         with reader(path) as con:
             if table_exists(con, *relation):
@@ -195,3 +214,45 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,
         " AND (? IS NULL OR table_catalog = ?)", [schema, table, catalog, catalog],
     ).fetchall()  # fetched to the end, so the connection is free for the next query
     return bool(count)
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+            catalog: str | None = None) -> dict[str, str]:
+    """Column name → type of `schema.table` (in the attached `catalog`, when given), in
+    table order; empty when the table does not exist."""
+    return dict(con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? AND (? IS NULL OR table_catalog = ?) ORDER BY ordinal_position",
+        [schema, table, catalog, catalog]).fetchall())
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, relation: str, definition: str,
+                  params: list | tuple = ()) -> None:
+    """Create `relation` (already quoted) anew from `definition`, a column list in parentheses
+    or `AS SELECT ...`, dropping what it held before."""
+    con.execute(f"CREATE OR REPLACE TABLE {relation} {definition}", params)
+
+
+def delete_where(con: duckdb.DuckDBPyConnection, relation: str, condition: str,
+                 params: list | tuple = (), count_only: bool = False) -> int:
+    """Delete the rows of `relation` (already quoted) that match `condition` and say how many;
+    with `count_only`, count them and delete nothing (a dry run)."""
+    verb = "SELECT count(*)" if count_only else "DELETE"
+    [(count,)] = con.execute(f"{verb} FROM {relation} WHERE {condition}", params).fetchall()
+    return int(count)
+
+
+def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, data: object) -> None:
+    """Make Arrow (or pandas) data queryable as `name` in this connection's statements."""
+    con.register(name, data)
+
+
+def select_arrow(con: duckdb.DuckDBPyConnection, query: str,
+                 params: list | tuple = ()) -> pa.Table:
+    """What `query` selects, as Arrow; DuckDB hands its buffers over without a cursor's copy."""
+    return con.sql(query, params=params).to_arrow_table()
+
+
+def sample(relation: str, rows: int) -> str:
+    """A FROM item reading a uniform sample of at most `rows` rows of `relation`."""
+    return f"{relation} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE (7)"
