@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,25 @@ def built_estate(tmp_path_factory: pytest.TempPathFactory, dbt_manifest):
     return path, success, outcomes
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on loopback for this session (one per test worker).
+    Without the server here the tests that need it skip, saying how to enable them; CI sets
+    STEWARD_REQUIRE_POSTGRES=1, which makes that a failure."""
+    from tests.postgres_cluster import ENABLE, server_bin, start_cluster
+
+    if server_bin() is None:
+        if os.environ.get("STEWARD_REQUIRE_POSTGRES"):
+            pytest.fail(f"STEWARD_REQUIRE_POSTGRES is set but no server is installed: {ENABLE}")
+        pytest.skip(ENABLE)
+    # Not under pytest's temporary folder: the server's user must be able to reach its files.
+    folder = Path(tempfile.mkdtemp(prefix="steward-postgres-"))
+    cluster = start_cluster(folder)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(built_estate):
     """The built estate's (success, outcomes), with this module's settings pointing at it."""
@@ -162,8 +182,6 @@ def run_steward(args: list[str], data: Path, **env: str):
 
 def sandbox_project(folder: Path, files: dict[str, str]) -> Path:
     """A copy of the dbt project with extra files under models/marts/sandbox/."""
-    import shutil
-
     from orchestration.lib.settings import get_settings
 
     project = folder / "dbt_project"

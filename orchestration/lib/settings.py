@@ -91,6 +91,10 @@ def to_real_clock(moment: datetime) -> float:
 
 def _warehouse() -> str:
     chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower()
+    if chosen == "postgres":
+        raise ValueError("STEWARD_WAREHOUSE=postgres: Steward's ingest, checks and read path do "
+                         "not run on PostgreSQL yet, only the dbt project does (README, 'On "
+                         "PostgreSQL'); unset it to use the DuckDB stores")
     if chosen not in WAREHOUSES:
         raise ValueError(f"STEWARD_WAREHOUSE={chosen!r} is not a warehouse Steward can use; "
                          f"choose one of {', '.join(WAREHOUSES)} (or unset it for duckdb)")

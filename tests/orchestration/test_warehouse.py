@@ -46,6 +46,9 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv("STEWARD_WAREHOUSE", "oracle")
     with pytest.raises(ValueError, match=r"STEWARD_WAREHOUSE='oracle'.*duckdb"):
         get_settings()
+    monkeypatch.setenv("STEWARD_WAREHOUSE", "postgres")
+    with pytest.raises(ValueError, match="do not run on PostgreSQL yet"):
+        get_settings()
     monkeypatch.setenv("STEWARD_WAREHOUSE", "DuckDB")
     assert get_settings().warehouse == "duckdb"
 

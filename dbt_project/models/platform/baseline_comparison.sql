@@ -27,7 +27,7 @@ exceptions as (
         count(*) as alerts_sent
     from baselines
     cross join {{ source('telemetry', 'alerts') }} as alerts
-    group by all
+    group by 1, 2
 ),
 
 kpis as (
@@ -35,23 +35,25 @@ kpis as (
         runs.label,
         runs.pinned_at,
         runs.side,
-        count(*)::double as runs,
-        avg((runs.status = 'SUCCESS')::int)::double as success_rate,
-        avg(runs.rows_processed)::double as rows_processed_per_run,
-        avg(runs.cpu_seconds)::double as cpu_seconds_per_run,
-        (sum(runs.cpu_seconds) * 1e6 / nullif(sum(runs.rows_processed), 0))::double
-            as cpu_seconds_per_million_rows,
-        (sum(runs.checks_passed)
-         / nullif(sum(runs.checks_passed + runs.checks_failed + runs.checks_warned), 0))
-            ::double as check_pass_rate,
-        (sum(runs.rows_quarantined) * 1000 / nullif(sum(runs.rows_processed), 0))::double
-            as quarantined_per_thousand_rows,
-        (coalesce(any_value(exceptions.alerts_sent), 0) / count(*))::double
-            as alerts_per_run,
-        quantile_cont(runs.seconds, 0.95)::double as p95_run_seconds
+        -- every ratio divides double precision values: integer division truncates in postgres
+        count(*)::double precision as runs,
+        avg((runs.status = 'SUCCESS')::int)::double precision as success_rate,
+        avg(runs.rows_processed)::double precision as rows_processed_per_run,
+        avg(runs.cpu_seconds)::double precision as cpu_seconds_per_run,
+        sum(runs.cpu_seconds)::double precision * 1e6
+        / nullif(sum(runs.rows_processed), 0) as cpu_seconds_per_million_rows,
+        sum(runs.checks_passed)::double precision
+        / nullif(sum(runs.checks_passed + runs.checks_failed + runs.checks_warned), 0)
+            as check_pass_rate,
+        sum(runs.rows_quarantined)::double precision * 1000
+        / nullif(sum(runs.rows_processed), 0) as quarantined_per_thousand_rows,
+        coalesce({{ dbt.any_value('exceptions.alerts_sent') }}, 0)::double precision
+        / count(*) as alerts_per_run,
+        (percentile_cont(0.95) within group (order by runs.seconds))::double precision
+            as p95_run_seconds
     from runs
     left join exceptions using (label, side)
-    group by all
+    group by 1, 2, 3
 ),
 
 better as (
@@ -99,9 +101,9 @@ select
     sides.label as baseline,
     sides.pinned_at,
     sides.metric,
-    round(sides.before, 4) as before,
-    round(sides.after, 4) as after,
-    round(sides.after - sides.before, 4) as change,
+    {{ steward_round('sides.before', 4) }} as before,
+    {{ steward_round('sides.after', 4) }} as after,
+    {{ steward_round('sides.after - sides.before', 4) }} as change,
     better.better
 from sides
 inner join better using (metric)

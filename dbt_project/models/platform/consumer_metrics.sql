@@ -3,7 +3,7 @@ with steps as (
     select
         consumer,
         count(distinct run_id) as runs,
-        sum(coalesce(rows_written, 0)) as rows_scored,
+        sum(coalesce(rows_written, 0))::bigint as rows_scored,
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
     from {{ source('telemetry', 'steps') }}
     where kind = 'consumer'
@@ -44,7 +44,7 @@ alerts as (
         count(*) as alerts_sent
     from {{ source('telemetry', 'alerts') }} as alerts
     inner join consumer_assets on alerts.key = 'asset:' || consumer_assets.asset
-    group by all
+    group by 1
 ),
 
 consumers as (
@@ -65,7 +65,8 @@ select
     coalesce(reads.reads_denied, 0) as reads_denied,
     coalesce(reads.runs_blocked, 0) as runs_blocked,
     coalesce(alerts.alerts_sent, 0) as alerts_sent,
-    round(coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0), 3) as cpu_seconds
+    {{ steward_round('coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0)', 3) }}
+        as cpu_seconds
 from consumers
 left join steps using (consumer)
 left join checks using (consumer)

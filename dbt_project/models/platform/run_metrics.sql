@@ -3,8 +3,8 @@ with steps as (
     select
         run_id,
         count(*) as assets,
-        sum(coalesce(rows_read, rows_written, 0)) as rows_processed,
-        sum(coalesce(rows_quarantined, 0)) as rows_quarantined,
+        sum(coalesce(rows_read, rows_written, 0))::bigint as rows_processed,
+        sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined,
         sum(files_refused) as files_refused,
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
     from {{ source('telemetry', 'steps') }}
@@ -16,7 +16,7 @@ checks as (
         run_id,
         {{ check_counts() }},
         -- failing rows a quality suite moved to the quarantine
-        sum(coalesce(rows_quarantined, 0)) as rows_quarantined,
+        sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined,
         -- checks that run as their own step (an ingest's run inside its step)
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
     from {{ source('telemetry', 'checks') }}
@@ -38,7 +38,8 @@ select
     coalesce(checks.checks_passed, 0) as checks_passed,
     coalesce(checks.checks_failed, 0) as checks_failed,
     coalesce(checks.checks_warned, 0) as checks_warned,
-    round(coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0), 3) as cpu_seconds
+    {{ steward_round('coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0)', 3) }}
+        as cpu_seconds
 from {{ source('telemetry', 'runs') }} as runs
 left join steps using (run_id)
 left join checks using (run_id)

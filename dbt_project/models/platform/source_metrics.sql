@@ -2,11 +2,11 @@
 with steps as (
     select
         asset,
-        any_value(source_table) as source_table,
+        {{ dbt.any_value('source_table') }} as source_table,
         count(distinct run_id) as runs,
-        sum(coalesce(rows_read, 0)) as rows_read,
-        sum(coalesce(rows_written, 0)) as rows_loaded,
-        sum(coalesce(rows_quarantined, 0)) as rows_quarantined_at_load,
+        sum(coalesce(rows_read, 0))::bigint as rows_read,
+        sum(coalesce(rows_written, 0))::bigint as rows_loaded,
+        sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined_at_load,
         sum(files_refused) as files_refused,
         -- a load that quarantined rows or refused a file is a case someone reviews
         count(*) filter (where rows_quarantined > 0 or files_refused > 0) as quarantine_cases,
@@ -21,7 +21,7 @@ checks as (
     select
         asset,
         {{ check_counts() }},
-        sum(coalesce(rows_quarantined, 0)) as rows_quarantined_by_checks
+        sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined_by_checks
     from {{ source('telemetry', 'checks') }}
     where kind = 'ingest'
     group by asset
@@ -42,7 +42,7 @@ alerts as (
         count(*) as alerts_sent
     from {{ source('telemetry', 'alerts') }}
     where starts_with(key, 'asset:')
-    group by all
+    group by 1
 )
 
 select
@@ -61,7 +61,7 @@ select
     coalesce(expectations.expectations_failed, 0) as expectations_failed,
     coalesce(alerts.alerts_sent, 0) as alerts_sent,
     coalesce(alerts.alerts_sent, 0) + steps.quarantine_cases as exceptions_to_humans,
-    round(steps.cpu_seconds, 3) as cpu_seconds,
+    {{ steward_round('steps.cpu_seconds', 3) }} as cpu_seconds,
     steps.last_loaded_at
 from steps
 left join checks using (asset)

@@ -19,7 +19,7 @@ select
     invoices.due_date,
     coalesce(payments.paid_amount, 0) as paid_amount,
     payments.first_paid_at,
-    date_diff('day', invoices.issued_at, payments.first_paid_at) as days_to_pay,
+    {{ dbt.datediff('invoices.issued_at', 'payments.first_paid_at', 'day') }} as days_to_pay,
     coalesce(payments.first_paid_at::date > invoices.due_date, false) as is_paid_late
 from {{ ref('stg_billing__invoices') }} as invoices
 left join payments on payments.invoice_id = invoices.invoice_id

@@ -18,7 +18,9 @@ tickets as (
 web as (
     select
         customer_id,
-        count(*) filter (where occurred_at >= {{ as_of() }} - interval 30 day) as events_30d,
+        count(*) filter (
+            where occurred_at >= {{ dbt.dateadd('day', -30, as_of()) }}
+        ) as events_30d,
         max(occurred_at) as last_event_at
     from {{ ref('stg_web__events') }}
     where customer_id is not null
@@ -30,10 +32,10 @@ select
     customers.country_code,
     customers.segment,
     customers.lead_status,
-    date_diff('day', customers.signup_at, {{ as_of() }})::integer as tenure_days,
+    {{ dbt.datediff('customers.signup_at', as_of(), 'day') }}::integer as tenure_days,
     coalesce(invoices.invoice_count, 0)::integer as invoice_count,
     coalesce(invoices.total_spend, 0)::decimal(18, 2) as total_spend,
-    coalesce(invoices.late_payment_rate, 0)::double as late_payment_rate,
+    coalesce(invoices.late_payment_rate, 0)::double precision as late_payment_rate,
     coalesce(tickets.ticket_count, 0)::integer as ticket_count,
     coalesce(web.events_30d, 0)::integer as events_30d,
     web.last_event_at

@@ -21,6 +21,6 @@ select
     invoices.days_to_pay::integer as days_to_pay,
     invoices.is_paid_late,
     customer_history.customer_invoice_count::integer as customer_invoice_count,
-    customer_history.customer_late_payment_rate::double as customer_late_payment_rate
+    customer_history.customer_late_payment_rate::double precision as customer_late_payment_rate
 from {{ ref('int_invoices_paid') }} as invoices
 left join customer_history on customer_history.customer_id = invoices.customer_id

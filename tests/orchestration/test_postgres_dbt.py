@@ -1,0 +1,183 @@
+"""The dbt project is portable: on a real PostgreSQL server it builds the same tables as on
+DuckDB, its redaction masks the same text, and both gates stop a model there too.
+
+The PostgreSQL warehouse's own ingest is not built yet, so each test copies the inputs a dbt
+build reads (raw tables and Steward's `_steward` facts) from the built DuckDB estate over ADBC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import adbc_driver_postgresql.dbapi as adbc
+import duckdb
+import psycopg2
+import pytest
+
+from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.settings import PROJECT_ROOT
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "platform")
+PLATFORM = "path:models/platform"
+
+
+def _copy_inputs(store: Path, postgres, database: str) -> str:
+    """A new database holding every table of `store` that is not a dbt model; its DSN."""
+    admin = psycopg2.connect(postgres.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    admin.close()
+    dsn = postgres.dsn(database)
+    source = duckdb.connect(str(store), read_only=True)
+    inputs = source.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+        "'BASE TABLE' AND table_schema NOT IN ?", [list(MODEL_SCHEMAS)]).fetchall()
+    with adbc.connect(dsn) as con, con.cursor() as cursor:
+        for schema, table in inputs:
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            rows = source.sql(f'SELECT * FROM "{schema}"."{table}"').to_arrow_table()
+            cursor.adbc_ingest(table, rows, mode="create", db_schema_name=schema)
+        con.commit()
+    source.close()
+    return dsn
+
+
+def _dbt_build(postgres, database: str, region: str, tmp_path: Path, *selection: str
+               ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STEWARD_PG_HOST": "127.0.0.1", "STEWARD_PG_PORT": str(postgres.port),
+           "STEWARD_PG_USER": "postgres", "STEWARD_PG_DBNAME": database}
+    return subprocess.run(
+        [dbt_executable(), "build", "--target", "postgres", "--vars",
+         json.dumps({"region": region}), "--project-dir", str(DBT_PROJECT), "--profiles-dir",
+         str(DBT_PROJECT), "--target-path", str(tmp_path / "target"), "--log-path",
+         str(tmp_path / "logs"), *selection],
+        env=env, capture_output=True, text=True, timeout=600)
+
+
+def _plain(value):
+    """A value as both engines' drivers can agree on it: numbers compared at 1e-9."""
+    if isinstance(value, Decimal | float):
+        return round(float(value), 9)
+    return value
+
+
+def _rows(fetched: list[tuple]) -> list[tuple]:
+    return sorted((tuple(_plain(v) for v in row) for row in fetched), key=repr)
+
+
+def _model_tables(store: Path) -> list[tuple[str, str]]:
+    with duckdb.connect(str(store), read_only=True) as con:
+        return con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_schema IN ? ORDER BY 1, 2",
+                           [list(MODEL_SCHEMAS)]).fetchall()
+
+
+def _differences(store: Path, dsn: str) -> dict[str, str]:
+    differences = {}
+    duck = duckdb.connect(str(store), read_only=True)
+    pg = psycopg2.connect(dsn)
+    for schema, table in _model_tables(store):
+        with pg.cursor() as cursor:
+            cursor.execute(f'SELECT * FROM "{schema}"."{table}"')
+            on_postgres = _rows(cursor.fetchall())
+        on_duckdb = _rows(duck.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall())
+        if on_postgres != on_duckdb:
+            first = next((a, b) for a, b in zip(on_duckdb, on_postgres, strict=False) if a != b)
+            differences[f"{schema}.{table}"] = f"{len(on_duckdb)} vs {len(on_postgres)}: {first}"
+    pg.close()
+    duck.close()
+    return differences
+
+
+@pytest.mark.parametrize("region", ["eu", "global"])
+def test_every_model_builds_on_postgres_with_the_rows_duckdb_built(built_estate, postgres,
+                                                                  tmp_path, region):
+    data, success, _ = built_estate
+    assert success
+    store = data / "store" / f"{region}.duckdb"
+    assert _model_tables(store), f"the built estate has no models in {region}"
+    database = f"steward_{region}"
+    dsn = _copy_inputs(store, postgres, database)
+    selection = ("--select", PLATFORM) if region == "global" else ("--exclude", PLATFORM)
+    built = _dbt_build(postgres, database, region, tmp_path, *selection)
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert _differences(store, dsn) == {}
+
+
+REDACTION_SAMPLES = [
+    "Call Björn Lindqvist on +46 70 123 45 67 or mail bjorn.l@example.se",
+    "Chloé de la Fontaine paid with 4111 1111 1111 1111 from 192.168.10.4",
+    "IBAN DE89 3704 0044 0532 0130 00, Anna's ticket; José García-López wrote",
+    "2001:0db8:85a3:0000:0000:8a2e:0370:7334 is not Sofia",
+    "nothing personal here, order 12345",
+]
+
+
+def _redacted(target: str, env: dict, tmp_path: Path) -> list[str]:
+    values = " union all ".join(
+        f"select {i} as n, {{{{ steward_redact(\"'{text.replace(chr(39), chr(39) * 2)}'\") }}}} "
+        "as redacted" for i, text in enumerate(REDACTION_SAMPLES))
+    shown = subprocess.run(
+        [dbt_executable(), "show", "--target", target, "--inline",
+         f"select redacted from ({values}) samples order by n", "--output", "json",
+         "--limit", "-1", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+         "--target-path", str(tmp_path / target), "--log-path", str(tmp_path / "logs"),
+         "--log-format", "json", "--quiet"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
+    events = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+    [preview] = [e["data"]["preview"] for e in events if e["info"]["name"] == "ShowNode"]
+    return [row["redacted"] for row in json.loads(preview)]
+
+
+def test_redaction_masks_the_same_text_on_postgres_as_on_duckdb(postgres, tmp_path):
+    admin = psycopg2.connect(postgres.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("CREATE DATABASE steward_redaction")
+    admin.close()
+    env = {**os.environ, "STEWARD_STORE_DIR": str(tmp_path), "STEWARD_PG_HOST": "127.0.0.1",
+           "STEWARD_PG_PORT": str(postgres.port), "STEWARD_PG_USER": "postgres",
+           "STEWARD_PG_DBNAME": "steward_redaction"}
+    on_duckdb = _redacted("local", env, tmp_path)
+    assert "[NAME]" in on_duckdb[0] and "[EMAIL]" in on_duckdb[0] and "Björn" not in on_duckdb[0]
+    assert on_duckdb[4] == REDACTION_SAMPLES[4]
+    assert _redacted("postgres", env, tmp_path) == on_duckdb
+
+
+def test_both_gates_stop_a_model_on_postgres_and_keep_its_last_good_table(built_estate,
+                                                                         postgres, tmp_path):
+    data, _, _ = built_estate
+    database = "steward_gates"
+    dsn = _copy_inputs(data / "store" / "eu.duckdb", postgres, database)
+    customers = ("--exclude", PLATFORM)
+    first = _dbt_build(postgres, database, "eu", tmp_path, *customers)
+    assert first.returncode == 0, first.stdout[-3000:]
+    pg = psycopg2.connect(dsn)
+    pg.autocommit = True
+    with pg.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM marts.customer_features")
+        [(good_rows,)] = cursor.fetchall()
+        cursor.execute("UPDATE raw_crm.customers SET country = 'US' WHERE customer_id = "
+                       "(SELECT min(customer_id) FROM raw_crm.customers)")
+    outside = _dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
+    assert outside.returncode != 0
+    assert "blocked by policy: region.rows_outside_region: 1 row(s) with a country_code " \
+           "outside eu, e.g. US" in outside.stdout
+    with pg.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(*) FILTER (WHERE country_code = 'US') "
+                       "FROM marts.customer_features")
+        assert cursor.fetchall() == [(good_rows, 0)]
+        cursor.execute("INSERT INTO _steward.policy_verdicts VALUES "
+                       "('model.steward.customer_features', 'customer_features', 'a test rule')")
+    blocked = _dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
+    assert blocked.returncode != 0
+    assert "blocked by policy: a test rule" in blocked.stdout
+    pg.close()

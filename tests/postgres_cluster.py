@@ -1,0 +1,77 @@
+"""A throwaway PostgreSQL cluster on loopback for the tests, from Debian's packages.
+
+The server refuses to run as root, so when the tests run as root the cluster belongs to the
+`postgres` user (its files under a folder that user owns) and is started through `runuser`.
+Loopback connections are trusted: the cluster lives as long as the test session and holds
+nothing but test data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+ENABLE = ("install PostgreSQL 15 and pgaudit to run these tests: "
+          "apt-get install -y postgresql postgresql-15-pgaudit (.ci/run does)")
+
+
+def server_bin() -> Path | None:
+    """The newest installed server's bin folder, or None when there is no server here."""
+    return next((d for d in BIN_DIRS if (d / "pg_ctl").exists()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@dataclass
+class Cluster:
+    data_dir: Path
+    port: int
+    bin_dir: Path
+
+    def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "stop", "-D",
+                                        str(self.data_dir), "-m", "immediate", "-w"]),
+                       check=False, capture_output=True)
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(_as_server_user(command), capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{Path(command[0]).name} failed: {done.stderr or done.stdout}")
+
+
+def start_cluster(folder: Path) -> Cluster:
+    """initdb and start a cluster in `folder`, which the server's user must be able to reach
+    (so not under a private temporary folder), with pgaudit preloaded."""
+    bin_dir = server_bin()
+    if bin_dir is None:
+        raise RuntimeError(ENABLE)
+    folder.mkdir(parents=True, exist_ok=True)
+    data_dir = folder / "data"
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
+          "--encoding=UTF8", "--locale=C.UTF-8"])
+    port = _free_port()
+    options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories="
+               f"{folder} -c shared_preload_libraries=pgaudit -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off")
+    _run([str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir), "-w", "-l",
+          str(folder / "server.log"), "-o", options])
+    return Cluster(data_dir, port, bin_dir)
