@@ -4,7 +4,8 @@ fetch; a retention purge and an erasure on an estate of about BENCH_ROWS rows; t
 governed pipeline on that estate against the same SQL in DuckDB, with its fixed overhead, a
 run with nothing new and a run after a 1% append (bench/e2e.py); landing → fresh features
 through the Dagster daemon on the default sample estate; then the policy engine at 10,000
-assets and the definitions load with 1,000 declared sources.
+assets, the definitions load with 1,000 declared sources, and the policy compiled into
+PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py).
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -25,6 +26,7 @@ from bench.automation import bench_automation
 from bench.dbt_build import REGION, compare
 from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
+from bench.grants import bench_grants
 from bench.policy import bench_definitions_load, bench_evaluation
 from bench.quality import bench_quality
 from bench.read import bench_read
@@ -103,6 +105,7 @@ def main() -> None:
         print()
         bench_evaluation()
         bench_definitions_load(root / "definitions")
+        bench_grants()
 
 
 def _bench_ingest(root: Path, rows: int) -> None:

@@ -496,6 +496,67 @@ def keys_rotate(
         raise typer.Exit(2) from None
 
 
+grants_app = typer.Typer(help="The policy compiled into each region's PostgreSQL database.",
+                         no_args_is_help=True)
+app.add_typer(grants_app, name="grants")
+RegionOption = Annotated[list[str] | None, typer.Option(
+    "--region", help="only this region's database (repeatable); default: every region")]
+
+
+def _each_database(regions: list[str] | None):
+    """(region, database name, connection) for each region's PostgreSQL database."""
+    from orchestration.lib.settings import postgres_dsn
+    from orchestration.lib.warehouse import postgres
+    from policies.regions import GLOBAL_REGION, region_names
+
+    for region in regions or [*region_names(), GLOBAL_REGION]:
+        dsn = postgres_dsn(region)
+        if not postgres.exists(dsn):
+            typer.echo(f"{region}: no database answers at {dsn.split('@')[-1]}; set "
+                       f"STEWARD_PG_DSN_{region.upper()} or the STEWARD_PG_DSN template",
+                       err=True)
+            raise typer.Exit(1)
+        with postgres.write_connection(dsn) as con:
+            [(database,)] = con.execute("SELECT current_database()").fetchall()
+            yield region, database, con
+
+
+@grants_app.command("plan")
+def grants_plan(regions: RegionOption = None,
+                check: Annotated[bool, typer.Option(help="exit 1 when anything differs")] = False,
+                ) -> None:
+    """What each database grants beyond, or short of, what the policy implies (+ to add,
+    - to take away); a manual GRANT shows here as drift."""
+    from orchestration.lib.database_grants import database_grants
+    from orchestration.lib.warehouse import grants
+
+    drift = False
+    for region, database, con in _each_database(regions):
+        changes = grants.plan(con, database, database_grants(con, region))
+        drift |= bool(changes)
+        typer.echo(f"{region} ({database}): " + ("as the policy implies" if not changes
+                                                   else f"{len(changes)} change(s)"))
+        for change in changes:
+            typer.echo(f"  {change}")
+    raise typer.Exit(1 if check and drift else 0)
+
+
+@grants_app.command("apply")
+def grants_apply(regions: RegionOption = None) -> None:
+    """Make each database grant exactly what the policy implies (roles, CONNECT, column
+    grants, masking views, row security), and say what changed. Audited."""
+    from orchestration.lib import audit_log
+    from orchestration.lib.database_grants import database_grants
+    from orchestration.lib.warehouse import grants
+
+    for region, database, con in _each_database(regions):
+        changes = grants.apply(con, database, database_grants(con, region))
+        audit_log.append("grants.applied", database, {"region": region, "changes": changes})
+        typer.echo(f"{region} ({database}): {len(changes)} change(s) applied")
+        for change in changes:
+            typer.echo(f"  {change}")
+
+
 metrics_app = typer.Typer(help="Platform metrics: dbt models over Steward's own telemetry.",
                           no_args_is_help=True)
 app.add_typer(metrics_app, name="metrics")
@@ -560,6 +621,24 @@ def audit_verify() -> None:
     verdict = "intact" if not breaks else f"TAMPERED ({len(breaks)} problem(s))"
     typer.echo(f"audit log {audit_store()}: {count} entries, {verdict}")
     raise typer.Exit(0 if not breaks else 1)
+
+
+@audit_app.command("collect")
+def audit_collect(regions: RegionOption = None) -> None:
+    """Bring the reads each region's PostgreSQL server audited (pgaudit: psql, BI tools, any
+    client) into the hash-chained log as `access.database` entries; run it on a schedule."""
+    from orchestration.lib.database_audit import collect
+    from orchestration.lib.warehouse import postgres
+    from orchestration.lib.warehouse.pgaudit import AuditNotReady
+    from policies.regions import GLOBAL_REGION, region_names
+
+    try:
+        collected = collect(regions or [*region_names(), GLOBAL_REGION])
+    except (AuditNotReady, postgres.Error) as refused:
+        typer.echo(f"not collected: {str(refused).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+    for server, reads in collected.items():
+        typer.echo(f"{server}: {reads} audited read(s) collected")
 
 
 @audit_app.command("export")

@@ -8,6 +8,7 @@ nothing but test data.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,7 +16,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as adbc
+import duckdb
+import psycopg2
+
+from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.settings import PROJECT_ROOT
+
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "platform")
+PLATFORM = "path:models/platform"
 ENABLE = ("install PostgreSQL 15 and pgaudit to run these tests: "
           "apt-get install -y postgresql postgresql-15-pgaudit (.ci/run does)")
 
@@ -71,7 +82,47 @@ def start_cluster(folder: Path) -> Cluster:
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories="
                f"{folder} -c shared_preload_libraries=pgaudit -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off")
+               "-c synchronous_commit=off -c full_page_writes=off "
+               # pgaudit's lines in a CSV log Steward reads back (warehouse/pgaudit.py)
+               "-c logging_collector=on -c log_destination=csvlog -c log_directory=log "
+               "-c log_filename=postgresql")
     _run([str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir), "-w", "-l",
           str(folder / "server.log"), "-o", options])
     return Cluster(data_dir, port, bin_dir)
+
+
+# Until Steward's own ingest runs on PostgreSQL, tests fill a database from a built DuckDB
+# store: the inputs a dbt build reads, copied over ADBC.
+def copy_inputs(store: Path, postgres: Cluster, database: str) -> str:
+    """A new database holding every table of `store` that is not a dbt model; its DSN."""
+    admin = psycopg2.connect(postgres.dsn())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    admin.close()
+    dsn = postgres.dsn(database)
+    source = duckdb.connect(str(store), read_only=True)
+    inputs = source.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+        "'BASE TABLE' AND table_schema NOT IN ?", [list(MODEL_SCHEMAS)]).fetchall()
+    with adbc.connect(dsn) as con, con.cursor() as cursor:
+        for schema, table in inputs:
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            rows = source.sql(f'SELECT * FROM "{schema}"."{table}"').to_arrow_table()
+            cursor.adbc_ingest(table, rows, mode="create", db_schema_name=schema)
+        con.commit()
+    source.close()
+    return dsn
+
+
+def dbt_build(postgres: Cluster, database: str, region: str, tmp_path: Path, *selection: str
+               ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STEWARD_PG_HOST": "127.0.0.1", "STEWARD_PG_PORT": str(postgres.port),
+           "STEWARD_PG_USER": "postgres", "STEWARD_PG_DBNAME": database}
+    return subprocess.run(
+        [dbt_executable(), "build", "--target", "postgres", "--vars",
+         json.dumps({"region": region}), "--project-dir", str(DBT_PROJECT), "--profiles-dir",
+         str(DBT_PROJECT), "--target-path", str(tmp_path / "target"), "--log-path",
+         str(tmp_path / "logs"), *selection],
+        env=env, capture_output=True, text=True, timeout=600)

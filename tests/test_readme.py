@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -16,11 +18,17 @@ def test_every_make_command_in_the_readme_is_a_target():
     assert commands <= targets, commands - targets
 
 
-def test_every_path_in_the_readme_exists():
+@pytest.mark.parametrize("page", ["README.md", "docs/architecture.md", "docs/reliability.md"])
+def test_every_path_a_page_names_exists(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    # Paths in backticks, and in the diagrams any path from the top of the tree.
     paths = set(re.findall(r"`((?:orchestration|dbt_project|policies|expectations|tests|bench|"
-                           r"\.ci)/[^`\s]*)`", README))
+                           r"\.ci|docs)/[^`\s]*)`", text))
+    paths |= set(re.findall(r"(?<![\w/])((?:orchestration|dbt_project|policies|expectations)/"
+                            r"[\w/.*]*)", text))
     assert paths
-    missing = [p for p in paths if not (ROOT / p.rstrip("/")).exists()]
+    missing = [p for p in paths
+               if not any(ROOT.glob(p.split("::")[0].rstrip("/").rstrip(".")))]
     assert not missing, missing
 
 

@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestration.lib.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
-from orchestration.lib.warehouse import rows_if_present, write_connection
+from orchestration.lib.warehouse import Connection, rows_if_present, write_connection
 from policies import overrides
 from policies.audit import Break, Checkpoint, Entry, KeyRing, next_entry, verify
 
@@ -118,8 +119,10 @@ def append(kind: str, subject: str, details: dict) -> Entry:
     return append_all(kind, [(subject, details)])[0]
 
 
-def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
-    """Append one entry per (subject, details), in one transaction: all or none."""
+def append_all(kind: str, records: list[tuple[str, dict]],
+               alongside: Callable[[Connection], None] | None = None) -> list[Entry]:
+    """Append one entry per (subject, details), in one transaction: all or none. `alongside`
+    writes what must commit with them (where a collector stopped reading, say)."""
     written: list[Entry] = []
     with write_connection(audit_store()) as con:
         _ensure_table(con)
@@ -137,6 +140,8 @@ def append_all(kind: str, records: list[tuple[str, dict]]) -> list[Entry]:
                          json.dumps(entry.details, sort_keys=True, default=str),
                          entry.prev_hash, entry.hash])
             written.append(entry)
+        if alongside:
+            alongside(con)
         con.execute("COMMIT")
         if written:
             _write_checkpoint(written[-1], key)

@@ -10,25 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestration.lib.settings import PROJECT_ROOT
-from orchestration.lib.warehouse import sql_literal
-from orchestration.lib.warehouse.regex import postgres_regex
+from orchestration.lib.warehouse.regex import postgres_regex, redaction_expression
 from policies.redaction import redaction_rules
 
 MACRO_PATH = PROJECT_ROOT / "dbt_project" / "macros" / "steward_redact.sql"
 DIALECTS: dict[str, Callable[[str], str]] = {"default": str, "postgres": postgres_regex}
 
 
-def _replacements(translate: Callable[[str], str]) -> str:
-    sql = "{{ text }}"
-    for pattern, replacement in redaction_rules():
-        sql = (f"regexp_replace({sql}, {sql_literal(translate(pattern))}, "
-               f"{sql_literal(replacement)}, 'g')")
-    return sql
-
-
 def render() -> str:
     variants = "".join(
-        f"\n{{% macro {adapter}__steward_redact(text) -%}}\n{_replacements(translate)}\n"
+        f"\n{{% macro {adapter}__steward_redact(text) -%}}\n"
+        f"{redaction_expression('{{ text }}', redaction_rules(), translate)}\n"
         "{%- endmacro %}\n" for adapter, translate in DIALECTS.items())
     return ("{#- Generated from policies/redaction.py by `python -m "
             "orchestration.lib.redaction_macro`: edit the patterns there. -#}\n"

@@ -89,12 +89,21 @@ def to_real_clock(moment: datetime) -> float:
     return (moment - _clock_offset()).replace(tzinfo=UTC).timestamp()
 
 
+def postgres_dsn(store: str) -> str:
+    """Where a store's PostgreSQL database is: STEWARD_PG_DSN_<STORE> when set (a region may
+    live on its own server), else the STEWARD_PG_DSN template with `{store}` filled in."""
+    template = os.environ.get("STEWARD_PG_DSN",
+                              "postgresql://steward@127.0.0.1:5432/steward_{store}")
+    return os.environ.get(f"STEWARD_PG_DSN_{store.upper()}") or template.format(store=store)
+
+
 def _warehouse() -> str:
     chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower()
     if chosen == "postgres":
         raise ValueError("STEWARD_WAREHOUSE=postgres: Steward's ingest, checks and read path do "
-                         "not run on PostgreSQL yet, only the dbt project does (README, 'On "
-                         "PostgreSQL'); unset it to use the DuckDB stores")
+                         "not run on PostgreSQL yet; the dbt project, `steward grants` and "
+                         "`steward audit collect` do (README, 'On PostgreSQL'). Unset it to "
+                         "use the DuckDB stores")
     if chosen not in WAREHOUSES:
         raise ValueError(f"STEWARD_WAREHOUSE={chosen!r} is not a warehouse Steward can use; "
                          f"choose one of {', '.join(WAREHOUSES)} (or unset it for duckdb)")

@@ -13,52 +13,15 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import psycopg2
 import pytest
 
 from orchestration.lib.dbt import dbt_executable
-from orchestration.lib.settings import PROJECT_ROOT
+from tests.postgres_cluster import DBT_PROJECT, MODEL_SCHEMAS, PLATFORM, copy_inputs, dbt_build
 
-DBT_PROJECT = PROJECT_ROOT / "dbt_project"
-MODEL_SCHEMAS = ("staging", "intermediate", "marts", "platform")
-PLATFORM = "path:models/platform"
-
-
-def _copy_inputs(store: Path, postgres, database: str) -> str:
-    """A new database holding every table of `store` that is not a dbt model; its DSN."""
-    admin = psycopg2.connect(postgres.dsn())
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        cursor.execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    dsn = postgres.dsn(database)
-    source = duckdb.connect(str(store), read_only=True)
-    inputs = source.execute(
-        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
-        "'BASE TABLE' AND table_schema NOT IN ?", [list(MODEL_SCHEMAS)]).fetchall()
-    with adbc.connect(dsn) as con, con.cursor() as cursor:
-        for schema, table in inputs:
-            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            rows = source.sql(f'SELECT * FROM "{schema}"."{table}"').to_arrow_table()
-            cursor.adbc_ingest(table, rows, mode="create", db_schema_name=schema)
-        con.commit()
-    source.close()
-    return dsn
-
-
-def _dbt_build(postgres, database: str, region: str, tmp_path: Path, *selection: str
-               ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STEWARD_PG_HOST": "127.0.0.1", "STEWARD_PG_PORT": str(postgres.port),
-           "STEWARD_PG_USER": "postgres", "STEWARD_PG_DBNAME": database}
-    return subprocess.run(
-        [dbt_executable(), "build", "--target", "postgres", "--vars",
-         json.dumps({"region": region}), "--project-dir", str(DBT_PROJECT), "--profiles-dir",
-         str(DBT_PROJECT), "--target-path", str(tmp_path / "target"), "--log-path",
-         str(tmp_path / "logs"), *selection],
-        env=env, capture_output=True, text=True, timeout=600)
+# One worker runs every PostgreSQL test: one cluster, one set of region databases.
+pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def _plain(value):
@@ -104,9 +67,9 @@ def test_every_model_builds_on_postgres_with_the_rows_duckdb_built(built_estate,
     store = data / "store" / f"{region}.duckdb"
     assert _model_tables(store), f"the built estate has no models in {region}"
     database = f"steward_{region}"
-    dsn = _copy_inputs(store, postgres, database)
+    dsn = copy_inputs(store, postgres, database)
     selection = ("--select", PLATFORM) if region == "global" else ("--exclude", PLATFORM)
-    built = _dbt_build(postgres, database, region, tmp_path, *selection)
+    built = dbt_build(postgres, database, region, tmp_path, *selection)
     assert built.returncode == 0, built.stdout[-3000:]
     assert _differences(store, dsn) == {}
 
@@ -156,9 +119,9 @@ def test_both_gates_stop_a_model_on_postgres_and_keep_its_last_good_table(built_
                                                                          postgres, tmp_path):
     data, _, _ = built_estate
     database = "steward_gates"
-    dsn = _copy_inputs(data / "store" / "eu.duckdb", postgres, database)
+    dsn = copy_inputs(data / "store" / "eu.duckdb", postgres, database)
     customers = ("--exclude", PLATFORM)
-    first = _dbt_build(postgres, database, "eu", tmp_path, *customers)
+    first = dbt_build(postgres, database, "eu", tmp_path, *customers)
     assert first.returncode == 0, first.stdout[-3000:]
     pg = psycopg2.connect(dsn)
     pg.autocommit = True
@@ -167,7 +130,7 @@ def test_both_gates_stop_a_model_on_postgres_and_keep_its_last_good_table(built_
         [(good_rows,)] = cursor.fetchall()
         cursor.execute("UPDATE raw_crm.customers SET country = 'US' WHERE customer_id = "
                        "(SELECT min(customer_id) FROM raw_crm.customers)")
-    outside = _dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
+    outside = dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
     assert outside.returncode != 0
     assert "blocked by policy: region.rows_outside_region: 1 row(s) with a country_code " \
            "outside eu, e.g. US" in outside.stdout
@@ -177,7 +140,7 @@ def test_both_gates_stop_a_model_on_postgres_and_keep_its_last_good_table(built_
         assert cursor.fetchall() == [(good_rows, 0)]
         cursor.execute("INSERT INTO _steward.policy_verdicts VALUES "
                        "('model.steward.customer_features', 'customer_features', 'a test rule')")
-    blocked = _dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
+    blocked = dbt_build(postgres, database, "eu", tmp_path, "--select", "customer_features")
     assert blocked.returncode != 0
     assert "blocked by policy: a test rule" in blocked.stdout
     pg.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ast
+import uuid
 from pathlib import Path
 
+import psycopg2
 import pyarrow as pa
 import pytest
 
 from orchestration.lib import warehouse
 from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import duckdb as duckdb_backend
+from orchestration.lib.warehouse import postgres as postgres_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = ROOT / "orchestration" / "lib" / "warehouse"
@@ -53,46 +57,97 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
     assert get_settings().warehouse == "duckdb"
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("STEWARD_STORE_DIR", str(tmp_path / "store"))
-    path = warehouse.store_path("eu")
-    assert not warehouse.exists(path)
-    with warehouse.write_connection(path) as con:
-        warehouse.replace_table(con, "t", "(id INTEGER, name VARCHAR)")
-        con.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
-    return path
+BACKENDS = ["duckdb", "postgres"]
+pytestmark = pytest.mark.xdist_group("postgres")  # the worker whose cluster is already up
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path, monkeypatch):
+    """(backend module, a new store holding s.t with three rows), on each backend."""
+    if request.param == "duckdb":
+        monkeypatch.setenv("STEWARD_STORE_DIR", str(tmp_path / "store"))
+        backend, location = duckdb_backend, duckdb_backend.store_path("eu")
+    else:
+        cluster = request.getfixturevalue("postgres")
+        backend, location = postgres_backend, cluster.dsn(f"store_{uuid.uuid4().hex[:12]}")
+        admin = psycopg2.connect(cluster.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {location.rsplit('/', 1)[1]}")
+        admin.close()
+    with backend.write_connection(location) as con:
+        con.execute("CREATE SCHEMA s")
+        backend.replace_table(con, "s.t", "(id INTEGER, name VARCHAR, amount DECIMAL(18,2))")
+        con.execute("INSERT INTO s.t VALUES (1, 'a', 1.5), (2, 'b?', 2), (3, 'c', NULL)")
+    return backend, location
 
 
 def test_delete_where_counts_in_a_dry_run_and_deletes_otherwise(store):
-    with warehouse.connect(store) as con:
-        assert warehouse.delete_where(con, "t", "id >= ?", [2], count_only=True) == 2
-        assert con.execute("SELECT count(*) FROM t").fetchone() == (3,)
-    with warehouse.connect(store, write=True) as con:
-        assert warehouse.delete_where(con, "t", "id >= ?", [2]) == 2
-        assert con.execute("SELECT id FROM t").fetchall() == [(1,)]
+    backend, location = store
+    with backend.connect(location) as con:
+        assert backend.delete_where(con, "s.t", "id >= ?", [2], count_only=True) == 2
+        assert con.execute("SELECT count(*) FROM s.t").fetchone() == (3,)
+    with backend.connect(location, write=True) as con:
+        assert backend.delete_where(con, "s.t", "id >= ? AND name <> '?'", [2]) == 2
+        assert con.execute("SELECT id FROM s.t").fetchall() == [(1,)]
 
 
 def test_a_reader_cannot_write(store):
-    with warehouse.connect(store) as con, pytest.raises(warehouse.Error):
-        con.execute("DELETE FROM t")
+    backend, location = store
+    with backend.connect(location) as con, pytest.raises(backend.Error):
+        con.execute("DELETE FROM s.t")
+
+
+def test_a_transaction_rolls_back_as_a_whole(store):
+    backend, location = store
+    with backend.write_connection(location) as con:
+        con.execute("BEGIN")
+        backend.delete_where(con, "s.t", "true")
+        con.execute("ROLLBACK")
+        assert con.execute("SELECT count(*) FROM s.t").fetchone() == (3,)
 
 
 def test_columns_arrow_in_and_out_and_replace(store):
-    with warehouse.write_connection(store) as con:
-        assert warehouse.table_columns(con, "main", "t") == {"id": "INTEGER", "name": "VARCHAR"}
-        assert warehouse.table_columns(con, "main", "missing") == {}
-        warehouse.stage_arrow(con, "incoming", pa.table({"id": [7, 8]}))
-        warehouse.replace_table(con, "t", "AS SELECT id * 2 AS doubled FROM incoming")
-        selected = warehouse.select_arrow(con, "SELECT doubled FROM t WHERE doubled > ?", [14])
+    backend, location = store
+    assert backend.exists(location)
+    with backend.write_connection(location) as con:
+        assert backend.table_exists(con, "s", "t") and not backend.table_exists(con, "s", "u")
+        assert backend.table_columns(con, "s", "t") == {
+            "id": "INTEGER", "name": "VARCHAR", "amount": "DECIMAL(18,2)"}
+        assert backend.table_columns(con, "s", "missing") == {}
+        backend.stage_arrow(con, "incoming", pa.table({"id": [7, 8]}))
+        backend.replace_table(con, "s.t", "AS SELECT CAST(id * 2 AS BIGINT) AS doubled "
+                                          "FROM incoming")
+        selected = backend.select_arrow(con, "SELECT doubled FROM s.t WHERE doubled > ?", [14])
         assert selected.to_pydict() == {"doubled": [16]}
-        assert warehouse.table_columns(con, "main", "t") == {"doubled": "BIGINT"}
-    assert warehouse.exists(store)
-    assert warehouse.rows_if_present(store, "t", "SELECT count(*) FROM t") == [(2,)]
+        assert backend.table_columns(con, "s", "t") == {"doubled": "BIGINT"}
+
+
+def test_a_sample_reads_at_most_the_rows_asked_for_and_the_same_ones(store):
+    backend, location = store
+    query = f"SELECT id FROM {backend.sample('s.t', 2)} ORDER BY id"
+    with backend.reader(location) as con:
+        first = con.execute(query).fetchall()
+        assert len(first) == 2
+        assert con.execute(query).fetchall() == first
+
+
+def test_a_missing_store_does_not_exist(postgres, tmp_path):
+    assert not duckdb_backend.exists(tmp_path / "nowhere.duckdb")
+    assert not postgres_backend.exists(postgres.dsn("no_such_database"))
+
+
+def test_placeholders_are_numbered_outside_quotes():
+    assert postgres_backend.numbered_placeholders(
+        """SELECT '?', "a?" FROM t WHERE x = ? AND y IN (?, ?)""") == (
+        """SELECT '?', "a?" FROM t WHERE x = $1 AND y IN ($2, $3)""")
+
+
+def test_the_package_finds_tables_across_region_stores(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEWARD_STORE_DIR", str(tmp_path / "store"))
+    with warehouse.write_connection(warehouse.store_path("eu")) as con:
+        warehouse.replace_table(con, "t", "AS SELECT 1 AS id")
+    assert warehouse.rows_if_present(warehouse.store_path("eu"), "t",
+                                     "SELECT count(*) FROM t") == [(1,)]
+    assert warehouse.rows_if_present(warehouse.store_path("us"), "t", "SELECT 1") == []
     assert [region for region, _ in warehouse.held_in(["eu", "us"], ("main", "t"))] == ["eu"]
-
-
-def test_a_sample_reads_at_most_the_rows_asked_for(store):
-    with warehouse.reader(store) as con:
-        [(count,)] = con.execute(f"SELECT count(*) FROM {warehouse.sample('t', 2)}").fetchall()
-    assert count == 2

@@ -7,6 +7,10 @@ database's character type (a UTF-8 locale such as C.UTF-8 makes "é" a letter).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from orchestration.lib.warehouse.sql import sql_literal
+
 # RE2 spelling → ARE spelling; a bracket expression keeps the class without its own brackets.
 _ARE = (
     (r"[\p{L}", r"[[:alpha:]"),
@@ -32,6 +36,16 @@ def postgres_regex(pattern: str) -> str:
             f"pattern {pattern!r} uses {', '.join(left)}, which has no PostgreSQL translation "
             "here: rewrite it with classes both dialects share, or teach warehouse/regex.py")
     return translated
+
+
+def redaction_expression(expression: str, rules: Iterable[tuple[str, str]],
+                         translate: Callable[[str], str] = str) -> str:
+    """`expression` with each (pattern, replacement) applied in order, as nested
+    `regexp_replace` calls with the patterns inline, translated to the engine's dialect."""
+    for pattern, replacement in rules:
+        expression = (f"regexp_replace({expression}, {sql_literal(translate(pattern))}, "
+                      f"{sql_literal(replacement)}, 'g')")
+    return expression
 
 
 def _unicode_escapes(pattern: str) -> str:
