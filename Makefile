@@ -19,14 +19,16 @@ $(DAGSTER_HOME):
 run: $(STAMP) $(DAGSTER_HOME)  ## the whole governed pipeline, end to end, with a summary
 	$(BIN)/steward run
 
+# --dist loadfile: a module's tests run on one worker, so a module fixture (an estate built once
+# and followed through its runs) is built once. (pytest 9 ignores xdist 3.8's loadgroup marks.)
 test: $(STAMP)  ## the policy check, then every test (the main job end to end on a tiny estate too)
 	$(BIN)/steward policy check
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-dates: $(STAMP)  ## the date-sensitive tests again on 29 February, 31 December and six years on
 	$(BIN)/python -m tests.clock | while read -r day offset; do \
 	    echo "== the date-sensitive tests on $$day (STEWARD_NOW=$$offset)"; \
-	    STEWARD_TEST_MODE=1 STEWARD_NOW=$$offset $(BIN)/pytest -n 2 --dist loadgroup -m clock -p no:cacheprovider \
+	    STEWARD_TEST_MODE=1 STEWARD_NOW=$$offset $(BIN)/pytest -n 2 --dist loadfile -m clock -p no:cacheprovider \
 	        || exit 1; \
 	done
 

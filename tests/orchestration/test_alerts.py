@@ -13,9 +13,6 @@ from orchestration.lib import alerts
 from tests.conftest import write_tiny_estate
 from tests.orchestration.test_quality_pipeline import bad_ticket
 
-pytestmark = pytest.mark.xdist_group("alerts")  # the tests follow one estate through its runs
-
-
 RECEIVED: list[dict] = []  # what the webhook receiver was sent, in order
 
 

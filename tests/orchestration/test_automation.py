@@ -3,13 +3,9 @@ shared features with nobody running a command."""
 
 from __future__ import annotations
 
-import pytest
-
 from bench.automation import drop_and_time, running_daemon
 from orchestration.defs.automation.sensors import changed_sources
 from tests.conftest import TINY_CUSTOMERS, write_tiny_estate
-
-pytestmark = pytest.mark.xdist_group("automation")
 
 
 def test_only_changed_sources_are_requested_and_never_on_the_first_tick():

@@ -20,9 +20,6 @@ import pytest
 from orchestration.lib.dbt import dbt_executable
 from tests.postgres_cluster import DBT_PROJECT, MODEL_SCHEMAS, PLATFORM, copy_inputs, dbt_build
 
-# One worker runs every PostgreSQL test: one cluster, one set of region databases.
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 def _plain(value):
     """A value as both engines' drivers can agree on it: numbers compared at 1e-9."""

@@ -17,9 +17,6 @@ from tests.postgres_cluster import PLATFORM, copy_inputs, dbt_build
 
 REGIONS = ("eu", "us")
 
-# One worker runs every PostgreSQL test: one cluster, one set of region databases.
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 @pytest.fixture(scope="module")
 def granted(built_estate, postgres, tmp_path_factory):

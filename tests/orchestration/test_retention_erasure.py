@@ -16,8 +16,8 @@ from tests.clock import moment
 from tests.conftest import write_tiny_estate
 from tests.orchestration.ingest_helpers import store_rows
 
-# One worker for the whole module: the erasure test runs on what the purge test left.
-pytestmark = pytest.mark.xdist_group("retention_erasure")
+# The erasure test runs on what the purge test left: `--dist loadfile` (Makefile) keeps a
+# module's tests on one worker, in order.
 REGIONS = ("eu", "us")
 
 

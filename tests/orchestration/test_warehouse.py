@@ -58,7 +58,6 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
 
 
 BACKENDS = ["duckdb", "postgres"]
-pytestmark = pytest.mark.xdist_group("postgres")  # the worker whose cluster is already up
 
 
 @pytest.fixture(params=BACKENDS)
