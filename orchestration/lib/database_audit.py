@@ -35,18 +35,19 @@ def _position(server: str) -> LogPosition | None:
     return LogPosition(*found[0]) if found else None
 
 
-def _dataset(relation: str) -> str | None:
-    """The dataset a stored table or a consumer's view (named by the dataset) holds."""
+def _dataset(relation: str, stored: dict[tuple[str, str], str]) -> str | None:
+    """The dataset a stored table (`stored`: relation → dataset) or a consumer's view (named by
+    the dataset) holds."""
     schema, _, name = relation.partition(".")
     if schema.startswith(VIEW_SCHEMA_PREFIX):
         dataset = name.replace("__", "/")
         return dataset if dataset in relations() else None
-    return {stored: key for key, stored in relations().items()}.get((schema, name))
+    return stored.get((schema, name))
 
 
-def _entry(read: AuditedRead) -> tuple[str, dict]:
+def _entry(read: AuditedRead, stored: dict[tuple[str, str], str]) -> tuple[str, dict]:
     consumer = read.role.removeprefix(ROLE_PREFIX) if read.role.startswith(ROLE_PREFIX) else None
-    return _dataset(read.relation) or read.relation, {
+    return _dataset(read.relation, stored) or read.relation, {
         "consumer": consumer, "role": read.role, "database": read.database,
         "relation": read.relation, "statement_class": read.statement_class,
         "command": read.command, "read_at": read.at,
@@ -67,10 +68,12 @@ def collect(regions: list[str]) -> dict[str, int]:
     """Bring in what each region's server audited since the last collection; reads per
     server."""
     collected = {}
+    stored = {relation: dataset for dataset, relation in relations().items()}
     for dsn in {_server(postgres_dsn(r)): postgres_dsn(r) for r in regions}.values():
         server = _server(dsn)
         with postgres.write_connection(dsn) as con:
             reads, position = read_audited(con, _position(server))
-        audit_log.append_all(KIND, [_entry(read) for read in reads], _save(server, position))
+        audit_log.append_all(KIND, [_entry(read, stored) for read in reads],
+                             _save(server, position))
         collected[server] = len(reads)
     return collected

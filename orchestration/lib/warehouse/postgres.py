@@ -2,8 +2,7 @@
 
 A store is a database named by its DSN. ADBC moves Arrow in and out without a row-by-row
 conversion (about 1M rows/s into a table here, where COPY through CSV manages 0.4M). The
-server serializes writers itself, so there are no file locks; `locked` holds a session-level
-advisory lock where a whole step must not interleave with another (dbt's build of a store).
+server serializes writers itself, so there are no file locks.
 
 Steward's SQL takes `?` placeholders, as DuckDB does; a connection numbers them (`$1`, `$2`, …)
 the way the server expects, leaving quoted text and identifiers alone.
@@ -12,7 +11,6 @@ the way the server expects, leaving quoted text and identifiers alone.
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -104,19 +102,6 @@ def connect(dsn: str, write: bool = False) -> contextlib.AbstractContextManager[
     return _connection(dsn, read_only=not write)
 
 
-@contextmanager
-def locked(dsn: str, name: str = "steward") -> Iterator[str]:
-    """Hold a session-level advisory lock named `name` in the store while the block runs; a
-    second holder waits for the first."""
-    with _connection(dsn, read_only=False) as con:
-        key = zlib.crc32(name.encode())
-        con.execute("SELECT pg_advisory_lock(?)", [key]).fetchall()
-        try:
-            yield dsn
-        finally:
-            con.execute("SELECT pg_advisory_unlock(?)", [key]).fetchall()
-
-
 def exists(dsn: str) -> bool:
     """Whether the store's database exists and answers."""
     try:
@@ -194,9 +179,3 @@ def sample(relation: str, rows: int) -> str:
     the rows do not change (ordered by a hash of each row)."""
     return (f"(SELECT * FROM {relation} AS sampled ORDER BY hashtext(sampled::text) "
             f"LIMIT {int(rows)}) AS sampled")
-
-
-def great_expectations_url(dsn: str) -> str:
-    """The SQLAlchemy URL Great Expectations opens a store with. psycopg2, named: SQLAlchemy 2.1
-    maps a bare postgresql:// to psycopg 3."""
-    return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
