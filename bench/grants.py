@@ -7,16 +7,13 @@ saying why, where Debian's PostgreSQL is not installed.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from orchestration.lib.warehouse import postgres
 from orchestration.lib.warehouse.grants import DatabaseGrants, ExposedTable, apply, plan
 from orchestration.lib.warehouse.regex import postgres_regex, redaction_expression
 from policies.redaction import redaction_rules
-from tests.postgres_cluster import ENABLE, server_bin, start_cluster
+from tests.postgres_cluster import bench_cluster
 
 TABLES, COLUMNS, CONSUMERS, READS = 1000, 10, 20, 50
 ACTIONS = ("pass", "pass", "keyed_hash")
@@ -39,12 +36,9 @@ def _grants(rng: random.Random) -> DatabaseGrants:
 def bench_grants() -> None:
     print(f"\ngrants on PostgreSQL: {TABLES:,} tables x {COLUMNS} columns, {CONSUMERS} consumers "
           f"reading {READS} tables each")
-    if server_bin() is None:
-        print(f"  skipped: {ENABLE}")
-        return
-    folder = Path(tempfile.mkdtemp(prefix="steward-bench-postgres-"))
-    cluster = start_cluster(folder)
-    try:
+    with bench_cluster() as cluster:
+        if cluster is None:
+            return
         dsn = cluster.dsn()
         columns = ", ".join(["c0 timestamp"] + [f"c{j} varchar" for j in range(1, COLUMNS)])
         with postgres.write_connection(dsn) as con:
@@ -61,9 +55,6 @@ def bench_grants() -> None:
             left = plan(con, "postgres", grants)
             print(f"  {'plan (drift check)':<32}{time.perf_counter() - started:>7.2f}s "
                   f"({len(left)} differences)")
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ governed pipeline on that estate against the same SQL in DuckDB, with its fixed 
 run with nothing new and a run after a 1% append (bench/e2e.py); landing → fresh features
 through the Dagster daemon on the default sample estate; then the policy engine at 10,000
 assets, the definitions load with 1,000 declared sources, and the policy compiled into
-PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py).
+PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py). On PostgreSQL, the
+governed ingest of the same files against a bare ADBC ingest (bench/postgres_ingest.py).
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -28,6 +29,7 @@ from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
 from bench.grants import bench_grants
 from bench.policy import bench_definitions_load, bench_evaluation
+from bench.postgres_ingest import bench_postgres_ingest
 from bench.quality import bench_quality
 from bench.read import bench_read
 from orchestration.lib.estate import TABLES, estate_connection, write_table
@@ -95,7 +97,8 @@ def main() -> None:
     rows = int(os.environ.get("BENCH_ROWS", "1000000"))
     with tempfile.TemporaryDirectory(prefix="steward-bench-") as scratch:
         root = Path(scratch)
-        _bench_ingest(root, rows)
+        files = _bench_ingest(root, rows)
+        bench_postgres_ingest(root, files, CASES)
         _bench_dbt(root, rows)
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
@@ -108,7 +111,7 @@ def main() -> None:
         bench_grants()
 
 
-def _bench_ingest(root: Path, rows: int) -> None:
+def _bench_ingest(root: Path, rows: int) -> dict[str, list[str]]:
     files = _generate(root / "landing", rows)
     print(f"ingest of {rows:,} rows per table ({FILES_PER_TABLE} files each), "
           f"best of {REPEATS}\n")
@@ -125,6 +128,7 @@ def _bench_ingest(root: Path, rows: int) -> None:
         ours_s, ours_rss = _measure("platform", {"source_table": source_table}, env, [store])
         print(f"{source_table:<18}{fmt:<9}{raw_s:>8.2f}{ours_s:>11.2f}{ours_s / raw_s:>7.2f}x"
               f"{raw_rss:>13.0f}{ours_rss:>17.0f}")
+    return files
 
 
 if __name__ == "__main__":

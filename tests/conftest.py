@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,37 @@ def postgres():
     yield cluster
     cluster.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _new_databases(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = os.environ["STEWARD_PG_DSN"].rsplit("/", 1)[0]
+    monkeypatch.setenv("STEWARD_PG_DSN", f"{server}/t{uuid.uuid4().hex[:10]}_{{store}}")
+
+
+def fresh_stores(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point Steward at new, empty stores: files under `folder`, or, on PostgreSQL, databases
+    under a new prefix on the same server."""
+    monkeypatch.setenv("STEWARD_STORE_DIR", str(folder))
+    if os.environ.get("STEWARD_WAREHOUSE") == "postgres":
+        _new_databases(monkeypatch)
+
+
+@pytest.fixture
+def on_postgres(postgres, monkeypatch: pytest.MonkeyPatch):
+    """This test's stores are databases of the throwaway server, dropped after it."""
+    monkeypatch.setenv("STEWARD_WAREHOUSE", "postgres")
+    monkeypatch.setenv("STEWARD_PG_DSN", postgres.dsn("{store}"))
+    _new_databases(monkeypatch)
+    yield postgres
+    postgres.drop_test_databases()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def each_warehouse(request):
+    """Runs a test once on DuckDB files and once on PostgreSQL (`usefixtures` it)."""
+    if request.param == "postgres":
+        request.getfixturevalue("on_postgres")
+    return request.param
 
 
 @pytest.fixture(scope="module")

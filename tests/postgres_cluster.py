@@ -13,6 +13,9 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,16 @@ class Cluster:
     def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
+    def drop_test_databases(self) -> None:
+        """Drop the databases a test's stores were given (`t<10 hex digits>_<store>`)."""
+        admin = psycopg2.connect(self.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname ~ '^t[0-9a-f]{10}_'")
+            for (name,) in cursor.fetchall():
+                cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
     def stop(self) -> None:
         subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "stop", "-D",
                                         str(self.data_dir), "-m", "immediate", "-w"]),
@@ -89,6 +102,23 @@ def start_cluster(folder: Path) -> Cluster:
     _run([str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir), "-w", "-l",
           str(folder / "server.log"), "-o", options])
     return Cluster(data_dir, port, bin_dir)
+
+
+@contextmanager
+def bench_cluster() -> Iterator[Cluster | None]:
+    """A throwaway cluster for a benchmark, stopped after it; None, after saying why, where
+    the server is not installed."""
+    if server_bin() is None:
+        print(f"  skipped: {ENABLE}")
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="steward-bench-postgres-"))
+    cluster = start_cluster(folder)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Until Steward's own ingest runs on PostgreSQL, tests fill a database from a built DuckDB

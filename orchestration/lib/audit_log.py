@@ -19,7 +19,13 @@ from pathlib import Path
 
 from orchestration.lib.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
-from orchestration.lib.warehouse import Connection, rows_if_present, write_connection
+from orchestration.lib.warehouse import (
+    Connection,
+    rows_if_present,
+    serialize_writers,
+    storage_order,
+    write_connection,
+)
 from policies import overrides
 from policies.audit import Break, Checkpoint, Entry, KeyRing, next_entry, verify
 
@@ -127,6 +133,7 @@ def append_all(kind: str, records: list[tuple[str, dict]],
     with write_connection(audit_store()) as con:
         _ensure_table(con)
         con.execute("BEGIN")
+        serialize_writers(con, TABLE)  # each entry chains to the last: one appender at a time
         last = con.execute(f"SELECT * FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
         entry = _row_to_entry(last) if last else None
         key = _key()
@@ -151,7 +158,7 @@ def append_all(kind: str, records: list[tuple[str, dict]],
 def entries() -> list[Entry]:
     """The log in storage order (the order a reader sees, so reordering shows)."""
     return [_row_to_entry(row) for row in rows_if_present(
-        audit_store(), TABLE, f"SELECT * FROM {TABLE} ORDER BY rowid")]
+        audit_store(), TABLE, f"SELECT * FROM {TABLE} ORDER BY {storage_order()}")]
 
 
 def verify_log() -> tuple[int, list[Break]]:

@@ -14,7 +14,7 @@ from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
-from orchestration.lib.warehouse import DIALECT
+from orchestration.lib.warehouse import dialect
 
 
 def relation_name(table: exp.Table) -> str:
@@ -25,12 +25,12 @@ def relation_name(table: exp.Table) -> str:
 def column_lineage(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, Mapping[str, str]]]]
                    ) -> dict[str, set[tuple[str, str]]]:
     """{output column: {(schema.table, column), ...}} for one model's compiled SQL."""
-    expression = qualify(sqlglot.parse_one(sql, dialect=DIALECT), schema=schema,
-                         dialect=DIALECT, validate_qualify_columns=False)
+    expression = qualify(sqlglot.parse_one(sql, dialect=dialect()), schema=schema,
+                         dialect=dialect(), validate_qualify_columns=False)
     scope = build_scope(expression)  # built once: lineage() would rebuild it for every column
     result: dict[str, set[tuple[str, str]]] = {}
     for column in expression.named_selects:
-        node = lineage(column, expression, schema=schema, dialect=DIALECT, scope=scope,
+        node = lineage(column, expression, schema=schema, dialect=dialect(), scope=scope,
                        copy=False)
         sources = set()
         for leaf in node.walk():

@@ -18,7 +18,7 @@ from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
-    DIALECT,
+    dialect,
     exists,
     reader,
     store_path,
@@ -42,7 +42,7 @@ def _facet(name: str, **body) -> dict:
 
 
 def namespace(region: str) -> str:
-    return f"{DIALECT}://steward/{region}"
+    return f"{dialect()}://steward/{region}"
 
 
 def _dataset_name(asset: str) -> str:

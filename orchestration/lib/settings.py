@@ -12,7 +12,7 @@ from policies import overrides
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CLOCK_OFFSET = re.compile(r"^([+-]\d+(?:\.\d+)?)([dhs])$")
-WAREHOUSES = ("duckdb",)  # the backends built behind orchestration/lib/warehouse
+WAREHOUSES = ("duckdb", "postgres")  # the backends behind orchestration/lib/warehouse
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,9 @@ def postgres_dsn(store: str) -> str:
     return os.environ.get(f"STEWARD_PG_DSN_{store.upper()}") or template.format(store=store)
 
 
-def _warehouse() -> str:
-    chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower()
-    if chosen == "postgres":
-        raise ValueError("STEWARD_WAREHOUSE=postgres: Steward's ingest, checks and read path do "
-                         "not run on PostgreSQL yet; the dbt project, `steward grants` and "
-                         "`steward audit collect` do (README, 'On PostgreSQL'). Unset it to "
-                         "use the DuckDB stores")
+def chosen_warehouse() -> str:
+    """Which backend holds the stores (`STEWARD_WAREHOUSE`, DuckDB files by default)."""
+    chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower() or "duckdb"
     if chosen not in WAREHOUSES:
         raise ValueError(f"STEWARD_WAREHOUSE={chosen!r} is not a warehouse Steward can use; "
                          f"choose one of {', '.join(WAREHOUSES)} (or unset it for duckdb)")
@@ -120,7 +116,7 @@ def get_settings() -> Settings:
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
-        warehouse=_warehouse(),
+        warehouse=chosen_warehouse(),
         duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "640MB"),
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
         # Landing files are loaded in batches of about this many bytes (one commit per batch).

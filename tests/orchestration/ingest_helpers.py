@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.ingest.loader import LoadReport, load_table
-from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
+from orchestration.lib.warehouse import reader, rows_if_present, store_path
 from policies.regions import region_names
 from tests.clock import stamp
 
@@ -48,8 +46,7 @@ def load(name: str = "crm.customers") -> LoadReport:
 
 
 def store_rows(region: str, sql: str) -> list[tuple]:
-    path = get_settings().region_store(region)
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reader(store_path(region)) as con:
         return con.execute(sql).fetchall()
 
 
@@ -65,11 +62,7 @@ def quarantine(where: str | None = None) -> list[tuple]:
 
     found = []
     for place, path, schema, table in quarantines():
-        if where in (None, place) and path.exists():
-            with duckdb.connect(str(path), read_only=True) as con:
-                if con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                               "table_schema = ? AND table_name = ?", [schema, table]
-                               ).fetchone()[0]:
-                    found += con.execute(f'SELECT file, line, reason, record FROM '
-                                         f'"{schema}"."{table}"').fetchall()
+        if where in (None, place):
+            found += rows_if_present(path, table, f'SELECT file, line, reason, record FROM '
+                                                  f'"{schema}"."{table}"', schema=schema)
     return sorted(found, key=lambda row: (row[0] or "", row[1] is None, row[1] or 0))

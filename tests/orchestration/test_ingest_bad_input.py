@@ -1,4 +1,5 @@
-"""Each kind of bad input is quarantined with a clear reason and never costs a good row."""
+"""Each kind of bad input is quarantined with a clear reason and never costs a good row, on
+DuckDB files and on PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.orchestration.ingest_helpers import (
     store_rows,
     write_customers,
 )
+
+pytestmark = pytest.mark.usefixtures("each_warehouse")
 
 GOOD = [customer_row(1), customer_row(2, country="DE")]
 

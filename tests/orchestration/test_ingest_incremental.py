@@ -1,9 +1,9 @@
-"""Loads are idempotent, incremental by file, reconciled, routed by region, and atomic."""
+"""Loads are idempotent, incremental by file, reconciled, routed by region, and atomic, on
+DuckDB files and on PostgreSQL alike."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +15,10 @@ import pytest
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 from orchestration.lib.ingest.loader import StoredSchemaError, load_table
-from orchestration.lib.settings import current_time, get_settings
+from orchestration.lib.settings import current_time
+from orchestration.lib.warehouse import store_path, write_connection
 from tests.clock import day, stamp
+from tests.conftest import fresh_stores
 from tests.orchestration.ingest_helpers import (
     customer_ids,
     customer_row,
@@ -26,6 +28,8 @@ from tests.orchestration.ingest_helpers import (
     store_rows,
     write_customers,
 )
+
+pytestmark = pytest.mark.usefixtures("each_warehouse")
 
 
 def test_rerun_over_the_same_files_loads_nothing(tiny_estate):
@@ -50,7 +54,7 @@ def test_a_newly_declared_column_is_added_to_the_stored_table(landing):
     write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
     load()
     for region in ("eu", "us"):  # as stored before lead_status was declared
-        with duckdb.connect(str(get_settings().region_store(region))) as con:
+        with write_connection(store_path(region)) as con:
             con.execute("ALTER TABLE raw_crm.customers DROP COLUMN lead_status")
     write_customers(landing, "day2.csv", [customer_row(3)])
     report = load()
@@ -145,12 +149,13 @@ load()
 """
 
 
-def _load_in_child(store: str, kill_after: float | None = None) -> tuple[float, bool]:
-    """Run a load in a real subprocess; SIGKILL it after `kill_after` seconds if given.
-    Returns the seconds it ran and whether it was still running when killed."""
-    env = {**os.environ, "STEWARD_STORE_DIR": store}
+def _load_in_child(kill_after: float | None = None) -> tuple[float, bool]:
+    """Run a load into the current stores in a real subprocess; SIGKILL it after `kill_after`
+    seconds if given. Returns the seconds it ran and whether it was still running when
+    killed."""
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], env=env, cwd=os.getcwd())
+    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], env=dict(os.environ),
+                             cwd=os.getcwd())
     if kill_after is None:
         assert child.wait() == 0
         return time.monotonic() - started, False
@@ -162,16 +167,17 @@ def _load_in_child(store: str, kill_after: float | None = None) -> tuple[float, 
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.85])
-def test_a_load_killed_midway_then_rerun_has_no_duplicates_and_no_loss(landing, fraction):
+def test_a_load_killed_midway_then_rerun_has_no_duplicates_and_no_loss(landing, fraction,
+                                                                        monkeypatch):
     rows = 400_000
     _write_big_customer_file(landing, rows)
-    # Time a whole load first (into another store) so the kill lands inside the load on any
+    # Time a whole load first (into other stores) so the kill lands inside the load on any
     # machine, not during the interpreter's start.
-    full, _ = _load_in_child(str(landing.parent / "timing-store"))
-    store = os.environ["STEWARD_STORE_DIR"]
+    fresh_stores(landing.parent / "timing-store", monkeypatch)
+    full, _ = _load_in_child()
     for attempt in range(4):  # a busy machine can make the timed load the slow one: kill sooner
-        shutil.rmtree(store, ignore_errors=True)
-        _, still_running = _load_in_child(store, full * fraction * 0.8 ** attempt)
+        fresh_stores(landing.parent / f"store-{attempt}", monkeypatch)
+        _, still_running = _load_in_child(full * fraction * 0.8 ** attempt)
         if still_running:
             break
     assert still_running, "the load finished before the kill, four times"
@@ -187,7 +193,7 @@ def test_a_load_killed_midway_then_rerun_has_no_duplicates_and_no_loss(landing, 
 
 def test_loading_file_by_file_gives_the_same_tables_as_one_batch(tiny_estate, monkeypatch):
     whole = load("web.events")
-    monkeypatch.setenv("STEWARD_STORE_DIR", str(tiny_estate.parent / "store-by-file"))
+    fresh_stores(tiny_estate.parent / "store-by-file", monkeypatch)
     monkeypatch.setenv("STEWARD_INGEST_BATCH_BYTES", "1")
     by_file = load("web.events")
     assert by_file.table_rows == whole.table_rows and by_file.reconciled

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pytest
 
 from orchestration.lib import warehouse
-from orchestration.lib.settings import get_settings
+from orchestration.lib.settings import get_settings, postgres_dsn
 from orchestration.lib.warehouse import duckdb as duckdb_backend
 from orchestration.lib.warehouse import postgres as postgres_backend
+from tests.conftest import run_steward
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = ROOT / "orchestration" / "lib" / "warehouse"
@@ -51,10 +52,32 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
     with pytest.raises(ValueError, match=r"STEWARD_WAREHOUSE='oracle'.*duckdb"):
         get_settings()
     monkeypatch.setenv("STEWARD_WAREHOUSE", "postgres")
-    with pytest.raises(ValueError, match="do not run on PostgreSQL yet"):
-        get_settings()
+    assert get_settings().warehouse == "postgres"
     monkeypatch.setenv("STEWARD_WAREHOUSE", "DuckDB")
     assert get_settings().warehouse == "duckdb"
+
+
+def test_a_command_not_yet_on_postgres_is_refused_saying_what_runs_there(tmp_path):
+    done = run_steward(["run"], tmp_path, STEWARD_WAREHOUSE="postgres")
+    assert done.returncode == 2
+    assert "`steward run` does not run on PostgreSQL yet" in done.stderr
+    assert "`steward grants`" in done.stderr and "Unset STEWARD_WAREHOUSE" in done.stderr
+    assert not (tmp_path / "landing").exists()  # refused before anything was done
+
+
+def test_on_postgres_a_store_is_the_database_its_name_picks(on_postgres, data_dir):
+    eu, us = warehouse.store_path("eu"), warehouse.store_path("us")
+    assert not warehouse.exists(eu)
+    with warehouse.write_connection(eu) as con:  # the database is made on first write
+        con.execute("CREATE TABLE probe AS SELECT 7 AS x")
+    admin = psycopg2.connect(postgres_dsn("eu"))
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT x FROM main.probe")  # bookkeeping sits in `main`, as in DuckDB
+        assert cursor.fetchall() == [(7,)]
+    admin.close()
+    assert warehouse.exists(eu) and not warehouse.exists(us)
+    assert warehouse.rows_if_present(eu, "probe", "SELECT x FROM probe") == [(7,)]
+    assert not eu.exists() and not any(data_dir.rglob("*.duckdb"))
 
 
 BACKENDS = ["duckdb", "postgres"]
@@ -65,7 +88,7 @@ def store(request, tmp_path, monkeypatch):
     """(backend module, a new store holding s.t with three rows), on each backend."""
     if request.param == "duckdb":
         monkeypatch.setenv("STEWARD_STORE_DIR", str(tmp_path / "store"))
-        backend, location = duckdb_backend, duckdb_backend.store_path("eu")
+        backend, location = duckdb_backend, get_settings().region_store("eu")
     else:
         cluster = request.getfixturevalue("postgres")
         backend, location = postgres_backend, cluster.dsn(f"store_{uuid.uuid4().hex[:12]}")

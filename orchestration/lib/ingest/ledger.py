@@ -26,32 +26,33 @@ _QUARANTINE_COLUMNS = ("(source_table VARCHAR, file VARCHAR, line BIGINT, reason
                        "record VARCHAR, run_id VARCHAR, quarantined_at TIMESTAMP)")
 
 
-def ensure_load_log(con: Connection, catalog: str) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}._steward")
+def ensure_load_log(con: Connection, at: str = "") -> None:
+    """The load log and the PII findings, in the store `con` opened, or the one whose name
+    `at` (`"eu".`) puts before a relation."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {at}_steward")
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {catalog}.{LOG_TABLE} (source_table VARCHAR, file VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {at}{LOG_TABLE} (source_table VARCHAR, file VARCHAR, "
         "fingerprint VARCHAR, rows_loaded BIGINT, run_id VARCHAR, load_id VARCHAR, "
         "loaded_at TIMESTAMP)"
     )
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {catalog}.{FINDINGS_TABLE} (source_table VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {at}{FINDINGS_TABLE} (source_table VARCHAR, "
         "load_id VARCHAR, column_name VARCHAR, kind VARCHAR, hits BIGINT, example VARCHAR, "
         "found_at TIMESTAMP)"
     )
 
 
-def ensure_quarantine(con: Connection, catalog: str) -> None:
+def ensure_quarantine(con: Connection, at: str = "") -> None:
     """The unrouted quarantine and the refused-file register, in the quarantine store."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {catalog}.{QUARANTINE_TABLE} {_QUARANTINE_COLUMNS}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {at}{QUARANTINE_TABLE} {_QUARANTINE_COLUMNS}")
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {catalog}.{REFUSED_FILES_TABLE} (source_table VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {at}{REFUSED_FILES_TABLE} (source_table VARCHAR, "
         "file VARCHAR, fingerprint VARCHAR, reason VARCHAR, run_id VARCHAR, refused_at TIMESTAMP)"
     )
 
 
-def ensure_region_quarantine(con: Connection, catalog: str | None = None) -> None:
-    """A region's quarantine, in the attached `catalog` (or the store `con` opened)."""
-    at = f"{catalog}." if catalog else ""
+def ensure_region_quarantine(con: Connection, at: str = "") -> None:
+    """A region's quarantine, in the store `con` opened, or the one `at` names."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {at}_steward")
     con.execute(f"CREATE TABLE IF NOT EXISTS {at}{REGION_QUARANTINE} {_QUARANTINE_COLUMNS}")
 
@@ -71,16 +72,16 @@ def _fingerprints(con: Connection, table: str,
     return {(file, fingerprint) for file, fingerprint in rows}
 
 
-def loaded_fingerprints(con: Connection, catalog: str,
+def loaded_fingerprints(con: Connection, at: str,
                         source_table: str) -> set[tuple[str, str]]:
     """(file, fingerprint) of every file this region's store has committed."""
-    return _fingerprints(con, f"{catalog}.{LOG_TABLE}", source_table)
+    return _fingerprints(con, f"{at}{LOG_TABLE}", source_table)
 
 
-def refused_fingerprints(con: Connection, catalog: str,
+def refused_fingerprints(con: Connection, at: str,
                          source_table: str) -> set[tuple[str, str]]:
     """(file, fingerprint) of every file refused whole; a changed file is tried again."""
-    return _fingerprints(con, f"{catalog}.{REFUSED_FILES_TABLE}", source_table)
+    return _fingerprints(con, f"{at}{REFUSED_FILES_TABLE}", source_table)
 
 
 def quarantine_summary() -> list[tuple[str, str, str, int, object]]:

@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pyarrow as pa
+
 from orchestration.lib import audit_log
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
@@ -34,15 +36,12 @@ from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
 from orchestration.lib.suppression import erased_ids
 from orchestration.lib.warehouse import (
-    Connection,
-    attached,
-    qualified,
+    link,
     quote_ident,
     scratch_connection,
     sql_literal,
     sql_text_list,
     storage_errors_explained,
-    table_columns,
 )
 from policies.regions import country_to_region
 from policies.rules import retention_days
@@ -124,10 +123,6 @@ def _key_is_null(spec: SourceTable, alias: str = "") -> str:
 
 def _key_match(spec: SourceTable) -> str:
     return " AND ".join(f"t.{k} = b.{k}" for k in _key(spec))
-
-
-def _attach(con: Connection, stack: contextlib.ExitStack, path, name: str) -> None:
-    stack.enter_context(attached(con, path, name))
 
 
 def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: LoadReport) -> None:
@@ -220,7 +215,7 @@ def _find_losers(con, spec: SourceTable) -> bool:
         f"CASE WHEN len(tied) > {PLACES_NAMED} THEN ' and ' || (len(tied) - {PLACES_NAMED}) "
         f"|| ' more' ELSE '' END AS places "
         f"FROM dup_rows GROUP BY ALL) USING ({keys}) WHERE rank > 1 OR versions > 1")
-    return bool(con.execute("SELECT count(*) FROM losers").fetchone()[0])
+    return bool(con.execute("SELECT count(*) FROM losers").fetchall()[0][0])
 
 
 def _record_json(spec: SourceTable, alias: str) -> str:
@@ -240,13 +235,25 @@ def _unroutable_reason(spec: SourceTable) -> str:
 _REASON_GROUP = r"regexp_replace(reason, '\"[^\"]*\"|\d+', '…', 'g')"
 
 
-def _write_quarantine(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
+NUL_SHOWN = "\u2400"  # ␀: text stores (PostgreSQL) refuse a NUL byte; a reader sees this
+
+
+def _printable(text: str) -> str:
+    """`text` with each NUL byte shown as ␀, so a reason quoting a broken file can be kept in
+    any store (`_printable_column` does the same in SQL)."""
+    return text.replace("\x00", NUL_SHOWN)
+
+
+def _printable_column(column: str) -> str:
+    return f"replace({column}, chr(0), '{NUL_SHOWN}') AS {column}"
+
+
+def _write_quarantine(con, spec: SourceTable, unrouted, stores: dict, files: list[LandingFile],
                       run_id: str, report: LoadReport) -> None:
     """The batch's quarantined rows, each in its region's quarantine when its region is known
     (a row read and routed but refused, or a broken line whose country still shows), else in
     the unrouted one with the refused files.
     One transaction per store; a rerun of the batch replaces what an interrupted one wrote."""
-    names = [f.name for f in files]
     route_rejected(con, spec, files)
     con.execute(f"CREATE OR REPLACE TEMP TABLE quarantined AS "
                 f"SELECT _file, line, reason, record, region_of(r.country) AS _region "
@@ -259,29 +266,37 @@ def _write_quarantine(con, spec: SourceTable, regions: list[str], files: list[La
     # This batch's refused files, each with its own fingerprint (the register is how a refused
     # file is known again, unread, on the next run).
     fingerprints = {f.name: f.fingerprint for f in files}
-    refused = {name: why for name, why in report.files_refused.items() if name in fingerprints}
-    now = current_time()
-    unrouted = quote_ident(QUARANTINE_CATALOG)
-    places = [(f"{unrouted}.{ledger.QUARANTINE_TABLE}",
-               f"_region IS NULL OR NOT list_contains({sql_text_list(regions)}, _region)")]
-    places += [(f"{quote_ident(region)}.{ledger.REGION_QUARANTINE}",
-                f"_region = {sql_literal(region)}") for region in sorted(regions)]
-    for table, belongs in places:
-        con.execute("BEGIN")
-        con.execute(f"DELETE FROM {table} WHERE source_table = ? AND list_contains(?, file)",
-                    [spec.name, names])
-        con.execute(f"INSERT INTO {table} SELECT ?, _file, line, reason, record, ?, ? "
-                    f"FROM quarantined WHERE {belongs}", [spec.name, run_id, now])
-        if table.startswith(unrouted):
-            con.execute(f"DELETE FROM {unrouted}.{ledger.REFUSED_FILES_TABLE} WHERE "
-                        "source_table = ? AND list_contains(?, file)", [spec.name, names])
-            con.execute(f"INSERT INTO {table} SELECT ?, unnest(?), NULL, unnest(?), NULL, ?, ?",
-                        [spec.name, list(refused), list(refused.values()), run_id, now])
-            con.execute(f"INSERT INTO {unrouted}.{ledger.REFUSED_FILES_TABLE} SELECT ?, "
-                        "unnest(?), unnest(?), unnest(?), ?, ?",
-                        [spec.name, list(refused), [fingerprints[name] for name in refused],
-                         list(refused.values()), run_id, now])
-        con.execute("COMMIT")
+    refused = {name: _printable(why) for name, why in report.files_refused.items()
+               if name in fingerprints}
+    in_batch = "file IN (" + ", ".join(sql_literal(f.name) for f in files) + ")"
+    stamp = ["CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)", "CAST(? AS TIMESTAMP)"]
+    stamped = [spec.name, run_id, current_time()]
+    places = [(unrouted, f"{unrouted.at}{ledger.QUARANTINE_TABLE}",
+               f"_region IS NULL OR NOT list_contains({sql_text_list(list(stores))}, _region)")]
+    places += [(store, f"{store.at}{ledger.REGION_QUARANTINE}", f"_region = {sql_literal(region)}")
+               for region, store in sorted(stores.items())]
+    for store, table, belongs in places:
+        shown = f"{_printable_column('reason')}, {_printable_column('record')}"
+        rows = store.to_store("quarantined_here",
+                              f"SELECT _file, line, {shown} FROM quarantined WHERE {belongs}")
+        store.execute("BEGIN")
+        store.execute(f"DELETE FROM {table} WHERE source_table = ? AND {in_batch}", [spec.name])
+        store.insert(table, f"SELECT {stamp[0]}, _file, line, reason, record, {stamp[1]}, "
+                            f"{stamp[2]} FROM {rows}", stamped)
+        if store is unrouted:
+            register = f"{unrouted.at}{ledger.REFUSED_FILES_TABLE}"
+            store.execute(f"DELETE FROM {register} WHERE source_table = ? AND {in_batch}",
+                          [spec.name])
+            if refused:
+                files_refused = store.arrow_to_store("refused_here", pa.table({
+                    "file": list(refused), "reason": list(refused.values()),
+                    "fingerprint": [fingerprints[name] for name in refused]}))
+                store.insert(table, f"SELECT {stamp[0]}, file, CAST(NULL AS BIGINT), reason, "
+                                    f"CAST(NULL AS VARCHAR), {stamp[1]}, {stamp[2]} "
+                                    f"FROM {files_refused}", stamped)
+                store.insert(register, f"SELECT {stamp[0]}, file, fingerprint, reason, "
+                                       f"{stamp[1]}, {stamp[2]} FROM {files_refused}", stamped)
+        store.execute("COMMIT")
     reasons = con.execute(f"SELECT {_REASON_GROUP}, count(*) FROM quarantined GROUP BY 1"
                           ).fetchall()
     report.quarantine_reasons.update(dict(reasons))
@@ -296,13 +311,14 @@ def _load_id(run_id: str, file: str) -> str:
     return f"{run_id}:{file}"
 
 
-def _create_target(con, spec: SourceTable, region: str) -> None:
+def _create_target(store, spec: SourceTable) -> None:
     """The region's raw table, typed as declared, before any file arrives: a source declared
     ahead of its first export is an empty table its models build on, not a missing one."""
-    columns = ", ".join(f"{quote_ident(c.name)} {c.data_type}" for c in spec.columns)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(region)}.{quote_ident(spec.schema)}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(spec.schema, spec.table, catalog=region)}"
-                f" ({columns}, _load_id VARCHAR, _loaded_at TIMESTAMP)")
+    columns = ", ".join(f"{quote_ident(c.name)} {store.column_type(c.data_type)}"
+                        for c in spec.columns)
+    store.execute(f"CREATE SCHEMA IF NOT EXISTS {store.at}{quote_ident(spec.schema)}")
+    store.execute(f"CREATE TABLE IF NOT EXISTS {store.relation(spec.schema, spec.table)} "
+                  f"({columns}, _load_id VARCHAR, _loaded_at TIMESTAMP)")
 
 
 def _stored(spec: SourceTable, has_losers: bool) -> str:
@@ -319,77 +335,84 @@ def _scan_for_pii(con, spec: SourceTable, rows: str, has_losers: bool) -> dict:
         columns_below_detection((c.name, c.data_type, c.classification) for c in spec.columns))
 
 
-def _load_region(con, spec: SourceTable, region: str, files: list[LandingFile], run_id: str,
-                 report: LoadReport, has_losers: bool, findings: dict,
+def _load_region(con, spec: SourceTable, store, region: str, files: list[LandingFile],
+                 run_id: str, report: LoadReport, has_losers: bool, findings: dict,
                  rows: str = "incoming") -> None:
     """Commit one region's rows of the batch, with what the PII scan found in them. `rows` is
     where full rows come from; counts always come from `incoming`, which for a clean Parquet
     batch holds only key columns."""
-    catalog = quote_ident(region)
-    target = qualified(spec.schema, spec.table, catalog=region)
-    done = {f for f, _ in ledger.loaded_fingerprints(con, catalog, spec.name)}
+    target = store.relation(spec.schema, spec.table)
+    done = {f for f, _ in ledger.loaded_fingerprints(store, store.at, spec.name)}
     todo = [f for f in files if f.name not in done and f.name not in report.files_refused]
     names = [f.name for f in todo]
     columns = ", ".join(quote_ident(c) for c in spec.column_names)
     routed_here = f"_region = {sql_literal(region)} AND {_stored(spec, has_losers)}"
     # Rows of files this region committed before a crash are already stored: count, skip.
     already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
-                                 f"AND NOT list_contains(?, _file)", [names]).fetchone()[0]
+                                 f"AND NOT list_contains(?, _file)", [names]).fetchall()[0][0]
     only_todo = "" if not already_loaded else f" AND list_contains({sql_text_list(names)}, _file)"
-    source = f"(SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo})"
+    prepared = f"SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo}"
     stale = 0
-    if con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]:
-        # Only compare with stored rows when there are any: the first load is a plain insert.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM {source}")
-        source = "batch"
-        if spec.cursor:
-            cursor = quote_ident(spec.cursor)
-            stale = con.execute(
-                f"DELETE FROM batch b WHERE EXISTS (SELECT 1 FROM {target} t WHERE "
-                f"{_key_match(spec)} AND b.{cursor} <= t.{cursor})").fetchone()[0]
-    tally = source if source == "batch" else (
-        f"(SELECT _file FROM incoming WHERE {routed_here}{only_todo})")
-    per_file = dict(con.execute(f"SELECT _file, count(*) FROM {tally} GROUP BY 1").fetchall())
+    # Only compare with stored rows when there are any: the first load goes straight in.
+    compare = bool(store.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+    batch = store.to_store("batch", prepared) if compare else f"({prepared})"
+    if compare and spec.cursor:
+        cursor = quote_ident(spec.cursor)
+        newer_stored = (f"EXISTS (SELECT 1 FROM {target} t WHERE {_key_match(spec)} "
+                        f"AND b.{cursor} <= t.{cursor})")
+        stale = store.delete_where(f"{batch} b", newer_stored)
+    per_file = dict(store.execute(f"SELECT _file, count(*) FROM {batch} GROUP BY 1").fetchall()
+                    if compare else con.execute(
+        f"SELECT _file, count(*) FROM incoming WHERE {routed_here}{only_todo} GROUP BY 1"
+    ).fetchall())
     # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
-    con.execute("BEGIN")
-    if source == "batch":
-        con.execute(f"DELETE FROM {target} t USING batch b WHERE {_key_match(spec)}")
+    store.execute("BEGIN")
+    if compare:
+        store.execute(f"DELETE FROM {target} t USING {batch} b WHERE {_key_match(spec)}")
     now = current_time()
-    inserted = con.execute(f"INSERT INTO {target} ({columns}, _load_id, _loaded_at) SELECT "
-                           f"{columns}, {sql_literal(_load_id(run_id, ''))} || _file, ? "
-                           f"FROM {source}", [now]).fetchone()[0]
+    stamped = (f"SELECT {columns}, {sql_literal(_load_id(run_id, ''))} || _file AS _load_id, "
+               f"CAST({sql_literal(now.isoformat(sep=' '))} AS TIMESTAMP) AS _loaded_at "
+               f"FROM {batch}")
+    inserted = (store.insert(target, f"({columns}, _load_id, _loaded_at) {stamped}") if compare
+                else store.append(spec.schema, spec.table, stamped))
     if inserted != sum(per_file.values()):
-        con.execute("ROLLBACK")
+        store.execute("ROLLBACK")
         raise ReconciliationError(f"{spec.name}: {sum(per_file.values())} rows prepared for "
                                   f"{region} but {inserted} inserted; the load was rolled back")
-    con.execute(f"INSERT INTO {catalog}.{ledger.LOG_TABLE} SELECT ?, unnest(?), unnest(?), "
-                f"unnest(?), ?, unnest(?), ?",
-                [spec.name, names, [f.fingerprint for f in todo],
-                 [per_file.get(name, 0) for name in names], run_id,
-                 [_load_id(run_id, name) for name in names], now])
-    for (found_in, file, column), found in findings.items():
-        if found_in != region:
-            continue
-        con.execute(f"INSERT INTO {catalog}.{ledger.FINDINGS_TABLE} SELECT ?, ?, ?, unnest(?), "
-                    f"unnest(?), unnest(?), ?",
-                    [spec.name, _load_id(run_id, file), column, list(found.hits),
-                     list(found.hits.values()), [found.examples[k] for k in found.hits], now])
-    con.execute("COMMIT")
+    stamp = [spec.name, run_id, now]
+    log = store.arrow_to_store("loaded_here", pa.table({
+        "file": pa.array(names, pa.string()),
+        "fingerprint": pa.array([f.fingerprint for f in todo], pa.string()),
+        "rows_loaded": pa.array([per_file.get(name, 0) for name in names], pa.int64()),
+        "load_id": pa.array([_load_id(run_id, name) for name in names], pa.string())}))
+    store.insert(f"{store.at}{ledger.LOG_TABLE}",
+                 "SELECT CAST(? AS VARCHAR), file, fingerprint, rows_loaded, CAST(? AS VARCHAR), "
+                 f"load_id, CAST(? AS TIMESTAMP) FROM {log}", stamp)
+    found_here = [{"load_id": _load_id(run_id, file), "column_name": column, "kind": kind,
+                   "hits": hits, "example": found.examples[kind]}
+                  for (found_in, file, column), found in findings.items() if found_in == region
+                  for kind, hits in found.hits.items()]
+    if found_here:
+        found_rows = store.arrow_to_store("found_here", pa.Table.from_pylist(found_here))
+        store.insert(f"{store.at}{ledger.FINDINGS_TABLE}",
+                     "SELECT CAST(? AS VARCHAR), load_id, column_name, kind, hits, example, "
+                     f"CAST(? AS TIMESTAMP) FROM {found_rows}", [spec.name, now])
+    store.execute("COMMIT")
     con.execute("RESET preserve_insertion_order")
     report.tally(f"loaded_{region}", list(per_file.items()))
     report.rows_loaded[region] = report.rows_loaded.get(region, 0) + inserted
     report.rows_unchanged += already_loaded + stale
 
 
-def _evolve(con, spec: SourceTable, region: str) -> list[str]:
+def _evolve(con, store, spec: SourceTable) -> list[str]:
     """Bring a stored raw table up to its declaration: a newly declared column is added (empty
     in the rows stored before it); a declared column stored with another type is an error.
     Returns the columns added."""
-    stored = table_columns(con, spec.schema, spec.table, catalog=region)
+    stored = store.table_columns(spec.schema, spec.table)
     if not stored:
         return []
-    target = qualified(spec.schema, spec.table, catalog=region)
+    target = store.relation(spec.schema, spec.table)
     changed = {c.name: stored[c.name] for c in spec.columns
                if c.name in stored and stored[c.name] != _stored_type(con, c.data_type)}
     if changed:
@@ -401,15 +424,15 @@ def _evolve(con, spec: SourceTable, region: str) -> list[str]:
             + ". Declare the stored type again, or migrate the stored column first.")
     added = [c for c in spec.columns if c.name not in stored]
     for column in added:
-        con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column.name)} "
-                    f"{column.data_type}")
+        store.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(column.name)} "
+                      f"{store.column_type(column.data_type)}")
     return [c.name for c in added]
 
 
 def _stored_type(con, declared: str) -> str:
-    """How DuckDB names a declared type once stored (INT is INTEGER, DECIMAL(12,2) keeps its
-    precision)."""
-    return con.execute(f"SELECT typeof(NULL::{declared})").fetchone()[0]
+    """How a declared type is named once stored (INT is INTEGER, DECIMAL(12,2) keeps its
+    precision), asked of the scratch engine: every backend reports types in its spelling."""
+    return con.execute(f"SELECT typeof(NULL::{declared})").fetchall()[0][0]
 
 
 def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]]:
@@ -425,11 +448,11 @@ def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]
     return batches
 
 
-def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
+def _load_batch(con, spec: SourceTable, unrouted, stores: dict, files: list[LandingFile],
                 run_id: str, report: LoadReport) -> None:
     """Read, sort and commit one batch of files; each region commits on its own."""
-    if spec.format == "parquet" and _load_clean_parquet(con, spec, regions, files, run_id,
-                                                        report):
+    if spec.format == "parquet" and _load_clean_parquet(con, spec, unrouted, stores, files,
+                                                        run_id, report):
         return
     _read_pending(con, spec, files, report)
     report.rows_read += report.tally("read", con.execute(
@@ -440,14 +463,14 @@ def _load_batch(con, spec: SourceTable, regions: list[str], files: list[LandingF
     if spec.format == "csv":
         number_csv_rows(con, files, _to_quarantine_or_compare(spec))
     has_losers = _find_losers(con, spec)
-    _write_quarantine(con, spec, regions, files, run_id, report)
+    _write_quarantine(con, spec, unrouted, stores, files, run_id, report)
     findings = _scan_for_pii(con, spec, "incoming", has_losers)
-    for region in sorted(regions):
-        _load_region(con, spec, region, files, run_id, report, has_losers, findings)
+    for region, store in sorted(stores.items()):
+        _load_region(con, spec, store, region, files, run_id, report, has_losers, findings)
 
 
-def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[LandingFile],
-                        run_id: str, report: LoadReport) -> bool:
+def _load_clean_parquet(con, spec: SourceTable, unrouted, stores: dict,
+                        files: list[LandingFile], run_id: str, report: LoadReport) -> bool:
     """Parquet is columnar: read only the key, cursor and routing columns first. When the batch
     has no refused file, empty key, unknown country or repeated key, every row goes straight
     from the files to its region's table; otherwise returns False for the full path."""
@@ -464,7 +487,7 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
     anomalies = con.execute(
         f"SELECT count(*) FILTER (WHERE {_key_is_null(spec)} OR _region IS NULL), "
         f"count(*) - count(DISTINCT ({', '.join(_key(spec))})), "
-        f"count(*) FILTER (WHERE {excluded}) FROM incoming").fetchone()
+        f"count(*) FILTER (WHERE {excluded}) FROM incoming").fetchall()[0]
     if any(anomalies):
         return False
     report.files_new.extend(file.name for file in files)
@@ -472,11 +495,12 @@ def _load_clean_parquet(con, spec: SourceTable, regions: list[str], files: list[
         "SELECT _file, count(*) FROM incoming GROUP BY 1").fetchall())
     con.execute("CREATE OR REPLACE TEMP TABLE losers "
                 "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
-    _write_quarantine(con, spec, regions, files, run_id, report)
+    _write_quarantine(con, spec, unrouted, stores, files, run_id, report)
     rows = parquet_rows(spec, files)
     findings = _scan_for_pii(con, spec, rows, False)
-    for region in sorted(regions):
-        _load_region(con, spec, region, files, run_id, report, False, findings, rows=rows)
+    for region, store in sorted(stores.items()):
+        _load_region(con, spec, store, region, files, run_id, report, False, findings,
+                     rows=rows)
     return True
 
 
@@ -490,27 +514,28 @@ def load_table(spec: SourceTable, regions: list[str], run_id: str = "manual") ->
     with contextlib.ExitStack() as stack, storage_errors_explained(settings.store_dir):
         con = scratch_connection()
         stack.callback(con.close)
-        _attach(con, stack, settings.quarantine_store, QUARANTINE_CATALOG)
-        ledger.ensure_quarantine(con, quote_ident(QUARANTINE_CATALOG))
+        unrouted = stack.enter_context(link(con, settings.quarantine_store, QUARANTINE_CATALOG))
+        ledger.ensure_quarantine(unrouted, unrouted.at)
+        stores = {}
         for region in sorted(regions):
-            _attach(con, stack, settings.region_store(region), region)
-            ledger.ensure_load_log(con, quote_ident(region))
-            ledger.ensure_region_quarantine(con, quote_ident(region))
-            report.columns_added[region] = _evolve(con, spec, region)
-            _create_target(con, spec, region)
-        refused = ledger.refused_fingerprints(con, quote_ident(QUARANTINE_CATALOG), spec.name)
-        loaded = [ledger.loaded_fingerprints(con, quote_ident(r), spec.name) for r in regions]
+            store = stores[region] = stack.enter_context(
+                link(con, settings.region_store(region), region))
+            ledger.ensure_load_log(store, store.at)
+            ledger.ensure_region_quarantine(store, store.at)
+            report.columns_added[region] = _evolve(con, store, spec)
+            _create_target(store, spec)
+        refused = ledger.refused_fingerprints(unrouted, unrouted.at, spec.name)
+        loaded = [ledger.loaded_fingerprints(s, s.at, spec.name) for s in stores.values()]
         done = refused | set.intersection(*loaded) if loaded else refused
         found = discover(spec, settings.landing_dir)
         report.files_seen = len(found)
         files = [f for f in found if (f.name, f.fingerprint) not in done]
         for batch in _batches(files, settings.ingest_batch_bytes):
-            _load_batch(con, spec, regions, batch, run_id, report)
-        for region in regions:
+            _load_batch(con, spec, unrouted, stores, batch, run_id, report)
+        for region, store in stores.items():
             report.rows_loaded.setdefault(region, 0)
-            report.table_rows[region] = con.execute(
-                f"SELECT count(*) FROM {qualified(spec.schema, spec.table, catalog=region)}"
-            ).fetchone()[0]
+            report.table_rows[region] = store.execute(
+                f"SELECT count(*) FROM {store.relation(spec.schema, spec.table)}").fetchall()[0][0]
     _audit(spec, files, run_id, report)
     return report
 

@@ -410,7 +410,7 @@ def _read_alone(con, spec: SourceTable, file: LandingFile, reader, *args) -> dic
             raise FileRefused("the file is empty (0 bytes)")
         reader(con, spec, *args)
         return {}
-    except (FileRefused, Error) as error:
+    except (FileRefused, *Error) as error:
         for table in ("incoming", "rejected"):
             con.execute(f"DELETE FROM {table} WHERE _file = ?", [file.name])
         if isinstance(error, FileRefused):

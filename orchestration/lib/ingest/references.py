@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 from orchestration.lib.sources import SourceTable, load_source_tables
 from orchestration.lib.warehouse import (
-    attached,
     exists,
-    qualified,
+    link,
     quote_ident,
     scratch_connection,
     store_path,
-    table_exists,
 )
 
 
@@ -36,11 +34,13 @@ class ReferenceReport:
         return not self.empty and not self.orphans
 
 
-def _union(con, spec: SourceTable, column: str, regions: list[str]) -> str | None:
-    """`column` of `spec`'s table in every region store that holds it, as one relation."""
-    parts = [f"SELECT {quote_ident(column)} AS v FROM "
-             f"{qualified(spec.schema, spec.table, catalog=region)}" for region in regions
-             if table_exists(con, spec.schema, spec.table, catalog=region)]
+def _union(spec: SourceTable, column: str, stores: dict) -> str | None:
+    """`column` of `spec`'s table in every region store that holds it, as one relation of the
+    scratch engine."""
+    parts = ["SELECT v FROM " + store.to_scratch(
+        f"{region}_{spec.table}_{column}", f"SELECT {quote_ident(column)} AS v FROM "
+                                           f"{store.relation(spec.schema, spec.table)}")
+             for region, store in stores.items() if store.table_exists(spec.schema, spec.table)]
     return " UNION ALL ".join(parts) or None
 
 
@@ -54,13 +54,13 @@ def check_references(spec: SourceTable, regions: list[str]) -> list[ReferenceRep
     with contextlib.ExitStack() as stack:
         con = scratch_connection()
         stack.callback(con.close)
-        present = [r for r in regions if exists(store_path(r))]
-        for region in present:
-            stack.enter_context(attached(con, store_path(region), region, read_only=True))
+        stores = {region: stack.enter_context(link(con, store_path(region), region,
+                                                    read_only=True))
+                  for region in regions if exists(store_path(region))}
         for column in keys:
             target, _, target_column = column.references.rpartition(".")
-            rows = _union(con, spec, column.name, present)
-            known = _union(con, declared[target], target_column, present)
+            rows = _union(spec, column.name, stores)
+            known = _union(declared[target], target_column, stores)
             if rows is None:
                 reports.append(ReferenceReport(column.name, column.references, 0, 0, 0))
                 continue
@@ -70,6 +70,6 @@ def check_references(spec: SourceTable, regions: list[str]) -> list[ReferenceRep
             total, empty, orphans = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {blank}), "
                 f"count(*) FILTER (WHERE NOT ({blank}) AND NOT ({found})) FROM ({rows})"
-            ).fetchone()
+            ).fetchall()[0]
             reports.append(ReferenceReport(column.name, column.references, total, empty, orphans))
     return reports

@@ -1,50 +1,44 @@
 """The warehouse boundary: the only package that knows which engine holds the stores.
 
 Every other module opens stores, asks what exists and moves rows through the names below, and
-never imports a database driver. The interface:
+never imports a database driver. A store is named by its path in the embedded profile
+(`store_path`, `Settings.quarantine_store`, …); `STEWARD_WAREHOUSE` chooses the backend that
+path leads to, on each call: the DuckDB file itself, or the PostgreSQL database of that name
+(`warehouse/postgres.py`). The interface:
 
 - connect and lock: `reader`, `write_connection`, `connect` (either), `locked` (held around
   dbt, which connects itself), `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
-  `delete_where` (or count, for a dry run), `sample` (a FROM item), `storage_errors_explained`;
+  `delete_where` (or count, for a dry run), `sample` (a FROM item), `storage_order` (an ORDER
+  BY key), `serialize_writers` (of one table, in a transaction), `storage_errors_explained`;
 - the in-process engine that parses landing files and analyses Arrow data on every backend:
-  `engine`, `scratch_connection`, `attached` (a store under it), `sql_text_list`;
-- `Connection`, `Error` (the driver's), `DIALECT` (sqlglot's name for the SQL spoken),
+  `engine`, `scratch_connection`, `link` (a store beside it, rows moving either way),
+  `sql_text_list`;
+- `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
   `great_expectations_url` (how GE's SQL data source opens a store).
-
-`STEWARD_WAREHOUSE` chooses the backend (`settings.warehouse`); the embedded DuckDB files are the
-default and, for now, the only one built.
 """
 
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import adbc_driver_manager
+
+from orchestration.lib.settings import chosen_warehouse, get_settings
+from orchestration.lib.warehouse import duckdb
 from orchestration.lib.warehouse.duckdb import (
-    DIALECT,
     LOCK_TIMEOUT_SECONDS,
-    Connection,
-    Error,
     StoreWriteError,
-    attached,
-    connect,
-    delete_where,
     engine,
-    exists,
-    great_expectations_url,
-    held_in,
-    locked,
     pipeline_lock,
-    reader,
-    replace_table,
-    rows_if_present,
-    sample,
     scratch_connection,
-    select_arrow,
     sql_text_list,
-    stage_arrow,
     storage_errors_explained,
-    store_path,
-    table_columns,
-    table_exists,
-    write_connection,
 )
 from orchestration.lib.warehouse.sql import (
     UnsafeIdentifierError,
@@ -53,20 +47,100 @@ from orchestration.lib.warehouse.sql import (
     sql_literal,
 )
 
+Connection = Any  # a DuckDB connection, or warehouse.postgres.Connection
+Error = (duckdb.Error, adbc_driver_manager.Error)  # what either driver raises
+
+
+def _backend() -> ModuleType:
+    if chosen_warehouse() == "postgres":
+        from orchestration.lib.warehouse import postgres
+
+        return postgres
+    return duckdb
+
+
+def _each_backend(name: str) -> Callable:
+    """`name` of the backend chosen when it is called (tests switch it between calls)."""
+
+    @functools.wraps(getattr(duckdb, name))
+    def dispatched(*args, **kwargs):
+        return getattr(_backend(), name)(*args, **kwargs)
+
+    return dispatched
+
+
+reader = _each_backend("reader")
+write_connection = _each_backend("write_connection")
+connect = _each_backend("connect")
+locked = _each_backend("locked")
+link = _each_backend("link")
+exists = _each_backend("exists")
+table_exists = _each_backend("table_exists")
+table_columns = _each_backend("table_columns")
+select_arrow = _each_backend("select_arrow")
+stage_arrow = _each_backend("stage_arrow")
+replace_table = _each_backend("replace_table")
+delete_where = _each_backend("delete_where")
+sample = _each_backend("sample")
+serialize_writers = _each_backend("serialize_writers")
+great_expectations_url = _each_backend("great_expectations_url")
+
+
+def dialect() -> str:
+    """sqlglot's name for the SQL the chosen backend speaks."""
+    return _backend().DIALECT
+
+
+def storage_order() -> str:
+    """An ORDER BY key giving a table's rows in the order they are stored."""
+    return _backend().STORAGE_ORDER
+
+
+def store_path(region: str) -> Path:
+    """Where a region's store is; on PostgreSQL its stem names the region's database."""
+    quote_ident(region)
+    return get_settings().region_store(region)
+
+
+def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
+                    schema: str = "main") -> list[tuple]:
+    """The rows `sql` reads from a bookkeeping table, or none while its store or the table
+    has not been written yet."""
+    if not exists(path):
+        return []
+    with reader(path) as con:
+        if not table_exists(con, schema, table):
+            return []
+        return con.execute(sql, params).fetchall()
+
+
+def held_in(regions: Iterable[str], relation: tuple[str, str]
+            ) -> Iterator[tuple[str, Connection]]:
+    """(region, read-only connection) for each region whose store holds `relation`; regions
+    without the store or the table yet are skipped."""
+    for region in regions:
+        path = store_path(region)
+        if not exists(path):
+            continue
+        with reader(path) as con:
+            if table_exists(con, *relation):
+                yield region, con
+
+
 __all__ = [
-    "DIALECT",
     "LOCK_TIMEOUT_SECONDS",
     "Connection",
     "Error",
     "StoreWriteError",
     "UnsafeIdentifierError",
-    "attached",
     "connect",
     "delete_where",
+    "dialect",
     "engine",
     "exists",
     "great_expectations_url",
     "held_in",
+    "link",
     "locked",
     "pipeline_lock",
     "qualified",
@@ -77,10 +151,12 @@ __all__ = [
     "sample",
     "scratch_connection",
     "select_arrow",
+    "serialize_writers",
     "sql_literal",
     "sql_text_list",
     "stage_arrow",
     "storage_errors_explained",
+    "storage_order",
     "store_path",
     "table_columns",
     "table_exists",

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import fcntl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from orchestration.lib.settings import get_settings
-from orchestration.lib.warehouse.sql import quote_ident, sql_literal
+from orchestration.lib.warehouse.sql import qualified, quote_ident, sql_literal
 
 LOCK_TIMEOUT_SECONDS = 600.0
 DIALECT = "duckdb"  # sqlglot's name for the SQL this backend speaks
@@ -97,11 +97,6 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def store_path(region: str) -> Path:
-    quote_ident(region)
-    return get_settings().region_store(region)
-
-
 @contextmanager
 def locked(path: Path) -> Iterator[Path]:
     """Hold the writer lock of one store file (also used around dbt, which opens it itself)."""
@@ -144,17 +139,71 @@ def engine() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()
 
 
+class StoreLink:
+    """A store beside the scratch engine, attached to it: statements reach both, so moving
+    rows either way costs nothing and a store relation is named through its catalog."""
+
+    def __init__(self, scratch: duckdb.DuckDBPyConnection, catalog: str) -> None:
+        self._scratch = scratch
+        self._catalog = catalog
+        self.at = f"{quote_ident(catalog)}."  # put before a bookkeeping table's name
+
+    def relation(self, schema: str, table: str) -> str:
+        return qualified(schema, table, catalog=self._catalog)
+
+    def execute(self, sql: str, params: list | tuple = ()) -> duckdb.DuckDBPyConnection:
+        return self._scratch.execute(sql, params)
+
+    def table_columns(self, schema: str, table: str) -> dict[str, str]:
+        return table_columns(self._scratch, schema, table, catalog=self._catalog)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table_exists(self._scratch, schema, table, catalog=self._catalog)
+
+    def to_store(self, name: str, query: str) -> str:
+        """What the scratch engine's `query` selects, as a temporary table `name` this store's
+        statements can read and change."""
+        self._scratch.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS {query}")
+        return quote_ident(name)
+
+    def arrow_to_store(self, name: str, data: pa.Table) -> str:
+        self._scratch.register(name, data)
+        return quote_ident(name)
+
+    def to_scratch(self, name: str, query: str) -> str:
+        """What this store's `query` selects, readable by the scratch engine's statements."""
+        del name  # attached: the scratch engine reads the store in place
+        return f"({query})"
+
+    def insert(self, relation: str, select: str, params: list | tuple = ()) -> int:
+        """Insert what `select` (a column list, then a query) gives; returns the rows added."""
+        [(count,)] = self._scratch.execute(f"INSERT INTO {relation} {select}", params).fetchall()
+        return int(count)
+
+    def append(self, schema: str, table: str, query: str) -> int:
+        """Add the rows the scratch engine's `query` selects to `schema.table`, its columns
+        matched by name (one missing is empty); returns the rows added."""
+        return self.insert(self.relation(schema, table), f"BY NAME {query}")
+
+    def delete_where(self, relation: str, condition: str) -> int:
+        return delete_where(self._scratch, relation, condition)
+
+    def column_type(self, declared: str) -> str:
+        """A declared type as this store spells it (declarations use DuckDB's spelling)."""
+        return declared
+
+
 @contextmanager
-def attached(con: duckdb.DuckDBPyConnection, path: Path, name: str,
-             read_only: bool = False) -> Iterator[None]:
-    """Attach a store to an in-process engine as catalog `name`, holding the store's writer
-    lock meanwhile (the ingest commit writes every region's rows from one engine)."""
+def link(scratch: duckdb.DuckDBPyConnection, path: Path, name: str,
+         read_only: bool = False) -> Iterator[StoreLink]:
+    """The store at `path` beside the scratch engine, as catalog `name`, with its writer lock
+    held meanwhile (an ingest commits every region's rows from one engine)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(path):
-        con.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(name)}"
-                    + (" (READ_ONLY)" if read_only else ""))
-        yield
+        scratch.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(name)}"
+                        + (" (READ_ONLY)" if read_only else ""))
+        yield StoreLink(scratch, name)
 
 
 def connect(path: Path, write: bool = False
@@ -179,31 +228,6 @@ def great_expectations_url(path: Path) -> str:
 def exists(path: Path) -> bool:
     """Whether the store has been written at all (a reader of a missing one would create it)."""
     return path.exists()
-
-
-def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
-                    schema: str = "main") -> list[tuple]:
-    """The rows `sql` reads from a bookkeeping table, or none while its store or the table
-    has not been written yet."""
-    if not exists(path):
-        return []
-    with reader(path) as con:
-        if not table_exists(con, schema, table):
-            return []
-        return con.execute(sql, params).fetchall()
-
-
-def held_in(regions: Iterable[str], relation: tuple[str, str]
-            ) -> Iterator[tuple[str, duckdb.DuckDBPyConnection]]:
-    """(region, read-only connection) for each region whose store holds `relation`; regions
-    without the store or the table yet are skipped."""
-    for region in regions:
-        path = store_path(region)
-        if not exists(path):
-            continue
-        with reader(path) as con:
-            if table_exists(con, *relation):
-                yield region, con
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,
@@ -251,6 +275,14 @@ def select_arrow(con: duckdb.DuckDBPyConnection, query: str,
                  params: list | tuple = ()) -> pa.Table:
     """What `query` selects, as Arrow; DuckDB hands its buffers over without a cursor's copy."""
     return con.sql(query, params=params).to_arrow_table()
+
+
+STORAGE_ORDER = "rowid"  # orders a table's rows as stored, so a reordering shows
+
+
+def serialize_writers(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Nothing to do: a writer holds the store file's lock already."""
+    del con, relation
 
 
 def sample(relation: str, rows: int) -> str:

@@ -1,8 +1,11 @@
 """The shared warehouse: PostgreSQL, one database per store, reached over ADBC.
 
-A store is a database named by its DSN. ADBC moves Arrow in and out without a row-by-row
-conversion (about 1M rows/s into a table here, where COPY through CSV manages 0.4M). The
-server serializes writers itself, so there are no file locks.
+A store is a database: the one `settings.postgres_dsn` names for the store's name (its file's
+stem in the embedded profile: `eu`, `quarantine`, `audit`), or a DSN given as is. Steward's
+bookkeeping tables sit in a schema `main`, as in a DuckDB file, which a connection searches
+first. ADBC moves Arrow in and out without a row-by-row conversion (about 1M rows/s into a
+table here, where COPY through CSV manages 0.4M). The server serializes writers itself, so
+there are no file locks.
 
 Steward's SQL takes `?` placeholders, as DuckDB does; a connection numbers them (`$1`, `$2`, …)
 the way the server expects, leaving quoted text and identifiers alone.
@@ -11,12 +14,20 @@ the way the server expects, leaving quoted text and identifiers alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
+import duckdb
 import pyarrow as pa
+import sqlglot
+
+from orchestration.lib.settings import postgres_dsn
+from orchestration.lib.warehouse.sql import qualified, quote_ident
 
 DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
 Error = adbc_driver_manager.Error
@@ -76,10 +87,50 @@ class Connection:
         self._raw.close()
 
 
-@contextmanager
-def _connection(dsn: str, read_only: bool) -> Iterator[Connection]:
-    con = Connection(adbc.connect(dsn, autocommit=True))
+Store = Path | str  # a store's file in the embedded profile, whose stem names it, or a DSN
+_SEARCH_PATH = "main,public"
+
+
+def dsn_of(store: Store) -> str:
+    return store if isinstance(store, str) else postgres_dsn(store.stem)
+
+
+def _database_of(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/")
+
+
+def _database_missing(error: Error, dsn: str) -> bool:
+    """Whether connecting failed because the database does not exist (libpq reports that as
+    text, with no SQLSTATE)."""
+    return f'database "{_database_of(dsn)}" does not exist' in str(error)
+
+
+def _create_database(dsn: str) -> None:
+    """Create the database `dsn` names, connecting to the server's `postgres` database (a
+    region's database appears on its first load, as a DuckDB file does)."""
+    server = urlunsplit(urlsplit(dsn)._replace(path="/postgres"))
+    with contextlib.closing(adbc.connect(server, autocommit=True)) as raw, \
+            raw.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {quote_ident(_database_of(dsn))}")
+
+
+def _open(dsn: str, create: bool) -> Connection:
     try:
+        return Connection(adbc.connect(dsn, autocommit=True))
+    except Error as error:
+        if not create or not _database_missing(error, dsn):
+            raise
+    _create_database(dsn)
+    return Connection(adbc.connect(dsn, autocommit=True))
+
+
+@contextmanager
+def _connection(store: Store, read_only: bool) -> Iterator[Connection]:
+    con = _open(dsn_of(store), create=not read_only)
+    try:
+        if not read_only:
+            con.execute("CREATE SCHEMA IF NOT EXISTS main")
+        con.execute(f"SET search_path TO {_SEARCH_PATH}")
         if read_only:
             con.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         yield con
@@ -87,28 +138,111 @@ def _connection(dsn: str, read_only: bool) -> Iterator[Connection]:
         con.close()
 
 
-def write_connection(dsn: str) -> contextlib.AbstractContextManager[Connection]:
-    """A read-write connection to one store."""
-    return _connection(dsn, read_only=False)
+def write_connection(store: Store) -> contextlib.AbstractContextManager[Connection]:
+    """A read-write connection to one store, whose database is created on first use."""
+    return _connection(store, read_only=False)
 
 
-def reader(dsn: str) -> contextlib.AbstractContextManager[Connection]:
+def reader(store: Store) -> contextlib.AbstractContextManager[Connection]:
     """A connection whose every transaction is read-only: a write fails, whatever the role."""
-    return _connection(dsn, read_only=True)
+    return _connection(store, read_only=True)
 
 
-def connect(dsn: str, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
+def connect(store: Store, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
     """`write_connection` when the caller will write, else `reader` (a dry run only reads)."""
-    return _connection(dsn, read_only=not write)
+    return _connection(store, read_only=not write)
 
 
-def exists(dsn: str) -> bool:
-    """Whether the store's database exists and answers."""
+def locked(store: Store) -> contextlib.AbstractContextManager[Store]:
+    """Nothing to hold: the server serializes writers to a database itself."""
+    return nullcontext(store)
+
+
+def exists(store: Store) -> bool:
+    """Whether the store's database exists; a server that cannot be reached is an error, not
+    an empty store."""
     try:
-        with _connection(dsn, read_only=True):
+        with _connection(store, read_only=True):
             return True
-    except Error:
-        return False
+    except Error as error:
+        if _database_missing(error, dsn_of(store)):
+            return False
+        raise
+
+
+class StoreLink:
+    """A store beside the scratch engine: rows move between them as Arrow, into a temporary
+    table of the store's session or a view of the engine."""
+
+    at = ""  # bookkeeping tables are found through the search path
+
+    def __init__(self, scratch: duckdb.DuckDBPyConnection, con: Connection) -> None:
+        self._scratch = scratch
+        self._con = con
+
+    def relation(self, schema: str, table: str) -> str:
+        return qualified(schema, table)
+
+    def execute(self, sql: str, params: list | tuple = ()) -> adbc.Cursor:
+        return self._con.execute(sql, params)
+
+    def table_columns(self, schema: str, table: str) -> dict[str, str]:
+        return table_columns(self._con, schema, table)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table_exists(self._con, schema, table)
+
+    def to_store(self, name: str, query: str) -> str:
+        """What the scratch engine's `query` selects, streamed into a temporary table `name`
+        of this store's session."""
+        rows = self._scratch.sql(query).to_arrow_reader()
+        return self.arrow_to_store(name, rows)
+
+    def arrow_to_store(self, name: str, data: pa.Table | pa.RecordBatchReader) -> str:
+        self._con.execute(f"DROP TABLE IF EXISTS pg_temp.{quote_ident(name)}")
+        self._con.cursor.adbc_ingest(name, data, mode="create", temporary=True)
+        return f"pg_temp.{quote_ident(name)}"
+
+    def to_scratch(self, name: str, query: str) -> str:
+        """What this store's `query` selects, as a view `name` of the scratch engine."""
+        self._scratch.register(name, select_arrow(self._con, query))
+        return quote_ident(name)
+
+    def insert(self, relation: str, select: str, params: list | tuple = ()) -> int:
+        """Insert what `select` (a column list, then a query) gives; returns the rows added."""
+        [(count,)] = self._con.execute(
+            f"WITH added AS (INSERT INTO {relation} {select} RETURNING 1) "
+            "SELECT count(*) FROM added", params).fetchall()
+        return int(count)
+
+    def append(self, schema: str, table: str, query: str) -> int:
+        """Stream the rows the scratch engine's `query` selects into `schema.table` (COPY in
+        binary, no staging table), its columns matched by name; returns the rows added."""
+        rows = self._scratch.sql(query).to_arrow_reader()
+        return int(self._con.cursor.adbc_ingest(table, rows, mode="append",
+                                                db_schema_name=schema))
+
+    def delete_where(self, relation: str, condition: str) -> int:
+        return delete_where(self._con, relation, condition)
+
+    def column_type(self, declared: str) -> str:
+        return column_type(declared)
+
+
+@functools.cache
+def column_type(declared: str) -> str:
+    """A declared type (DuckDB's spelling) as PostgreSQL spells it: DOUBLE is DOUBLE
+    PRECISION."""
+    return sqlglot.exp.DataType.build(declared, dialect="duckdb").sql(dialect="postgres")
+
+
+@contextmanager
+def link(scratch: duckdb.DuckDBPyConnection, store: Store, name: str,
+         read_only: bool = False) -> Iterator[StoreLink]:
+    """The store beside the scratch engine (`name` only names it there on DuckDB)."""
+    del name
+    with _connection(store, read_only=read_only) as con:
+        yield StoreLink(scratch, con)
 
 
 def table_exists(con: Connection, schema: str, table: str, catalog: str | None = None) -> bool:
@@ -172,6 +306,16 @@ def stage_arrow(con: Connection, name: str, data: object) -> None:
 def select_arrow(con: Connection, query: str, params: list | tuple = ()) -> pa.Table:
     """What `query` selects, as Arrow, straight from the wire format."""
     return con.execute(query, params).fetch_arrow_table()
+
+
+STORAGE_ORDER = "ctid"  # orders a table's rows as stored, so a reordering shows
+
+
+def serialize_writers(con: Connection, relation: str) -> None:
+    """Make writers of `relation` (already quoted) take turns until this transaction ends,
+    while readers go on: an append that reads the last row before writing the next needs
+    that, where a DuckDB writer holds the file's lock."""
+    con.execute(f"LOCK TABLE {relation} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def sample(relation: str, rows: int) -> str:
