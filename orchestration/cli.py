@@ -27,9 +27,10 @@ def _before_any_command(context: typer.Context) -> None:
 
     if chosen_warehouse() == "postgres" and context.invoked_subcommand not in ON_POSTGRES:
         typer.echo(f"`steward {context.invoked_subcommand}` does not run on PostgreSQL yet "
-                   "(STEWARD_WAREHOUSE=postgres): the ingest, the dbt project, the audit log, "
-                   f"`steward {'`, `steward '.join(ON_POSTGRES)}` do; the quality checks, the "
-                   "read path, the consumers and the report are being moved. Unset "
+                   "(STEWARD_WAREHOUSE=postgres): the ingest, the policy gate, the dbt build, "
+                   "the quality and policy checks, the audit log and "
+                   f"`steward {'`, `steward '.join(ON_POSTGRES)}` do; the consumers, the "
+                   "telemetry and alerts, the read path and the report are being moved. Unset "
                    "STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
         raise typer.Exit(2)
     try:

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -121,8 +122,8 @@ def bench_cluster() -> Iterator[Cluster | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# Until Steward's own ingest runs on PostgreSQL, tests fill a database from a built DuckDB
-# store: the inputs a dbt build reads, copied over ADBC.
+# To test dbt alone, a database is filled from a built DuckDB store: the inputs a dbt build
+# reads, copied over ADBC.
 def copy_inputs(store: Path, postgres: Cluster, database: str) -> str:
     """A new database holding every table of `store` that is not a dbt model; its DSN."""
     admin = psycopg2.connect(postgres.dsn())
@@ -156,3 +157,40 @@ def dbt_build(postgres: Cluster, database: str, region: str, tmp_path: Path, *se
          str(DBT_PROJECT), "--target-path", str(tmp_path / "target"), "--log-path",
          str(tmp_path / "logs"), *selection],
         env=env, capture_output=True, text=True, timeout=600)
+
+
+def _plain(value):
+    """A value as both engines' drivers can agree on it: numbers compared at 1e-9."""
+    if isinstance(value, Decimal | float):
+        return round(float(value), 9)
+    return value
+
+
+def _rows(fetched: list[tuple]) -> list[tuple]:
+    return sorted((tuple(_plain(v) for v in row) for row in fetched), key=repr)
+
+
+def model_tables(store: Path) -> list[tuple[str, str]]:
+    with duckdb.connect(str(store), read_only=True) as con:
+        return con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_schema IN ? ORDER BY 1, 2",
+                           [list(MODEL_SCHEMAS)]).fetchall()
+
+
+def model_differences(store: Path, dsn: str) -> dict[str, str]:
+    """Each dbt model table of the DuckDB `store` whose rows differ in the database `dsn`,
+    with the counts and the first differing row."""
+    differences = {}
+    duck = duckdb.connect(str(store), read_only=True)
+    pg = psycopg2.connect(dsn)
+    for schema, table in model_tables(store):
+        with pg.cursor() as cursor:
+            cursor.execute(f'SELECT * FROM "{schema}"."{table}"')
+            on_postgres = _rows(cursor.fetchall())
+        on_duckdb = _rows(duck.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall())
+        if on_postgres != on_duckdb:
+            first = next((a, b) for a, b in zip(on_duckdb, on_postgres, strict=False) if a != b)
+            differences[f"{schema}.{table}"] = f"{len(on_duckdb)} vs {len(on_postgres)}: {first}"
+    pg.close()
+    duck.close()
+    return differences

@@ -75,7 +75,7 @@ def loaded_findings(con: Connection, schema: str,
         return {}
     relation = qualified(schema, table)
     rows = con.execute(
-        f"SELECT column_name, kind, sum(hits), any_value(example) FROM {FINDINGS_TABLE} f "
+        f"SELECT column_name, kind, sum(hits), min(example) FROM {FINDINGS_TABLE} f "
         f"WHERE load_id IN (SELECT DISTINCT _load_id FROM {relation}) GROUP BY 1, 2").fetchall()
     if not rows:
         return {}

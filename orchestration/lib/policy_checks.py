@@ -39,7 +39,7 @@ def _outside_region(con, key: str, relation: tuple[str, str], region: str) -> li
         return []
     countries = [c for c, r in load_rules().country_regions.items() if r == region]
     count, example = con.execute(
-        f"SELECT count(*), any_value({quote_ident(column)}) FROM {qualified(*relation)} "
+        f"SELECT count(*), min({quote_ident(column)}) FROM {qualified(*relation)} "
         f"WHERE coalesce({quote_ident(column)}, '') NOT IN (SELECT unnest(?::VARCHAR[]))",
         [countries]).fetchone()
     if not count:

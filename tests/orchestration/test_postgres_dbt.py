@@ -1,8 +1,9 @@
 """The dbt project is portable: on a real PostgreSQL server it builds the same tables as on
 DuckDB, its redaction masks the same text, and both gates stop a model there too.
 
-The PostgreSQL warehouse's own ingest is not built yet, so each test copies the inputs a dbt
-build reads (raw tables and Steward's `_steward` facts) from the built DuckDB estate over ADBC.
+These tests hold dbt alone to account: each copies the inputs a dbt build reads (raw tables
+and Steward's `_steward` facts) from the built DuckDB estate over ADBC, so any difference is
+the models'. `test_postgres_pipeline.py` runs Steward's own ingest and build there.
 """
 
 from __future__ import annotations
@@ -10,50 +11,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import psycopg2
 import pytest
 
 from orchestration.lib.dbt import dbt_executable
-from tests.postgres_cluster import DBT_PROJECT, MODEL_SCHEMAS, PLATFORM, copy_inputs, dbt_build
-
-
-def _plain(value):
-    """A value as both engines' drivers can agree on it: numbers compared at 1e-9."""
-    if isinstance(value, Decimal | float):
-        return round(float(value), 9)
-    return value
-
-
-def _rows(fetched: list[tuple]) -> list[tuple]:
-    return sorted((tuple(_plain(v) for v in row) for row in fetched), key=repr)
-
-
-def _model_tables(store: Path) -> list[tuple[str, str]]:
-    with duckdb.connect(str(store), read_only=True) as con:
-        return con.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                           "WHERE table_schema IN ? ORDER BY 1, 2",
-                           [list(MODEL_SCHEMAS)]).fetchall()
-
-
-def _differences(store: Path, dsn: str) -> dict[str, str]:
-    differences = {}
-    duck = duckdb.connect(str(store), read_only=True)
-    pg = psycopg2.connect(dsn)
-    for schema, table in _model_tables(store):
-        with pg.cursor() as cursor:
-            cursor.execute(f'SELECT * FROM "{schema}"."{table}"')
-            on_postgres = _rows(cursor.fetchall())
-        on_duckdb = _rows(duck.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall())
-        if on_postgres != on_duckdb:
-            first = next((a, b) for a, b in zip(on_duckdb, on_postgres, strict=False) if a != b)
-            differences[f"{schema}.{table}"] = f"{len(on_duckdb)} vs {len(on_postgres)}: {first}"
-    pg.close()
-    duck.close()
-    return differences
+from tests.postgres_cluster import (
+    DBT_PROJECT,
+    PLATFORM,
+    copy_inputs,
+    dbt_build,
+    model_differences,
+    model_tables,
+)
 
 
 @pytest.mark.parametrize("region", ["eu", "global"])
@@ -62,13 +33,13 @@ def test_every_model_builds_on_postgres_with_the_rows_duckdb_built(built_estate,
     data, success, _ = built_estate
     assert success
     store = data / "store" / f"{region}.duckdb"
-    assert _model_tables(store), f"the built estate has no models in {region}"
+    assert model_tables(store), f"the built estate has no models in {region}"
     database = f"steward_{region}"
     dsn = copy_inputs(store, postgres, database)
     selection = ("--select", PLATFORM) if region == "global" else ("--exclude", PLATFORM)
     built = dbt_build(postgres, database, region, tmp_path, *selection)
     assert built.returncode == 0, built.stdout[-3000:]
-    assert _differences(store, dsn) == {}
+    assert model_differences(store, dsn) == {}
 
 
 REDACTION_SAMPLES = [

@@ -1,5 +1,6 @@
-"""Great Expectations suites run inside the DuckDB store: real observed values, the right
-failures for seeded bad data, and a validation that errors never counts as a pass."""
+"""Great Expectations suites run inside the store, DuckDB file or PostgreSQL database: real
+observed values, the right failures for seeded bad data, and a validation that errors never
+counts as a pass."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.orchestration.ingest_helpers import (
 )
 
 KEY = dg.AssetKey(["crm", "customers"])
+pytestmark = pytest.mark.usefixtures("each_warehouse")
 
 
 def _suite(name: str):

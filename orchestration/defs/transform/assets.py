@@ -27,6 +27,7 @@ from orchestration.lib.policy_adapter import (
 from orchestration.lib.policy_checks import BLOCKED_METADATA
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import (
+    dbt_connection,
     locked,
     qualified,
     reader,
@@ -64,10 +65,13 @@ def _prepare_store(region: str) -> list[str]:
                          if (uid := model_ids.get(key))])
         # Steward's clock, which the models' as_of() reads: a var would change every run, and
         # a changed var makes dbt parse the whole project again.
-        replace_table(con, "_steward.clock", "AS SELECT ?::TIMESTAMP AS now", [current_time()])
+        replace_table(con, "_steward.clock", "(now TIMESTAMP)")
+        con.execute("INSERT INTO _steward.clock VALUES (CAST(? AS TIMESTAMP))", [current_time()])
+        replace_table(con, "_steward.region_countries", "(country VARCHAR)")
         countries = [c for c, r in load_rules().country_regions.items() if r == region]
-        replace_table(con, "_steward.region_countries",
-                      "AS SELECT unnest(?::VARCHAR[]) AS country", [countries])
+        if countries:
+            con.executemany("INSERT INTO _steward.region_countries VALUES (?)",
+                            [(country,) for country in countries])
     return sorted({asset for _, asset, _ in blocked})
 
 
@@ -110,14 +114,16 @@ def _with_counts(events: list, region: str, cpu_seconds: float) -> Iterator:
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) -> Iterator:
     """`dbt build` of the selected models in one store, each model gated by the policy."""
     settings = get_settings()
-    os.environ["STEWARD_STORE_DIR"] = str(settings.store_dir)
+    target, connection = dbt_connection(store_path(region))
+    os.environ.update(connection)  # the dbt process reads its connection from the environment
     blocked = _prepare_store(region)
     if blocked:
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
                           "run `steward policy check` for the reasons")
     clock = CpuClock()
     with locked(store_path(region)):
-        invocation = dbt.cli(["build", "--vars", json.dumps({"region": region})],
+        invocation = dbt.cli(["build", "--target", target,
+                              "--vars", json.dumps({"region": region})],
                              context=context, raise_on_error=False,
                              target_path=settings.dbt_target(region))
         events = list(invocation.stream())

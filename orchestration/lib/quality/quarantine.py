@@ -12,6 +12,7 @@ from orchestration.lib.quality.suites import ExpectationSpec
 from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
+    delete_where,
     qualified,
     quote_ident,
     store_path,
@@ -57,7 +58,7 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
             f"INSERT INTO {ledger.REGION_QUARANTINE} VALUES (?, NULL, NULL, ?, ?, ?, ?)",
             [(source_table, reason, record, run_id, now) for reason, record in records])
         match = " AND ".join(f"t.{quote_ident(k)} = f.{quote_ident(k)}" for k in key_columns)
-        moved = con.execute(f"DELETE FROM {target} t USING (SELECT DISTINCT {columns} "
-                            f"FROM failing) f WHERE {match}").fetchone()[0]
+        moved = delete_where(con, f"{target} t",
+                             f"EXISTS (SELECT 1 FROM failing f WHERE {match})")
         con.execute("COMMIT")
     return moved

@@ -1,4 +1,4 @@
-"""Running one suite inside a region's DuckDB store through Great Expectations' SQL engine.
+"""Running one suite inside a region's store through Great Expectations' SQL engine.
 
 Great Expectations is imported here, where validation runs, never on the code location's
 import path (it costs seconds). A result that raised is a failure with its error, never a pass.
@@ -17,11 +17,14 @@ from orchestration.lib.warehouse import (
     locked,
     qualified,
     store_path,
+    translated,
 )
 
 SAMPLE_SIZE = 10
 QUERY = "unexpected_rows_query"
 CLOCK = "{now}"  # in a query: Steward's clock (STEWARD_NOW or the real time)
+BATCH = "{batch}"  # in a query: the table validated (GE fills it in)
+BATCH_STANDIN = "steward_batch_standin"  # what stands for it while the query is translated
 
 
 @dataclass
@@ -109,12 +112,22 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
             source.get_engine().dispose()
 
 
+def _in_the_store_dialect(query: str) -> str:
+    """A suite's query (DuckDB's dialect, `{batch}` for the table, braces in text doubled) as
+    the chosen warehouse speaks it, still ready for GE to fill in `{batch}`."""
+    written = query.replace(BATCH, BATCH_STANDIN).replace("{{", "{").replace("}}", "}")
+    spoken = translated(written)
+    return spoken.replace("{", "{{").replace("}", "}}").replace(BATCH_STANDIN, BATCH)
+
+
 def on_the_clock(specs: tuple[ExpectationSpec, ...]) -> tuple[ExpectationSpec, ...]:
-    """The specs with `{now}` in their queries bound to Steward's clock, once for the suite."""
+    """The specs with `{now}` in their queries bound to Steward's clock, once for the suite,
+    and each query in the store's dialect."""
     now = f"TIMESTAMP '{current_time():%Y-%m-%d %H:%M:%S.%f}'"
     return tuple(
-        replace(spec, kwargs={**spec.kwargs, QUERY: spec.kwargs[QUERY].replace(CLOCK, now)})
-        if CLOCK in spec.kwargs.get(QUERY, "") else spec for spec in specs)
+        replace(spec, kwargs={**spec.kwargs, QUERY: _in_the_store_dialect(
+            spec.kwargs[QUERY].replace(CLOCK, now))})
+        if QUERY in spec.kwargs else spec for spec in specs)
 
 
 def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome:

@@ -7,7 +7,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 (`warehouse/postgres.py`). The interface:
 
 - connect and lock: `reader`, `write_connection`, `connect` (either), `locked` (held around
-  dbt, which connects itself), `pipeline_lock`, `store_path`;
+  dbt, which connects itself), `dbt_connection` (the dbt target and its environment),
+  `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
   `delete_where` (or count, for a dry run), `sample` (a FROM item), `storage_order` (an ORDER
@@ -16,6 +17,7 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
   `engine`, `scratch_connection`, `link` (a store beside it, rows moving either way),
   `sql_text_list`;
 - `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
+  `translated` (SQL written in DuckDB's dialect, in the chosen backend's),
   `great_expectations_url` (how GE's SQL data source opens a store).
 """
 
@@ -83,6 +85,8 @@ replace_table = _each_backend("replace_table")
 delete_where = _each_backend("delete_where")
 sample = _each_backend("sample")
 serialize_writers = _each_backend("serialize_writers")
+translated = _each_backend("translated")
+dbt_connection = _each_backend("dbt_connection")
 great_expectations_url = _each_backend("great_expectations_url")
 
 
@@ -134,6 +138,7 @@ __all__ = [
     "StoreWriteError",
     "UnsafeIdentifierError",
     "connect",
+    "dbt_connection",
     "delete_where",
     "dialect",
     "engine",
@@ -160,5 +165,6 @@ __all__ = [
     "store_path",
     "table_columns",
     "table_exists",
+    "translated",
     "write_connection",
 ]

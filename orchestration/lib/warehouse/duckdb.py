@@ -277,6 +277,17 @@ def select_arrow(con: duckdb.DuckDBPyConnection, query: str,
     return con.sql(query, params=params).to_arrow_table()
 
 
+def dbt_connection(path: Path) -> tuple[str, dict[str, str]]:
+    """The dbt target that builds in the store at `path`, and the environment it reads: the
+    `local` target opens `$STEWARD_STORE_DIR/<region>.duckdb`."""
+    return "local", {"STEWARD_STORE_DIR": str(path.parent)}
+
+
+def translated(sql: str) -> str:
+    """Steward's SQL is written in DuckDB's dialect: nothing to translate."""
+    return sql
+
+
 STORAGE_ORDER = "rowid"  # orders a table's rows as stored, so a reordering shows
 
 

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
@@ -306,6 +306,30 @@ def stage_arrow(con: Connection, name: str, data: object) -> None:
 def select_arrow(con: Connection, query: str, params: list | tuple = ()) -> pa.Table:
     """What `query` selects, as Arrow, straight from the wire format."""
     return con.execute(query, params).fetch_arrow_table()
+
+
+def great_expectations_url(store: Store) -> str:
+    """The SQLAlchemy URL Great Expectations opens a store with. The driver is named: since
+    SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed."""
+    return urlunsplit(urlsplit(dsn_of(store))._replace(scheme="postgresql+psycopg2"))
+
+
+def dbt_connection(store: Store) -> tuple[str, dict[str, str]]:
+    """The dbt target that builds in the store's database, and the environment it reads: the
+    `postgres` target of profiles.yml takes its connection from STEWARD_PG_*."""
+    parts = urlsplit(dsn_of(store))
+    return "postgres", {
+        "STEWARD_PG_HOST": parts.hostname or "127.0.0.1",
+        "STEWARD_PG_PORT": str(parts.port or 5432),
+        "STEWARD_PG_USER": unquote(parts.username or ""),
+        "STEWARD_PG_PASSWORD": unquote(parts.password or ""),
+        "STEWARD_PG_DBNAME": _database_of(dsn_of(store))}
+
+
+def translated(sql: str) -> str:
+    """Steward's SQL (written in DuckDB's dialect) in PostgreSQL's: `regexp_matches(a, p)` is
+    `a ~ p`, `INTERVAL 1 HOUR` is `INTERVAL '1 HOUR'`."""
+    return sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
 
 
 STORAGE_ORDER = "ctid"  # orders a table's rows as stored, so a reordering shows
