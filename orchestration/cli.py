@@ -14,7 +14,7 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 
 
 # What runs with STEWARD_WAREHOUSE=postgres so far; the rest of the pipeline is being moved.
-ON_POSTGRES = ("audit", "grants", "policy", "quarantine")
+ON_POSTGRES = ("audit", "grants", "policy", "quarantine", "report", "run")
 
 
 @app.callback()
@@ -27,11 +27,9 @@ def _before_any_command(context: typer.Context) -> None:
 
     if chosen_warehouse() == "postgres" and context.invoked_subcommand not in ON_POSTGRES:
         typer.echo(f"`steward {context.invoked_subcommand}` does not run on PostgreSQL yet "
-                   "(STEWARD_WAREHOUSE=postgres): the ingest, the policy gate, the dbt build, "
-                   "the quality and policy checks, the audit log and "
-                   f"`steward {'`, `steward '.join(ON_POSTGRES)}` do; the consumers, the "
-                   "telemetry and alerts, the read path and the report are being moved. Unset "
-                   "STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
+                   f"(STEWARD_WAREHOUSE=postgres): `steward {'`, `steward '.join(ON_POSTGRES)}` "
+                   "do; the read path, retention, erasure and the other commands are being "
+                   "moved. Unset STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
         raise typer.Exit(2)
     try:
         in_force = overrides.active()
@@ -82,6 +80,7 @@ def run(
     from orchestration.lib.settings import get_settings
 
     settings = get_settings()
+    _stores_answer()
     if not estate_present(settings.landing_dir):
         typer.echo(f"no sample estate in {settings.landing_dir}: generating {customers} customers")
         generate_estate(settings.landing_dir, customers=customers)
@@ -100,6 +99,19 @@ def run(
     except warehouse.Error as error:
         typer.echo(f"report not written: {str(error).splitlines()[0]}", err=True)
     raise typer.Exit(0 if success else 1)
+
+
+def _stores_answer() -> None:
+    """Stop before any work when the stores' server does not answer, saying where it looked."""
+    from orchestration.lib import audit_log, warehouse
+    from policies.regions import region_names
+
+    try:
+        for path in (audit_log.audit_store(), *map(warehouse.store_path, region_names())):
+            warehouse.exists(path)
+    except warehouse.StoreUnreachable as unreachable:
+        typer.echo(str(unreachable), err=True)
+        raise typer.Exit(2) from None
 
 
 def _write_report() -> Path:
@@ -558,15 +570,12 @@ def grants_plan(regions: RegionOption = None,
 def grants_apply(regions: RegionOption = None) -> None:
     """Make each database grant exactly what the policy implies (roles, CONNECT, column
     grants, masking views, row security), and say what changed. Audited."""
-    from orchestration.lib import audit_log
-    from orchestration.lib.database_grants import database_grants
-    from orchestration.lib.warehouse import grants
+    from orchestration.lib.database_grants import enforce
 
-    for region, database, con in _each_database(regions):
-        changes = grants.apply(con, database, database_grants(con, region))
-        audit_log.append("grants.applied", database, {"region": region, "changes": changes})
-        typer.echo(f"{region} ({database}): {len(changes)} change(s) applied")
-        for change in changes:
+    for region, _, _ in _each_database(regions):
+        enforced = enforce(region)
+        typer.echo(f"{region} ({enforced.database}): {len(enforced.applied)} change(s) applied")
+        for change in enforced.applied:
             typer.echo(f"  {change}")
 
 

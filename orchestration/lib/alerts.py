@@ -77,7 +77,7 @@ def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert 
     with write_connection(ops_store()) as con:
         _table(con)
         updated = con.execute(f"UPDATE {TABLE} SET last_seen = ?, occurrences = occurrences + 1 "
-                              "WHERE key = ?", [now, key]).fetchone()[0]
+                              "WHERE key = ? RETURNING key", [now, key]).fetchall()
         if updated:
             return None
         alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "))

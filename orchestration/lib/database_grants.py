@@ -6,11 +6,21 @@ distinct values) are withheld, as the read path suppresses them."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
+from orchestration.lib import audit_log
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key
+from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse import postgres, qualified, quote_ident
-from orchestration.lib.warehouse.grants import KEYED_HASH, DatabaseGrants, ExposedTable
+from orchestration.lib.warehouse.grants import (
+    GRANTS_SCHEMA,
+    KEYED_HASH,
+    DatabaseGrants,
+    ExposedTable,
+    apply,
+    plan,
+)
 from orchestration.lib.warehouse.regex import postgres_regex, redaction_expression
 from policies.access import Spread
 from policies.exposure import Exposure, exposures
@@ -57,3 +67,30 @@ def database_grants(con: postgres.Connection, region: str) -> DatabaseGrants:
         {consumer: tuple(found) for consumer, found in tables.items()},
         {consumer: consumer_key(consumer) for consumer in tables},
         redaction_expression("$1", redaction_rules(), postgres_regex))
+
+
+@dataclass(frozen=True)
+class Enforced:
+    database: str
+    beyond_policy: list[str]  # what the database granted that the policy does not: drift
+    applied: list[str]
+
+
+def enforce(region: str) -> Enforced:
+    """Make the database of `region` grant exactly what the policy implies, as every build
+    must (dbt drops a rebuilt table with its grants, row security and views). What it granted
+    beyond the policy beforehand was given outside Steward (a manual GRANT): it is taken back
+    and reported. Audited as `grants.applied` when anything changed."""
+    with postgres.write_connection(postgres_dsn(region)) as con:
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+        wanted = database_grants(con, region)
+        # Before Steward first governed the database, what it granted was the server's
+        # defaults (CONNECT and TEMP for PUBLIC), not anyone's doing.
+        governed = postgres.table_exists(con, GRANTS_SCHEMA, "consumer_keys")
+        beyond = [change for change in plan(con, database, wanted)
+                  if governed and change.startswith("- ")]
+        applied = apply(con, database, wanted)
+    if applied:
+        audit_log.append("grants.applied", database,
+                         {"region": region, "changes": applied, "drift": beyond})
+    return Enforced(database, beyond, applied)

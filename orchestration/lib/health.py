@@ -63,8 +63,9 @@ def _mark(stale: dict[tuple[str, str], str], fresh: list[tuple[str, str]]) -> No
     with write_connection(alerts.ops_store()) as con:
         _status_table(con)
         for (asset, region), reason in stale.items():
-            con.execute(f"INSERT INTO {STATUS_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE "
-                        "SET reason = excluded.reason", [asset, region, reason, now])
+            con.execute(f"INSERT INTO {STATUS_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT "
+                        "(asset, region) DO UPDATE SET reason = excluded.reason",
+                        [asset, region, reason, now])
         for asset, region in fresh:
             con.execute(f"DELETE FROM {STATUS_TABLE} WHERE asset = ? AND region = ?",
                         [asset, region])

@@ -65,9 +65,11 @@ def record(readings: list[SliReading]) -> list:
     """Store the readings; alert on each breached dataset once; returns alerts sent."""
     now = current_time()
     with write_connection(alerts.ops_store()) as con:
+        measures = ", ".join(f"{name} DOUBLE PRECISION" for name in (
+            "success_rate", "latency_p50_s", "latency_p95_s", "freshness_lag_h",
+            "check_pass_rate"))
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (measured_at TIMESTAMP, dataset VARCHAR,"
-                    " runs INTEGER, success_rate DOUBLE, latency_p50_s DOUBLE, latency_p95_s "
-                    "DOUBLE, freshness_lag_h DOUBLE, check_pass_rate DOUBLE, breaches VARCHAR)")
+                    f" runs INTEGER, {measures}, breaches VARCHAR)")
         con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             [now, r.dataset, r.runs, r.success_rate, r.latency_p50_seconds,
              r.latency_p95_seconds, r.freshness_lag_hours, r.check_pass_rate,

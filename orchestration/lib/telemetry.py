@@ -45,13 +45,14 @@ _FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
 
 COLUMNS = {
     "runs": "run_id VARCHAR, job VARCHAR, status VARCHAR, trigger VARCHAR, started_at TIMESTAMP, "
-            "ended_at TIMESTAMP, seconds DOUBLE",
+            "ended_at TIMESTAMP, seconds DOUBLE PRECISION",
     "steps": "run_id VARCHAR, asset VARCHAR, kind VARCHAR, source_table VARCHAR, consumer "
              "VARCHAR, regions VARCHAR, rows_read BIGINT, rows_written BIGINT, rows_quarantined "
-             "BIGINT, files_refused INTEGER, cpu_seconds DOUBLE, materialized_at TIMESTAMP",
+             "BIGINT, files_refused INTEGER, cpu_seconds DOUBLE PRECISION, "
+             "materialized_at TIMESTAMP",
     "checks": "run_id VARCHAR, asset VARCHAR, kind VARCHAR, source_table VARCHAR, consumer "
               "VARCHAR, region VARCHAR, check_name VARCHAR, passed BOOLEAN, severity VARCHAR, "
-              "rows_quarantined BIGINT, cpu_seconds DOUBLE, evaluated_at TIMESTAMP",
+              "rows_quarantined BIGINT, cpu_seconds DOUBLE PRECISION, evaluated_at TIMESTAMP",
     "expectations": "region VARCHAR, asset VARCHAR, suite VARCHAR, expectation VARCHAR, "
                     "severity VARCHAR, success BOOLEAN, unexpected_count BIGINT, run_id VARCHAR, "
                     "validated_at TIMESTAMP",

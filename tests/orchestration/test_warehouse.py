@@ -58,11 +58,19 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
 
 
 def test_a_command_not_yet_on_postgres_is_refused_saying_what_runs_there(tmp_path):
-    done = run_steward(["run"], tmp_path, STEWARD_WAREHOUSE="postgres")
+    done = run_steward(["retention", "purge"], tmp_path, STEWARD_WAREHOUSE="postgres")
     assert done.returncode == 2
-    assert "`steward run` does not run on PostgreSQL yet" in done.stderr
-    assert "`steward grants`" in done.stderr and "Unset STEWARD_WAREHOUSE" in done.stderr
-    assert not (tmp_path / "landing").exists()  # refused before anything was done
+    assert "`steward retention` does not run on PostgreSQL yet" in done.stderr
+    assert "`steward run`" in done.stderr and "Unset STEWARD_WAREHOUSE" in done.stderr
+
+
+def test_a_server_that_does_not_answer_stops_a_run_before_any_work(tmp_path):
+    done = run_steward(["run"], tmp_path, STEWARD_WAREHOUSE="postgres",
+                       STEWARD_PG_DSN="postgresql://steward@127.0.0.1:1/steward_{store}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot reach the PostgreSQL server of store steward_audit at 127.0.0.1:1" in (
+        done.stderr)
+    assert not (tmp_path / "landing").exists()  # stopped before generating anything
 
 
 def test_on_postgres_a_store_is_the_database_its_name_picks(on_postgres, data_dir):

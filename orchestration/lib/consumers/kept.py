@@ -31,6 +31,7 @@ from orchestration.lib.warehouse import (
     qualified,
     quote_ident,
     reader,
+    row_hash,
     rows_if_present,
     store_path,
     table_columns,
@@ -126,8 +127,8 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
                 raise NotBuilt(f"{dataset} in {region} has no {', '.join(missing)} yet: its "
                                "last good build predates the column(s)")
             count, total = con.execute(
-                f"SELECT count(*), coalesce(sum(hash({', '.join(map(quote_ident, columns))})), 0)"
-                f"::VARCHAR FROM {qualified(*relation)}").fetchone()
+                f"SELECT count(*), CAST(coalesce(sum({row_hash(map(quote_ident, columns))}), 0) "
+                f"AS VARCHAR) FROM {qualified(*relation)}").fetchone()
             parts.append(f"{dataset}:{count}:{total}")
             rows += count
     return Inputs(rows, hashlib.sha256("|".join(parts).encode()).hexdigest())
@@ -175,7 +176,11 @@ def save(con: Connection, name: str, kept: Kept) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (name VARCHAR PRIMARY KEY, "
                 "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "
-                "training VARCHAR, artifact BLOB, signature VARCHAR, scored_inputs VARCHAR)")
-    con.execute(f"INSERT OR REPLACE INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "training VARCHAR, artifact BYTEA, signature VARCHAR, scored_inputs VARCHAR)")
+    replaced = ", ".join(f"{column} = excluded.{column}" for column in (
+        "version", "trained_at", "rows_seen", "invalidations", "training", "artifact",
+        "signature", "scored_inputs"))
+    con.execute(f"INSERT INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (name) DO UPDATE SET {replaced}",
                 [name, kept.version, kept.trained_at, kept.rows_seen, kept.invalidations,
                  json.dumps(kept.training), artifact, _signature(artifact), kept.scored_inputs])

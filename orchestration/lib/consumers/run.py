@@ -21,6 +21,7 @@ from orchestration.lib.consumers.specs import ConsumerModel
 from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
+    column_type,
     qualified,
     quote_ident,
     replace_table,
@@ -43,7 +44,8 @@ class ConsumerRun:
 
 def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> None:
     """Replace the scores, and keep the model that scored them, in one transaction."""
-    casts = ", ".join(f"CAST({quote_ident(o.name)} AS {o.data_type}) AS {quote_ident(o.name)}"
+    casts = ", ".join(f"CAST({quote_ident(o.name)} AS {column_type(o.data_type)}) AS "
+                      f"{quote_ident(o.name)}"
                       for o in model.outputs)
     with write_connection(store_path(region)) as con:
         stage_arrow(con, "scored", scored)

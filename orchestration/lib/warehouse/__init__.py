@@ -12,12 +12,14 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 - ask: `exists` (the store), `table_exists`, `table_columns`, `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
   `delete_where` (or count, for a dry run), `sample` (a FROM item), `storage_order` (an ORDER
-  BY key), `serialize_writers` (of one table, in a transaction), `storage_errors_explained`;
+  BY key), `row_hash` (an expression to sum, as a digest of a table's rows),
+  `serialize_writers` (of one table, in a transaction), `storage_errors_explained`;
 - the in-process engine that parses landing files and analyses Arrow data on every backend:
   `engine`, `scratch_connection`, `link` (a store beside it, rows moving either way),
   `sql_text_list`;
 - `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
-  `translated` (SQL written in DuckDB's dialect, in the chosen backend's),
+  `translated` (SQL written in DuckDB's dialect, in the chosen backend's), `column_type` (a
+  declared type, likewise),
   `great_expectations_url` (how GE's SQL data source opens a store).
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 import adbc_driver_manager
 
 from orchestration.lib.settings import chosen_warehouse, get_settings
-from orchestration.lib.warehouse import duckdb
+from orchestration.lib.warehouse import duckdb, postgres
 from orchestration.lib.warehouse.duckdb import (
     LOCK_TIMEOUT_SECONDS,
     StoreWriteError,
@@ -42,6 +44,7 @@ from orchestration.lib.warehouse.duckdb import (
     sql_text_list,
     storage_errors_explained,
 )
+from orchestration.lib.warehouse.postgres import StoreUnreachable
 from orchestration.lib.warehouse.sql import (
     UnsafeIdentifierError,
     qualified,
@@ -54,11 +57,7 @@ Error = (duckdb.Error, adbc_driver_manager.Error)  # what either driver raises
 
 
 def _backend() -> ModuleType:
-    if chosen_warehouse() == "postgres":
-        from orchestration.lib.warehouse import postgres
-
-        return postgres
-    return duckdb
+    return postgres if chosen_warehouse() == "postgres" else duckdb
 
 
 def _each_backend(name: str) -> Callable:
@@ -71,23 +70,37 @@ def _each_backend(name: str) -> Callable:
     return dispatched
 
 
+def _connections_backend(name: str) -> Callable:
+    """`name` of the backend its first argument, a connection, belongs to: the in-process
+    DuckDB engine serves every backend, so a DuckDB connection is not always a store's."""
+
+    @functools.wraps(getattr(duckdb, name))
+    def dispatched(con, *args, **kwargs):
+        backend = postgres if isinstance(con, postgres.Connection) else duckdb
+        return getattr(backend, name)(con, *args, **kwargs)
+
+    return dispatched
+
+
 reader = _each_backend("reader")
 write_connection = _each_backend("write_connection")
 connect = _each_backend("connect")
 locked = _each_backend("locked")
 link = _each_backend("link")
 exists = _each_backend("exists")
-table_exists = _each_backend("table_exists")
-table_columns = _each_backend("table_columns")
-select_arrow = _each_backend("select_arrow")
-stage_arrow = _each_backend("stage_arrow")
-replace_table = _each_backend("replace_table")
-delete_where = _each_backend("delete_where")
-sample = _each_backend("sample")
-serialize_writers = _each_backend("serialize_writers")
-translated = _each_backend("translated")
-dbt_connection = _each_backend("dbt_connection")
 great_expectations_url = _each_backend("great_expectations_url")
+dbt_connection = _each_backend("dbt_connection")
+sample = _each_backend("sample")
+translated = _each_backend("translated")
+row_hash = _each_backend("row_hash")
+column_type = _each_backend("column_type")
+table_exists = _connections_backend("table_exists")
+table_columns = _connections_backend("table_columns")
+select_arrow = _connections_backend("select_arrow")
+stage_arrow = _connections_backend("stage_arrow")
+replace_table = _connections_backend("replace_table")
+delete_where = _connections_backend("delete_where")
+serialize_writers = _connections_backend("serialize_writers")
 
 
 def dialect() -> str:
@@ -135,8 +148,10 @@ __all__ = [
     "LOCK_TIMEOUT_SECONDS",
     "Connection",
     "Error",
+    "StoreUnreachable",
     "StoreWriteError",
     "UnsafeIdentifierError",
+    "column_type",
     "connect",
     "dbt_connection",
     "delete_where",
@@ -152,6 +167,7 @@ __all__ = [
     "quote_ident",
     "reader",
     "replace_table",
+    "row_hash",
     "rows_if_present",
     "sample",
     "scratch_connection",

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -189,8 +189,7 @@ class StoreLink:
         return delete_where(self._scratch, relation, condition)
 
     def column_type(self, declared: str) -> str:
-        """A declared type as this store spells it (declarations use DuckDB's spelling)."""
-        return declared
+        return column_type(declared)
 
 
 @contextmanager
@@ -281,6 +280,16 @@ def dbt_connection(path: Path) -> tuple[str, dict[str, str]]:
     """The dbt target that builds in the store at `path`, and the environment it reads: the
     `local` target opens `$STEWARD_STORE_DIR/<region>.duckdb`."""
     return "local", {"STEWARD_STORE_DIR": str(path.parent)}
+
+
+def column_type(declared: str) -> str:
+    """A declared type as this backend spells it (declarations use DuckDB's spelling)."""
+    return declared
+
+
+def row_hash(columns: Iterable[str]) -> str:
+    """An expression hashing the (quoted) `columns` of a row to a number, to sum."""
+    return f"hash({', '.join(columns)})"
 
 
 def translated(sql: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -114,14 +114,25 @@ def _create_database(dsn: str) -> None:
         cursor.execute(f"CREATE DATABASE {quote_ident(_database_of(dsn))}")
 
 
+class StoreUnreachable(RuntimeError):
+    """The server a store's DSN names does not answer (down, wrong host or port, refused)."""
+
+
 def _open(dsn: str, create: bool) -> Connection:
     try:
         return Connection(adbc.connect(dsn, autocommit=True))
     except Error as error:
-        if not create or not _database_missing(error, dsn):
+        if _database_missing(error, dsn) and create:
+            _create_database(dsn)
+            return Connection(adbc.connect(dsn, autocommit=True))
+        if _database_missing(error, dsn) or "Failed to connect" not in str(error):
             raise
-    _create_database(dsn)
-    return Connection(adbc.connect(dsn, autocommit=True))
+        where = urlsplit(dsn)
+        raise StoreUnreachable(
+            f"cannot reach the PostgreSQL server of store {_database_of(dsn)} at "
+            f"{where.hostname}:{where.port or 5432}: "
+            f"{str(error).split('failed:')[-1].strip().splitlines()[0]}. Start the server, or "
+            "point STEWARD_PG_DSN (or STEWARD_PG_DSN_<STORE>) at one") from None
 
 
 @contextmanager
@@ -324,6 +335,11 @@ def dbt_connection(store: Store) -> tuple[str, dict[str, str]]:
         "STEWARD_PG_USER": unquote(parts.username or ""),
         "STEWARD_PG_PASSWORD": unquote(parts.password or ""),
         "STEWARD_PG_DBNAME": _database_of(dsn_of(store))}
+
+
+def row_hash(columns: Iterable[str]) -> str:
+    """An expression hashing the (quoted) `columns` of a row to a number, to sum."""
+    return f"hashtextextended(ROW({', '.join(columns)})::text, 0)"
 
 
 def translated(sql: str) -> str:
