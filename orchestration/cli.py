@@ -14,7 +14,7 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 
 
 # What runs with STEWARD_WAREHOUSE=postgres so far; the rest of the pipeline is being moved.
-ON_POSTGRES = ("audit", "grants", "policy", "quarantine", "report", "run")
+ON_POSTGRES = ("audit", "grants", "policy", "quarantine", "report", "retention", "run")
 
 
 @app.callback()
