@@ -28,8 +28,8 @@ def _before_any_command(context: typer.Context) -> None:
     if chosen_warehouse() == "postgres" and context.invoked_subcommand not in ON_POSTGRES:
         typer.echo(f"`steward {context.invoked_subcommand}` does not run on PostgreSQL yet "
                    f"(STEWARD_WAREHOUSE=postgres): `steward {'`, `steward '.join(ON_POSTGRES)}` "
-                   "do; the read path, retention, erasure and the other commands are being "
-                   "moved. Unset STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
+                   "do; the read path, erasure and the other commands are being moved. Unset "
+                   "STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
         raise typer.Exit(2)
     try:
         in_force = overrides.active()

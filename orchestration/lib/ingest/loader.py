@@ -275,8 +275,8 @@ def _write_quarantine(con, spec: SourceTable, unrouted, stores: dict, files: lis
                f"_region IS NULL OR NOT list_contains({sql_text_list(list(stores))}, _region)")]
     places += [(store, f"{store.at}{ledger.REGION_QUARANTINE}", f"_region = {sql_literal(region)}")
                for region, store in sorted(stores.items())]
+    shown = f"{_printable_column('reason')}, {_printable_column('record')}"
     for store, table, belongs in places:
-        shown = f"{_printable_column('reason')}, {_printable_column('record')}"
         rows = store.to_store("quarantined_here",
                               f"SELECT _file, line, {shown} FROM quarantined WHERE {belongs}")
         store.execute("BEGIN")
