@@ -43,7 +43,7 @@ from orchestration.lib.estate import (
 )
 from orchestration.lib.runner import AssetOutcome, run_pipeline
 from orchestration.lib.settings import get_settings
-from orchestration.lib.sources import FORMATS, load_source_tables
+from orchestration.lib.sources import FORMATS, SourceTable, load_source_tables
 from orchestration.lib.warehouse import qualified, quote_ident, sql_literal
 from policies.regions import country_to_region, region_names
 
@@ -60,19 +60,20 @@ LEFT_OUT = ("deduplication, type and key checks, quarantine, reconciliation, pol
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_e2e(root: Path, rows: int) -> None:
-    """Generate, measure and print; `root` is scratch space, `rows` the estate's target size."""
+def bench_e2e(root: Path, rows: int) -> tuple[Path, int]:
+    """Generate, measure and print; `root` is scratch space, `rows` the estate's target size.
+    Returns the full estate's data folder and its rows, for the PostgreSQL run."""
     customers = max(rows // ROWS_PER_CUSTOMER, MIN_CUSTOMERS)
     tiny, full = root / "tiny", root / "full"
     _generate(tiny, TINY_CUSTOMERS)
     estate_rows = _generate(full, customers)
     parse_dbt_project()  # both sides run today's compiled SQL; neither pays for the compile
-    overhead = _in_fresh_process(tiny, "governed")
-    direct = _in_fresh_process(full, "direct")
-    governed = _in_fresh_process(full, "governed")
-    unchanged = _in_fresh_process(full, "governed")
+    overhead = in_fresh_process(tiny, "governed")
+    direct = in_fresh_process(full, "direct")
+    governed = in_fresh_process(full, "governed")
+    unchanged = in_fresh_process(full, "governed")
     appended = _append_new_rows(full / "landing", customers, estate_rows // 100)
-    incremental = _in_fresh_process(full, "governed")
+    incremental = in_fresh_process(full, "governed")
     print(f"\nend to end on a {estate_rows:,}-row estate ({customers:,} customers, both "
           f"regions), one fresh process each\n")
     _print_runs({"governed, full build": governed, "direct DuckDB, same SQL": direct,
@@ -84,6 +85,7 @@ def bench_e2e(root: Path, rows: int) -> None:
     print(f"the direct run leaves out {LEFT_OUT}\n")
     _print_stages({"full build": governed, "nothing new": unchanged,
                    "after append": incremental, f"{TINY_CUSTOMERS} customers": overhead})
+    return full, estate_rows + appended
 
 
 def _generate(data_dir: Path, customers: int) -> int:
@@ -116,8 +118,9 @@ def _scratch_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _in_fresh_process(data_dir: Path, mode: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "bench.e2e", mode], env=_scratch_env(data_dir),
+def in_fresh_process(data_dir: Path, mode: str, module: str = "bench.e2e") -> dict:
+    """`python -m module mode` on the estate in `data_dir`: its measurement."""
+    done = subprocess.run([sys.executable, "-m", module, mode], env=_scratch_env(data_dir),
                           cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"e2e {mode} measurement failed: {done.stderr[-2000:]}")
@@ -199,7 +202,7 @@ def _stage_seconds(outcomes: list[AssetOutcome], ingest: set[str]) -> dict[str, 
 def direct_run() -> dict:
     """Per region: raw tables from the landing files, then the estate models' compiled SQL."""
     settings = get_settings()
-    models = _estate_models()
+    models = estate_models()
     (settings.data_dir / "direct").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for region in region_names():
@@ -215,32 +218,40 @@ def direct_run() -> dict:
     return {"seconds": time.perf_counter() - started, "success": True, "stages": {}}
 
 
-def _estate_models() -> list[dict]:
-    """Model nodes of the manifest in dependency order, without models/platform (they read
-    Steward's telemetry, not the estate)."""
-    manifest = json.loads(dbt_project().manifest_path.read_text())
+def estate_models(manifest_path: Path | None = None) -> list[dict]:
+    """Model nodes of the manifest (the project's, by default) in dependency order, without
+    models/platform (they read Steward's telemetry, not the estate)."""
+    manifest = json.loads((manifest_path or dbt_project().manifest_path).read_text())
     nodes = {uid: node for uid, node in manifest["nodes"].items()
              if node["resource_type"] == "model" and not is_platform(node)}
     return [nodes[uid] for uid in dependency_order(nodes)]
 
 
-def _create_raw_tables(con: duckdb.DuckDBPyConnection, landing: Path, region: str) -> None:
+def raw_select(spec: SourceTable, landing: Path, region: str) -> str | None:
+    """A query reading the region's rows of a source's landing files, typed as declared (in
+    DuckDB); None without files."""
     countries = [c for c, r in country_to_region().items() if r == region]
+    files = sorted(str(path) for extension in FORMATS[spec.format]
+                   for path in (landing / spec.landing).glob(f"*{extension}"))
+    if not files:
+        return None
+    file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    reader = {"csv": f"read_csv({file_list}, header = true)",
+              "parquet": f"read_parquet({file_list})",
+              "jsonl": f"read_json({file_list}, format = 'newline_delimited')"}[spec.format]
+    columns = ", ".join(f"{quote_ident(c.name)}::{c.data_type} AS {quote_ident(c.name)}"
+                        for c in spec.columns)
+    in_region = ", ".join(sql_literal(c) for c in countries)
+    return f"SELECT {columns} FROM {reader} WHERE {quote_ident(spec.route_by)} IN ({in_region})"
+
+
+def _create_raw_tables(con: duckdb.DuckDBPyConnection, landing: Path, region: str) -> None:
     for spec in load_source_tables():
-        files = sorted(str(path) for extension in FORMATS[spec.format]
-                       for path in (landing / spec.landing).glob(f"*{extension}"))
-        if not files:
+        select = raw_select(spec, landing, region)
+        if select is None:
             continue
-        file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
-        reader = {"csv": f"read_csv({file_list}, header = true)",
-                  "parquet": f"read_parquet({file_list})",
-                  "jsonl": f"read_json({file_list}, format = 'newline_delimited')"}[spec.format]
-        columns = ", ".join(f"{quote_ident(c.name)}::{c.data_type} AS {quote_ident(c.name)}"
-                            for c in spec.columns)
-        in_region = ", ".join(sql_literal(c) for c in countries)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(spec.schema)}")
-        con.execute(f"CREATE TABLE {qualified(spec.schema, spec.table)} AS SELECT {columns} "
-                    f"FROM {reader} WHERE {quote_ident(spec.route_by)} IN ({in_region})")
+        con.execute(f"CREATE TABLE {qualified(spec.schema, spec.table)} AS {select}")
 
 
 def _create_models(con: duckdb.DuckDBPyConnection, models: list[dict]) -> None:

@@ -6,7 +6,9 @@ run with nothing new and a run after a 1% append (bench/e2e.py); landing → fre
 through the Dagster daemon on the default sample estate; then the policy engine at 10,000
 assets, the definitions load with 1,000 declared sources, and the policy compiled into
 PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py). On PostgreSQL, the
-governed ingest of the same files against a bare ADBC ingest (bench/postgres_ingest.py).
+governed ingest of the same files against a bare ADBC ingest (bench/postgres_ingest.py), the
+quality suite against the same aggregate, and the whole pipeline against the same SQL run
+directly there (bench/postgres_e2e.py).
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -29,6 +31,7 @@ from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
 from bench.grants import bench_grants
 from bench.policy import bench_definitions_load, bench_evaluation
+from bench.postgres_e2e import bench_postgres_e2e
 from bench.postgres_ingest import bench_postgres_ingest
 from bench.quality import bench_quality
 from bench.read import bench_read
@@ -103,7 +106,7 @@ def main() -> None:
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
         bench_governance(root / "governance", max(rows // ROWS_PER_CUSTOMER, 10))
-        bench_e2e(root / "e2e", rows)
+        bench_postgres_e2e(*bench_e2e(root / "e2e", rows))
         bench_automation(root / "automation", 1000)
         print()
         bench_evaluation()

@@ -14,7 +14,8 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 
 
 # What runs with STEWARD_WAREHOUSE=postgres so far; the rest of the pipeline is being moved.
-ON_POSTGRES = ("audit", "grants", "policy", "quarantine", "report", "retention", "run")
+ON_POSTGRES = ("audit", "consumer", "erase", "grants", "policy", "quarantine", "read", "report",
+               "retention", "run", "serve")
 
 
 @app.callback()
@@ -28,8 +29,8 @@ def _before_any_command(context: typer.Context) -> None:
     if chosen_warehouse() == "postgres" and context.invoked_subcommand not in ON_POSTGRES:
         typer.echo(f"`steward {context.invoked_subcommand}` does not run on PostgreSQL yet "
                    f"(STEWARD_WAREHOUSE=postgres): `steward {'`, `steward '.join(ON_POSTGRES)}` "
-                   "do; the read path, erasure and the other commands are being moved. Unset "
-                   "STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
+                   "do; key rotation, the SLOs, metrics and lineage export are being moved. "
+                   "Unset STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
         raise typer.Exit(2)
     try:
         in_force = overrides.active()
@@ -109,7 +110,7 @@ def _stores_answer() -> None:
     try:
         for path in (audit_log.audit_store(), *map(warehouse.store_path, region_names())):
             warehouse.exists(path)
-    except warehouse.StoreUnreachable as unreachable:
+    except (warehouse.StoreUnreachable, warehouse.LoginRefused) as unreachable:
         typer.echo(str(unreachable), err=True)
         raise typer.Exit(2) from None
 

@@ -21,6 +21,7 @@ REGION_ROWS_OUTSIDE = "region.rows_outside_region"  # found in a store's data
 REGION_DIRECT_READ = "region.direct_read"
 RETENTION_ROWS_PAST = "retention.rows_past_limit"  # found in a store's data
 GOVERNANCE_UNEVALUATED = "governance.unevaluated"
+ACCESS_GRANTED_BEYOND = "access.granted_beyond_policy"  # found in a database's grants
 PLACEHOLDER = "TODO"  # written by `steward add source` where only a person can decide
 
 

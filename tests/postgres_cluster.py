@@ -2,21 +2,24 @@
 
 The server refuses to run as root, so when the tests run as root the cluster belongs to the
 `postgres` user (its files under a folder that user owns) and is started through `runuser`.
-Loopback connections are trusted: the cluster lives as long as the test session and holds
-nothing but test data.
+Steward's own logins here (the superuser `postgres`, and `steward`, see `owner_role`) are
+trusted on loopback: the cluster lives
+as long as the test session and holds nothing but test data. Every other role (a consumer's)
+must give its password, as in production, so a test proves a consumer's credentials count.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,8 +32,15 @@ from orchestration.lib.settings import PROJECT_ROOT
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+OWNER_ROLE_SQL = PROJECT_ROOT / "deploy" / "postgres" / "owner-role.sql"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "platform")
 PLATFORM = "path:models/platform"
+# Steward's own logins (the superuser, and `steward`, an owner without superuser rights) are
+# trusted on loopback; every other role gives a password.
+HOST_BASED_AUTHENTICATION = """local all all trust
+host all postgres,steward 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
 ENABLE = ("install PostgreSQL 15 and pgaudit to run these tests: "
           "apt-get install -y postgresql postgresql-15-pgaudit (.ci/run does)")
 
@@ -55,9 +65,40 @@ class Cluster:
     data_dir: Path
     port: int
     bin_dir: Path
+    passwords: dict[str, str] = field(default_factory=dict)
+    owner_ready: bool = False
 
     def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def owner(self) -> str:
+        """Steward's owner role without superuser rights, made as the README says
+        (deploy/postgres/owner-role.sql, run once by the superuser)."""
+        if not self.owner_ready:
+            done = subprocess.run(
+                [str(self.bin_dir / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1",
+                 "-p", str(self.port), "-U", "postgres", "-f", str(OWNER_ROLE_SQL)],
+                capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{OWNER_ROLE_SQL.name} failed: {done.stderr}")
+            self.owner_ready = True
+        return "steward"
+
+    def password(self, role: str) -> str:
+        """The password `role` (which must exist) logs in with, given it on first use, as an
+        operator would."""
+        if role not in self.passwords:
+            self.passwords[role] = secrets.token_urlsafe(16)
+            admin = psycopg2.connect(self.dsn())
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                cursor.execute(f'ALTER ROLE "{role}" PASSWORD %s', [self.passwords[role]])
+            admin.close()
+        return self.passwords[role]
+
+    def login(self, database: str, role: str) -> str:
+        """A DSN logging `role` in to `database` with its password."""
+        return f"postgresql://{role}:{self.password(role)}@127.0.0.1:{self.port}/{database}"
 
     def drop_test_databases(self) -> None:
         """Drop the databases a test's stores were given (`t<10 hex digits>_<store>`)."""
@@ -93,6 +134,7 @@ def start_cluster(folder: Path) -> Cluster:
         shutil.chown(folder, "postgres", "postgres")
     _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
           "--encoding=UTF8", "--locale=C.UTF-8"])
+    (data_dir / "pg_hba.conf").write_text(HOST_BASED_AUTHENTICATION, encoding="utf-8")
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories="
                f"{folder} -c shared_preload_libraries=pgaudit -c fsync=off "

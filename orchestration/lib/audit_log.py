@@ -21,9 +21,9 @@ from orchestration.lib.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import (
     Connection,
+    insertion_order,
     rows_if_present,
     serialize_writers,
-    storage_order,
     write_connection,
 )
 from policies import overrides
@@ -156,9 +156,10 @@ def append_all(kind: str, records: list[tuple[str, dict]],
 
 
 def entries() -> list[Entry]:
-    """The log in storage order (the order a reader sees, so reordering shows)."""
+    """The log in the order it was written (on DuckDB the rows' order in the file, so a
+    reordering shows; on PostgreSQL by seq, which each entry's hash covers)."""
     return [_row_to_entry(row) for row in rows_if_present(
-        audit_store(), TABLE, f"SELECT * FROM {TABLE} ORDER BY {storage_order()}")]
+        audit_store(), TABLE, f"SELECT * FROM {TABLE} ORDER BY {insertion_order('seq')}")]
 
 
 def verify_log() -> tuple[int, list[Break]]:

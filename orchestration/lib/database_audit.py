@@ -1,7 +1,8 @@
 """Reads made straight against the PostgreSQL warehouse (psql, a BI tool, a notebook), brought
 into Steward's hash-chained audit log: each line pgaudit wrote becomes an `access.database`
-entry naming the consumer (its role), the database, the relation and the statement class, so
-`steward audit` covers a read made with psql as well as one made with `steward read`.
+entry naming the consumer (its role, or the one Steward's own session acted as), the database,
+the relation and the statement class, so `steward audit` covers a read made with psql as well
+as one made with `steward read`.
 
 Collecting is incremental: where each server's log was read up to is kept in the audit store
 and committed with the entries, so a crash never loses a read nor records it twice.
@@ -10,13 +11,13 @@ and committed with the entries, so a crash never loses a read nor records it twi
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from orchestration.lib import audit_log
 from orchestration.lib.policy_adapter import relations
 from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse import Connection, postgres, rows_if_present
-from orchestration.lib.warehouse.grants import ROLE_PREFIX, VIEW_SCHEMA_PREFIX
+from orchestration.lib.warehouse.grants import ACTING_FOR, ROLE_PREFIX, VIEW_SCHEMA_PREFIX
 from orchestration.lib.warehouse.pgaudit import AuditedRead, LogPosition, read_audited
 
 KIND = "access.database"
@@ -45,10 +46,20 @@ def _dataset(relation: str, stored: dict[tuple[str, str], str]) -> str | None:
     return stored.get((schema, name))
 
 
-def _entry(read: AuditedRead, stored: dict[tuple[str, str], str]) -> tuple[str, dict]:
-    consumer = read.role.removeprefix(ROLE_PREFIX) if read.role.startswith(ROLE_PREFIX) else None
+def _consumer(read: AuditedRead, steward: str) -> str | None:
+    """Whose read it was: the consumer whose role ran it, or the one Steward's session (its
+    own login `steward`) had become to read for it."""
+    if read.role.startswith(ROLE_PREFIX):
+        return read.role.removeprefix(ROLE_PREFIX)
+    if read.role == steward and read.application.startswith(ACTING_FOR):
+        return read.application.removeprefix(ACTING_FOR)
+    return None
+
+
+def _entry(read: AuditedRead, stored: dict[tuple[str, str], str], steward: str
+           ) -> tuple[str, dict]:
     return _dataset(read.relation, stored) or read.relation, {
-        "consumer": consumer, "role": read.role, "database": read.database,
+        "consumer": _consumer(read, steward), "role": read.role, "database": read.database,
         "relation": read.relation, "statement_class": read.statement_class,
         "command": read.command, "read_at": read.at,
         "statement_sha256": read.statement_sha256}
@@ -73,7 +84,8 @@ def collect(regions: list[str]) -> dict[str, int]:
         server = _server(dsn)
         with postgres.write_connection(dsn) as con:
             reads, position = read_audited(con, _position(server))
-        audit_log.append_all(KIND, [_entry(read, stored) for read in reads],
+        steward = unquote(urlsplit(dsn).username or "")
+        audit_log.append_all(KIND, [_entry(read, stored, steward) for read in reads],
                              _save(server, position))
         collected[server] = len(reads)
     return collected

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from orchestration.lib import audit_log
+from orchestration.lib import alerts, audit_log
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key
 from orchestration.lib.settings import postgres_dsn
@@ -19,6 +19,7 @@ from orchestration.lib.warehouse.grants import (
     DatabaseGrants,
     ExposedTable,
     apply,
+    beyond_policy,
     plan,
 )
 from orchestration.lib.warehouse.regex import postgres_regex, redaction_expression
@@ -33,7 +34,7 @@ def _reversible(con: postgres.Connection, relation: tuple[str, str], hashed: lis
     if not hashed or not min_distinct:
         return set()
     rows, *distinct = con.execute(
-        "SELECT count(*), " + ", ".join(f"count(DISTINCT {quote_ident(c)})" for c in hashed)
+        "SELECT count(*), " + ", ".join(postgres.distinct_count(quote_ident(c)) for c in hashed)
         + f" FROM {qualified(*relation)}").fetchone()
     return {c for c, n in zip(hashed, distinct, strict=True)
             if Spread(rows, n).reversible(min_distinct)}
@@ -55,10 +56,13 @@ def _exposed(con: postgres.Connection, exposure: Exposure, min_distinct: int
                             exposure.dataset].retention_days)
 
 
-def database_grants(con: postgres.Connection, region: str) -> DatabaseGrants:
-    """What the database of `region` (reached through `con`) should grant."""
+def database_grants(con: postgres.Connection, region: str, judge_hashes: bool = True
+                    ) -> DatabaseGrants:
+    """What the database of `region` (reached through `con`) should grant. Without
+    `judge_hashes` no table is scanned for keyed hashes counting would reverse: what it may
+    read raw, and where, does not depend on them."""
     rules = load_rules()
-    min_distinct = rules.transforms[KEYED_HASH].min_distinct_values or 0
+    min_distinct = (rules.transforms[KEYED_HASH].min_distinct_values or 0) if judge_hashes else 0
     tables: dict[str, list[ExposedTable]] = defaultdict(list)
     for exposure in exposures(rules, project_evaluation().effective):
         if region in exposure.regions and (table := _exposed(con, exposure, min_distinct)):
@@ -94,3 +98,39 @@ def enforce(region: str) -> Enforced:
         audit_log.append("grants.applied", database,
                          {"region": region, "changes": applied, "drift": beyond})
     return Enforced(database, beyond, applied)
+
+
+def restore(region: str) -> Enforced:
+    """`enforce`, as every write that may drop a governed table must be followed by: drift
+    found there fires the `grants_drift` alert, none resolves it."""
+    enforced = enforce(region)
+    key = f"grants:{region}"
+    if enforced.beyond_policy:
+        alerts.fire(key, "grants_drift",
+                    f"{enforced.database}: grants beyond the policy taken back",
+                    {"drift": enforced.beyond_policy})
+    else:
+        alerts.resolve(key, set())
+    return enforced
+
+
+def take_back(region: str, relation: tuple[str, str]) -> list[str]:
+    """Revoke at once what the region's database grants on `relation` beyond the policy (a
+    manual GRANT), audited and alerted as drift; what was revoked. The policy check of the
+    asset runs this, and fails when anything was."""
+    with postgres.write_connection(postgres_dsn(region)) as con:
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+        revokes = beyond_policy(con, database, database_grants(con, region, judge_hashes=False),
+                                *relation)
+        if revokes:
+            con.execute("BEGIN")
+            for statement in revokes:
+                con.execute(statement)
+            con.execute("COMMIT")
+    if revokes:
+        changes = [f"- {statement}" for statement in revokes]
+        audit_log.append("grants.applied", database,
+                         {"region": region, "changes": changes, "drift": changes})
+        alerts.fire(f"grants:{region}", "grants_drift",
+                    f"{database}: grants beyond the policy taken back", {"drift": changes})
+    return revokes

@@ -39,8 +39,12 @@ from orchestration.lib.warehouse import (
     qualified,
     quote_ident,
     reader,
+    regex,
+    regex_match,
     store_path,
     table_exists,
+    text_columns,
+    update_where,
 )
 from policies.redaction import mention_pattern
 from policies.regions import region_names
@@ -131,12 +135,12 @@ def _subject_rows(spec: SourceTable, id_column: str, subject_id: str, region: st
                            f"{is_subject}", [subject_id]).fetchall()
         values = {str(v) for row in rows for v in row[1 if key else 0:] if v is not None}
         shared = set()
-        for column in personal:
+        for column in personal if values else ():
+            held, params = _among(quote_ident(column), sorted(values))
             shared |= {v for (v,) in con.execute(
                 f"SELECT DISTINCT CAST({quote_ident(column)} AS VARCHAR) FROM "
-                f"{qualified(*relation)} WHERE NOT {is_subject} AND "
-                f"CAST({quote_ident(column)} AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
-                [subject_id, sorted(values)]).fetchall()}
+                f"{qualified(*relation)} WHERE NOT {is_subject} AND {held}",
+                [subject_id, *params]).fetchall()}
     return [str(row[0]) for row in rows] if key else [], values, shared
 
 
@@ -160,19 +164,27 @@ def _locate(subject: str, subject_id: str) -> Trace:
     return Trace(keys, identifiers, len(values & shared))
 
 
+def _among(expression: str, values: list[str]) -> tuple[str, list[str]]:
+    """A condition: `expression`, as text, is one of `values` (bound one by one)."""
+    if not values:
+        return "false", []
+    return (f"CAST({expression} AS VARCHAR) IN ({', '.join('?' * len(values))})",
+            list(values))
+
+
 def _matches(columns: dict[str, str], keys: dict[str, list[str]]) -> tuple[str, list]:
     clauses, params = [], []
     for column, origin in columns.items():
         if keys.get(origin):
-            clauses.append(f"CAST({quote_ident(column)} AS VARCHAR) IN "
-                           f"(SELECT unnest(?::VARCHAR[]))")
-            params.append(keys[origin])
+            clause, bound = _among(quote_ident(column), keys[origin])
+            clauses.append(clause)
+            params += bound
     return " OR ".join(clauses) or "false", params
 
 
 def _replaced(expression: str) -> str:
     """`expression` with every identifier replaced; twice, as one match uses up the separator
-    an adjacent one would need."""
+    an adjacent one would need. Binds the pattern twice."""
     once = f"regexp_replace({expression}, ?, '\\1{ERASED}\\3', 'g')"
     return f"regexp_replace({once}, ?, '\\1{ERASED}\\3', 'g')"
 
@@ -190,14 +202,10 @@ def _one_person_per_value() -> set[tuple[str, str, str]]:
 def _text_columns(con) -> list[tuple[str, str, str]]:
     """Every text column of every table in the store, declared free text or not (a mention
     can be anywhere), but those holding one person's value per row."""
-    found = con.execute(
-        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
-        "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
-        "WHERE t.table_type = 'BASE TABLE' AND c.data_type = 'VARCHAR' "
-        "ORDER BY 1, 2, 3").fetchall()
     quarantine = tuple(REGION_QUARANTINE.split("."))  # its own rules: _erase_quarantine
     skipped = _one_person_per_value()
-    return [place for place in found if place not in skipped and place[:2] != quarantine]
+    return [place for place in text_columns(con)
+            if place not in skipped and place[:2] != quarantine]
 
 
 def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
@@ -217,17 +225,12 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
             count = delete_where(con, qualified(*relation), condition, params,
                                  count_only=not delete)
             receipt.rows_deleted.setdefault(asset, {})[region] = count
-        pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
+        pattern = regex(mention_pattern(trace.identifiers)) if trace.identifiers else None
         for schema, table, column in _text_columns(con) if pattern else ():
-            name, where = quote_ident(column), f"regexp_matches({quote_ident(column)}, ?)"
-            # An UPDATE answers with the rows it changed: one pass erases and counts.
-            if delete:
-                count = con.execute(f"UPDATE {qualified(schema, table)} SET {name} = "
-                                    f"{_replaced(name)} WHERE {where}",
-                                    [pattern, pattern, pattern]).fetchone()[0]
-            else:
-                count = con.execute(f"SELECT count(*) FROM {qualified(schema, table)} "
-                                    f"WHERE {where}", [pattern]).fetchone()[0]
+            name = quote_ident(column)
+            count = update_where(con, qualified(schema, table), f"{name} = {_replaced(name)}",
+                                 regex_match(name), [pattern], count_only=not delete,
+                                 set_params=[pattern, pattern])
             if not count:
                 continue
             label = assets.get((schema, table), f"{schema}.{table}")
@@ -242,19 +245,40 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
             con.execute("COMMIT")
 
 
+def _as_text(value) -> str | None:
+    """A JSON value as text, as SQL's JSON functions give it (`42`, `true`, the string)."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def _own_record(record: str, id_columns: list[str], subject_id: str) -> bool:
+    """Whether a quarantined record is the subject's: a row (JSON) naming it in an id column,
+    or a raw line, which could not be read as one, holding its id as one field."""
+    try:
+        row = json.loads(record)
+    except ValueError:
+        return bool(re.search(f'(^|,)"?{re.escape(subject_id)}"?(,|$)', record))
+    return isinstance(row, dict) and subject_id in (_as_text(row.get(c)) for c in id_columns)
+
+
+def _own_records(con, relation: str, id_columns: list[str], subject_id: str
+                 ) -> tuple[str, list]:
+    """A condition picking the subject's quarantined records, told apart here rather than in
+    each engine's JSON dialect; only records holding its id are looked at."""
+    own = [row for row in con.execute(
+        f"SELECT file, line, record FROM {relation} WHERE strpos(record, ?) > 0",
+        [subject_id]).fetchall() if _own_record(row[2], id_columns, subject_id)]
+    condition = " OR ".join(["(file IS NOT DISTINCT FROM ? AND line IS NOT DISTINCT FROM ? "
+                             "AND record = ?)"] * len(own))
+    return f"({condition or 'false'})", [value for row in own for value in row]
+
+
 def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool) -> None:
     """Quarantined records of the subject go, in every region's quarantine and the unrouted
     one; its identifiers inside others' are replaced. A record is the row as JSON, or the raw
     line when it could not be read as one."""
     id_columns = sorted({_id_column(spec, subject) for spec in load_source_tables()} - {None})
     subject_id = trace.keys["subject"][0]
-    as_field = f"(^|,)\"?{re.escape(subject_id)}\"?(,|$)"  # the id as one field of a raw line
-    own = "coalesce(" + " OR ".join(
-        [f"CASE WHEN json_valid(record) THEN json_extract_string(record, '$.{c}') = ? END"
-         for c in id_columns] + ["(NOT json_valid(record) AND regexp_matches(record, ?))"]
-    ) + ", false)"
-    params = [*[subject_id] * len(id_columns), as_field]
-    pattern = mention_pattern(trace.identifiers) if trace.identifiers else None
+    pattern = regex(mention_pattern(trace.identifiers)) if trace.identifiers else None
     for _, path, schema, table in quarantines():
         if not exists(path):
             continue
@@ -264,16 +288,14 @@ def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool
             relation = qualified(schema, table)
             if delete:
                 con.execute("BEGIN")
+            own, params = _own_records(con, relation, id_columns, subject_id)
             receipt.quarantined_deleted += delete_where(con, relation, own, params,
                                                         count_only=not delete)
-            if pattern and delete:
-                receipt.quarantined_redacted += con.execute(
-                    f"UPDATE {relation} SET record = {_replaced('record')} WHERE "
-                    f"regexp_matches(record, ?)", [pattern, pattern, pattern]).fetchone()[0]
-            elif pattern:
-                receipt.quarantined_redacted += con.execute(
-                    f"SELECT count(*) FROM {relation} WHERE regexp_matches(record, ?) AND NOT "
-                    f"{own}", [pattern, *params]).fetchone()[0]
+            if pattern:
+                receipt.quarantined_redacted += update_where(
+                    con, relation, f"record = {_replaced('record')}",
+                    f"{regex_match('record')} AND NOT {own}", [pattern, *params],
+                    count_only=not delete, set_params=[pattern, pattern])
             if delete:
                 con.execute("COMMIT")
 

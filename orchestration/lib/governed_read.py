@@ -7,6 +7,11 @@ past their retention on Steward's clock, and returns Arrow straight from DuckDB.
 whose keyed hash counting would reverse (few values, each repeated) is left out, or the read
 denied when it names the column. Every decision, allowed, masked or denied, is appended to the
 audit log.
+
+Where the database holds the policy itself (PostgreSQL: roles, column grants, masking views),
+the rows come from the consumer's own view, read by logging in as its role: the server masks
+and hides expired rows on its clock, and logs the read, so Steward serves exactly what psql
+would show that consumer.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.pseudonyms import consumer_key, hmac_sql
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
+    distinct_count,
+    enforced_in_database,
     held_in,
     qualified,
     quote_ident,
+    read_as,
     select_arrow,
+    store_path,
 )
 from policies.access import (
     DEFAULT_MASK,
@@ -105,8 +114,7 @@ def _spreads(decision: Decision, relation: tuple[str, str], min_distinct: int
     spreads: dict[str, Spread] = {}
     for _, con in held_in(decision.regions if hashed else (), relation):
         rows, *distinct = con.execute(
-            "SELECT count(*), " + ", ".join(f"approx_count_distinct({quote_ident(c)})"
-                                            for c in hashed)
+            "SELECT count(*), " + ", ".join(distinct_count(quote_ident(c)) for c in hashed)
             + f" FROM {qualified(*relation)}").fetchone()
         for column, count in zip(hashed, distinct, strict=True):
             if column not in spreads or not spreads[column].reversible(min_distinct):
@@ -133,9 +141,11 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     """The rows of `dataset` that `consumer` may read, masked as the policy says. `credential`
     is the id of the token that proved the consumer (the read service's reads), for the audit.
 
-    Raises AccessDenied (nothing read) or NotBuilt. The decision travels with the table in its
-    schema metadata under `steward.decision`; where a failure upstream kept the last good
-    version, `steward.stale` says since when and why (the read still succeeds)."""
+    Raises AccessDenied (nothing read) or NotBuilt; on PostgreSQL, LoginRefused or NotGranted
+    when the database will not let the consumer's role read its view. The decision travels
+    with the table in its schema metadata under `steward.decision`; where a failure upstream
+    kept the last good version, `steward.stale` says since when and why (the read still
+    succeeds)."""
     # A rule-file change is on record before any decision is taken under it.
     audit_log.record_policy_files(policies_dir())
     decision = decision_for(consumer, dataset, columns, regions)
@@ -156,8 +166,11 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     cutoff = [expired.cutoff] if expired else []
     parts, rows_by_region, withheld = [], {}, {}
     for region, con in held_in(decision.regions, relation):
-        table = select_arrow(con, f"SELECT {projection} FROM {qualified(*relation)} "
-                             f"WHERE NOT coalesce({past}, false)", [*params, *cutoff])
+        table = (read_as(store_path(region), decision.consumer, dataset,
+                         [column.name for column in decision.columns])
+                 if enforced_in_database() else
+                 select_arrow(con, f"SELECT {projection} FROM {qualified(*relation)} "
+                              f"WHERE NOT coalesce({past}, false)", [*params, *cutoff]))
         if expired:
             [(withheld[region],)] = con.execute(
                 f"SELECT count(*) FROM {qualified(*relation)} WHERE {past}", cutoff

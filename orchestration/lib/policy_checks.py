@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.lib.database_grants import take_back
 from orchestration.lib.pii_scan import SAMPLE_ROWS, loaded_findings, scan_relation
 from orchestration.lib.policy_adapter import (
     country_columns,
@@ -11,13 +12,18 @@ from orchestration.lib.policy_adapter import (
     project_evaluation,
 )
 from orchestration.lib.settings import current_time
-from orchestration.lib.warehouse import held_in, qualified, quote_ident
+from orchestration.lib.warehouse import enforced_in_database, held_in, qualified, quote_ident
 from policies.detection import Findings
 from policies.engine import DETECTED_LEVEL, detected_violations
 from policies.report import format_violation
 from policies.retention import expiry
 from policies.rules import load_rules
-from policies.violations import REGION_ROWS_OUTSIDE, RETENTION_ROWS_PAST, Violation
+from policies.violations import (
+    ACCESS_GRANTED_BEYOND,
+    REGION_ROWS_OUTSIDE,
+    RETENTION_ROWS_PAST,
+    Violation,
+)
 
 POLICY_CHECK = "policy__compliant"
 BLOCKED_METADATA = "blocked_by_policy"  # on an observation of a model the dbt gate held back
@@ -67,6 +73,20 @@ def _past_retention(con, key: str, relation: tuple[str, str], region: str) -> li
                       "run steward retention purge", column=expired.event_time)]
 
 
+def _granted_beyond_policy(key: str, relation: tuple[str, str], region: str
+                           ) -> list[Violation]:
+    """Grants on the table made outside Steward (a manual GRANT): taken back at once, and a
+    violation, so what reads it downstream waits for the next run."""
+    revoked = take_back(region, relation)
+    if not revoked:
+        return []
+    return [Violation(ACCESS_GRANTED_BEYOND, key,
+                      f"the {region} database granted beyond the policy (now taken back): "
+                      + "; ".join(revoked),
+                      "find who granted it by hand, and change policies/consumers.yaml if the "
+                      "access is meant; the next run finds the grants as the policy implies")]
+
+
 def _pii_findings(con, relation: tuple[str, str], loaded: bool) -> list[dict[str, Findings]]:
     """What the detectors found in the stored rows: a sample of the table, and for a table
     Steward loads, every loaded row as scanned at load (which then speaks for the kinds it
@@ -84,7 +104,7 @@ def _pii_findings(con, relation: tuple[str, str], loaded: bool) -> list[dict[str
 def _data_violations(key: str, relation: tuple[str, str], regions: list[str],
                      loaded: bool) -> list[Violation]:
     """What the stored rows reveal: undeclared PII, rows of another region, rows past
-    retention."""
+    retention; and, where the database enforces the policy, grants made beyond it."""
     tags = project_evaluation().effective[key]
     declared_in = project_catalog().assets[key].declared_in
     found: list[Violation] = []
@@ -93,6 +113,8 @@ def _data_violations(key: str, relation: tuple[str, str], regions: list[str],
             found += detected_violations(load_rules(), tags, findings, declared_in)
         found += _outside_region(con, key, relation, region)
         found += _past_retention(con, key, relation, region)
+        if enforced_in_database():
+            found += _granted_beyond_policy(key, relation, region)
     return found
 
 

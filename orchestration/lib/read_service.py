@@ -5,7 +5,9 @@ their token proves (never a name they type).
 `Authorization: Bearer <token>` answers with the rows the governed read path returns for that
 consumer (an Arrow IPC stream by default, with the decision in its schema metadata and in the
 `X-Steward-Decision` header), 401 without a valid token, 403 with the policy's reason and fix,
-404 when the dataset is not built. The stores stay with the service's OS user; so do the keys
+404 when the dataset is not built, 503 when the PostgreSQL warehouse refuses the consumer's
+role (its password is not in the service's environment, or the grants were not applied since
+the last build). The stores stay with the service's OS user; so do the keys
 that derive each consumer's pseudonyms. Every answer, refusals included, is audited.
 """
 
@@ -30,6 +32,7 @@ from orchestration.lib.governed_read import (
     NotBuilt,
     read_dataset,
 )
+from orchestration.lib.warehouse import LoginRefused, NotGranted
 
 ROUTE = "/v1/datasets/"
 ARROW, PARQUET, JSON = "arrow", "parquet", "json"
@@ -102,6 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except NotBuilt as missing:
             self._refuse(HTTPStatus.NOT_FOUND, str(missing))
+            return
+        except (LoginRefused, NotGranted) as refused:
+            audit_log.append("access.failed", dataset, {
+                "consumer": credential.consumer, "credential": credential.token_id,
+                "reason": str(refused)})
+            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, f"the warehouse refused the read: "
+                         f"{refused}")
             return
         body = _encoded(table, form)
         self.send_response(HTTPStatus.OK)

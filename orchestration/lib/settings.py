@@ -97,6 +97,13 @@ def postgres_dsn(store: str) -> str:
     return os.environ.get(f"STEWARD_PG_DSN_{store.upper()}") or template.format(store=store)
 
 
+def consumer_password(consumer: str) -> str | None:
+    """The password a consumer's PostgreSQL role logs in with, where Steward reads for it
+    (STEWARD_CONSUMER_PASSWORD_<CONSUMER>); None leaves it to libpq (PGPASSFILE, a
+    certificate)."""
+    return os.environ.get(f"STEWARD_CONSUMER_PASSWORD_{consumer.upper()}") or None
+
+
 def chosen_warehouse() -> str:
     """Which backend holds the stores (`STEWARD_WAREHOUSE`, DuckDB files by default)."""
     chosen = os.environ.get("STEWARD_WAREHOUSE", "duckdb").strip().lower() or "duckdb"

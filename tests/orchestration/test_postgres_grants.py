@@ -39,7 +39,8 @@ def granted(built_estate, postgres, tmp_path_factory):
 
 
 def _as(postgres, consumer: str, region: str):
-    return psycopg2.connect(postgres.dsn(f"steward_{region}", user=role_name(consumer)))
+    """Logged in as the consumer's role, with its password, as psql would."""
+    return psycopg2.connect(postgres.login(f"steward_{region}", role_name(consumer)))
 
 
 def _grants(granted, act) -> list[str]:
@@ -67,23 +68,68 @@ EXPOSED = [("lead_scoring", "marts/customer_features", "us"),
            ("fairness_audit", "consumers/lead_scores", "us")]
 
 
+def _comparable(rows: list[dict], key: str) -> list[dict]:
+    return sorted(({k: _plain(v) for k, v in row.items()} for row in rows),
+                  key=lambda row: str(row[key]))
+
+
 @pytest.mark.parametrize(("consumer", "dataset", "region"), EXPOSED)
 def test_a_consumer_with_psql_sees_exactly_what_steward_read_serves(granted, consumer, dataset,
-                                                                    region):
+                                                                    region, monkeypatch):
+    """The same rows three ways: Steward's read masking the DuckDB store, the consumer's role
+    reading its view with psql, and Steward's read on PostgreSQL, which logs in as that role."""
     from orchestration.lib.governed_read import read_dataset
 
-    _, postgres, _ = granted
-    served = read_dataset(dataset, consumer, regions=[region]).to_pylist()
+    _, postgres, env = granted
+    masked_by_steward = read_dataset(dataset, consumer, regions=[region]).to_pylist()
     with _as(postgres, consumer, region) as con, con.cursor() as cursor:
         cursor.execute(f'SELECT * FROM "{view_schema(consumer)}"."{dataset.replace("/", "__")}"')
         names = [column.name for column in cursor.description]
         seen = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    assert served, f"{dataset} serves no rows in {region}: nothing to compare"
-    assert names == list(served[0])
-    key = names[0]
-    assert sorted(({k: _plain(v) for k, v in row.items()} for row in seen),
-                  key=lambda r: str(r[key])) == sorted(
-        ({k: _plain(v) for k, v in row.items()} for row in served), key=lambda r: str(r[key]))
+    _on_postgres(monkeypatch, env, postgres, consumer)
+    read_as_role = read_dataset(dataset, consumer, regions=[region]).to_pylist()
+    assert masked_by_steward, f"{dataset} serves no rows in {region}: nothing to compare"
+    assert names == list(masked_by_steward[0]) == list(read_as_role[0])
+    assert (_comparable(seen, names[0]) == _comparable(masked_by_steward, names[0])
+            == _comparable(read_as_role, names[0]))
+
+
+def _on_postgres(monkeypatch, env: dict, postgres, consumer: str | None = None) -> None:
+    """Steward's stores in the granted databases, with `consumer`'s password given to it."""
+    monkeypatch.setenv("STEWARD_WAREHOUSE", "postgres")
+    monkeypatch.setenv("STEWARD_PG_DSN", env["STEWARD_PG_DSN"])
+    if consumer:
+        monkeypatch.setenv(f"STEWARD_CONSUMER_PASSWORD_{consumer.upper()}",
+                           postgres.password(role_name(consumer)))
+
+
+def test_steward_reads_nothing_on_postgres_with_a_wrong_password(granted, monkeypatch):
+    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.warehouse import LoginRefused
+
+    _, postgres, env = granted
+    _on_postgres(monkeypatch, env, postgres)
+    monkeypatch.setenv("STEWARD_CONSUMER_PASSWORD_LEAD_SCORING", "not-its-password")
+    with pytest.raises(LoginRefused, match=r"steward_consumer_lead_scoring.*password"):
+        read_dataset("marts/customer_features", "lead_scoring", regions=["us"])
+
+
+def test_steward_acting_as_a_consumer_is_held_to_the_consumer_s_grants(granted):
+    """Without the consumer's password Steward becomes its role (SET ROLE), and the server
+    refuses that session whatever the consumer's role would be refused."""
+    from orchestration.lib.warehouse import Error
+    from orchestration.lib.warehouse.grants import acting_as
+
+    _, postgres, _ = granted
+    with acting_as(postgres.dsn("steward_eu"), "support_routing") as con:
+        [(bodies,)] = con.execute("SELECT count(*) FROM consumer_support_routing."
+                                  "support__tickets WHERE body LIKE '%[EMAIL]%'").fetchall()
+        assert bodies > 0
+        for forbidden in ("SELECT body FROM raw_support.tickets",
+                          "SELECT * FROM _steward_grants.consumer_keys",
+                          "SELECT * FROM _steward.quarantine"):
+            with pytest.raises(Error, match="permission denied"):
+                con.execute(forbidden)
 
 
 def test_a_raw_column_the_policy_masks_is_denied_and_the_rest_reads(granted):
@@ -131,7 +177,7 @@ def test_a_keyed_hash_reads_as_the_read_paths_pseudonym(postgres):
         con.executemany("INSERT INTO crm.people VALUES (?, ?)", list(enumerate(emails)))
         apply(con, "steward_hashing", DatabaseGrants({"hasher": (table,)}, {"hasher": key},
                                                      "$1"))
-    with psycopg2.connect(postgres.dsn("steward_hashing", user=role_name("hasher"))) as con, \
+    with psycopg2.connect(postgres.login("steward_hashing", role_name("hasher"))) as con, \
             con.cursor() as cursor:
         cursor.execute("SELECT person_id, email FROM consumer_hasher.crm__people ORDER BY 1")
         assert cursor.fetchall() == [

@@ -58,9 +58,9 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
 
 
 def test_a_command_not_yet_on_postgres_is_refused_saying_what_runs_there(tmp_path):
-    done = run_steward(["erase", "--subject", "1"], tmp_path, STEWARD_WAREHOUSE="postgres")
+    done = run_steward(["slo"], tmp_path, STEWARD_WAREHOUSE="postgres")
     assert done.returncode == 2
-    assert "`steward erase` does not run on PostgreSQL yet" in done.stderr
+    assert "`steward slo` does not run on PostgreSQL yet" in done.stderr
     assert "`steward run`" in done.stderr and "Unset STEWARD_WAREHOUSE" in done.stderr
 
 

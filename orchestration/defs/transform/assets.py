@@ -8,10 +8,9 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.lib import alerts
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
-from orchestration.lib.database_grants import enforce
+from orchestration.lib.database_grants import restore
 from orchestration.lib.dbt import (
     PLATFORM_MODELS,
     StewardDbtCliResource,
@@ -117,15 +116,10 @@ def _enforce_grants(context: dg.AssetExecutionContext, region: str) -> None:
     """Give the region's database back exactly the grants the policy implies: the build just
     dropped every rebuilt table with its grants and masking views. Grants found beyond the
     policy were given by hand; they are taken back and alerted on."""
-    enforced = enforce(region)
-    key = f"grants:{region}"
-    if not enforced.beyond_policy:
-        alerts.resolve(key, set())
-        return
-    context.log.error(f"{enforced.database} granted beyond the policy, now taken back: "
-                      + "; ".join(enforced.beyond_policy))
-    alerts.fire(key, "grants_drift", f"{enforced.database}: grants beyond the policy taken back",
-                {"drift": enforced.beyond_policy})
+    enforced = restore(region)
+    if enforced.beyond_policy:
+        context.log.error(f"{enforced.database} granted beyond the policy, now taken back: "
+                          + "; ".join(enforced.beyond_policy))
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) -> Iterator:

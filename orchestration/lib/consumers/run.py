@@ -18,10 +18,12 @@ from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
+from orchestration.lib.database_grants import restore
 from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
     column_type,
+    enforced_in_database,
     qualified,
     quote_ident,
     replace_table,
@@ -54,6 +56,8 @@ def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> N
         replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored")
         kept.save(con, model.name, used)
         con.execute("COMMIT")
+    if enforced_in_database():  # the new table came without the grants and views of the old
+        restore(region)
 
 
 NOT_DUE = "not due: kept model scored"

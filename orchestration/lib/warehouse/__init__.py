@@ -11,16 +11,20 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
   `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
-  `delete_where` (or count, for a dry run), `sample` (a FROM item), `storage_order` (an ORDER
-  BY key), `row_hash` (an expression to sum, as a digest of a table's rows),
-  `serialize_writers` (of one table, in a transaction), `storage_errors_explained`;
+  `delete_where` and `update_where` (or count, for a dry run), `text_columns`, `sample` (a
+  FROM item), `insertion_order` (an ORDER BY key), `row_hash` (an expression to sum, as a digest
+  of a table's rows), `distinct_count`, `serialize_writers` (of one table, in a transaction),
+  `storage_errors_explained`;
 - the in-process engine that parses landing files and analyses Arrow data on every backend:
   `engine`, `scratch_connection`, `link` (a store beside it, rows moving either way),
   `sql_text_list`;
+- reading for a consumer where the database holds the policy itself (PostgreSQL):
+  `enforced_in_database`, `read_as` (logged in as the consumer's role), `LoginRefused`,
+  `NotGranted`;
 - `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
   `translated` (SQL written in DuckDB's dialect, in the chosen backend's), `column_type` (a
-  declared type, likewise),
-  `great_expectations_url` (how GE's SQL data source opens a store).
+  declared type, likewise), `regex_match` and `regex` (a policy pattern, matched in the
+  backend's dialect), `great_expectations_url` (how GE's SQL data source opens a store).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from orchestration.lib.warehouse.duckdb import (
     sql_text_list,
     storage_errors_explained,
 )
-from orchestration.lib.warehouse.postgres import StoreUnreachable
+from orchestration.lib.warehouse.grants import NotGranted, read_as
+from orchestration.lib.warehouse.postgres import LoginRefused, StoreUnreachable
 from orchestration.lib.warehouse.sql import (
     UnsafeIdentifierError,
     qualified,
@@ -93,13 +98,19 @@ dbt_connection = _each_backend("dbt_connection")
 sample = _each_backend("sample")
 translated = _each_backend("translated")
 row_hash = _each_backend("row_hash")
+distinct_count = _each_backend("distinct_count")
+regex_match = _each_backend("regex_match")
+regex = _each_backend("regex")
 column_type = _each_backend("column_type")
+insertion_order = _each_backend("insertion_order")
 table_exists = _connections_backend("table_exists")
 table_columns = _connections_backend("table_columns")
 select_arrow = _connections_backend("select_arrow")
 stage_arrow = _connections_backend("stage_arrow")
 replace_table = _connections_backend("replace_table")
 delete_where = _connections_backend("delete_where")
+update_where = _connections_backend("update_where")
+text_columns = _connections_backend("text_columns")
 serialize_writers = _connections_backend("serialize_writers")
 
 
@@ -108,9 +119,11 @@ def dialect() -> str:
     return _backend().DIALECT
 
 
-def storage_order() -> str:
-    """An ORDER BY key giving a table's rows in the order they are stored."""
-    return _backend().STORAGE_ORDER
+def enforced_in_database() -> bool:
+    """Whether the chosen backend holds the policy itself (roles, column grants, masking views,
+    row security): a read for a consumer then logs in as its role, rather than masking in
+    Steward."""
+    return chosen_warehouse() == "postgres"
 
 
 def store_path(region: str) -> Path:
@@ -148,6 +161,8 @@ __all__ = [
     "LOCK_TIMEOUT_SECONDS",
     "Connection",
     "Error",
+    "LoginRefused",
+    "NotGranted",
     "StoreUnreachable",
     "StoreWriteError",
     "UnsafeIdentifierError",
@@ -156,16 +171,22 @@ __all__ = [
     "dbt_connection",
     "delete_where",
     "dialect",
+    "distinct_count",
+    "enforced_in_database",
     "engine",
     "exists",
     "great_expectations_url",
     "held_in",
+    "insertion_order",
     "link",
     "locked",
     "pipeline_lock",
     "qualified",
     "quote_ident",
+    "read_as",
     "reader",
+    "regex",
+    "regex_match",
     "replace_table",
     "row_hash",
     "rows_if_present",
@@ -177,10 +198,11 @@ __all__ = [
     "sql_text_list",
     "stage_arrow",
     "storage_errors_explained",
-    "storage_order",
     "store_path",
     "table_columns",
     "table_exists",
+    "text_columns",
     "translated",
+    "update_where",
     "write_connection",
 ]

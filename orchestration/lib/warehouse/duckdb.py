@@ -265,6 +265,28 @@ def delete_where(con: duckdb.DuckDBPyConnection, relation: str, condition: str,
     return int(count)
 
 
+def update_where(con: duckdb.DuckDBPyConnection, relation: str, assignments: str,
+                 condition: str, params: list | tuple = (), count_only: bool = False,
+                 set_params: list | tuple = ()) -> int:
+    """`UPDATE relation SET assignments WHERE condition` and how many rows it changed, with
+    `set_params` bound in the assignments and `params` in the condition; with `count_only`,
+    count the rows it would change and change nothing (a dry run)."""
+    if count_only:
+        return delete_where(con, relation, condition, params, count_only=True)
+    [(count,)] = con.execute(f"UPDATE {relation} SET {assignments} WHERE {condition}",
+                             [*set_params, *params]).fetchall()
+    return int(count)
+
+
+def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(schema, table, column) of every text column of every table in the store."""
+    return con.execute(
+        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+        "WHERE t.table_type = 'BASE TABLE' AND c.data_type = 'VARCHAR' "
+        "ORDER BY 1, 2, 3").fetchall()
+
+
 def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, data: object) -> None:
     """Make Arrow (or pandas) data queryable as `name` in this connection's statements."""
     con.register(name, data)
@@ -292,12 +314,31 @@ def row_hash(columns: Iterable[str]) -> str:
     return f"hash({', '.join(columns)})"
 
 
+def regex_match(expression: str) -> str:
+    """A condition: `expression` matches the pattern bound to its `?` (see `regex`)."""
+    return f"regexp_matches({expression}, ?)"
+
+
+def regex(pattern: str) -> str:
+    """A policy pattern (RE2) as this engine's regular expressions read it: as is."""
+    return pattern
+
+
+def distinct_count(column: str) -> str:
+    """An expression counting the distinct values of the (quoted) `column`: approximate, in
+    one pass (HyperLogLog), which is close enough to tell few values from many."""
+    return f"approx_count_distinct({column})"
+
+
 def translated(sql: str) -> str:
     """Steward's SQL is written in DuckDB's dialect: nothing to translate."""
     return sql
 
 
-STORAGE_ORDER = "rowid"  # orders a table's rows as stored, so a reordering shows
+def insertion_order(key: str) -> str:
+    """An ORDER BY giving a table's rows in the order they were inserted: the rows' order in
+    the file (`key`, the column that should agree, is not needed), so a reordering shows."""
+    return "rowid"
 
 
 def serialize_writers(con: duckdb.DuckDBPyConnection, relation: str) -> None:

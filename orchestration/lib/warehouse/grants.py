@@ -14,19 +14,26 @@ In each region's database, from the exposures the policy implies:
 
 `plan` compares that with what the catalogs say is granted (a manual GRANT shows as drift);
 `apply` makes them equal. A dbt rebuild drops a table with its grants, policies and views, so
-`apply` runs again after every build.
+`apply` runs again after every build. `read_as` is Steward's own read on this backend: as the
+consumer's role (its login, or Steward become it), from its view, so the server masks, filters
+and audits it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from orchestration.lib.warehouse import pgaudit
+import pyarrow as pa
+
+from orchestration.lib.settings import consumer_password
+from orchestration.lib.warehouse import pgaudit, postgres
 from orchestration.lib.warehouse.postgres import Connection
 from orchestration.lib.warehouse.sql import qualified, quote_ident, sql_literal
 
 ROLE_PREFIX = "steward_consumer_"
+ACTING_FOR = "steward for "  # the application_name of Steward's session acting as a consumer
 VIEW_SCHEMA_PREFIX = "consumer_"
 GRANTS_SCHEMA = "_steward_grants"
 RETENTION_POLICY = "steward_retention"
@@ -42,6 +49,12 @@ def view_schema(consumer: str) -> str:
     return VIEW_SCHEMA_PREFIX + consumer
 
 
+def view_name(dataset: str) -> str:
+    """A dataset's view in a consumer's schema: its key, unambiguous where two datasets share a
+    table name (`crm/customers` → `crm__customers`)."""
+    return dataset.replace("/", "__")
+
+
 @dataclass(frozen=True)
 class ExposedTable:
     """One dataset as stored in this database, and how one consumer may see each column."""
@@ -54,9 +67,7 @@ class ExposedTable:
 
     @property
     def view(self) -> str:
-        """The view's name in a consumer's schema: the dataset's key, unambiguous where two
-        datasets share a table name (`crm/customers` → `crm__customers`)."""
-        return self.dataset.replace("/", "__")
+        return view_name(self.dataset)
 
     @property
     def raw(self) -> tuple[str, ...]:
@@ -192,13 +203,28 @@ def plan(con: Connection, database: str, grants: DatabaseGrants) -> list[str]:
         + [f"- {statement}" for statement in _statements("-", actual - desired)])
 
 
+def beyond_policy(con: Connection, database: str, grants: DatabaseGrants, schema: str,
+                  table: str) -> list[str]:
+    """The REVOKEs that take back what the database grants on one table (or its columns)
+    beyond what the policy implies, read from the catalogs alone."""
+    target = f"{schema}.{table}"
+    return _statements("-", {privilege for privilege in _actual(con) - _desired(database, grants)
+                             if privilege[1] in ("TABLE", "COLUMN") and (
+                                 privilege[2] == target or privilege[2].startswith(target + "."))})
+
+
 def _ensure_roles(con: Connection, consumers: Iterable[str]) -> None:
     existing = {name for (name,) in con.execute(
         "SELECT rolname FROM pg_roles WHERE rolname LIKE ?", [f"{ROLE_PREFIX}%"]).fetchall()}
     for consumer in sorted(set(consumers)):
+        role = quote_ident(role_name(consumer))
         if role_name(consumer) not in existing:
             # A login role with no password: the operator gives it one (or a certificate).
-            con.execute(f"CREATE ROLE {quote_ident(role_name(consumer))} LOGIN NOINHERIT")
+            con.execute(f"CREATE ROLE {role} LOGIN NOINHERIT")
+        # Steward may become the role to read for the consumer (acting_as), and no more.
+        if not con.execute("SELECT pg_has_role(current_user, ?, 'MEMBER')",
+                           [role_name(consumer)]).fetchall()[0][0]:
+            con.execute(f"GRANT {role} TO CURRENT_USER")
 
 
 def _ensure_grants_schema(con: Connection, grants: DatabaseGrants) -> None:
@@ -281,3 +307,39 @@ def apply(con: Connection, database: str, grants: DatabaseGrants) -> list[str]:
     _run_all(con, _statements("+", desired - _actual(con)))
     con.execute("COMMIT")
     return changes
+
+
+class NotGranted(PermissionError):
+    """The database does not serve this dataset to the consumer: its grants were not applied
+    since the table was built."""
+
+
+@contextmanager
+def acting_as(store: postgres.Store, consumer: str) -> Iterator[Connection]:
+    """Steward's own connection to the store's database become the consumer's role (SET ROLE,
+    as a member of it): the server holds every statement to exactly the consumer's grants, and
+    the session names the consumer (`application_name`) for the audit."""
+    with postgres.reader(store) as con:
+        con.execute(f"SET application_name = {sql_literal(ACTING_FOR + consumer)}")
+        con.execute(f"SET ROLE {quote_ident(role_name(consumer))}")
+        yield con
+
+
+def read_as(store: postgres.Store, consumer: str, dataset: str, columns: list[str]) -> pa.Table:
+    """`columns` of `dataset` as the consumer's role reads them in the store's database: from
+    its view, masked and filtered by the server, and in the server's audit log. The role logs
+    in with the consumer's own credentials where Steward was given them
+    (`settings.consumer_password`); otherwise Steward acts as it (`acting_as`)."""
+    password = consumer_password(consumer)
+    view = qualified(view_schema(consumer), view_name(dataset))
+    with (postgres.reader(postgres.login_dsn(store, role_name(consumer), password)) if password
+          else acting_as(store, consumer)) as con:
+        try:
+            return postgres.select_arrow(
+                con, f"SELECT {', '.join(map(quote_ident, columns))} FROM {view}")
+        except postgres.Error as refused:
+            if getattr(refused, "sqlstate", None) not in ("42P01", "42501", "42703"):
+                raise
+            raise NotGranted(f"{role_name(consumer)} cannot read {view} in this database "
+                             f"({str(refused).splitlines()[0]}): the grants were not applied "
+                             "since it was built; run `steward grants apply`") from None

@@ -22,7 +22,7 @@ AUDITOR = "steward_auditor"
 _PREFIX = "AUDIT: "
 READ_BYTES = 64 * 2**20
 # Columns of the server's CSV log that say who read what, when (PostgreSQL 15's layout).
-_TIME, _USER, _DATABASE, _MESSAGE = 0, 1, 2, 13
+_TIME, _USER, _DATABASE, _MESSAGE, _APPLICATION = 0, 1, 2, 13, 22
 
 
 class AuditNotReady(RuntimeError):
@@ -39,6 +39,7 @@ class AuditedRead:
     object_type: str  # TABLE, VIEW, ...
     relation: str  # schema.name
     statement_sha256: str  # the statement's text may quote personal data: only its digest
+    application: str = ""  # the session's application_name
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,21 @@ def _require_pgaudit(con: Connection) -> None:
 def prepare(con: Connection, database: str) -> None:
     """Point the database's object auditing at the audit role (created if need be): from then
     on every statement that touches a relation the role may SELECT is logged, whoever runs it.
-    Granting the role SELECT on the governed relations is the caller's part (grants.py)."""
+    Granting the role SELECT on the governed relations is the caller's part (grants.py). An
+    owner without superuser rights cannot set pgaudit.role: the server must name the role
+    already (deploy/postgres/owner-role.sql)."""
     _require_pgaudit(con)
-    con.execute("CREATE EXTENSION IF NOT EXISTS pgaudit")
     if not con.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", [AUDITOR]).fetchall():
         con.execute(f"CREATE ROLE {quote_ident(AUDITOR)} NOLOGIN")
+    [(role, superuser)] = con.execute(
+        "SELECT current_setting('pgaudit.role'), rolsuper FROM pg_roles "
+        "WHERE rolname = current_user").fetchall()
+    if role == AUDITOR:
+        return
+    if not superuser:
+        raise AuditNotReady(f"the server does not audit reads through {AUDITOR}: set "
+                            f"pgaudit.role = '{AUDITOR}' (deploy/postgres/owner-role.sql)")
+    con.execute("CREATE EXTENSION IF NOT EXISTS pgaudit")
     con.execute(f"ALTER DATABASE {quote_ident(database)} SET pgaudit.role = "
                 f"{sql_literal(AUDITOR)}")
 
@@ -97,7 +108,8 @@ def _parsed(record: list[str]) -> AuditedRead | None:
         return None
     return AuditedRead(record[_TIME], record[_USER], record[_DATABASE], statement_class,
                        command, object_type, relation,
-                       hashlib.sha256(statement.encode()).hexdigest())
+                       hashlib.sha256(statement.encode()).hexdigest(),
+                       record[_APPLICATION] if len(record) > _APPLICATION else "")
 
 
 def _read_from(con: Connection, file: str, start: int) -> str:

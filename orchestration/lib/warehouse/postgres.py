@@ -18,7 +18,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
@@ -27,6 +27,7 @@ import pyarrow as pa
 import sqlglot
 
 from orchestration.lib.settings import postgres_dsn
+from orchestration.lib.warehouse.regex import postgres_regex
 from orchestration.lib.warehouse.sql import qualified, quote_ident
 
 DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
@@ -118,6 +119,16 @@ class StoreUnreachable(RuntimeError):
     """The server a store's DSN names does not answer (down, wrong host or port, refused)."""
 
 
+class LoginRefused(PermissionError):
+    """The server refused a consumer role's login: no or a wrong password, or no CONNECT right
+    on the database."""
+
+
+def _server_said(error: Error) -> str:
+    """The server's or libpq's own words from a failed connection, without the address."""
+    return str(error).split("failed:")[-1].strip().splitlines()[0].removeprefix("FATAL:").strip()
+
+
 def _open(dsn: str, create: bool) -> Connection:
     try:
         return Connection(adbc.connect(dsn, autocommit=True))
@@ -128,11 +139,13 @@ def _open(dsn: str, create: bool) -> Connection:
         if _database_missing(error, dsn) or "Failed to connect" not in str(error):
             raise
         where = urlsplit(dsn)
+        if "FATAL:" in str(error) or "fe_sendauth" in str(error):  # the server answered
+            raise LoginRefused(f"PostgreSQL refused {unquote(where.username or '')!r} on "
+                               f"{_database_of(dsn)}: {_server_said(error)}") from None
         raise StoreUnreachable(
             f"cannot reach the PostgreSQL server of store {_database_of(dsn)} at "
-            f"{where.hostname}:{where.port or 5432}: "
-            f"{str(error).split('failed:')[-1].strip().splitlines()[0]}. Start the server, or "
-            "point STEWARD_PG_DSN (or STEWARD_PG_DSN_<STORE>) at one") from None
+            f"{where.hostname}:{where.port or 5432}: {_server_said(error)}. Start the server, "
+            "or point STEWARD_PG_DSN (or STEWARD_PG_DSN_<STORE>) at one") from None
 
 
 @contextmanager
@@ -147,6 +160,14 @@ def _connection(store: Store, read_only: bool) -> Iterator[Connection]:
         yield con
     finally:
         con.close()
+
+
+def login_dsn(store: Store, role: str, password: str | None) -> str:
+    """The store's DSN with `role` logging in instead, with `password` (or none, for libpq to
+    find: PGPASSFILE, a certificate)."""
+    parts = urlsplit(dsn_of(store))
+    login = quote(role, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.netloc.rpartition('@')[2]}"))
 
 
 def write_connection(store: Store) -> contextlib.AbstractContextManager[Connection]:
@@ -307,6 +328,30 @@ def delete_where(con: Connection, relation: str, condition: str, params: list | 
     return int(count)
 
 
+def update_where(con: Connection, relation: str, assignments: str, condition: str,
+                 params: list | tuple = (), count_only: bool = False,
+                 set_params: list | tuple = ()) -> int:
+    """As on DuckDB (see `duckdb.update_where`); the count of changed rows comes back
+    through RETURNING."""
+    if count_only:
+        return delete_where(con, relation, condition, params, count_only=True)
+    [(count,)] = con.execute(
+        f"WITH changed AS (UPDATE {relation} SET {assignments} WHERE {condition} RETURNING 1) "
+        "SELECT count(*) FROM changed", [*set_params, *params]).fetchall()
+    return int(count)
+
+
+def text_columns(con: Connection) -> list[tuple[str, str, str]]:
+    """(schema, table, column) of every text column of every table in the database, the
+    server's own catalogs and Steward's grants apart."""
+    return [tuple(row) for row in con.execute(
+        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+        "WHERE t.table_type = 'BASE TABLE' AND c.data_type IN ('character varying', 'text') "
+        "AND c.table_schema NOT IN ('pg_catalog', 'information_schema', '_steward_grants') "
+        "ORDER BY 1, 2, 3").fetchall()]
+
+
 def stage_arrow(con: Connection, name: str, data: object) -> None:
     """Make Arrow (or pandas) data queryable as `name`: a temporary table of this session."""
     table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data)
@@ -314,9 +359,34 @@ def stage_arrow(con: Connection, name: str, data: object) -> None:
     con.cursor.adbc_ingest(name, table, mode="create", temporary=True)
 
 
+def _numeric_type(field: pa.Field, values: pa.Array) -> pa.DataType:
+    """The Arrow type of a NUMERIC column: its declared precision and scale, or, undeclared
+    (a sum, say), the widest scale among its values; a column holding NaN or infinities is
+    float64, which alone can hold them."""
+    typmod = int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1"))
+    if typmod >= 4:  # PostgreSQL keeps (precision << 16 | scale) + 4
+        return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
+    texts = [text for text in values.to_pylist() if text is not None]
+    if any(not text.lstrip("-").replace(".", "", 1).isdigit() for text in texts):
+        return pa.float64()
+    return pa.decimal128(38, max((len(text.partition(".")[2]) for text in texts), default=0))
+
+
+def _numbers(table: pa.Table) -> pa.Table:
+    """NUMERIC columns as numbers: the driver hands them over as text, to lose nothing."""
+    for index, field in enumerate(table.schema):
+        if isinstance(field.type, pa.OpaqueType) and field.type.type_name == "numeric":
+            texts = pa.chunked_array([chunk.storage for chunk in table.column(index).chunks],
+                                    field.type.storage_type)
+            number = _numeric_type(field, texts.combine_chunks())
+            table = table.set_column(index, pa.field(field.name, number, field.nullable),
+                                     texts.cast(number))
+    return table
+
+
 def select_arrow(con: Connection, query: str, params: list | tuple = ()) -> pa.Table:
-    """What `query` selects, as Arrow, straight from the wire format."""
-    return con.execute(query, params).fetch_arrow_table()
+    """What `query` selects, as Arrow, straight from the wire format (NUMERIC as decimals)."""
+    return _numbers(con.execute(query, params).fetch_arrow_table())
 
 
 def great_expectations_url(store: Store) -> str:
@@ -342,13 +412,33 @@ def row_hash(columns: Iterable[str]) -> str:
     return f"hashtextextended(ROW({', '.join(columns)})::text, 0)"
 
 
+def regex_match(expression: str) -> str:
+    """A condition: `expression` matches the pattern bound to its `?` (see `regex`)."""
+    return f"({expression} ~ ?)"
+
+
+def regex(pattern: str) -> str:
+    """A policy pattern (RE2) as the server's regular expressions (ARE) read it."""
+    return postgres_regex(pattern)
+
+
+def distinct_count(column: str) -> str:
+    """An expression counting the distinct values of the (quoted) `column`, exactly (the
+    server has no approximate count)."""
+    return f"count(DISTINCT {column})"
+
+
 def translated(sql: str) -> str:
     """Steward's SQL (written in DuckDB's dialect) in PostgreSQL's: `regexp_matches(a, p)` is
     `a ~ p`, `INTERVAL 1 HOUR` is `INTERVAL '1 HOUR'`."""
     return sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
 
 
-STORAGE_ORDER = "ctid"  # orders a table's rows as stored, so a reordering shows
+def insertion_order(key: str) -> str:
+    """An ORDER BY giving a table's rows in the order they were inserted: `key`, the column
+    that numbers them. Where a row lies in the heap is no guide: each connection fills its own
+    last page, so rows of concurrent writers interleave out of order."""
+    return quote_ident(key)
 
 
 def serialize_writers(con: Connection, relation: str) -> None:
