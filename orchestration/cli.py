@@ -13,29 +13,20 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
                   add_completion=False, pretty_exceptions_enable=False)
 
 
-# What runs with STEWARD_WAREHOUSE=postgres so far; the rest of the pipeline is being moved.
-ON_POSTGRES = ("audit", "consumer", "erase", "grants", "policy", "quarantine", "read", "report",
-               "retention", "run", "serve")
-
-
 @app.callback()
 def _before_any_command(context: typer.Context) -> None:
-    """The stores, keys and checkpoints are their owner's alone, and a moved clock or swapped
-    rule files are allowed in the test mode only, and announced."""
+    """The warehouse named is one Steward knows, the stores, keys and checkpoints are their
+    owner's alone, and a moved clock or swapped rule files are allowed in the test mode only,
+    and announced."""
     from orchestration.lib.private_files import NotPrivate, ensure_private
     from orchestration.lib.settings import chosen_warehouse
     from policies import overrides
 
-    if chosen_warehouse() == "postgres" and context.invoked_subcommand not in ON_POSTGRES:
-        typer.echo(f"`steward {context.invoked_subcommand}` does not run on PostgreSQL yet "
-                   f"(STEWARD_WAREHOUSE=postgres): `steward {'`, `steward '.join(ON_POSTGRES)}` "
-                   "do; key rotation, the SLOs, metrics and lineage export are being moved. "
-                   "Unset STEWARD_WAREHOUSE to use the DuckDB stores", err=True)
-        raise typer.Exit(2)
     try:
+        chosen_warehouse()  # an unknown STEWARD_WAREHOUSE stops every command, saying the choices
         in_force = overrides.active()
         tightened = ensure_private()
-    except (NotPrivate, overrides.OverrideRefused) as refused:
+    except (NotPrivate, overrides.OverrideRefused, ValueError) as refused:
         typer.echo(str(refused), err=True)
         raise typer.Exit(2) from None
     for name, value in in_force.items():

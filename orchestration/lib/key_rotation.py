@@ -6,7 +6,8 @@
   is refused or retrained for the rotation.
 - `pseudonym`: every consumer's pseudonyms change from the next read (a consumer that joins
   across the rotation reads again); refused while STEWARD_PSEUDONYM_KEY is set, as that secret
-  is rotated where it is kept.
+  is rotated where it is kept. On PostgreSQL the masking views hash with the new keys at once:
+  every region's database is given them.
 
 Each rotation is audited (`keys.rotated`); no key ever appears in the entry.
 """
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 from orchestration.lib import audit_log, keys
 from orchestration.lib.consumers.kept import resign
+from orchestration.lib.database_grants import restore
 from orchestration.lib.pseudonyms import master_key
 from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import enforced_in_database, exists, store_path
+from policies.regions import region_names
 
 PURPOSES = ("audit", "models", "pseudonym")
 
@@ -37,6 +41,10 @@ def rotate_key(purpose: str) -> str:
                              "kept, then restart")
         master_key()  # moves a key an older version left in the store folder first
         keys.rotate("pseudonym")
+        if enforced_in_database():
+            for region in region_names():
+                if exists(store_path(region)):
+                    restore(region)
         audit_log.append("keys.rotated", "pseudonym", {})
         return "every consumer's pseudonyms change from the next read"
     raise ValueError(f"no key purpose {purpose!r}; choose from {', '.join(PURPOSES)}")

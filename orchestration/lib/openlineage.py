@@ -18,8 +18,8 @@ from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
-    dialect,
     exists,
+    lineage_address,
     reader,
     store_path,
     table_exists,
@@ -41,8 +41,10 @@ def _facet(name: str, **body) -> dict:
             **body}
 
 
-def namespace(region: str) -> str:
-    return f"{dialect()}://steward/{region}"
+def _dataset(region: str, asset: str) -> dict[str, str]:
+    """An asset's dataset in the region's store, named as OpenLineage names the engine's."""
+    namespace, prefix = lineage_address(store_path(region))
+    return {"namespace": namespace, "name": prefix + _dataset_name(asset)}
 
 
 def _dataset_name(asset: str) -> str:
@@ -72,9 +74,10 @@ def _quality(region: str) -> dict[str, list[dict]]:
         if not table_exists(con, *HISTORY_TABLE.split(".")):
             return {}
         rows = con.execute(
-            f"SELECT asset, expectation, success, severity FROM {HISTORY_TABLE} "
-            "QUALIFY row_number() OVER (PARTITION BY asset, expectation "
-            "ORDER BY validated_at DESC) = 1 ORDER BY asset, expectation").fetchall()
+            "SELECT asset, expectation, success, severity FROM (SELECT *, row_number() OVER "
+            "(PARTITION BY asset, expectation ORDER BY validated_at DESC) AS latest FROM "
+            f"{HISTORY_TABLE}) AS ranked WHERE latest = 1 ORDER BY asset, expectation"
+        ).fetchall()
     found: dict[str, list[dict]] = {}
     for asset, expectation, success, severity in rows:
         found.setdefault(asset, []).append(
@@ -103,8 +106,7 @@ def _output_facets(asset: str, types: dict[str, str], region: str) -> dict:
                if column.derived_from}
     if lineage:  # a model reads its own region's store, so its inputs are in that namespace
         facets["columnLineage"] = _facet("ColumnLineageDatasetFacet", fields={
-            name: {"inputFields": [{"namespace": namespace(region),
-                                    "name": _dataset_name(up), "field": field}
+            name: {"inputFields": [{**_dataset(region, up), "field": field}
                                    for up, field in sources if up in relations()]}
             for name, sources in lineage.items()})
     return facets
@@ -127,7 +129,7 @@ def lineage_events() -> list[dict]:
             for up in asset.upstream:
                 if up not in relations():
                     continue
-                dataset = {"namespace": namespace(region), "name": _dataset_name(up)}
+                dataset = _dataset(region, up)
                 if quality.get(up):
                     dataset["inputFacets"] = {"dataQualityAssertions": _facet(
                         "DataQualityAssertionsDatasetFacet", assertions=quality[up])}
@@ -139,7 +141,7 @@ def lineage_events() -> list[dict]:
                                                 f"{asset.key}/{region}/{now}"))},
                 "job": {"namespace": JOB_NAMESPACE, "name": f"{asset.key}[{region}]"},
                 "inputs": inputs,
-                "outputs": [{"namespace": namespace(region), "name": name, "facets": facets}],
+                "outputs": [{**_dataset(region, asset.key), "facets": facets}],
             })
     return events
 

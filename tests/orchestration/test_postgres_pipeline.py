@@ -5,15 +5,18 @@ the models hold exactly the rows the DuckDB run built, and the audit log (in its
 verifies. Every build gives the database back the grants the policy implies, so a consumer
 reads its masked views after each rebuild, and a grant made by hand is taken back and alerted.
 The governed read logs in as the consumer's role, an erasure leaves nothing of its subject,
-and the retention purge deletes exactly the expired rows there.
+the retention purge deletes exactly the expired rows, and key rotation, lineage export and the
+platform metrics work there. Steward owns it all through a role without superuser rights.
 
 The module's tests share one run and go in order (`--dist loadfile` keeps them on one worker).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import duckdb
 import psycopg2
@@ -223,3 +226,31 @@ def test_the_purge_deletes_exactly_the_expired_rows_on_postgres(on_postgres_run,
     purge()
     assert {region: _expired(region, target.cutoff) for region in REGIONS} == {
         region: (0, kept) for region, (_, kept) in before.items()}
+
+
+def _consumer_keys() -> dict[str, bytes]:
+    with psycopg2.connect(postgres_dsn("eu")) as con, con.cursor() as cursor:
+        cursor.execute("SELECT consumer, key FROM _steward_grants.consumer_keys")
+        return {consumer: bytes(key) for consumer, key in cursor.fetchall()}
+
+
+def test_keys_lineage_and_metrics_on_postgres(on_postgres_run):
+    from orchestration.lib.pseudonyms import consumer_key
+
+    _, data, _ = on_postgres_run
+    before = _consumer_keys()
+    rotated = run_steward(["keys", "rotate", "pseudonym"], data)
+    assert rotated.returncode == 0, rotated.stderr
+    after = _consumer_keys()  # the masking views hash with the new keys at once
+    assert after.keys() == before.keys() and all(after[c] != before[c] for c in after)
+    assert after == {consumer: consumer_key(consumer) for consumer in after}
+    exported = run_steward(["lineage", "export", str(data / "lineage.jsonl")], data)
+    assert exported.returncode == 0, exported.stderr
+    events = [json.loads(line) for line in (data / "lineage.jsonl").read_text().splitlines()]
+    [features] = [e for e in events if e["job"]["name"] == "marts/customer_features[us]"]
+    [output] = features["outputs"]  # named as OpenLineage names PostgreSQL datasets
+    assert output["namespace"] == f"postgres://127.0.0.1:{urlsplit(postgres_dsn('us')).port}"
+    assert output["name"] == "pipeline_us.marts.customer_features"
+    shown = run_steward(["metrics", "show"], data)
+    assert shown.returncode == 0 and "steward run" in shown.stdout, shown.stdout + shown.stderr
+    assert run_steward(["audit", "verify"], data).returncode == 0

@@ -57,11 +57,10 @@ def test_an_unknown_warehouse_is_refused_with_the_choices(monkeypatch):
     assert get_settings().warehouse == "duckdb"
 
 
-def test_a_command_not_yet_on_postgres_is_refused_saying_what_runs_there(tmp_path):
-    done = run_steward(["slo"], tmp_path, STEWARD_WAREHOUSE="postgres")
-    assert done.returncode == 2
-    assert "`steward slo` does not run on PostgreSQL yet" in done.stderr
-    assert "`steward run`" in done.stderr and "Unset STEWARD_WAREHOUSE" in done.stderr
+def test_an_unknown_warehouse_stops_a_command_saying_the_choices(tmp_path):
+    done = run_steward(["quarantine"], tmp_path, STEWARD_WAREHOUSE="oracle")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "STEWARD_WAREHOUSE='oracle'" in done.stderr and "duckdb, postgres" in done.stderr
 
 
 def test_a_server_that_does_not_answer_stops_a_run_before_any_work(tmp_path):

@@ -24,7 +24,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 - `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
   `translated` (SQL written in DuckDB's dialect, in the chosen backend's), `column_type` (a
   declared type, likewise), `regex_match` and `regex` (a policy pattern, matched in the
-  backend's dialect), `great_expectations_url` (how GE's SQL data source opens a store).
+  backend's dialect), `great_expectations_url` (how GE's SQL data source opens a store),
+  `lineage_address` (where OpenLineage names a store's datasets).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ regex_match = _each_backend("regex_match")
 regex = _each_backend("regex")
 column_type = _each_backend("column_type")
 insertion_order = _each_backend("insertion_order")
+lineage_address = _each_backend("lineage_address")
 table_exists = _connections_backend("table_exists")
 table_columns = _connections_backend("table_columns")
 select_arrow = _connections_backend("select_arrow")
@@ -178,6 +180,7 @@ __all__ = [
     "great_expectations_url",
     "held_in",
     "insertion_order",
+    "lineage_address",
     "link",
     "locked",
     "pipeline_lock",

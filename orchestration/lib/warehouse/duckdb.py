@@ -335,6 +335,12 @@ def translated(sql: str) -> str:
     return sql
 
 
+def lineage_address(store: Path) -> tuple[str, str]:
+    """Where OpenLineage finds the store's datasets: (namespace, what goes before a dataset's
+    `schema.table`)."""
+    return f"duckdb://steward/{store.stem}", ""
+
+
 def insertion_order(key: str) -> str:
     """An ORDER BY giving a table's rows in the order they were inserted: the rows' order in
     the file (`key`, the column that should agree, is not needed), so a reordering shows."""

@@ -434,6 +434,14 @@ def translated(sql: str) -> str:
     return sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
 
 
+def lineage_address(store: Store) -> tuple[str, str]:
+    """Where OpenLineage finds the store's datasets, by its naming of PostgreSQL: the server
+    (`postgres://host:port`) and the database before a dataset's `schema.table`."""
+    parts = urlsplit(dsn_of(store))
+    return (f"postgres://{parts.hostname}:{parts.port or 5432}",
+            f"{_database_of(dsn_of(store))}.")
+
+
 def insertion_order(key: str) -> str:
     """An ORDER BY giving a table's rows in the order they were inserted: `key`, the column
     that numbers them. Where a row lies in the heap is no guide: each connection fills its own
