@@ -71,6 +71,16 @@ class Cluster:
     def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
+    def new_database(self, name: str) -> str:
+        """An empty database `name` (dropped first if it exists); its DSN."""
+        admin = psycopg2.connect(self.dsn())
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+        return self.dsn(name)
+
     def owner(self) -> str:
         """Steward's owner role without superuser rights, made as the README says
         (deploy/postgres/owner-role.sql, run once by the superuser)."""
@@ -168,13 +178,7 @@ def bench_cluster() -> Iterator[Cluster | None]:
 # reads, copied over ADBC.
 def copy_inputs(store: Path, postgres: Cluster, database: str) -> str:
     """A new database holding every table of `store` that is not a dbt model; its DSN."""
-    admin = psycopg2.connect(postgres.dsn())
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        cursor.execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    dsn = postgres.dsn(database)
+    dsn = postgres.new_database(database)
     source = duckdb.connect(str(store), read_only=True)
     inputs = source.execute(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
