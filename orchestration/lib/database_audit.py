@@ -17,7 +17,12 @@ from orchestration.lib import audit_log
 from orchestration.lib.policy_adapter import relations
 from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse import Connection, postgres, rows_if_present
-from orchestration.lib.warehouse.grants import ACTING_FOR, ROLE_PREFIX, VIEW_SCHEMA_PREFIX
+from orchestration.lib.warehouse.grants import (
+    ACTING_FOR,
+    ROLE_PREFIX,
+    VIEW_SCHEMA_PREFIX,
+    view_dataset,
+)
 from orchestration.lib.warehouse.pgaudit import AuditedRead, LogPosition, read_audited
 
 KIND = "access.database"
@@ -41,7 +46,7 @@ def _dataset(relation: str, stored: dict[tuple[str, str], str]) -> str | None:
     the dataset) holds."""
     schema, _, name = relation.partition(".")
     if schema.startswith(VIEW_SCHEMA_PREFIX):
-        dataset = name.replace("__", "/")
+        dataset = view_dataset(name)
         return dataset if dataset in relations() else None
     return stored.get((schema, name))
 

@@ -100,37 +100,39 @@ def enforce(region: str) -> Enforced:
     return Enforced(database, beyond, applied)
 
 
+def _alert_drift(region: str, database: str, drift: list[str]) -> None:
+    alerts.fire(f"grants:{region}", "grants_drift",
+                f"{database}: grants beyond the policy taken back", {"drift": drift})
+
+
 def restore(region: str) -> Enforced:
     """`enforce`, as every write that may drop a governed table must be followed by: drift
     found there fires the `grants_drift` alert, none resolves it."""
     enforced = enforce(region)
-    key = f"grants:{region}"
     if enforced.beyond_policy:
-        alerts.fire(key, "grants_drift",
-                    f"{enforced.database}: grants beyond the policy taken back",
-                    {"drift": enforced.beyond_policy})
+        _alert_drift(region, enforced.database, enforced.beyond_policy)
     else:
-        alerts.resolve(key, set())
+        alerts.resolve(f"grants:{region}", set())
     return enforced
 
 
 def take_back(region: str, relation: tuple[str, str]) -> list[str]:
     """Revoke at once what the region's database grants on `relation` beyond the policy (a
     manual GRANT), audited and alerted as drift; what was revoked. The policy check of the
-    asset runs this, and fails when anything was."""
-    with postgres.write_connection(postgres_dsn(region)) as con:
+    asset runs this, and fails when anything was; it reads the catalogs alone otherwise."""
+    with postgres.reader(postgres_dsn(region)) as con:
         [(database,)] = con.execute("SELECT current_database()").fetchall()
         revokes = beyond_policy(con, database, database_grants(con, region, judge_hashes=False),
                                 *relation)
-        if revokes:
-            con.execute("BEGIN")
-            for statement in revokes:
-                con.execute(statement)
-            con.execute("COMMIT")
-    if revokes:
-        changes = [f"- {statement}" for statement in revokes]
-        audit_log.append("grants.applied", database,
-                         {"region": region, "changes": changes, "drift": changes})
-        alerts.fire(f"grants:{region}", "grants_drift",
-                    f"{database}: grants beyond the policy taken back", {"drift": changes})
+    if not revokes:
+        return []
+    with postgres.write_connection(postgres_dsn(region)) as con:
+        con.execute("BEGIN")
+        for statement in revokes:
+            con.execute(statement)
+        con.execute("COMMIT")
+    changes = [f"- {statement}" for statement in revokes]
+    audit_log.append("grants.applied", database,
+                     {"region": region, "changes": changes, "drift": changes})
+    _alert_drift(region, database, changes)
     return revokes

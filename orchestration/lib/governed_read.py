@@ -158,7 +158,9 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     if not decision.allowed:
         _audit(decision, **via)
         raise AccessDenied(decision)
-    projection, params = _select(decision)
+    # Where the database holds the policy it masks; Steward's keys and patterns stay unused.
+    in_database = enforced_in_database()
+    projection, params = ("", []) if in_database else _select(decision)
     # Rows past the retention are never served, whatever clock the store was written under.
     expired = expiry(project_catalog().assets[dataset], project_evaluation().effective[dataset],
                      current_time())
@@ -168,7 +170,7 @@ def read_dataset(dataset: str, consumer: str, columns: list[str] | None = None,
     for region, con in held_in(decision.regions, relation):
         table = (read_as(store_path(region), decision.consumer, dataset,
                          [column.name for column in decision.columns])
-                 if enforced_in_database() else
+                 if in_database else
                  select_arrow(con, f"SELECT {projection} FROM {qualified(*relation)} "
                               f"WHERE NOT coalesce({past}, false)", [*params, *cutoff]))
         if expired:

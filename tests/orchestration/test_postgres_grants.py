@@ -243,12 +243,19 @@ def test_a_manual_grant_is_drift_until_apply_takes_it_back(granted):
         assert cursor.fetchone()[0] > 0
 
 
-def test_a_dbt_rebuild_drops_the_grants_and_apply_restores_them(granted, tmp_path):
-    _, postgres, _ = granted
+def test_a_dbt_rebuild_drops_the_grants_and_apply_restores_them(granted, tmp_path,
+                                                                 monkeypatch):
+    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.warehouse import NotGranted
+
+    _, postgres, env = granted
+    _on_postgres(monkeypatch, env, postgres, "lead_scoring")
     for attempt in range(2):  # rebuilt twice: each rebuild drops them again
         rebuilt = dbt_build(postgres, "steward_us", "us", tmp_path / str(attempt),
                             "--select", "customer_features")
         assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+        with pytest.raises(NotGranted, match="steward grants apply"):  # its view went too
+            read_dataset("marts/customer_features", "lead_scoring", regions=["us"])
         assert "+ CREATE VIEW consumer_lead_scoring.marts__customer_features" in _grants(granted,
                                                                                    plan)
         assert _grants(granted, apply)

@@ -55,6 +55,11 @@ def view_name(dataset: str) -> str:
     return dataset.replace("/", "__")
 
 
+def view_dataset(view: str) -> str:
+    """The dataset a consumer's view is named by (`view_name` undone)."""
+    return view.replace("__", "/")
+
+
 @dataclass(frozen=True)
 class ExposedTable:
     """One dataset as stored in this database, and how one consumer may see each column."""

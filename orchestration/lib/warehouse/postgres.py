@@ -24,6 +24,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 
 from orchestration.lib.settings import postgres_dsn
@@ -359,17 +360,19 @@ def stage_arrow(con: Connection, name: str, data: object) -> None:
     con.cursor.adbc_ingest(name, table, mode="create", temporary=True)
 
 
-def _numeric_type(field: pa.Field, values: pa.Array) -> pa.DataType:
+def _numeric_type(field: pa.Field, texts: pa.ChunkedArray) -> pa.DataType:
     """The Arrow type of a NUMERIC column: its declared precision and scale, or, undeclared
     (a sum, say), the widest scale among its values; a column holding NaN or infinities is
     float64, which alone can hold them."""
     typmod = int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1"))
     if typmod >= 4:  # PostgreSQL keeps (precision << 16 | scale) + 4
         return pa.decimal128((typmod - 4) >> 16, (typmod - 4) & 0xFFFF)
-    texts = [text for text in values.to_pylist() if text is not None]
-    if any(not text.lstrip("-").replace(".", "", 1).isdigit() for text in texts):
+    if pc.all(pc.match_substring_regex(texts, r"^-?[0-9]+(\.[0-9]+)?$")).as_py() is False:
         return pa.float64()
-    return pa.decimal128(38, max((len(text.partition(".")[2]) for text in texts), default=0))
+    point = pc.find_substring(texts, ".")
+    scales = pc.if_else(pc.less(point, 0), 0,
+                        pc.subtract(pc.subtract(pc.utf8_length(texts), point), 1))
+    return pa.decimal128(38, pc.max(scales).as_py() or 0)
 
 
 def _numbers(table: pa.Table) -> pa.Table:
@@ -378,7 +381,7 @@ def _numbers(table: pa.Table) -> pa.Table:
         if isinstance(field.type, pa.OpaqueType) and field.type.type_name == "numeric":
             texts = pa.chunked_array([chunk.storage for chunk in table.column(index).chunks],
                                     field.type.storage_type)
-            number = _numeric_type(field, texts.combine_chunks())
+            number = _numeric_type(field, texts)
             table = table.set_column(index, pa.field(field.name, number, field.nullable),
                                      texts.cast(number))
     return table
