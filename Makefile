@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster
 
-.PHONY: run test test-dates lint ui bench report clean
+.PHONY: run test test-dates lint ui serve bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ lint: $(STAMP)
 
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+serve: $(STAMP) $(DAGSTER_HOME)  ## Steward as a shared service: webserver, daemon, Celery workers
+	$(BIN)/steward deployment start
 
 report: $(STAMP)  ## the governance report data/reports/index.html (and quality.html)
 	$(BIN)/steward report

@@ -15,15 +15,15 @@ app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=T
 
 @app.callback()
 def _before_any_command(context: typer.Context) -> None:
-    """The warehouse named is one Steward knows, the stores, keys and checkpoints are their
-    owner's alone, and a moved clock or swapped rule files are allowed in the test mode only,
-    and announced."""
+    """The warehouse and executor named are ones Steward knows, the stores, keys and
+    checkpoints are their owner's alone, and a moved clock or swapped rule files are allowed in
+    the test mode only, and announced."""
     from orchestration.lib.private_files import NotPrivate, ensure_private
-    from orchestration.lib.settings import chosen_warehouse
+    from orchestration.lib.settings import get_settings
     from policies import overrides
 
     try:
-        chosen_warehouse()  # an unknown STEWARD_WAREHOUSE stops every command, saying the choices
+        get_settings()  # an unknown warehouse or executor stops every command, saying the choices
         in_force = overrides.active()
         tightened = ensure_private()
     except (NotPrivate, overrides.OverrideRefused, ValueError) as refused:
@@ -291,6 +291,38 @@ def serve(
         server.server_close()
 
 
+deployment_app = typer.Typer(help="Steward as a Dagster deployment teams share.",
+                             no_args_is_help=True)
+app.add_typer(deployment_app, name="deployment")
+
+
+@deployment_app.command("start")
+def deployment_start(
+    host: Annotated[str, typer.Option(help="Address of the Dagster UI.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    workers: Annotated[int, typer.Option(help="Celery workers, with STEWARD_EXECUTOR=celery."
+                                         )] = 2,
+) -> None:
+    """Start Dagster's webserver, daemon and (with STEWARD_EXECUTOR=celery) Celery workers over
+    the instance in DAGSTER_HOME; they run until interrupted, and stop together."""
+    from orchestration.lib.deployment import processes
+    from orchestration.lib.settings import get_settings
+
+    try:
+        home = processes.prepare_home()
+    except processes.NotConfigured as missing:
+        typer.echo(str(missing), err=True)
+        raise typer.Exit(2) from None
+    planned = processes.plan(home, host, port, workers)
+    settings = get_settings()
+    steps = (f"on {workers} Celery workers ({settings.celery_broker})"
+             if settings.executor == "celery" else "in each run's process")
+    typer.echo(f"Dagster UI on http://{host}:{port}, instance {home / 'dagster.yaml'}, steps "
+               f"{steps}; submit with STEWARD_DAGSTER_URL=http://{host}:{port} steward run",
+               err=True)
+    raise typer.Exit(processes.serve(planned, say=lambda line: typer.echo(line, err=True)))
+
+
 consumer_app = typer.Typer(help="Credentials of the automation teams that read.",
                            no_args_is_help=True)
 app.add_typer(consumer_app, name="consumer")
@@ -353,11 +385,20 @@ app.add_typer(retention_app, name="retention")
 def _run_pipeline() -> bool:
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
+    from orchestration.lib.deployment.submit import Deployment, DeploymentUnreachable
     from orchestration.lib.runner import format_summary, run_pipeline
+    from orchestration.lib.settings import get_settings
     from policies.regions import region_names
 
+    defs = build_definitions()
     ingest_keys = [key for a in build_ingest_assets() for key in a.keys]
-    success, outcomes = run_pipeline(build_definitions(), region_names(), ingest_keys)
+    url = get_settings().dagster_url
+    launcher = Deployment(url, defs, say=typer.echo) if url else None
+    try:
+        success, outcomes = run_pipeline(defs, region_names(), ingest_keys, launcher)
+    except DeploymentUnreachable as unreachable:
+        typer.echo(str(unreachable), err=True)
+        raise typer.Exit(2) from None
     typer.echo(format_summary(outcomes))
     return success
 

@@ -38,12 +38,14 @@ from orchestration.defs.transform.assets import (  # noqa: E402
     dbt_resource,
     platform_models,
 )
+from orchestration.lib.deployment.celery import celery_config  # noqa: E402
 from orchestration.lib.policy_adapter import (  # noqa: E402
     governance_metadata,
     policy_tags,
     undeclared_sources,
 )
 from orchestration.lib.private_files import ensure_private  # noqa: E402
+from orchestration.lib.settings import get_settings  # noqa: E402
 from policies.rules import load_rules  # noqa: E402
 
 PIPELINE_JOB = "steward_pipeline"
@@ -72,6 +74,17 @@ def _undeclared_source_specs() -> list[dg.AssetSpec]:
             for key in undeclared_sources()]
 
 
+def _executor() -> dg.ExecutorDefinition:
+    """Steps take turns in the run's process (a DuckDB file has one writer), unless the
+    deployment spreads them over Celery workers (STEWARD_EXECUTOR=celery, on PostgreSQL).
+    `steward run` in embedded mode executes in its own process either way."""
+    if get_settings().executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(celery_config())
+    return dg.in_process_executor
+
+
 def build_definitions() -> dg.Definitions:
     ingest = build_ingest_assets()
     ingest_keys = [key for asset in ingest for key in asset.keys]
@@ -92,8 +105,7 @@ def build_definitions() -> dg.Definitions:
         sensors=[build_landing_sensor(ingest_keys), automation_sensor, run_failure_alerts,
                  run_recovery],
         resources={"dbt": dbt_resource},
-        # DuckDB has one writer per file: steps of a run take turns in one process.
-        executor=dg.in_process_executor,
+        executor=_executor(),
     )
 
 

@@ -50,7 +50,7 @@ def server_bin() -> Path | None:
     return next((d for d in BIN_DIRS if (d / "pg_ctl").exists()), None)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -126,6 +126,13 @@ class Cluster:
                        check=False, capture_output=True)
 
 
+def clock_of(store: Path) -> str:
+    """The moment a DuckDB estate's run stood at, so another run sees the same one."""
+    with duckdb.connect(str(store), read_only=True) as con:
+        [(now,)] = con.execute("SELECT now FROM _steward.clock").fetchall()
+    return now.isoformat()
+
+
 def _run(command: list[str]) -> None:
     done = subprocess.run(_as_server_user(command), capture_output=True, text=True)
     if done.returncode:
@@ -145,7 +152,7 @@ def start_cluster(folder: Path) -> Cluster:
     _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
           "--encoding=UTF8", "--locale=C.UTF-8"])
     (data_dir / "pg_hba.conf").write_text(HOST_BASED_AUTHENTICATION, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories="
                f"{folder} -c shared_preload_libraries=pgaudit -c fsync=off "
                "-c synchronous_commit=off -c full_page_writes=off "

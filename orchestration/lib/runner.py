@@ -1,16 +1,19 @@
 """The main job: ingest every region in one pass, then build each region's dbt models.
 
 Used by `steward run` (and so `make run`); the same assets run from the UI and the sensors.
-Runs go to the Dagster instance in DAGSTER_HOME when set, so `make ui` shows their history.
+Embedded, runs execute in this process and go to the Dagster instance in DAGSTER_HOME when set,
+so `make ui` shows their history; with a shared deployment they go through its run queue.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import dagster as dg
 
+from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.health import record_run
 from orchestration.lib.ingest.loader import NO_DATA_YET
 from orchestration.lib.policy_checks import BLOCKED_METADATA
@@ -19,6 +22,9 @@ from orchestration.lib.slis import record as record_slis
 from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
 from orchestration.lib.warehouse import pipeline_lock
 from policies.regions import GLOBAL_REGION
+
+if TYPE_CHECKING:  # the graph Definitions resolve to
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -60,9 +66,44 @@ class AssetOutcome:
         return self.status in ("ok", "warnings", "no data yet")
 
 
+def every_region_tags(regions: list[str]) -> dict[str, str]:
+    """A run over every region's partition at once, in the lane of runs that write them all."""
+    return {PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1], **lane_tags()}
+
+
 def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
         dg.DagsterInstance.ephemeral())
+
+
+@dataclass
+class Finished:
+    """A run that ended: whether it succeeded, and its events."""
+    success: bool
+    events: list[dg.DagsterEvent]
+
+
+class Launcher(Protocol):
+    """Runs a selection of the pipeline to its end: in this process, or through a deployment."""
+    instance: dg.DagsterInstance
+
+    def run(self, selection: set[dg.AssetKey], tags: dict[str, str],
+            partition_key: str | None = None) -> Finished: ...
+
+
+class InProcess:
+    """Embedded mode: every run executes here, recorded in DAGSTER_HOME's instance when set."""
+
+    def __init__(self, defs: dg.Definitions) -> None:
+        self.job = defs.resolve_implicit_global_asset_job_def()
+        self.instance = _instance()
+
+    def run(self, selection: set[dg.AssetKey], tags: dict[str, str],
+            partition_key: str | None = None) -> Finished:
+        result = self.job.get_subset(asset_selection=selection).execute_in_process(
+            instance=self.instance, partition_key=partition_key, raise_on_error=False,
+            tags=tags)
+        return Finished(result.success, list(result.all_events))
 
 
 def _float(metadata: dict, *names: str) -> float | None:
@@ -72,11 +113,13 @@ def _float(metadata: dict, *names: str) -> float | None:
     return None
 
 
-def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> list[AssetOutcome]:
-    graph = result.job_def.asset_layer.asset_graph
+def _outcomes(finished: Finished, graph: AssetGraph,
+              region_of_range: list[str]) -> list[AssetOutcome]:
     outcomes: dict[tuple[str, str], AssetOutcome] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
+    for event in finished.events:
+        if not event.is_step_materialization:
+            continue
+        materialization = event.step_materialization_data.materialization
         metadata = materialization.metadata
         asset = materialization.asset_key.to_user_string()
         region = materialization.partition or ",".join(
@@ -90,8 +133,8 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
             checks_declared=len(graph.get(materialization.asset_key).check_keys),
             no_data_yet=NO_DATA_YET in metadata,
         )
-    for event in result.all_events:
-        if event.event_type_value != "ASSET_OBSERVATION":
+    for event in finished.events:
+        if not event.is_asset_observation:
             continue
         observation = event.asset_observation_data.asset_observation
         if BLOCKED_METADATA in observation.metadata:
@@ -99,7 +142,7 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
             outcomes[(asset, observation.partition or "")] = AssetOutcome(
                 asset, observation.partition or "", None, 0, 0, None,
                 blocked=str(observation.metadata[BLOCKED_METADATA].value))
-    for evaluation in result.get_asset_check_evaluations():
+    for evaluation in _check_evaluations(finished):
         asset = evaluation.asset_key.to_user_string()
         for (name, region), outcome in outcomes.items():
             if name == asset and (evaluation.partition in (None, region)):
@@ -112,18 +155,25 @@ def _outcomes(result: dg.ExecuteInProcessResult, region_of_range: list[str]) -> 
     return list(outcomes.values())
 
 
-def run_pipeline(defs: dg.Definitions, regions: list[str],
-                 ingest_keys: list[dg.AssetKey]) -> tuple[bool, list[AssetOutcome]]:
+def _check_evaluations(finished: Finished) -> list[dg.AssetCheckEvaluation]:
+    return [event.asset_check_evaluation_data for event in finished.events
+            if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+
+
+def run_pipeline(defs: dg.Definitions, regions: list[str], ingest_keys: list[dg.AssetKey],
+                 launcher: Launcher | None = None) -> tuple[bool, list[AssetOutcome]]:
     """Materialize every asset; returns overall success and one outcome per asset and region.
-    Two pipelines on the same stores take turns."""
+    Embedded, two pipelines on the same stores take turns here; a deployment's queue orders
+    the runs it is given."""
+    if launcher is not None:
+        return _run_pipeline(defs, regions, ingest_keys, launcher)
     with pipeline_lock():
-        return _run_pipeline(defs, regions, ingest_keys)
+        return _run_pipeline(defs, regions, ingest_keys, InProcess(defs))
 
 
-def _run_pipeline(defs: dg.Definitions, regions: list[str],
-                  ingest_keys: list[dg.AssetKey]) -> tuple[bool, list[AssetOutcome]]:
-    instance = _instance()
-    job = defs.resolve_implicit_global_asset_job_def()
+def _run_pipeline(defs: dg.Definitions, regions: list[str], ingest_keys: list[dg.AssetKey],
+                  launcher: Launcher) -> tuple[bool, list[AssetOutcome]]:
+    instance = launcher.instance
     graph = defs.resolve_asset_graph()
     all_keys = set(defs.resolve_all_asset_keys())
     # The platform metrics live in the global store, built last from the telemetry of it all.
@@ -133,16 +183,14 @@ def _run_pipeline(defs: dg.Definitions, regions: list[str],
     consumer_keys = {key for key in all_keys - platform_keys
                      if graph.get(key).partitions_def is None}
     model_keys = sorted(all_keys - set(ingest_keys) - consumer_keys - platform_keys)
+    tags = {**lane_tags(), **_TAGS}
     success, outcomes = True, []
-    ingest = job.get_subset(asset_selection=set(ingest_keys)).execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1], **_TAGS},
-    )
+    ingest = launcher.run(set(ingest_keys), {**every_region_tags(regions), **_TAGS})
     success &= ingest.success
-    outcomes.extend(_outcomes(ingest, regions))
+    outcomes.extend(_outcomes(ingest, graph, regions))
     # Blocking checks stop downstream steps only within their own run; the models run in a
     # run of their own per region, so what a failed ingest check would block stays out here.
-    held_back = _held_back(defs, ingest)
+    held_back = _held_back(graph, ingest)
     for region in regions:
         outcomes.extend(AssetOutcome(key.to_user_string(), region, None, 0, 0, None,
                                      blocked=reason) for key, reason in held_back.items()
@@ -150,21 +198,17 @@ def _run_pipeline(defs: dg.Definitions, regions: list[str],
         selection = set(model_keys) - set(held_back)
         if not selection:
             continue
-        built = job.get_subset(asset_selection=selection).execute_in_process(
-            instance=instance, partition_key=region, raise_on_error=False, tags=_TAGS,
-        )
+        built = launcher.run(selection, tags, partition_key=region)
         success &= built.success
-        outcomes.extend(_outcomes(built, [region]))
+        outcomes.extend(_outcomes(built, graph, [region]))
     consumers = consumer_keys - set(held_back)
     if consumers:
-        scored = job.get_subset(asset_selection=consumers).execute_in_process(
-            instance=instance, raise_on_error=False, tags=_TAGS)
+        scored = launcher.run(consumers, tags)
         success &= scored.success
-        outcomes.extend(_outcomes(scored, []))
-    measured = job.get_subset(asset_selection=platform_keys).execute_in_process(
-        instance=instance, raise_on_error=False, tags=_TAGS)
+        outcomes.extend(_outcomes(scored, graph, []))
+    measured = launcher.run(platform_keys, tags)
     success &= measured.success
-    outcomes.extend(_outcomes(measured, [GLOBAL_REGION]))
+    outcomes.extend(_outcomes(measured, graph, [GLOBAL_REGION]))
     outcomes.extend(AssetOutcome(key.to_user_string(), "-", None, 0, 0, None, blocked=reason)
                     for key, reason in held_back.items() if key in consumer_keys)
     healthy = all(outcome.healthy for outcome in outcomes)
@@ -179,11 +223,9 @@ def _run_pipeline(defs: dg.Definitions, regions: list[str],
     return success and healthy, outcomes
 
 
-def _held_back(defs: dg.Definitions, ingest: dg.ExecuteInProcessResult
-               ) -> dict[dg.AssetKey, str]:
+def _held_back(graph: AssetGraph, ingest: Finished) -> dict[dg.AssetKey, str]:
     """Every model downstream of an ingest asset whose blocking check failed, with why."""
-    graph = defs.resolve_asset_graph()
-    failed = {e.asset_key: e.check_name for e in ingest.get_asset_check_evaluations()
+    failed = {e.asset_key: e.check_name for e in _check_evaluations(ingest)
               if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
     held: dict[dg.AssetKey, str] = {}
     for key, check in failed.items():

@@ -13,6 +13,7 @@ from policies import overrides
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CLOCK_OFFSET = re.compile(r"^([+-]\d+(?:\.\d+)?)([dhs])$")
 WAREHOUSES = ("duckdb", "postgres")  # the backends behind orchestration/lib/warehouse
+EXECUTORS = ("in_process", "celery")  # where a deployment's runs execute their steps
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class Settings:
     pseudonym_key: str | None  # the secret behind keyed-hash pseudonyms; None: a local key file
     keys_dir: Path  # Steward's own keys (the audit log's), readable by its owner only
     read_service: str  # where `steward read` finds the governed read service
+    executor: str  # one of EXECUTORS: the steps of a deployment's runs, in one process or spread
+    celery_broker: str  # the Celery broker (and result backend) the workers listen on
+    # Seconds before a step a lost worker held is handed to another; longer than any step.
+    celery_redeliver_seconds: int
+    dagster_url: str | None  # the shared deployment `steward run` submits to; None: embedded
 
     @property
     def quarantine_store(self) -> Path:
@@ -113,7 +119,21 @@ def chosen_warehouse() -> str:
     return chosen
 
 
+def chosen_executor(warehouse: str) -> str:
+    """Where a deployment's steps run (`STEWARD_EXECUTOR`): in the run's own process by
+    default, or across Celery workers, which needs PostgreSQL (a DuckDB file has one writer)."""
+    chosen = os.environ.get("STEWARD_EXECUTOR", "in_process").strip().lower() or "in_process"
+    if chosen not in EXECUTORS:
+        raise ValueError(f"STEWARD_EXECUTOR={chosen!r} is not an executor Steward can use; "
+                         f"choose one of {', '.join(EXECUTORS)} (or unset it for in_process)")
+    if chosen == "celery" and warehouse == "duckdb":
+        raise ValueError("STEWARD_EXECUTOR=celery spreads steps over processes that write at "
+                         "once, and a DuckDB file has one writer: set STEWARD_WAREHOUSE=postgres")
+    return chosen
+
+
 def get_settings() -> Settings:
+    warehouse = chosen_warehouse()
     data_dir = Path(os.environ.get("STEWARD_DATA_DIR", PROJECT_ROOT / "data")).resolve()
     return Settings(
         dbt_project_dir=Path(os.environ.get("STEWARD_DBT_PROJECT_DIR",
@@ -123,7 +143,7 @@ def get_settings() -> Settings:
         data_dir=data_dir,
         landing_dir=Path(os.environ.get("STEWARD_LANDING_DIR", data_dir / "landing")).resolve(),
         store_dir=Path(os.environ.get("STEWARD_STORE_DIR", data_dir / "store")).resolve(),
-        warehouse=chosen_warehouse(),
+        warehouse=warehouse,
         duckdb_memory_limit=os.environ.get("STEWARD_DUCKDB_MEMORY_LIMIT", "640MB"),
         duckdb_threads=int(os.environ.get("STEWARD_DUCKDB_THREADS", os.cpu_count() or 2)),
         # Landing files are loaded in batches of about this many bytes (one commit per batch).
@@ -131,4 +151,8 @@ def get_settings() -> Settings:
         pseudonym_key=os.environ.get("STEWARD_PSEUDONYM_KEY") or None,
         keys_dir=Path(os.environ.get("STEWARD_KEYS_DIR", data_dir / "keys")).resolve(),
         read_service=os.environ.get("STEWARD_READ_SERVICE", "http://127.0.0.1:8470"),
+        executor=chosen_executor(warehouse),
+        celery_broker=os.environ.get("STEWARD_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
+        celery_redeliver_seconds=int(os.environ.get("STEWARD_CELERY_REDELIVER_SECONDS", 3600)),
+        dagster_url=os.environ.get("STEWARD_DAGSTER_URL") or None,
     )

@@ -18,7 +18,6 @@ import shutil
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import duckdb
 import psycopg2
 import pytest
 from psycopg2 import errors
@@ -33,15 +32,9 @@ from orchestration.lib.warehouse.grants import role_name
 from tests.clock import moment
 from tests.conftest import run_steward, use_data_dir
 from tests.orchestration.ingest_helpers import store_rows
-from tests.postgres_cluster import model_differences
+from tests.postgres_cluster import clock_of, model_differences
 
 REGIONS = ["eu", "us"]
-
-
-def _clock_of(store) -> str:
-    with duckdb.connect(str(store), read_only=True) as con:
-        [(now,)] = con.execute("SELECT now FROM _steward.clock").fetchall()
-    return now.isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +51,7 @@ def on_postgres_run(built_estate, postgres, tmp_path_factory):
                                                           user=postgres.owner()))
         shutil.copytree(built / "landing", data / "landing")
         # The DuckDB run's clock, so retention and the models' as_of() see the same moment.
-        monkeypatch.setenv("STEWARD_NOW", _clock_of(built / "store" / "eu.duckdb"))
+        monkeypatch.setenv("STEWARD_NOW", clock_of(built / "store" / "eu.duckdb"))
         yield built, data, run_steward(["run"], data)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.lib.runner import _outcomes, format_summary
+from orchestration.lib.runner import Finished, _outcomes, format_summary
 
 
 @dg.asset
@@ -24,7 +24,8 @@ def orders_reconciled() -> dg.AssetCheckResult:
 
 def _summary(*checks: dg.AssetChecksDefinition) -> tuple[str, str]:
     result = dg.materialize([orders, *checks], raise_on_error=False)
-    [outcome] = _outcomes(result, [])
+    graph = dg.Definitions(assets=[orders], asset_checks=checks).resolve_asset_graph()
+    [outcome] = _outcomes(Finished(result.success, list(result.all_events)), graph, [])
     return outcome.status, format_summary([outcome])
 
 

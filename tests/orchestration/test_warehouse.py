@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import threading
 import uuid
 from pathlib import Path
 
@@ -85,6 +86,36 @@ def test_on_postgres_a_store_is_the_database_its_name_picks(on_postgres, data_di
     assert warehouse.exists(eu) and not warehouse.exists(us)
     assert warehouse.rows_if_present(eu, "probe", "SELECT x FROM probe") == [(7,)]
     assert not eu.exists() and not any(data_dir.rglob("*.duckdb"))
+
+
+def test_steps_that_find_a_database_or_table_missing_at_once_all_get_it(on_postgres,
+                                                                          data_dir):
+    """Steps on several workers write a new store's first rows at the same moment: each
+    finds the database and the table missing, one creates each, and none fails for it, in a
+    transaction of its own or not."""
+    store = warehouse.store_path("eu")
+    failures: list[Exception] = []
+
+    def first_write(number: int) -> None:
+        try:
+            with warehouse.write_connection(store) as con:
+                if number % 2:
+                    con.execute("BEGIN")
+                con.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+                con.execute(f"INSERT INTO probe VALUES ({number})")
+                if number % 2:
+                    con.execute("COMMIT")
+        except Exception as error:  # every failure is the finding
+            failures.append(error)
+
+    writers = [threading.Thread(target=first_write, args=(n,)) for n in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    assert warehouse.rows_if_present(store, "probe", "SELECT x FROM probe ORDER BY x") == [
+        (n,) for n in range(8)]
 
 
 BACKENDS = ["duckdb", "postgres"]

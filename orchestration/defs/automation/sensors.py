@@ -11,8 +11,9 @@ import json
 
 import dagster as dg
 
+from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.ingest.landing import discover
-from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
+from orchestration.lib.runner import every_region_tags
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import load_source_tables
 from policies.regions import region_names
@@ -51,7 +52,7 @@ def build_landing_sensor(ingest_keys: list[dg.AssetKey]) -> dg.SensorDefinition:
             dg.RunRequest(
                 run_key=f"{name}:{current[name]}",
                 asset_selection=[dg.AssetKey(name.split("."))],
-                tags={PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]},
+                tags=every_region_tags(regions),
             )
             for name in changed_sources(previous, current)
         ]
@@ -64,6 +65,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "steward_automation", target=dg.AssetSelection.all(),
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    run_tags=lane_tags(),
     # Plain runs, one per region, start at once; a backfill would wait for the backfill daemon.
     emit_backfills=False,
     description="Builds each region's models, then the consumer models, once inputs update.")
@@ -83,7 +85,6 @@ def build_fallback_schedule(ingest_keys: list[dg.AssetKey]) -> dg.ScheduleDefini
                  description="Every source's ingest, hourly, should a landing event be missed; "
                              "automation builds what depends on it.")
     def _hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        return dg.RunRequest(tags={PARTITION_RANGE_START: regions[0],
-                                   PARTITION_RANGE_END: regions[-1]})
+        return dg.RunRequest(tags=every_region_tags(regions))
 
     return _hourly

@@ -13,6 +13,7 @@ from orchestration.lib.consumers.run import run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock, timed_check
+from orchestration.lib.deployment.queue import consumer_pool
 from orchestration.lib.governed_read import NotBuilt
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.policy_checks import (
@@ -40,6 +41,7 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
         description=model.description,
         owners=owners(consumer.team) if consumer else None,
         kinds={"scikitlearn", "duckdb"},
+        pool=consumer_pool(model.consumer),
         deps=[_key(dataset) for dataset in model.inputs],
         metadata={
             "dagster/column_schema": column_schema(

@@ -7,6 +7,7 @@ recomputed by the next pipeline run after a purge.
 
 import dagster as dg
 
+from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.erasure import erase, write_receipt
 from orchestration.lib.retention import format_purge, purge
 
@@ -49,12 +50,13 @@ def erase_one_subject(context: dg.OpExecutionContext, config: EraseConfig) -> dg
         "models_dropped": dg.MetadataValue.json(receipt.models_dropped)})
 
 
-@dg.job(name=PURGE_JOB, description="The retention purge of every store.")
+@dg.job(name=PURGE_JOB, description="The retention purge of every store.", tags=lane_tags())
 def retention_purge_job() -> None:
     purge_expired()
 
 
-@dg.job(name=ERASE_JOB, description="Right to be forgotten: give subject_id in the run config.")
+@dg.job(name=ERASE_JOB, description="Right to be forgotten: give subject_id in the run config.",
+        tags=lane_tags())
 def erase_subject_job() -> None:
     erase_one_subject()
 

@@ -8,6 +8,7 @@ import dagster as dg
 from orchestration.defs.governance.checks import run_regions
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
+from orchestration.lib.deployment.queue import raw_pool
 from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
 from orchestration.lib.ingest.references import ReferenceReport, check_references
 from orchestration.lib.metadata import column_schema, owners
@@ -72,6 +73,7 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
         kinds={"duckdb", spec.format},
         partitions_def=region_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=raw_pool(spec.source, spec.table),
         metadata={
             "dagster/column_schema": column_schema(
                 (c.name, c.data_type, c.description, c.classification) for c in spec.columns

@@ -9,6 +9,7 @@ import dagster as dg
 from orchestration.defs.transform.assets import platform_models
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
+from orchestration.lib.deployment.queue import GLOBAL_POOL, lane_tags
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.policy_adapter import is_telemetry, project_manifest
 from orchestration.lib.sources import node_meta
@@ -36,7 +37,7 @@ def _telemetry_specs() -> list[dg.AssetSpec]:
     ]
 
 
-@dg.multi_asset(specs=_telemetry_specs(), name="collect_telemetry")
+@dg.multi_asset(specs=_telemetry_specs(), name="collect_telemetry", pool=GLOBAL_POOL)
 def telemetry(context: dg.AssetExecutionContext):
     """Dagster's history, quality results, audit log and alerts → the global store."""
     clock = CpuClock()
@@ -54,5 +55,6 @@ def telemetry(context: dg.AssetExecutionContext):
 platform_schedule = dg.ScheduleDefinition(
     name="platform_metrics_hourly", target=[*telemetry.keys, *platform_models.keys],
     cron_schedule="30 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+    tags=lane_tags(),
     description="Collect telemetry and rebuild the platform metrics, so runs launched by the "
                 "daemon count too.")

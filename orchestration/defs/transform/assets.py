@@ -18,6 +18,7 @@ from orchestration.lib.dbt import (
     dbt_executable,
     dbt_project,
 )
+from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
 from orchestration.lib.partitions import region_partitions
 from orchestration.lib.policy_adapter import (
     country_columns,
@@ -161,6 +162,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     dagster_dbt_translator=_translator,
     partitions_def=region_partitions(),
     exclude=PLATFORM_SELECTION,
+    pool=MODELS_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
     yield from _build(context, dbt, context.partition_key)
@@ -172,6 +174,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     dagster_dbt_translator=_translator,
     select=PLATFORM_SELECTION,
     name="platform_models",
+    pool=GLOBAL_POOL,
 )
 def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
     yield from _build(context, dbt, GLOBAL_REGION)

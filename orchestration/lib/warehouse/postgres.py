@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -29,7 +31,7 @@ import sqlglot
 
 from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse.regex import postgres_regex
-from orchestration.lib.warehouse.sql import qualified, quote_ident
+from orchestration.lib.warehouse.sql import qualified, quote_ident, sql_literal
 
 DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
 Error = adbc_driver_manager.Error
@@ -60,6 +62,22 @@ def numbered_placeholders(sql: str) -> str:
     return "".join(out)
 
 
+_CREATE_IF_MISSING = re.compile(r"^\s*CREATE\b[^;]*?\bIF\s+NOT\s+EXISTS\s+([^\s(]+)",
+                                re.IGNORECASE | re.DOTALL)
+
+
+def _one_creator_at_a_time(sql: str) -> str:
+    """`CREATE … IF NOT EXISTS x` as one creator of `x` at a time: PostgreSQL's own check is
+    not safe against a concurrent creator (the second fails on the catalog's unique index),
+    and steps on several workers create the same tables at once. The lock is held until the
+    creator's transaction ends, so whoever waited finds `x` made."""
+    created = _CREATE_IF_MISSING.match(sql)
+    if not created:
+        return sql
+    return (f"DO $steward$ BEGIN PERFORM pg_advisory_xact_lock(hashtext("
+            f"{sql_literal(created[1])})); EXECUTE {sql_literal(sql)}; END $steward$")
+
+
 class Connection:
     """One connection to a store, in autocommit mode: a caller's `BEGIN` … `COMMIT` makes a
     transaction, as on DuckDB. `execute` answers with the cursor, to fetch from."""
@@ -74,7 +92,7 @@ class Connection:
         if params:
             self._cursor.execute(numbered_placeholders(sql), list(params))
         else:
-            self._cursor.execute(sql)
+            self._cursor.execute(_one_creator_at_a_time(sql))
         return self._cursor
 
     def executemany(self, sql: str, rows: list) -> None:
@@ -91,6 +109,10 @@ class Connection:
 
 Store = Path | str  # a store's file in the embedded profile, whose stem names it, or a DSN
 _SEARCH_PATH = "main,public"
+# SQLSTATEs of a CREATE DATABASE race: the database was made meanwhile (the catalog's unique
+# index may say it first), or the template is being copied for another.
+MADE_MEANWHILE, OBJECT_IN_USE = {"42P04", "23505"}, "55006"
+CREATE_ATTEMPTS = 20
 
 
 def dsn_of(store: Store) -> str:
@@ -109,11 +131,22 @@ def _database_missing(error: Error, dsn: str) -> bool:
 
 def _create_database(dsn: str) -> None:
     """Create the database `dsn` names, connecting to the server's `postgres` database (a
-    region's database appears on its first load, as a DuckDB file does)."""
+    region's database appears on its first load, as a DuckDB file does). Steps running at
+    once may all find it missing: whoever comes second finds it made, or waits while the
+    server copies its template for another (CREATE DATABASE refuses a busy template)."""
     server = urlunsplit(urlsplit(dsn)._replace(path="/postgres"))
-    with contextlib.closing(adbc.connect(server, autocommit=True)) as raw, \
-            raw.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {quote_ident(_database_of(dsn))}")
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with contextlib.closing(adbc.connect(server, autocommit=True)) as raw, \
+                    raw.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {quote_ident(_database_of(dsn))}")
+            return
+        except Error as error:
+            if error.sqlstate in MADE_MEANWHILE:
+                return
+            if error.sqlstate != OBJECT_IN_USE or attempt == CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.1 * attempt)
 
 
 class StoreUnreachable(RuntimeError):

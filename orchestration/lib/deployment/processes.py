@@ -1,0 +1,154 @@
+"""The processes of a shared deployment, started and stopped together (`make serve`): Dagster's
+webserver and daemon over the instance DAGSTER_HOME configures, and, with the Celery executor,
+workers that take the steps of every run. Each could run on a machine of its own; here they
+share one, each in its own process group so it stops with everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import yaml
+
+from orchestration.lib.deployment.celery import celery_config
+from orchestration.lib.settings import PROJECT_ROOT, get_settings
+
+INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
+WORKSPACE = PROJECT_ROOT / "workspace.yaml"
+STOP_GRACE_SECONDS = 10
+WORKER = "steward-worker-"  # each worker's name: this and its number
+
+
+class NotConfigured(RuntimeError):
+    """The deployment lacks what it must share: an instance in PostgreSQL."""
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    command: list[str]
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def prepare_home() -> Path:
+    """DAGSTER_HOME with the instance every process of the deployment shares: the one found
+    there, or deploy/dagster/dagster.yaml when STEWARD_DAGSTER_PG_HOST names its server."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise NotConfigured("set DAGSTER_HOME to the folder of the deployment's dagster.yaml")
+    instance = Path(home) / "dagster.yaml"
+    if not instance.exists():
+        if not os.environ.get("STEWARD_DAGSTER_PG_HOST"):
+            raise NotConfigured(
+                f"{instance} does not exist and STEWARD_DAGSTER_PG_HOST is not set: a shared "
+                "deployment keeps its runs in PostgreSQL (set STEWARD_DAGSTER_PG_HOST, _PORT, "
+                f"_USER, _PASSWORD and _DB, or put your own dagster.yaml in {home})")
+        instance.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(INSTANCE_TEMPLATE, instance)
+    return Path(home)
+
+
+def plan(home: Path, host: str, port: int, workers: int) -> list[Process]:
+    """What to start: the webserver, the daemon, and `workers` Celery workers when steps are
+    spread over Celery (their configuration written beside the instance's)."""
+    processes = [
+        Process("webserver", [_tool("dagster-webserver"), "-h", host, "-p", str(port),
+                              "-w", str(WORKSPACE)]),
+        Process("daemon", [_tool("dagster-daemon"), "run", "-w", str(WORKSPACE)]),
+    ]
+    if get_settings().executor != "celery":
+        return processes
+    config = home / "celery.yaml"
+    config.write_text(yaml.safe_dump({"execution": {"config": celery_config()}}))
+    config.chmod(0o600)  # the broker's address may hold its password
+    return processes + [
+        Process(f"{WORKER}{number}", [
+            _tool("dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+            "-y", str(config), "-n", f"{WORKER}{number}",
+            # One step at a time per worker: run more workers for more at once.
+            "--", "--concurrency", "1"])
+        for number in range(1, workers + 1)]
+
+
+def _start(process: Process) -> subprocess.Popen:
+    # The tools start others by name (`dagster-celery` starts `celery`): this environment's.
+    tools = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([tools, os.environ.get("PATH", "")])}
+    return subprocess.Popen(process.command, cwd=PROJECT_ROOT, env=env, start_new_session=True)
+
+
+def _stop(running: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to every process group, then SIGKILL to what is left after the grace period;
+    then the same to their descendants that started groups of their own (Dagster's code
+    servers), which would otherwise outlive the deployment."""
+    descendants = [child for process in running.values() for child in _descendants(process)]
+    for process in running.values():
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in running.values():
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(descendants, timeout=STOP_GRACE_SECONDS)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+def _descendants(process: subprocess.Popen) -> list[psutil.Process]:
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended already
+        os.killpg(process.pid, signum)
+
+
+def serve(processes: list[Process], say: Callable[[str], None]) -> int:
+    """Start them all and keep them up until SIGINT or SIGTERM, then stop them all. A worker
+    that dies is started again (the steps it held go to the others meanwhile); should the
+    webserver or the daemon end, everything stops, since a deployment without them must not
+    look alive. Returns the exit status to give."""
+    specs = {process.name: process for process in processes}
+    running = {name: _start(process) for name, process in specs.items()}
+    stopping: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    try:
+        while not stopping:
+            for name, process in list(running.items()):
+                if process.poll() is None:
+                    continue
+                if not name.startswith(WORKER):
+                    say(f"the {name} stopped (exit {process.returncode}): stopping the "
+                        "deployment")
+                    return 1
+                say(f"{name} stopped (exit {process.returncode}): starting it again")
+                running[name] = _start(specs[name])
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(running)

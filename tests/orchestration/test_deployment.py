@@ -1,0 +1,252 @@
+"""Steward as a shared deployment (`steward deployment start`, `make serve`): Dagster's
+webserver and daemon over an instance in PostgreSQL, and two Celery workers taking the steps,
+with Redis as the broker, all on loopback. `steward run` submits the pipeline's runs to the
+deployment's queue, and a worker killed in the middle of a dbt build costs nothing: the step is
+handed to another worker, and the models equal, table by table, those of an embedded run.
+
+The module's tests share one deployment and go in order (`--dist loadfile`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.request import urlopen
+
+import psycopg2
+import pytest
+import redis
+from dagster import AssetKey
+from dagster_graphql import DagsterGraphQLClient
+
+from orchestration.lib.settings import postgres_dsn
+from tests.conftest import steward_env
+from tests.postgres_cluster import clock_of, free_port, model_differences
+
+REGIONS = ["eu", "us"]
+ENABLE_REDIS = "install Redis to run these tests: apt-get install -y redis-server (.ci/run does)"
+STARTS_WITHIN_SECONDS = 180
+# A lost worker's step goes to another after this long; longer than any step here takes.
+REDELIVER_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A Redis server on a free loopback port, keeping nothing on disk."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("STEWARD_REQUIRE_REDIS"):
+            pytest.fail(f"STEWARD_REQUIRE_REDIS is set but no server is installed: "
+                        f"{ENABLE_REDIS}")
+        pytest.skip(ENABLE_REDIS)
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@dataclass
+class Deployed:
+    process: subprocess.Popen
+    env: dict[str, str]
+    url: str
+    home: Path
+    instance: str  # the DSN of Dagster's own database
+    log: Path
+
+    def started(self) -> bool:
+        try:
+            with urlopen(f"{self.url}/server_info", timeout=2):
+                pass
+        except OSError:
+            return False
+        return self.log.read_text().count(" ready.") >= 2  # both workers listen
+
+    def failures(self) -> str:
+        """What went wrong in the deployment's runs, to show when a test fails."""
+        return "\n".join(f"{run} {step}: {event[:3000]}" for run, step, event in self.query(
+            "SELECT run_id, step_key, event FROM event_logs WHERE dagster_event_type IN "
+            "('STEP_FAILURE', 'RUN_FAILURE')"))
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with psycopg2.connect(self.instance) as con, con.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+@pytest.fixture(scope="module")
+def deployment(built_estate, postgres, redis_url, tmp_path_factory):
+    """The deployment over the built estate's landing files, storing in PostgreSQL databases
+    owned by Steward's role without superuser rights."""
+    built, success, _ = built_estate
+    assert success
+    data = tmp_path_factory.mktemp("deployed")
+    shutil.copytree(built / "landing", data / "landing")
+    home = data / "dagster"
+    instance = postgres.new_database("deployment_instance")
+    port = free_port()
+    env = steward_env(
+        data, STEWARD_DAGSTER_PG_HOST="127.0.0.1",
+        STEWARD_DAGSTER_PG_PORT=str(postgres.port), STEWARD_DAGSTER_PG_USER="postgres",
+        STEWARD_DAGSTER_PG_PASSWORD="", STEWARD_DAGSTER_PG_DB="deployment_instance",
+        STEWARD_WAREHOUSE="postgres",
+        STEWARD_PG_DSN=postgres.dsn("deployed_{store}", user=postgres.owner()),
+        STEWARD_EXECUTOR="celery", STEWARD_CELERY_BROKER=redis_url,
+        STEWARD_CELERY_REDELIVER_SECONDS=str(REDELIVER_SECONDS),
+        # The embedded run's clock, so retention and the models' as_of() see the same moment.
+        STEWARD_NOW=clock_of(built / "store" / "eu.duckdb"))
+    env["DAGSTER_HOME"] = str(home)  # steward_env leaves it out
+    log = data / "deployment.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "deployment", "start",
+             "--port", str(port), "--workers", "2"],
+            env=env, stdout=output, stderr=subprocess.STDOUT)
+    deployed = Deployed(process, env, f"http://127.0.0.1:{port}", home, instance, log)
+    deadline = time.monotonic() + STARTS_WITHIN_SECONDS
+    while not deployed.started():
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(1)
+    yield deployed
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _kill_the_worker_of_the_first_model_build(deployed: Deployed, run: subprocess.Popen
+                                              ) -> str:
+    """Wait for a worker to start building the models in a run `steward run` submitted, and
+    kill that worker's whole process group (SIGKILL: it acknowledges nothing); its name."""
+    while run.poll() is None:
+        started = deployed.query(
+            "SELECT e.event FROM event_logs e JOIN run_tags t ON t.run_id = e.run_id "
+            "WHERE t.key = 'steward/trigger' AND e.step_key = 'dbt_models' "
+            "AND e.dagster_event_type = 'ENGINE_EVENT' AND e.event LIKE %s",
+            "%in celery worker%")
+        if started:
+            worker = "steward-worker-" + started[0][0].split("steward-worker-")[1][0]
+            [wrapper] = subprocess.run(
+                ["pgrep", "-f", f"dagster-celery worker start .*-n {worker} "],
+                capture_output=True, text=True).stdout.split()
+            os.killpg(int(wrapper), signal.SIGKILL)
+            return worker
+        time.sleep(0.2)
+    pytest.fail("the run ended before any model build started")
+
+
+@pytest.fixture(scope="module")
+def submitted(deployment):
+    """`steward run` through the deployment, with one worker killed mid-build: (the run, the
+    killed worker's name)."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "run"],
+        env={**deployment.env, "STEWARD_DAGSTER_URL": deployment.url},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = _kill_the_worker_of_the_first_model_build(deployment, run)
+    output, _ = run.communicate(timeout=900)
+    return subprocess.CompletedProcess(run.args, run.returncode, output), killed
+
+
+def test_the_pipeline_across_two_workers_equals_an_embedded_run_despite_a_killed_worker(
+        built_estate, deployment, submitted):
+    ran, killed = submitted
+    assert ran.returncode == 0, ran.stdout[-3000:] + deployment.failures()
+    assert f"queued {deployment.url}/runs/" in ran.stdout
+    for region in REGIONS:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("STEWARD_PG_DSN", deployment.env["STEWARD_PG_DSN"])
+            dsn = postgres_dsn(region)
+        assert model_differences(built_estate[0] / "store" / f"{region}.duckdb", dsn) == {}
+    # Every run `steward run` submitted succeeded. (The daemon's automation builds models
+    # too, and may test a subset against models it has not rebuilt yet: not judged here.)
+    statuses = dict(deployment.query(
+        "SELECT r.status, count(*) FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+        "WHERE t.key = 'steward/trigger' GROUP BY r.status"))
+    assert statuses == {"SUCCESS": 5}, deployment.failures()
+    # The killed step was handed out again, in the same run, and the run went on.
+    builds = deployment.query(
+        "SELECT e.run_id, count(*) FROM event_logs e JOIN run_tags t ON t.run_id = e.run_id "
+        "WHERE t.key = 'steward/trigger' AND e.step_key = 'dbt_models' "
+        "AND e.dagster_event_type = 'ENGINE_EVENT' AND e.event LIKE %s GROUP BY e.run_id",
+        "%in celery worker%")
+    assert sorted(count for _, count in builds) == [1, 2], builds
+    assert f"{killed} stopped (exit -9): starting it again" in deployment.log.read_text()
+
+
+def test_steps_are_spread_over_both_workers_and_hand_each_other_nothing_through_files(
+        deployment, submitted):
+    workers = {event.split("steward-worker-")[1][0] for (event,) in deployment.query(
+        "SELECT event FROM event_logs WHERE dagster_event_type = 'ENGINE_EVENT' "
+        "AND event LIKE %s", "%in celery worker%")}
+    assert workers == {"1", "2"}
+    # Steps read and write the warehouse: no output was stored for another step to load,
+    # so workers on other machines need no shared file store (only their logs are kept).
+    run_folders = [folder for folder in (deployment.home / "storage").iterdir()
+                   if folder.name != "__repository__"]
+    assert run_folders
+    stored = [path for folder in run_folders for path in folder.rglob("*")
+              if path.is_file() and "compute_logs" not in path.parts]
+    assert stored == []
+
+
+def test_two_teams_building_one_region_at_once_queue_one_behind_the_other(deployment,
+                                                                          submitted):
+    client = DagsterGraphQLClient("127.0.0.1", port_number=int(deployment.url.rsplit(":")[-1]))
+    launched = [client.submit_job_execution(
+        "__ASSET_JOB", asset_selection=[AssetKey(["staging", "stg_crm__customers"])],
+        tags={"dagster/partition": "eu", "team": team}) for team in ("sales", "support")]
+    deadline = time.monotonic() + 300
+    while any(client.get_run_status(run).value not in ("SUCCESS", "FAILURE")
+              for run in launched):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert [client.get_run_status(run).value for run in launched] == ["SUCCESS", "SUCCESS"]
+    # Every run of a region, these and the pipeline's: one at a time, none overlapping.
+    runs = deployment.query(
+        "SELECT t.value, r.start_time, r.end_time FROM runs r JOIN run_tags t "
+        "ON t.run_id = r.run_id WHERE t.key = 'dagster/partition' ORDER BY r.start_time")
+    for region in REGIONS:
+        spans = [(start, end or float("inf")) for value, start, end in runs
+                 if value == region and start is not None]  # a run in progress has no end
+        assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+def _processes_of(home: Path) -> dict[int, str]:
+    """Every process whose DAGSTER_HOME is `home`, with its command line."""
+    found = {}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"DAGSTER_HOME={home}\0".encode() in environ.read_bytes():
+                command = (environ.parent / "cmdline").read_bytes()
+                found[int(environ.parent.name)] = command.replace(b"\0", b" ").decode()[:200]
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_stopping_the_deployment_stops_every_process_it_started(deployment, submitted):
+    assert len(_processes_of(deployment.home)) >= 5  # the command, webserver, daemon, workers
+    deployment.process.send_signal(signal.SIGTERM)
+    assert deployment.process.wait(timeout=60) == 0
+    assert _processes_of(deployment.home) == {}
