@@ -27,7 +27,7 @@ from dagster import AssetKey
 from dagster_graphql import DagsterGraphQLClient
 
 from orchestration.lib.settings import postgres_dsn
-from tests.conftest import steward_env
+from tests.conftest import run_steward, steward_env
 from tests.postgres_cluster import clock_of, free_port, model_differences
 
 REGIONS = ["eu", "us"]
@@ -35,6 +35,24 @@ ENABLE_REDIS = "install Redis to run these tests: apt-get install -y redis-serve
 STARTS_WITHIN_SECONDS = 180
 # A lost worker's step goes to another after this long; longer than any step here takes.
 REDELIVER_SECONDS = 30
+
+
+def test_an_executor_steward_cannot_use_stops_every_command_saying_why(tmp_path):
+    unknown = run_steward(["run"], tmp_path, STEWARD_EXECUTOR="dask")
+    assert unknown.returncode == 2 and "choose one of in_process, celery" in unknown.stderr
+    on_files = run_steward(["run"], tmp_path, STEWARD_EXECUTOR="celery")
+    assert on_files.returncode == 2 and "set STEWARD_WAREHOUSE=postgres" in on_files.stderr
+    assert not (tmp_path / "landing").exists()  # stopped before any work
+
+
+def test_a_deployment_without_a_shared_instance_does_not_start(tmp_path):
+    nowhere = run_steward(["deployment", "start"], tmp_path)
+    assert nowhere.returncode == 2 and "set DAGSTER_HOME" in nowhere.stderr
+    started = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "deployment", "start"],
+        env={**steward_env(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=120)
+    assert started.returncode == 2 and "STEWARD_DAGSTER_PG_HOST is not set" in started.stderr
 
 
 @pytest.fixture(scope="module")
