@@ -10,6 +10,7 @@ The module's tests share one deployment and go in order (`--dist loadfile`).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -23,10 +24,12 @@ from urllib.request import urlopen
 import psycopg2
 import pytest
 import redis
+import yaml
 from dagster import AssetKey
 from dagster_graphql import DagsterGraphQLClient
+from jsonschema import Draft202012Validator
 
-from orchestration.lib.settings import postgres_dsn
+from orchestration.lib.settings import PROJECT_ROOT, postgres_dsn
 from tests.conftest import run_steward, steward_env
 from tests.postgres_cluster import clock_of, free_port, model_differences
 
@@ -53,6 +56,42 @@ def test_a_deployment_without_a_shared_instance_does_not_start(tmp_path):
         env={**steward_env(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")},
         capture_output=True, text=True, timeout=120)
     assert started.returncode == 2 and "STEWARD_DAGSTER_PG_HOST is not set" in started.stderr
+
+
+def _helm_values() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+
+
+def test_the_helm_values_are_what_dagsters_chart_accepts():
+    schema = json.loads((Path(__file__).parents[1] / "helm_values.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    assert list(validator.iter_errors(_helm_values())) == []
+    misspelt = _helm_values()
+    misspelt["runLauncher"]["config"]["k8sRunLauncher"]["envVar"] = ["STEWARD_WAREHOUSE"]
+    assert [error.message for error in validator.iter_errors(misspelt)] == [
+        "Additional properties are not allowed ('envVar' was unexpected)"]
+
+
+def test_the_helm_values_describe_the_deployment_make_serve_starts():
+    values = _helm_values()
+    instance = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml").read_text())
+    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queue["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert queue["tagConcurrencyLimits"] == instance["concurrency"]["runs"][
+        "tag_concurrency_limits"]
+    assert values["additionalInstanceConfig"]["concurrency"]["pools"] == instance[
+        "concurrency"]["pools"]
+    [location] = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())["load_from"]
+    [code] = values["dagster-user-deployments"]["deployments"]
+    assert code["dagsterApiGrpcArgs"] == ["--module-name", location["python_module"][
+        "module_name"]]
+    # Secrets come from Kubernetes secrets, never from the file; every variable set is one
+    # the README documents.
+    assert values["postgresql"]["postgresqlPassword"] == ""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for name in code["env"]:
+        assert not any(word in name for word in ("PASSWORD", "KEY", "DSN", "TOKEN")), name
+        assert f"| `{name}` |" in readme, name
 
 
 @pytest.fixture(scope="module")
