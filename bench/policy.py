@@ -64,7 +64,7 @@ def bench_evaluation(assets: int = 10_000, columns: int = 50) -> None:
           f"{best:.2f}s best of 3 (target ≤ 1 s); {len(evaluation.violations):,} violations")
 
 
-def _project_with_sources(root: Path, count: int) -> Path:
+def project_with_sources(root: Path, count: int) -> Path:
     project = root / "dbt_project"
     shutil.copytree(get_settings().dbt_project_dir, project,
                     ignore=shutil.ignore_patterns("target", "logs"))
@@ -73,9 +73,11 @@ def _project_with_sources(root: Path, count: int) -> Path:
     tables = [{
         "name": f"table_{i}",
         "config": {"meta": {"steward": {"format": "parquet", "primary_key": "id",
-                                        "route_by": "country", "retention": "2y"}}},
+                                        "route_by": "country", "retention": "2y",
+                                        "event_time": "updated_at"}}},
         "columns": [{"name": "id", "data_type": "BIGINT"},
                     {"name": "country", "data_type": "VARCHAR"},
+                    {"name": "updated_at", "data_type": "TIMESTAMP"},
                     {"name": "email", "data_type": "VARCHAR",
                      "config": {"meta": {"classification": "personal"}}}],
     } for i in range(count)]
@@ -87,7 +89,7 @@ def _project_with_sources(root: Path, count: int) -> Path:
 
 
 def bench_definitions_load(root: Path, sources: int = 1000) -> None:
-    project = _project_with_sources(root, sources)
+    project = project_with_sources(root, sources)
     env = {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project)}
     os.environ["STEWARD_DBT_PROJECT_DIR"] = str(project)
     parse_dbt_project()

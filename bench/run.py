@@ -5,10 +5,11 @@ governed pipeline on that estate against the same SQL in DuckDB, with its fixed 
 run with nothing new and a run after a 1% append (bench/e2e.py); landing → fresh features
 through the Dagster daemon on the default sample estate; then the policy engine at 10,000
 assets, the definitions load with 1,000 declared sources, and the policy compiled into
-PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py). On PostgreSQL, the
-governed ingest of the same files against a bare ADBC ingest (bench/postgres_ingest.py), the
-quality suite against the same aggregate, and the whole pipeline against the same SQL run
-directly there (bench/postgres_e2e.py).
+PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py), and a shared
+deployment with 1,000 declared sources taking 50 runs at once (bench/deployment_load.py). On
+PostgreSQL, the governed ingest of the same files against a bare ADBC ingest
+(bench/postgres_ingest.py), the quality suite against the same aggregate, and the whole
+pipeline against the same SQL run directly there (bench/postgres_e2e.py).
 
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from bench.automation import bench_automation
 from bench.dbt_build import REGION, compare
+from bench.deployment_load import bench_deployment_load
 from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
 from bench.grants import bench_grants
@@ -112,6 +114,7 @@ def main() -> None:
         bench_evaluation()
         bench_definitions_load(root / "definitions")
         bench_grants()
+        bench_deployment_load(root / "deployment")
 
 
 def _bench_ingest(root: Path, rows: int) -> dict[str, list[str]]:

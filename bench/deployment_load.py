@@ -1,0 +1,174 @@
+"""A shared deployment under load: 1,000 declared sources, and 50 runs launched at once
+through its run queue by `steward deployment start` over a PostgreSQL instance and warehouse.
+Each run ingests one source over every region (none has a file yet, so the runs measure the
+deployment, not the data). Reports whether every run completed with its materializations and
+without a lock error, the queue wait p50/p95, runs per minute, and the daemon's peak memory
+(with the code servers it starts).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.request import urlopen
+
+import psutil
+import psycopg2
+from dagster import AssetKey
+from dagster_graphql import DagsterGraphQLClient
+
+from bench.policy import project_with_sources
+from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
+from tests.postgres_cluster import bench_cluster, free_port
+
+SOURCES, RUNS = 1000, 50
+# How DuckDB, PostgreSQL and SQLite say a writer was in the way.
+LOCK_ERRORS = ("could not (obtain|set) lock|conflicting lock|database is locked|"
+               "deadlock detected|lock timeout")
+STARTS_WITHIN_SECONDS, ENDS_WITHIN_SECONDS = 600, 3600
+
+
+def _environment(root: Path, postgres, project: Path) -> dict[str, str]:
+    postgres.new_database("load_instance")
+    return {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project),
+            "STEWARD_DATA_DIR": str(root / "data"), "STEWARD_STORE_DIR": str(root / "store"),
+            "STEWARD_LANDING_DIR": str(root / "data" / "landing"),
+            "STEWARD_WAREHOUSE": "postgres", "STEWARD_PG_DSN": postgres.dsn("load_{store}"),
+            "DAGSTER_HOME": str(root / "dagster"), "STEWARD_DAGSTER_PG_HOST": "127.0.0.1",
+            "STEWARD_DAGSTER_PG_PORT": str(postgres.port), "STEWARD_DAGSTER_PG_USER": "postgres",
+            "STEWARD_DAGSTER_PG_PASSWORD": "", "STEWARD_DAGSTER_PG_DB": "load_instance"}
+
+
+class PeakMemory:
+    """The highest resident memory of the daemon and its descendants, sampled twice a second."""
+
+    def __init__(self, deployment: psutil.Process) -> None:
+        self.deployment, self.peak_mib, self._stop = deployment, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            for process in self.deployment.children(recursive=True):
+                try:
+                    if "dagster-daemon" not in " ".join(process.cmdline()):
+                        continue
+                    family = [process, *process.children(recursive=True)]
+                    rss = sum(member.memory_info().rss for member in family)
+                except psutil.NoSuchProcess:
+                    continue
+                self.peak_mib = max(self.peak_mib, rss / 2**20)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mib
+
+
+def _wait_until_serving(url: str, deployment: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTS_WITHIN_SECONDS
+    while True:
+        try:
+            with urlopen(f"{url}/server_info", timeout=2):
+                return
+        except OSError:
+            if deployment.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the deployment did not start: {log.read_text()[-2000:]}"
+                                 ) from None
+            time.sleep(1)
+
+
+def _finished(instance: str, run_ids: list[str]) -> list[tuple]:
+    with psycopg2.connect(instance) as con, con.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, start_time - extract(epoch FROM create_timestamp)::float8, "
+            "end_time, extract(epoch FROM create_timestamp)::float8 FROM runs "
+            "WHERE run_id = ANY(%s) "
+            "AND status IN ('SUCCESS', 'FAILURE', 'CANCELED')", [run_ids])
+        return cursor.fetchall()
+
+
+def _count(instance: str, run_ids: list[str], event_type: str, mentioning: str = "") -> int:
+    """Events of `event_type` in these runs whose text matches the regular expression."""
+    with psycopg2.connect(instance) as con, con.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM event_logs WHERE run_id = ANY(%s) "
+                       "AND dagster_event_type = %s AND event ~* %s",
+                       [run_ids, event_type, mentioning])
+        return cursor.fetchall()[0][0]
+
+
+def _first_failure(instance: str, run_ids: list[str]) -> str:
+    with psycopg2.connect(instance) as con, con.cursor() as cursor:
+        cursor.execute("SELECT event::json -> 'dagster_event' -> 'event_specific_data' "
+                       "-> 'error' ->> 'message' FROM event_logs WHERE run_id = ANY(%s) "
+                       "AND dagster_event_type = 'STEP_FAILURE' LIMIT 1", [run_ids])
+        found = cursor.fetchall()
+    return found[0][0] if found else ""
+
+
+def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) -> None:
+    with bench_cluster() as postgres:
+        if postgres is None:
+            return
+        root.mkdir(parents=True, exist_ok=True)
+        env = _environment(root, postgres, project_with_sources(root, sources))
+        subprocess.run([sys.executable, "-c", "from orchestration.lib.dbt import "
+                        "parse_dbt_project; parse_dbt_project()"], env=env, check=True)
+        port, log = free_port(), root / "deployment.log"
+        url = f"http://127.0.0.1:{port}"
+        with log.open("w") as output:
+            deployment = subprocess.Popen(
+                [sys.executable, "-m", "orchestration.cli", "deployment", "start",
+                 "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_serving(url, deployment, log)
+            memory = PeakMemory(psutil.Process(deployment.pid))
+            tags = {PARTITION_RANGE_START: "eu", PARTITION_RANGE_END: "us"}
+
+            def launch(number: int) -> str:  # a client each: one connection per client
+                client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+                return client.submit_job_execution(
+                    "__ASSET_JOB", asset_selection=[AssetKey(["bulk", f"table_{number}"])],
+                    tags=tags)
+
+            with ThreadPoolExecutor(max_workers=runs) as pool:
+                run_ids = list(pool.map(launch, range(runs)))
+            deadline = time.monotonic() + ENDS_WITHIN_SECONDS
+            instance = postgres.dsn("load_instance")
+            while len(finished := _finished(instance, run_ids)) < runs:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{runs - len(finished)} runs did not end in time")
+                time.sleep(2)
+            peak = memory.stop()
+        finally:
+            deployment.terminate()
+            deployment.wait(timeout=120)
+        succeeded = sum(status == "SUCCESS" for status, *_ in finished)
+        waits = sorted(wait for _, wait, *_ in finished)
+        minutes = (max(end for *_, end, _ in finished)
+                   - min(created for *_, created in finished)) / 60
+        materialized = _count(instance, run_ids, "ASSET_MATERIALIZATION")
+        locks = _count(instance, run_ids, "STEP_FAILURE", mentioning=LOCK_ERRORS)
+        print(f"deployment load, {sources:,} declared sources, {runs} runs launched at once: "
+              f"{succeeded}/{runs} succeeded, {materialized} materializations "
+              f"(expected {runs * 2}), {locks} lock errors; queue wait "
+              f"p50 {statistics.median(waits):.1f} s, p95 "
+              f"{waits[int(0.95 * (len(waits) - 1))]:.1f} s; {runs / minutes:.1f} runs/min; "
+              f"daemon peak RSS {peak:.0f} MiB")
+        if succeeded < runs:
+            print(f"  first step failure: {_first_failure(instance, run_ids)[:1500]}")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="steward-bench-load-") as folder:
+        bench_deployment_load(Path(folder),
+                              sources=int(os.environ.get("BENCH_SOURCES", SOURCES)),
+                              runs=int(os.environ.get("BENCH_RUNS", RUNS)))
