@@ -67,7 +67,7 @@ class AssetOutcome:
 
 
 def every_region_tags(regions: list[str]) -> dict[str, str]:
-    """A run over every region's partition at once, in the lane of runs that write them all."""
+    """A run over every region's partition at once (with the lane tag DuckDB needs)."""
     return {PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1], **lane_tags()}
 
 
