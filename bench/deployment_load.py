@@ -25,6 +25,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from bench.policy import project_with_sources
 from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
+from policies.regions import region_names
 from tests.postgres_cluster import bench_cluster, free_port
 
 SOURCES, RUNS = 1000, 50
@@ -121,6 +122,7 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
         if postgres is None:
             return
         root.mkdir(parents=True, exist_ok=True)
+        regions = region_names()
         env = _environment(root, postgres, project_with_sources(root, sources))
         subprocess.run([sys.executable, "-c", "from orchestration.lib.dbt import "
                         "parse_dbt_project; parse_dbt_project()"], env=env, check=True)
@@ -133,7 +135,7 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
         try:
             _wait_until_serving(url, deployment, log)
             memory = PeakMemory(psutil.Process(deployment.pid))
-            tags = {PARTITION_RANGE_START: "eu", PARTITION_RANGE_END: "us"}
+            tags = {PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]}
 
             def launch(number: int) -> str:  # a client each: one connection per client
                 client = DagsterGraphQLClient("127.0.0.1", port_number=port)
@@ -161,7 +163,7 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
         locks = _count(instance, run_ids, "STEP_FAILURE", mentioning=LOCK_ERRORS)
         print(f"deployment load, {sources:,} declared sources, {runs} runs launched at once: "
               f"{succeeded}/{runs} succeeded, {materialized} materializations "
-              f"(expected {runs * 2}), {locks} lock errors; queue wait "
+              f"(expected {runs * len(regions)}), {locks} lock errors; queue wait "
               f"p50 {statistics.median(waits):.1f} s, p95 "
               f"{waits[int(0.95 * (len(waits) - 1))]:.1f} s; {runs / minutes:.1f} runs/min; "
               f"peak RSS: daemon {daemon_mib:.0f} MiB, with its code servers and run "

@@ -393,8 +393,8 @@ def _run_pipeline() -> bool:
     defs = build_definitions()
     ingest_keys = [key for a in build_ingest_assets() for key in a.keys]
     url = get_settings().dagster_url
-    launcher = Deployment(url, defs, say=typer.echo) if url else None
     try:
+        launcher = Deployment(url, defs, say=typer.echo) if url else None
         success, outcomes = run_pipeline(defs, region_names(), ingest_keys, launcher)
     except DeploymentUnreachable as unreachable:
         typer.echo(str(unreachable), err=True)

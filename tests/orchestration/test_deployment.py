@@ -58,6 +58,20 @@ def test_a_deployment_without_a_shared_instance_does_not_start(tmp_path):
     assert started.returncode == 2 and "STEWARD_DAGSTER_PG_HOST is not set" in started.stderr
 
 
+def test_a_run_for_a_deployment_it_cannot_use_stops_saying_why(tmp_path):
+    away = {"STEWARD_DAGSTER_URL": "http://127.0.0.1:1"}
+    unfollowed = run_steward(["run", "--customers", "50"], tmp_path, **away)
+    assert unfollowed.returncode == 2 and "DAGSTER_HOME is not set" in unfollowed.stderr
+    (tmp_path / "home").mkdir()
+    down = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run"],
+        env={**steward_env(tmp_path, **away), "DAGSTER_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=300)
+    assert down.returncode == 2 and "Traceback" not in down.stderr
+    assert "the deployment at http://127.0.0.1:1 did not take the run" in down.stderr
+    assert "Connection refused" in down.stderr
+
+
 def _helm_values() -> dict:
     return yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "values.yaml").read_text())
 

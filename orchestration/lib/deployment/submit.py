@@ -5,8 +5,10 @@ team's run; its outcome is read back from the deployment's instance, which DAGST
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -20,7 +22,8 @@ APPEARS_WITHIN_SECONDS = 30
 
 
 class DeploymentUnreachable(RuntimeError):
-    """The deployment did not take the run: it is down, or does not serve this code."""
+    """The deployment cannot be used: it is down, does not serve this code, or its runs
+    cannot be followed from here."""
 
 
 class Deployment:
@@ -33,6 +36,12 @@ class Deployment:
             address.hostname or "127.0.0.1", port_number=address.port,
             use_https=address.scheme == "https", path_prefix=address.path.rstrip("/"))
         self.job_name = defs.resolve_implicit_global_asset_job_def().name
+        home = os.environ.get("DAGSTER_HOME")
+        if not home or not Path(home).is_dir():
+            raise DeploymentUnreachable(
+                f"STEWARD_DAGSTER_URL names the deployment at {self.url}, but DAGSTER_HOME is "
+                "not set to an existing folder: point it at the folder of the deployment's "
+                "dagster.yaml, where steward run follows the runs it submits")
         self.instance = dg.DagsterInstance.get()
         self.say = say
 
@@ -44,8 +53,11 @@ class Deployment:
             run_id = self.client.submit_job_execution(
                 self.job_name, asset_selection=sorted(selection, key=str), tags=tags)
         except DagsterGraphQLClientError as refused:
+            # The client's own text repeats the whole query; what went wrong is its cause.
+            reason = str(refused.__cause__ or refused).strip().splitlines()[-1]
             raise DeploymentUnreachable(
-                f"the deployment at {self.url} did not take the run: {refused}") from None
+                f"the deployment at {self.url} did not take the run ({reason}): is "
+                "`make serve` running there, serving this code?") from None
         self.say(f"queued {self.url}/runs/{run_id}")
         submitted = time.monotonic()
         run = self.instance.get_run_by_id(run_id)
