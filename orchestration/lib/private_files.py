@@ -35,7 +35,10 @@ def ensure_private() -> list[Path]:
         for path in [folder, *folder.rglob("*")]:
             if path.is_symlink():
                 continue
-            mode = path.stat().st_mode & 0o777
+            try:
+                mode = path.stat().st_mode & 0o777
+            except FileNotFoundError:  # gone since listed, e.g. a WAL another run checkpointed
+                continue
             if not mode & _OTHERS:
                 continue
             try:

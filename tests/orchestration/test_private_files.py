@@ -51,3 +51,14 @@ def test_everything_a_pipeline_run_wrote_is_its_owners_alone(pipeline_run):
                for p in [folder, *folder.rglob("*")] if not p.is_symlink()]
     assert len(written) > 10
     assert [p for p in written if p.stat().st_mode & 0o077] == []
+
+
+def test_a_file_that_goes_while_being_looked_at_does_not_stop_the_start(data_dir,
+                                                                         monkeypatch):
+    opened = _opened_to_others(data_dir)
+    # A WAL checkpointed away by another run between the listing and the look at it.
+    checkpointed = data_dir / "store" / "audit.duckdb.wal"
+    listing = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda folder, pattern: [
+        *listing(folder, pattern), *([checkpointed] if folder.name == "store" else [])])
+    assert sorted(ensure_private()) == sorted(opened)

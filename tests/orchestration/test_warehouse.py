@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -211,3 +214,29 @@ def test_the_package_finds_tables_across_region_stores(tmp_path, monkeypatch):
                                      "SELECT count(*) FROM t") == [(1,)]
     assert warehouse.rows_if_present(warehouse.store_path("us"), "t", "SELECT 1") == []
     assert [region for region, _ in warehouse.held_in(["eu", "us"], ("main", "t"))] == ["eu"]
+
+
+def _another_process_writes(store: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).execute("
+         "'CREATE OR REPLACE TABLE written AS SELECT 1 AS one')", str(store)],
+        capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("ending", ["done", "failed in a transaction"])
+def test_a_store_linked_to_an_engine_is_free_for_others_once_its_lock_is(data_dir, ending):
+    """The engine lives on after the link (an ingest closes it last): were the store still
+    attached, a run that takes the lock next would find the file held and fail."""
+    store = get_settings().region_store("eu")
+    with duckdb_backend.write_connection(store) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS id")
+    scratch = duckdb_backend.scratch_connection()
+    with contextlib.suppress(duckdb_backend.duckdb.Error), \
+            duckdb_backend.link(scratch, store, "eu") as linked:
+        linked.execute("SELECT count(*) FROM eu.main.t")
+        if ending != "done":
+            scratch.execute("BEGIN")
+            scratch.execute("SELECT error('the step fails')")
+    written = _another_process_writes(store)
+    assert written.returncode == 0, written.stderr
+    scratch.close()

@@ -196,13 +196,20 @@ class StoreLink:
 def link(scratch: duckdb.DuckDBPyConnection, path: Path, name: str,
          read_only: bool = False) -> Iterator[StoreLink]:
     """The store at `path` beside the scratch engine, as catalog `name`, with its writer lock
-    held meanwhile (an ingest commits every region's rows from one engine)."""
+    held meanwhile (an ingest commits every region's rows from one engine). The store is let go
+    before the lock: another process that takes the lock must find the file free."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(path):
         scratch.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(name)}"
                         + (" (READ_ONLY)" if read_only else ""))
-        yield StoreLink(scratch, name)
+        try:
+            yield StoreLink(scratch, name)
+        finally:
+            try:
+                scratch.execute(f"DETACH {quote_ident(name)}")
+            except duckdb.Error:  # e.g. a failed transaction refuses it: closing lets go too
+                scratch.close()
 
 
 def connect(path: Path, write: bool = False
