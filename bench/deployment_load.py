@@ -14,9 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.request import urlopen
 
 import psutil
 import psycopg2
@@ -26,24 +27,50 @@ from dagster_graphql import DagsterGraphQLClient
 from bench.policy import project_with_sources
 from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
 from policies.regions import region_names
+from tests.deployment_services import wait_until_serving
 from tests.postgres_cluster import bench_cluster, free_port
 
 SOURCES, RUNS = 1000, 50
 # How DuckDB, PostgreSQL and SQLite say a writer was in the way.
 LOCK_ERRORS = ("could not (obtain|set) lock|conflicting lock|database is locked|"
                "deadlock detected|lock timeout")
-STARTS_WITHIN_SECONDS, ENDS_WITHIN_SECONDS = 600, 3600
+ENDS_WITHIN_SECONDS = 3600
+STARTS_WITHIN_SECONDS = 600  # a code location of 1,000 sources loads slowly
 
 
-def _environment(root: Path, postgres, project: Path) -> dict[str, str]:
-    postgres.new_database("load_instance")
-    return {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project),
-            "STEWARD_DATA_DIR": str(root / "data"), "STEWARD_STORE_DIR": str(root / "store"),
+def deployment_environment(root: Path, postgres, name: str, **settings: str
+                           ) -> dict[str, str]:
+    """A deployment's settings: its instance in a new database `<name>_instance` and its
+    warehouse in databases `<name>_<store>` of the cluster, its files under `root`."""
+    postgres.new_database(f"{name}_instance")
+    return {**os.environ, "STEWARD_DATA_DIR": str(root / "data"),
+            "STEWARD_STORE_DIR": str(root / "store"),
             "STEWARD_LANDING_DIR": str(root / "data" / "landing"),
-            "STEWARD_WAREHOUSE": "postgres", "STEWARD_PG_DSN": postgres.dsn("load_{store}"),
+            "STEWARD_WAREHOUSE": "postgres", "STEWARD_PG_DSN": postgres.dsn(f"{name}_{{store}}"),
             "DAGSTER_HOME": str(root / "dagster"), "STEWARD_DAGSTER_PG_HOST": "127.0.0.1",
             "STEWARD_DAGSTER_PG_PORT": str(postgres.port), "STEWARD_DAGSTER_PG_USER": "postgres",
-            "STEWARD_DAGSTER_PG_PASSWORD": "", "STEWARD_DAGSTER_PG_DB": "load_instance"}
+            "STEWARD_DAGSTER_PG_PASSWORD": "", "STEWARD_DAGSTER_PG_DB": f"{name}_instance",
+            **settings}
+
+
+@contextmanager
+def started_deployment(env: dict[str, str], log: Path, workers: int = 0,
+                       starts_within: float = STARTS_WITHIN_SECONDS
+                       ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`steward deployment start` on a free port, serving; its URL and process. Stopped after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as output:
+        deployment = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "deployment", "start",
+             "--port", str(port), "--workers", str(workers)],
+            env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(url, deployment, log, workers, within=starts_within)
+        yield url, deployment
+    finally:
+        deployment.terminate()
+        deployment.wait(timeout=120)
 
 
 class PeakMemory:
@@ -74,19 +101,6 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         return self.daemon_mib, self.tree_mib
-
-
-def _wait_until_serving(url: str, deployment: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTS_WITHIN_SECONDS
-    while True:
-        try:
-            with urlopen(f"{url}/server_info", timeout=2):
-                return
-        except OSError:
-            if deployment.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the deployment did not start: {log.read_text()[-2000:]}"
-                                 ) from None
-            time.sleep(1)
 
 
 def _finished(instance: str, run_ids: list[str]) -> list[tuple]:
@@ -123,19 +137,15 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
             return
         root.mkdir(parents=True, exist_ok=True)
         regions = region_names()
-        env = _environment(root, postgres, project_with_sources(root, sources))
+        env = deployment_environment(root, postgres, "load", STEWARD_DBT_PROJECT_DIR=str(
+            project_with_sources(root, sources)))
         subprocess.run([sys.executable, "-c", "from orchestration.lib.dbt import "
                         "parse_dbt_project; parse_dbt_project()"], env=env, check=True)
-        port, log = free_port(), root / "deployment.log"
-        url = f"http://127.0.0.1:{port}"
-        with log.open("w") as output:
-            deployment = subprocess.Popen(
-                [sys.executable, "-m", "orchestration.cli", "deployment", "start",
-                 "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_serving(url, deployment, log)
+        with started_deployment(env, root / "deployment.log",
+                                starts_within=STARTS_WITHIN_SECONDS) as (url, deployment):
             memory = PeakMemory(psutil.Process(deployment.pid))
             tags = {PARTITION_RANGE_START: regions[0], PARTITION_RANGE_END: regions[-1]}
+            port = int(url.rsplit(":", 1)[1])
 
             def launch(number: int) -> str:  # a client each: one connection per client
                 client = DagsterGraphQLClient("127.0.0.1", port_number=port)
@@ -152,9 +162,6 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
                     raise SystemExit(f"{runs - len(finished)} runs did not end in time")
                 time.sleep(2)
             daemon_mib, tree_mib = memory.stop()
-        finally:
-            deployment.terminate()
-            deployment.wait(timeout=120)
         succeeded = sum(status == "SUCCESS" for status, *_ in finished)
         waits = sorted(wait for _, wait, *_ in finished)
         minutes = (max(end for *_, end, _ in finished)

@@ -3,7 +3,7 @@ shared features with nobody running a command."""
 
 from __future__ import annotations
 
-from bench.automation import drop_and_time, running_daemon
+from bench.automation import drop_and_time, running_daemon, wait_for_first_tick
 from orchestration.defs.automation.sensors import changed_sources
 from tests.conftest import TINY_CUSTOMERS, write_tiny_estate
 
@@ -31,7 +31,7 @@ def test_a_new_landing_file_refreshes_the_features_without_a_command(module_data
     assert run_pipeline(build_definitions(), ["eu", "us"], keys)[0]
     log = module_data_dir / "daemon.log"
     with running_daemon(home, dict(os.environ), log):
-        seconds = drop_and_time(module_data_dir / "landing", module_data_dir / "store", log,
-                                TINY_CUSTOMERS, timeout=240)
+        wait_for_first_tick(log)
+        seconds = drop_and_time(module_data_dir / "landing", TINY_CUSTOMERS, timeout=240)
     assert seconds < 240, log.read_text()[-3000:]
     assert "Launching run for landing_files" in log.read_text()

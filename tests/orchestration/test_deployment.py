@@ -19,11 +19,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.request import urlopen
 
 import psycopg2
 import pytest
-import redis
 import yaml
 from dagster import AssetKey
 from dagster_graphql import DagsterGraphQLClient
@@ -31,11 +29,15 @@ from jsonschema import Draft202012Validator
 
 from orchestration.lib.settings import PROJECT_ROOT, postgres_dsn
 from tests.conftest import run_steward, steward_env
+from tests.deployment_services import (
+    ENABLE_REDIS,
+    redis_server,
+    redis_server_bin,
+    wait_until_serving,
+)
 from tests.postgres_cluster import clock_of, free_port, model_differences
 
 REGIONS = ["eu", "us"]
-ENABLE_REDIS = "install Redis to run these tests: apt-get install -y redis-server (.ci/run does)"
-STARTS_WITHIN_SECONDS = 180
 # A lost worker's step goes to another after this long; longer than any step here takes.
 REDELIVER_SECONDS = 30
 
@@ -91,6 +93,8 @@ def test_the_helm_values_describe_the_deployment_make_serve_starts():
     instance = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml").read_text())
     queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert queue["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert queue["dequeueIntervalSeconds"] == instance["run_coordinator"]["config"][
+        "dequeue_interval_seconds"]
     assert queue["tagConcurrencyLimits"] == instance["concurrency"]["runs"][
         "tag_concurrency_limits"]
     assert values["additionalInstanceConfig"]["concurrency"]["pools"] == instance[
@@ -110,30 +114,14 @@ def test_the_helm_values_describe_the_deployment_make_serve_starts():
 
 @pytest.fixture(scope="module")
 def redis_url():
-    """A Redis server on a free loopback port, keeping nothing on disk."""
-    server = shutil.which("redis-server")
+    server = redis_server_bin()
     if server is None:
         if os.environ.get("STEWARD_REQUIRE_REDIS"):
             pytest.fail(f"STEWARD_REQUIRE_REDIS is set but no server is installed: "
                         f"{ENABLE_REDIS}")
         pytest.skip(ENABLE_REDIS)
-    port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
-                                "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=30)
+    with redis_server(server) as url:
+        yield url
 
 
 @dataclass
@@ -144,14 +132,6 @@ class Deployed:
     home: Path
     instance: str  # the DSN of Dagster's own database
     log: Path
-
-    def started(self) -> bool:
-        try:
-            with urlopen(f"{self.url}/server_info", timeout=2):
-                pass
-        except OSError:
-            return False
-        return self.log.read_text().count(" ready.") >= 2  # both workers listen
 
     def failures(self) -> str:
         """What went wrong in the deployment's runs, to show when a test fails."""
@@ -194,11 +174,7 @@ def deployment(built_estate, postgres, redis_url, tmp_path_factory):
              "--port", str(port), "--workers", "2"],
             env=env, stdout=output, stderr=subprocess.STDOUT)
     deployed = Deployed(process, env, f"http://127.0.0.1:{port}", home, instance, log)
-    deadline = time.monotonic() + STARTS_WITHIN_SECONDS
-    while not deployed.started():
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(1)
+    wait_until_serving(deployed.url, process, log, workers=2)
     yield deployed
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
