@@ -265,6 +265,37 @@ def test_a_dbt_rebuild_drops_the_grants_and_apply_restores_them(granted, tmp_pat
             assert cursor.fetchone()[0] > 0
 
 
+def test_new_scores_replace_a_table_a_consumer_s_view_is_built_on(granted, monkeypatch):
+    """Rescoring drops the old scores with the fairness auditor's masking view over them (a
+    plain drop is refused: 2BP01) and gives the view back; the auditor reads the new scores."""
+    from orchestration.lib.consumers import kept
+    from orchestration.lib.consumers.run import _write
+    from orchestration.lib.consumers.specs import CONSUMER_MODELS
+    from orchestration.lib.warehouse import qualified, replace_table, write_connection
+
+    _, postgres, env = granted
+    _on_postgres(monkeypatch, env, postgres)
+    [model] = [m for m in CONSUMER_MODELS if m.relation == ("consumers", "lead_scores")]
+    view = "consumer_fairness_audit.consumers__lead_scores"
+    with _as(postgres, "fairness_audit", "us") as con, con.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {view}")
+        before = cursor.fetchall()
+    assert before
+    with write_connection(postgres.dsn("steward_us")) as con, \
+            pytest.raises(Exception, match="other objects depend on it"):
+        replace_table(con, qualified(*model.relation), "(x INTEGER)")
+    with write_connection(postgres.dsn("steward_us")) as con:
+        scored = con.execute(f"SELECT * FROM {qualified(*model.relation)}").fetch_arrow_table()
+        # copy_inputs copied the kept models without their key; the pipeline's table has one.
+        con.execute(f"ALTER TABLE {kept.SCHEMA}.{kept.TABLE} ADD PRIMARY KEY (name)")
+    rescored = scored.slice(0, scored.num_rows // 2)
+    _write(model, "us", rescored, kept.load(model.name, "us"))
+    with _as(postgres, "fairness_audit", "us") as con, con.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {view}")
+        assert cursor.fetchone()[0] == rescored.num_rows < len(before)
+    assert _grants(granted, plan) == []
+
+
 def test_every_read_made_with_psql_lands_in_the_verified_audit_chain(granted):
     from orchestration.lib import audit_log
 

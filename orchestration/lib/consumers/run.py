@@ -53,7 +53,9 @@ def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> N
         stage_arrow(con, "scored", scored)
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(model.relation[0])}")
-        replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored")
+        # Consumers' masking views over the scores go with the old table; restored below.
+        replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored",
+                      drop_views=True)
         kept.save(con, model.name, used)
         con.execute("COMMIT")
     if enforced_in_database():  # the new table came without the grants and views of the old

@@ -257,9 +257,10 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str,
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, relation: str, definition: str,
-                  params: list | tuple = ()) -> None:
+                  params: list | tuple = (), drop_views: bool = False) -> None:
     """Create `relation` (already quoted) anew from `definition`, a column list in parentheses
-    or `AS SELECT ...`, dropping what it held before."""
+    or `AS SELECT ...`, dropping what it held before. (A DuckDB view names its tables, not
+    holds them: `drop_views` has nothing to drop here.)"""
     con.execute(f"CREATE OR REPLACE TABLE {relation} {definition}", params)
 
 

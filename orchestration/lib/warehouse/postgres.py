@@ -343,11 +343,13 @@ def table_columns(con: Connection, schema: str, table: str,
 
 
 def replace_table(con: Connection, relation: str, definition: str,
-                  params: list | tuple = ()) -> None:
+                  params: list | tuple = (), drop_views: bool = False) -> None:
     """Create `relation` (already quoted) anew from `definition`, a column list in parentheses
     or `AS SELECT ...`, dropping what it held before. Inside the caller's transaction the swap
-    is atomic; without one a reader may find the table missing for a moment."""
-    con.execute(f"DROP TABLE IF EXISTS {relation}")
+    is atomic; without one a reader may find the table missing for a moment. A view over the
+    table (a consumer's masking view) refuses the drop, unless `drop_views`: then the views go
+    with it, for the caller to restore."""
+    con.execute(f"DROP TABLE IF EXISTS {relation}{' CASCADE' if drop_views else ''}")
     con.execute(f"CREATE TABLE {relation} {definition}", params)
 
 
