@@ -225,12 +225,14 @@ def test_the_pipeline_across_two_workers_equals_an_embedded_run_despite_a_killed
             monkeypatch.setenv("STEWARD_PG_DSN", deployment.env["STEWARD_PG_DSN"])
             dsn = postgres_dsn(region)
         assert model_differences(built_estate[0] / "store" / f"{region}.duckdb", dsn) == {}
-    # Every run `steward run` submitted succeeded. (The daemon's automation builds models
-    # too, and may test a subset against models it has not rebuilt yet: not judged here.)
+    # Every run `steward run` submitted succeeded, and none of the automation's, which reacts
+    # to the same ingest, failed.
     statuses = dict(deployment.query(
         "SELECT r.status, count(*) FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
         "WHERE t.key = 'steward/trigger' GROUP BY r.status"))
     assert statuses == {"SUCCESS": 5}, deployment.failures()
+    assert deployment.query("SELECT count(*) FROM runs WHERE status = 'FAILURE'") == [(0,)], \
+        deployment.failures()
     # The killed step was handed out again, in the same run, and the run went on.
     builds = deployment.query(
         "SELECT e.run_id, count(*) FROM event_logs e JOIN run_tags t ON t.run_id = e.run_id "
