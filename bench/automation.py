@@ -24,7 +24,7 @@ from unittest.mock import patch
 
 import psycopg2
 
-from bench.deployment_load import deployment_environment, started_deployment
+from bench.deployment_load import deployment_environment, first_failure, started_deployment
 from orchestration.lib.estate import TABLES, estate_connection, generate_estate, write_table
 from orchestration.lib.settings import PROJECT_ROOT
 from orchestration.lib.warehouse import Error, reader, store_path
@@ -115,12 +115,14 @@ def _embedded(root: Path, customers: int) -> float:
 
 
 def _runs(instance: str, since: float = 0.0) -> list[tuple]:
-    """(what, queued s, ran s, status) of each run created after `since` (epoch seconds)."""
+    """(id, what, queued s, ran s, status) of each run created after `since` (epoch
+    seconds)."""
     with psycopg2.connect(instance) as con, con.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce((SELECT string_agg(t.value, ' ' ORDER BY t.key) FROM run_tags t "
-            "  WHERE t.run_id = r.run_id AND t.key IN ('dagster/sensor_name', "
-            "  'steward/trigger', 'dagster/partition')), 'manual'), "
+            "SELECT r.run_id, coalesce((SELECT string_agg(t.value, ' ' ORDER BY t.key) "
+            "  FROM run_tags t WHERE t.run_id = r.run_id AND t.key IN ('dagster/sensor_name', "
+            "  'dagster/schedule_name', 'steward/trigger', 'dagster/partition')), "
+            "  r.pipeline_name), "
             "r.start_time - extract(epoch FROM r.create_timestamp)::float8, "
             "r.end_time - r.start_time, r.status FROM runs r "
             "WHERE extract(epoch FROM r.create_timestamp)::float8 > %s "
@@ -138,7 +140,8 @@ def _wait_until_quiet(instance: str) -> None:
         time.sleep(1)
 
 
-def _deployed(root: Path, customers: int, postgres, broker: str) -> tuple[float, list[tuple]]:
+def _deployed(root: Path, customers: int, postgres, broker: str
+              ) -> tuple[float, list[tuple], str]:
     env = {**deployment_environment(root, postgres, "automation"),
            "STEWARD_EXECUTOR": "celery", "STEWARD_CELERY_BROKER": broker}
     instance = postgres.dsn("automation_instance")
@@ -150,7 +153,9 @@ def _deployed(root: Path, customers: int, postgres, broker: str) -> tuple[float,
         with patch.dict(os.environ, env):
             seconds = drop_and_time(root / "data" / "landing", customers)
         _wait_until_quiet(instance)
-        return seconds, _runs(instance, since=dropped)
+        runs = _runs(instance, since=dropped)
+        failed = [run_id for run_id, *_, status in runs if status != "SUCCESS"]
+        return seconds, runs, first_failure(instance, failed)
 
 
 def bench_automation(root: Path, customers: int) -> None:
@@ -166,11 +171,13 @@ def bench_automation(root: Path, customers: int) -> None:
             print("  deployed: skipped, install redis-server (.ci/run does)")
             return
         with redis_server(server) as broker:
-            seconds, runs = _deployed(root / "deployed", customers, postgres, broker)
+            seconds, runs, failure = _deployed(root / "deployed", customers, postgres, broker)
     print(f"  deployed (PostgreSQL instance and warehouse, queued runs, two Celery workers): "
           f"{seconds:.1f}s; the runs it set off:")
-    for what, queued, ran, status in runs:
+    for _, what, queued, ran, status in runs:
         print(f"    {what:<40} queued {queued or 0:5.1f}s, ran {ran or 0:5.1f}s  {status}")
+    if failure:
+        print(f"  first step failure: {failure[:1500]}")
 
 
 if __name__ == "__main__":

@@ -122,13 +122,17 @@ def _count(instance: str, run_ids: list[str], event_type: str, mentioning: str =
         return cursor.fetchall()[0][0]
 
 
-def _first_failure(instance: str, run_ids: list[str]) -> str:
+def first_failure(instance: str, run_ids: list[str]) -> str:
+    """What first went wrong in these runs: a step's error and its cause, or else why a run
+    failed (e.g. its job could not be loaded)."""
+    error = "event::json #>> '{dagster_event,event_specific_data,error%s,message}'"
     with psycopg2.connect(instance) as con, con.cursor() as cursor:
-        cursor.execute("SELECT event::json -> 'dagster_event' -> 'event_specific_data' "
-                       "-> 'error' ->> 'message' FROM event_logs WHERE run_id = ANY(%s) "
-                       "AND dagster_event_type = 'STEP_FAILURE' LIMIT 1", [run_ids])
+        cursor.execute(
+            f"SELECT dagster_event_type, step_key, concat_ws(' caused by: ', {error % ''}, "
+            f"{error % ',cause'}) FROM event_logs WHERE run_id = ANY(%s) "
+            f"AND {error % ''} IS NOT NULL ORDER BY id LIMIT 1", [run_ids])
         found = cursor.fetchall()
-    return found[0][0] if found else ""
+    return " ".join(str(part) for part in found[0] if part) if found else ""
 
 
 def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) -> None:
@@ -176,7 +180,7 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
               f"peak RSS: daemon {daemon_mib:.0f} MiB, with its code servers and run "
               f"processes {tree_mib:.0f} MiB")
         if succeeded < runs:
-            print(f"  first step failure: {_first_failure(instance, run_ids)[:1500]}")
+            print(f"  first step failure: {first_failure(instance, run_ids)[:1500]}")
 
 
 if __name__ == "__main__":
