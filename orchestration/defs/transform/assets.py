@@ -113,7 +113,7 @@ def _with_counts(events: list, region: str, cpu_seconds: float) -> Iterator:
             yield event
 
 
-def tests_reading_models_outside(results: list[dict], built: set[str]) -> set[str]:
+def _tests_reading_models_outside(results: list[dict], built: set[str]) -> set[str]:
     """The tests that could not run (an error, not a failure) and read a model outside `built`,
     the models of this run: a relationships test of a model automation rebuilt alone reads a
     model that may not exist yet in a new store. It is judged when both are built."""
@@ -159,16 +159,18 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     yield from _with_counts(events, region, clock.seconds())
     if succeeded:
         return
+    ids = dbt_unique_ids()
     failed = {r["unique_id"] for r in results if r["status"] in ("error", "fail")}
-    gated = {dbt_unique_ids()[asset] for asset in blocked} | {
+    gated = {ids[asset] for asset in blocked} | {
         r["unique_id"] for r in results if "blocked by policy" in (r.get("message") or "")}
-    unjudged = tests_reading_models_outside(
-        results, {dbt_unique_ids()[key.to_user_string()] for key in context.selected_asset_keys
-                  if key.to_user_string() in dbt_unique_ids()})
+    unjudged = _tests_reading_models_outside(results, {
+        ids[key.to_user_string()] for key in context.selected_asset_keys
+        if key.to_user_string() in ids})
     if unjudged:
         context.log.warning("not judged in this run, as they read a model it did not build "
                             f"(and could not read it): {', '.join(sorted(unjudged))}")
-    if not failed - unjudged <= gated:
+    failed -= unjudged
+    if not failed <= gated:
         raise dg.Failure(f"dbt build failed in region {region}: {', '.join(sorted(failed))}")
     # Only the policy gate stopped models: say so on each of them, and on what it held back.
     yield from _blocked_observations(results, region)
