@@ -30,13 +30,34 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
 
 
+# Every kind of alert Steward sends; each has a runbook, docs/runbooks/<kind>.md (what it
+# means, how to confirm, how to fix, how to verify), which every alert links to.
+KINDS = ("run_failed", "check_failed", "policy_violation", "slo_breach", "grants_drift")
+RUNBOOKS = "docs/runbooks"
+
+
+class UnknownAlertKind(ValueError):
+    """An alert of a kind no runbook explains."""
+
+
 @dataclass(frozen=True)
 class Alert:
     key: str
-    kind: str  # run_failed, check_failed, policy_violation, slo_breach
+    kind: str  # one of KINDS
     title: str
     details: dict
     opened_at: str
+    runbook: str  # where the on-call reads what to do
+
+
+def runbook(kind: str) -> str:
+    """The runbook's address: under STEWARD_RUNBOOK_URL (e.g. the repository's page) when set,
+    else its path in the repository."""
+    if kind not in KINDS:
+        raise UnknownAlertKind(f"no runbook for alert kind {kind!r}: add {RUNBOOKS}/{kind}.md "
+                               "and the kind to alerts.KINDS")
+    base = os.environ.get("STEWARD_RUNBOOK_URL", "").rstrip("/")
+    return f"{base}/{kind}.md" if base else f"{RUNBOOKS}/{kind}.md"
 
 
 def ops_store() -> Path:
@@ -73,6 +94,7 @@ def _table(con) -> None:
 def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert | None:
     """Open the incident and send its alert, or count one more occurrence of an open one.
     Returns the alert when one was sent."""
+    link = runbook(kind)  # an alert no runbook explains is refused before anything is opened
     now = current_time()
     with write_connection(ops_store()) as con:
         _table(con)
@@ -80,7 +102,7 @@ def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert 
                               "WHERE key = ? RETURNING key", [now, key]).fetchall()
         if updated:
             return None
-        alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "))
+        alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "), link)
         con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, 1)",
                     [key, kind, title, json.dumps(details or {}, default=str), now, now])
         con.execute(f"INSERT INTO {SENT_TABLE} VALUES (?, ?, ?, ?)", [key, kind, title, now])

@@ -80,6 +80,7 @@ def test_an_induced_failure_sends_exactly_one_alert(degraded):
     [alert] = degraded["received"]
     assert alert["key"] == "asset:support/tickets" and alert["kind"] == "check_failed"
     assert "us" in alert["details"]["regions"]
+    assert alert["runbook"] == "docs/runbooks/check_failed.md"
 
 
 def test_what_it_held_back_stays_readable_and_is_marked_stale(degraded):
