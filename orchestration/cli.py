@@ -85,12 +85,26 @@ def run(
 
     success = _run_pipeline()
     typer.echo(f"\n{'OK' if success else 'FAILED'} in {time.monotonic() - started:.1f}s "
-               f"(stores in {settings.store_dir})")
+               f"({_where_the_stores_are()})")
     try:
         typer.echo(f"governance report: {_write_report()}")
     except warehouse.Error as error:
         typer.echo(f"report not written: {str(error).splitlines()[0]}", err=True)
     raise typer.Exit(0 if success else 1)
+
+
+def _where_the_stores_are() -> str:
+    """The store folder, or on PostgreSQL the regions' databases and their server."""
+    from orchestration.lib import warehouse
+    from orchestration.lib.settings import get_settings
+    from policies.regions import region_names
+
+    settings = get_settings()
+    if settings.warehouse == "duckdb":
+        return f"stores in {settings.store_dir}"
+    addresses = [warehouse.lineage_address(warehouse.store_path(r)) for r in region_names()]
+    databases = ", ".join(database.rstrip(".") for _, database in addresses)
+    return f"stores in the databases {databases} on {addresses[0][0]}"
 
 
 def _stores_answer() -> None:

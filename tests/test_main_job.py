@@ -27,6 +27,7 @@ def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_mani
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "generating 60 customers" in first.stdout
     assert "marts/customer_features" in first.stdout and "\nOK in" in first.stdout
+    assert f"(stores in {tmp_path / 'store'})" in first.stdout
     with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:
         before = con.execute("SELECT count(*) FROM marts.customer_features").fetchone()[0]
     second = _run(tmp_path)

@@ -55,10 +55,13 @@ def on_postgres_run(built_estate, postgres, tmp_path_factory):
         yield built, data, run_steward(["run"], data)
 
 
-def test_steward_run_on_postgres_builds_what_it_builds_on_duckdb(on_postgres_run):
+def test_steward_run_on_postgres_builds_what_it_builds_on_duckdb(on_postgres_run, postgres):
     built, data, ran = on_postgres_run
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "OK in" in ran.stdout and (data / "reports" / "index.html").exists()
+    # Where the stores are is said as they are: databases on a server, with no password.
+    assert (f"stores in the databases pipeline_eu, pipeline_us on postgres://127.0.0.1:"
+            f"{postgres.port})") in ran.stdout
     for region in REGIONS:
         assert model_differences(built / "store" / f"{region}.duckdb",
                                  postgres_dsn(region)) == {}
