@@ -24,7 +24,12 @@ from unittest.mock import patch
 
 import psycopg2
 
-from bench.deployment_load import deployment_environment, first_failure, started_deployment
+from bench.deployment_load import (
+    FINISHED,
+    deployment_environment,
+    first_failure,
+    started_deployment,
+)
 from orchestration.lib.estate import TABLES, estate_connection, generate_estate, write_table
 from orchestration.lib.settings import PROJECT_ROOT
 from orchestration.lib.warehouse import Error, reader, store_path
@@ -131,12 +136,15 @@ def _runs(instance: str, since: float = 0.0) -> list[tuple]:
 
 
 def _wait_until_quiet(instance: str) -> None:
-    """Until no run has been queued or in progress for QUIET_SECONDS."""
-    quiet_since = time.monotonic()
+    """Until no run has been queued or in progress for QUIET_SECONDS; a TimeoutError should
+    runs go on past TIMEOUT_SECONDS more than that."""
+    quiet_since = started = time.monotonic()
     while time.monotonic() - quiet_since < QUIET_SECONDS:
-        if any(status not in ("SUCCESS", "FAILURE", "CANCELED")
-               for *_, status in _runs(instance)):
+        if any(status not in FINISHED for *_, status in _runs(instance)):
             quiet_since = time.monotonic()
+            if quiet_since - started > TIMEOUT_SECONDS:
+                raise TimeoutError(f"the deployment's runs did not end within "
+                                   f"{TIMEOUT_SECONDS}s")
         time.sleep(1)
 
 
