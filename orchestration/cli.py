@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from orchestration.incidents_cli import incidents_app
+
 app = typer.Typer(help="Steward: the governed data platform.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
@@ -549,6 +551,7 @@ def quarantine(
                        f"  {record}")
 
 
+app.add_typer(incidents_app, name="incidents")
 keys_app = typer.Typer(help="Steward's own keys, one per purpose.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

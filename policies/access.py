@@ -1,9 +1,10 @@
 """Who may read what: the decision for one consumer reading one dataset.
 
-A read is denied when the dataset is unknown, not declared by the consumer, outside its
-purpose, outside its regions, or when masking cannot bring a column down to what the consumer
-may see. Otherwise every column above the consumer's ceiling (the lower of its clearance and its
-purpose's limit) is masked: free text is redacted, anything else pseudonymised with a keyed hash.
+A read is denied when the consumer is not approved (`approvals.py`), the dataset is unknown,
+not declared by the consumer, outside its purpose, outside its regions, or when masking cannot
+bring a column down to what the consumer may see. Otherwise every column above the consumer's
+ceiling (the lower of its clearance and its purpose's limit) is masked: free text is redacted,
+anything else pseudonymised with a keyed hash.
 The read path in `orchestration/` carries the decision out; the same decision is the static
 check of every consumer edge, so a run and a read can never disagree.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.approvals import consumer_refusal
 from policies.propagation import AssetTags
 from policies.rules import Consumer, RuleSet
 
@@ -74,6 +76,9 @@ def decide(rules: RuleSet, consumer: Consumer, dataset: str, tags: AssetTags | N
     """The decision for `consumer` reading `columns` (all when None) of `dataset`, optionally
     only from `regions`."""
     name = consumer.name
+    unapproved = consumer_refusal(rules.decision_rights, name)
+    if unapproved:
+        return _deny(name, dataset, unapproved.rule, unapproved.reason, unapproved.fix)
     if tags is None:
         return _deny(name, dataset, UNKNOWN_DATASET, f"{dataset} is not an asset",
                      "name an existing asset key (steward policy explain lists them)")

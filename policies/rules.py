@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from policies import overrides
+from policies.approvals import NOBODY_APPROVED, DecisionRights, load_decision_rights
 from policies.yaml_source import Located, PolicyFileError, load_located
 
 POLICIES_DIR = Path(__file__).resolve().parent
@@ -100,6 +101,8 @@ class RuleSet:
     age_bands: tuple[int, ...] = (18, 30, 45, 60)  # lower bounds of the age bands
     slos: dict[str, Slo] = field(default_factory=dict)
     slo_window_days: int = 7
+    # Who may approve what, and what is approved (approvals.yaml); by default nothing is.
+    decision_rights: DecisionRights = field(default_factory=lambda: NOBODY_APPROVED)
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -299,8 +302,8 @@ def load_rules(directory: Path | None = None) -> RuleSet:
     return _load_rules(directory or policies_dir())
 
 
-@cache
-def _load_rules(directory: Path) -> RuleSet:
+def read_rules(directory: Path) -> RuleSet:
+    """The rule files in `directory` as they are now (load_rules keeps what it read)."""
     classifications = load_located(directory / "classifications.yaml")
     levels, transforms = _levels_and_transforms(classifications)
     retention = load_located(directory / "retention.yaml")
@@ -337,9 +340,20 @@ def _load_rules(directory: Path) -> RuleSet:
     consumers = _consumers(consumers_doc, levels, regions, purposes)
     fairness_doc = load_located(directory / "fairness.yaml")
     slos, window = _slos(load_located(directory / "slos.yaml"))
+    fairness = _fairness(fairness_doc, consumers)
+    approvals_doc = load_located(directory / "approvals.yaml")
+    rights = load_decision_rights(approvals_doc, consumers)
+    audited = {audit.model for audit in fairness.values()}
+    for model, approval in rights.models.items():
+        if approval.fairness_audited and model not in audited:
+            raise approvals_doc.error(f"{model} must be fairness-audited, but fairness.yaml "
+                                      "has no audit of it", "models", model, "requires")
     return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
-                   country_regions, _fairness(fairness_doc, consumers), _age_bands(fairness_doc),
-                   slos, window)
+                   country_regions, fairness, _age_bands(fairness_doc), slos, window, rights)
 
 
-__all__ = ["PolicyFileError", "RuleSet", "load_rules", "policies_dir", "retention_days"]
+_load_rules = cache(read_rules)
+
+
+__all__ = ["PolicyFileError", "RuleSet", "load_rules", "policies_dir", "read_rules",
+           "retention_days"]

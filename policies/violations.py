@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.access import decide
+from policies.approvals import consumer_refusal
 from policies.catalog import AssetFacts, Catalog
 from policies.propagation import AssetTags, lineage_path
 from policies.rules import Consumer, RuleSet
@@ -150,6 +151,10 @@ def _regions(rules: RuleSet, catalog: Catalog, asset: AssetFacts, tags: AssetTag
 def consumer_violations(rules: RuleSet, consumer: Consumer, catalog: Catalog,
                         effective: dict[str, AssetTags]) -> list[Violation]:
     """Every declared dataset the consumer would be denied: the static check of its edges."""
+    unapproved = consumer_refusal(rules.decision_rights, consumer.name)
+    if unapproved:  # one violation, not one per dataset it would be denied
+        return [Violation(unapproved.rule, f"consumer:{consumer.name}", unapproved.reason,
+                          unapproved.fix, declared_in="policies/approvals.yaml")]
     found = []
     for dataset in consumer.datasets:
         decision = decide(rules, consumer, dataset, effective.get(dataset))

@@ -1,11 +1,12 @@
 """Alerts: one incident, one alert, sent to a webhook and/or appended to a file.
 
-An incident has a stable key (e.g. `check_failed:marts/ticket_features:policy__compliant:eu`).
-The first time it fires it is opened and sent; while it stays open, firing again only counts;
-once the condition clears it is resolved, and a later failure is a new incident. Open
-incidents live in `ops.duckdb` in the store folder, so deduplication holds across runs and
-processes. Sinks come from STEWARD_ALERT_WEBHOOK (a URL receiving a JSON POST) and
-STEWARD_ALERT_FILE (JSON lines); with neither set, alerts go only to the log.
+An alert has a stable key (e.g. `check_failed:marts/ticket_features:policy__compliant:eu`). The
+first time it fires it opens an incident (`incidents.py`) and is sent; while the incident is
+unresolved, firing again only counts; once the condition clears the incident resolves, and a
+later failure opens a new one. Incidents live in `ops.duckdb` in the store folder, so
+deduplication holds across runs and processes. Sinks come from STEWARD_ALERT_WEBHOOK (a URL
+receiving a JSON POST) and STEWARD_ALERT_FILE (JSON lines); with neither set, alerts go only
+to the log.
 """
 
 from __future__ import annotations
@@ -17,56 +18,30 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from orchestration.lib import incidents
 from orchestration.lib.settings import current_time, get_settings
-from orchestration.lib.warehouse import (
-    exists,
-    rows_if_present,
-    write_connection,
-)
+from orchestration.lib.warehouse import write_connection
 
-TABLE = "incidents"
 SENT_TABLE = "alerts_sent"  # every alert ever sent, kept for the platform metrics
 WEBHOOK_TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
 
 
-# Every kind of alert Steward sends; each has a runbook, docs/runbooks/<kind>.md (what it
-# means, how to confirm, how to fix, how to verify), which every alert links to.
-KINDS = ("run_failed", "check_failed", "policy_violation", "slo_breach", "grants_drift")
-RUNBOOKS = "docs/runbooks"
-
-
-class UnknownAlertKind(ValueError):
-    """An alert of a kind no runbook explains."""
-
-
 @dataclass(frozen=True)
 class Alert:
     key: str
-    kind: str  # one of KINDS
+    kind: str  # one of incidents.KINDS
+    severity: str  # one of incidents.SEVERITIES
+    incident: str  # the incident it opened, e.g. INC-12
     title: str
     details: dict
     opened_at: str
     runbook: str  # where the on-call reads what to do
 
 
-def runbook(kind: str) -> str:
-    """The runbook's address: under STEWARD_RUNBOOK_URL (e.g. the repository's page) when set,
-    else its path in the repository."""
-    if kind not in KINDS:
-        raise UnknownAlertKind(f"no runbook for alert kind {kind!r}: add {RUNBOOKS}/{kind}.md "
-                               "and the kind to alerts.KINDS")
-    base = os.environ.get("STEWARD_RUNBOOK_URL", "").rstrip("/")
-    return f"{base}/{kind}.md" if base else f"{RUNBOOKS}/{kind}.md"
-
-
-def ops_store() -> Path:
-    return get_settings().store_dir / "ops.duckdb"
-
-
-def _send(alert: Alert) -> None:
+def _send(alert: Alert, incident_id: int) -> None:
     payload = json.dumps(asdict(alert), sort_keys=True, default=str)
-    log.warning("ALERT %s: %s", alert.key, alert.title)
+    log.warning("ALERT %s %s: %s", alert.incident, alert.key, alert.title)
     target = os.environ.get("STEWARD_ALERT_FILE")
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -81,51 +56,30 @@ def _send(alert: Alert) -> None:
                 pass
         except OSError as error:  # the incident stays open and recorded; say so, do not crash
             log.error("alert %s could not be delivered to the webhook: %s", alert.key, error)
-
-
-def _table(con) -> None:
-    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key VARCHAR PRIMARY KEY, kind VARCHAR, "
-                "title VARCHAR, details VARCHAR, opened_at TIMESTAMP, last_seen TIMESTAMP, "
-                "occurrences INTEGER)")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {SENT_TABLE} (key VARCHAR, kind VARCHAR, "
-                "title VARCHAR, sent_at TIMESTAMP)")
+            incidents.note_undelivered(incident_id, f"webhook: {error}")
 
 
 def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert | None:
-    """Open the incident and send its alert, or count one more occurrence of an open one.
-    Returns the alert when one was sent."""
-    link = runbook(kind)  # an alert no runbook explains is refused before anything is opened
+    """Open the incident and send its alert, or count one more occurrence of an unresolved
+    one. Returns the alert when one was sent."""
+    link = incidents.runbook(kind)  # an alert no runbook explains is refused before it opens
     now = current_time()
-    with write_connection(ops_store()) as con:
-        _table(con)
-        updated = con.execute(f"UPDATE {TABLE} SET last_seen = ?, occurrences = occurrences + 1 "
-                              "WHERE key = ? RETURNING key", [now, key]).fetchall()
-        if updated:
-            return None
-        alert = Alert(key, kind, title, details or {}, now.isoformat(sep=" "), link)
-        con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, 1)",
-                    [key, kind, title, json.dumps(details or {}, default=str), now, now])
-        con.execute(f"INSERT INTO {SENT_TABLE} VALUES (?, ?, ?, ?)", [key, kind, title, now])
-    _send(alert)
+    with write_connection(get_settings().ops_store) as con:
+        con.execute("BEGIN")
+        opened = incidents.open_or_count(con, key, kind, title, details or {}, now)
+        if opened:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {SENT_TABLE} (key VARCHAR, kind VARCHAR, "
+                        "title VARCHAR, sent_at TIMESTAMP)")
+            con.execute(f"INSERT INTO {SENT_TABLE} VALUES (?, ?, ?, ?)", [key, kind, title, now])
+        con.execute("COMMIT")
+    if not opened:
+        return None
+    alert = Alert(key, kind, opened.severity, opened.name, title, opened.details,
+                  now.isoformat(sep=" "), link)
+    _send(alert, opened.id)
     return alert
 
 
 def resolve(keys_prefix: str, still_failing: set[str]) -> list[str]:
-    """Close every open incident under `keys_prefix` that is not in `still_failing`."""
-    path = ops_store()
-    if not exists(path):
-        return []
-    with write_connection(path) as con:
-        _table(con)
-        open_keys = [k for (k,) in con.execute(f"SELECT key FROM {TABLE} WHERE starts_with(key, ?)",
-                                               [keys_prefix]).fetchall()]
-        closed = [k for k in open_keys if k not in still_failing]
-        if closed:
-            con.execute(f"DELETE FROM {TABLE} WHERE key IN (SELECT unnest(?::VARCHAR[]))",
-                        [closed])
-    return closed
-
-
-def open_incidents() -> list[tuple]:
-    return rows_if_present(ops_store(), TABLE, "SELECT key, kind, title, opened_at, "
-                           f"occurrences FROM {TABLE} ORDER BY opened_at")
+    """Resolve every unresolved incident under `keys_prefix` that is not in `still_failing`."""
+    return incidents.resolve_cleared(keys_prefix, still_failing)

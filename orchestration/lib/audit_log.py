@@ -28,6 +28,7 @@ from orchestration.lib.warehouse import (
 )
 from policies import overrides
 from policies.audit import Break, Checkpoint, Entry, KeyRing, next_entry, verify
+from policies.rules import PolicyFileError, read_rules
 
 TABLE = "audit_log"
 
@@ -191,8 +192,24 @@ def rules_version(directory: Path) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _approvals(directory: Path) -> dict[str, dict]:
+    """Each approval in the rule files, by subject: who, when, which ticket, which version.
+    None readable (a rule file the policy check will refuse) is none recorded."""
+    try:
+        rights = read_rules(directory).decision_rights
+    except PolicyFileError:
+        return {}
+    return {f"{kind}:{subject}": {"approved_by": a.approved_by,
+                                  "approved_at": a.approved_at.isoformat(),
+                                  "ticket": a.ticket, "version": a.version}
+            for kind, granted in (("consumer", rights.consumers), ("model", rights.models))
+            for subject, a in granted.items()}
+
+
 def record_policy_files(directory: Path) -> Entry | None:
-    """Append `policy.changed` when the rule files differ from the last recorded version."""
+    """Append `policy.changed` when the rule files differ from the last recorded version, and
+    with it `approval.recorded` for each approval new or changed since (who, when, ticket) and
+    `approval.withdrawn` for each one gone."""
     digests = _rule_digests(directory)
     [last] = [_row_to_entry(row) for row in rows_if_present(
         audit_store(), TABLE, f"SELECT * FROM {TABLE} WHERE kind = 'policy.changed' "
@@ -201,5 +218,14 @@ def record_policy_files(directory: Path) -> Entry | None:
         return None
     changed = sorted(name for name, digest in digests.items()
                      if last is None or last.details.get("files", {}).get(name) != digest)
-    return append("policy.changed", str(directory.name),
-                  {"files": digests, "changed": changed, "version": rules_version(directory)})
+    approvals = _approvals(directory)
+    before = last.details.get("approvals", {}) if last else {}
+    entry = append("policy.changed", str(directory.name),
+                   {"files": digests, "changed": changed, "version": rules_version(directory),
+                    "approvals": approvals})
+    granted = [(s, a) for s, a in approvals.items() if before.get(s) != a]
+    withdrawn = [(s, before[s]) for s in before if s not in approvals]
+    for kind, records in (("approval.recorded", granted), ("approval.withdrawn", withdrawn)):
+        if records:
+            append_all(kind, records)
+    return entry

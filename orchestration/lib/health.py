@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from orchestration.lib import alerts
-from orchestration.lib.settings import current_time
+from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import rows_if_present, write_connection
 
 STATUS_TABLE = "dataset_status"
@@ -60,7 +60,7 @@ def record_run(outcomes: list, success: bool, run_name: str = "steward_pipeline"
 
 def _mark(stale: dict[tuple[str, str], str], fresh: list[tuple[str, str]]) -> None:
     now = current_time()
-    with write_connection(alerts.ops_store()) as con:
+    with write_connection(get_settings().ops_store) as con:
         _status_table(con)
         for (asset, region), reason in stale.items():
             con.execute(f"INSERT INTO {STATUS_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT "
@@ -73,7 +73,7 @@ def _mark(stale: dict[tuple[str, str], str], fresh: list[tuple[str, str]]) -> No
 
 def staleness(asset: str, regions) -> dict[str, dict]:
     """region → {"since", "reason"} for each region where the asset is the last good version."""
-    rows = rows_if_present(alerts.ops_store(), STATUS_TABLE,
+    rows = rows_if_present(get_settings().ops_store, STATUS_TABLE,
                            f"SELECT region, reason, since FROM {STATUS_TABLE} WHERE asset = ? "
                            "AND region IN (SELECT unnest(?::VARCHAR[]))", [asset, list(regions)])
     return {region: {"since": since.isoformat(sep=" "), "reason": reason}

@@ -40,6 +40,11 @@ class Settings:
     def quarantine_store(self) -> Path:
         return self.store_dir / "quarantine.duckdb"
 
+    @property
+    def ops_store(self) -> Path:
+        """Operations' bookkeeping: incidents and alerts, stale marks, SLIs, baselines."""
+        return self.store_dir / "ops.duckdb"
+
     def region_store(self, region: str) -> Path:
         return self.store_dir / f"{region}.duckdb"
 

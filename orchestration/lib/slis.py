@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from orchestration.lib import alerts
-from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
+from orchestration.lib.settings import current_time, from_real_clock, get_settings, to_real_clock
 from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
@@ -64,7 +64,7 @@ def measure(instance: dg.DagsterInstance, graph, now: datetime | None = None
 def record(readings: list[SliReading]) -> list:
     """Store the readings; alert on each breached dataset once; returns alerts sent."""
     now = current_time()
-    with write_connection(alerts.ops_store()) as con:
+    with write_connection(get_settings().ops_store) as con:
         measures = ", ".join(f"{name} DOUBLE PRECISION" for name in (
             "success_rate", "latency_p50_s", "latency_p95_s", "freshness_lag_h",
             "check_pass_rate"))
@@ -81,5 +81,5 @@ def record(readings: list[SliReading]) -> list:
 
 
 def history() -> list[tuple]:
-    return rows_if_present(alerts.ops_store(), TABLE,
+    return rows_if_present(get_settings().ops_store, TABLE,
                            f"SELECT * FROM {TABLE} ORDER BY measured_at")

@@ -20,7 +20,7 @@ from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.policy_adapter import project_evaluation
 from orchestration.lib.quality.history import HISTORY_TABLE
-from orchestration.lib.settings import current_time, from_real_clock, to_real_clock
+from orchestration.lib.settings import current_time, from_real_clock, get_settings, to_real_clock
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (
     replace_table,
@@ -179,7 +179,7 @@ def _audit(since: datetime, assets: set[str]) -> list[tuple]:
 
 
 def _ops(table: str, columns: str, since_column: str, since: datetime) -> list[tuple]:
-    return rows_if_present(alerts.ops_store(), table,
+    return rows_if_present(get_settings().ops_store, table,
                            f"SELECT {columns} FROM {table} WHERE {since_column} >= ?", [since])
 
 
@@ -215,7 +215,7 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
 def pin_baseline(label: str) -> datetime:
     """Mark now as a baseline: the metrics compare what ran before it with what ran after."""
     now = current_time()
-    with write_connection(alerts.ops_store()) as con:
+    with write_connection(get_settings().ops_store) as con:
         con.execute(f"CREATE TABLE IF NOT EXISTS {BASELINES_TABLE} (label VARCHAR, "
                     "pinned_at TIMESTAMP)")
         con.execute(f"INSERT INTO {BASELINES_TABLE} VALUES (?, ?)", [label, now])

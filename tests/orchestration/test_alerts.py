@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from orchestration.lib import alerts
+from orchestration.lib import alerts, incidents
 from tests.conftest import write_tiny_estate
 from tests.orchestration.test_quality_pipeline import bad_ticket
 
@@ -41,7 +41,7 @@ def test_an_open_incident_alerts_once_and_again_only_after_it_resolved(data_dir,
     monkeypatch.setenv("STEWARD_ALERT_FILE", str(sink))
     assert alerts.fire("asset:a", "check_failed", "a failed") is not None
     assert alerts.fire("asset:a", "check_failed", "a failed") is None
-    assert [row[4] for row in alerts.open_incidents()] == [2]  # counted, not re-sent
+    assert [i.occurrences for i in incidents.listed()] == [2]  # counted, not re-sent
     assert alerts.resolve("asset:", set()) == ["asset:a"]
     assert alerts.fire("asset:a", "check_failed", "a failed again") is not None
     assert [json.loads(line)["title"] for line in sink.read_text().splitlines()] == [

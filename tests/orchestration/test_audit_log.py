@@ -128,5 +128,25 @@ def test_policy_changes_are_recorded_once_each(data_dir, tmp_path):
     (rules / "purposes.yaml").write_text((rules / "purposes.yaml").read_text() + "\n# edit\n")
     second = record_policy_files(rules)
     assert second.details["changed"] == ["purposes.yaml"]
-    assert [e.kind for e in entries()] == ["policy.changed", "policy.changed"]
+    kinds = [e.kind for e in entries()]
+    # The first record also writes down every approval in force (4 consumers, 3 models).
+    assert kinds == ["policy.changed", *["approval.recorded"] * 7, "policy.changed"]
     assert verify_log()[1] == []
+
+
+def test_each_approval_granted_or_withdrawn_is_recorded_with_who_and_when(data_dir, tmp_path):
+    rules = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "data"))
+    record_policy_files(rules)
+    seen = len(entries())
+    approvals = rules / "approvals.yaml"
+    text = approvals.read_text().replace("version: invoice-logreg-v1", "version: invoice-logreg-v2")
+    approvals.write_text(text.replace("  fairness_audit: {", "  # fairness_audit: {"))
+    assert record_policy_files(rules).details["changed"] == ["approvals.yaml"]
+    recorded = {e.kind: e for e in entries()[seen + 1:]}
+    assert set(recorded) == {"approval.recorded", "approval.withdrawn"}
+    granted = recorded["approval.recorded"]
+    assert granted.subject == "model:consumers/invoice_risk"
+    assert granted.details["version"] == "invoice-logreg-v2"
+    assert granted.details["approved_by"] == "responsible-ai-lead" and granted.details["ticket"]
+    assert recorded["approval.withdrawn"].subject == "consumer:fairness_audit"

@@ -190,6 +190,62 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
         assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
 
 
+def _approvals_edited(rules_dir: Path, old: str, new: str, monkeypatch) -> None:
+    path = rules_dir / "approvals.yaml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
+
+
+def test_without_the_committee_s_approval_a_consumer_reads_nothing(built_copy, rules_dir,
+                                                                   monkeypatch):
+    from orchestration.lib.governed_read import AccessDenied, read_dataset
+
+    _approvals_edited(rules_dir, "  finance_automation: {", "  # finance_automation: {",
+                      monkeypatch)
+    before, reads = _risk_scores("eu"), len(entries())
+    run = run_consumer(next(m for m in CONSUMER_MODELS if m.name == "invoice_risk"))
+    assert run.blocked and "[consumer.unapproved]" in run.blocked and not run.rows
+    assert _risk_scores("eu") == before
+    with pytest.raises(AccessDenied) as denied:
+        read_dataset("marts/invoice_features", "finance_automation")
+    assert denied.value.decision.rule == "consumer.unapproved"
+    kinds = [e.kind for e in entries()[reads:]]
+    assert "consumer.blocked" in kinds and "access.denied" in kinds
+    assert "consumer.run" not in kinds  # nothing was read for the run
+
+
+def test_a_model_version_the_committee_has_not_approved_scores_nothing(built_copy, rules_dir,
+                                                                       monkeypatch):
+    _approvals_edited(rules_dir, "version: invoice-logreg-v1", "version: invoice-logreg-v0",
+                      monkeypatch)
+    before = _risk_scores("us")
+    run = run_consumer(next(m for m in CONSUMER_MODELS if m.name == "invoice_risk"))
+    assert "invoice-logreg-v1 has not been approved" in run.blocked
+    assert "(approved: invoice-logreg-v0) [model.unapproved]" in run.blocked
+    assert _risk_scores("us") == before
+    blocked = [e for e in entries() if e.kind == "consumer.blocked"][-1]
+    assert blocked.details["denied"][0]["rule"] == "model.unapproved"
+
+
+def test_a_retrained_model_below_its_floor_keeps_the_last_scores_and_model(built_copy,
+                                                                           rules_dir,
+                                                                           monkeypatch):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    trained = kept.load("invoice_risk", "eu")
+    _approvals_edited(rules_dir, "GOV-107\n    requires:\n      min_held_out: {roc_auc: 0.6}",
+                      "GOV-107\n    requires:\n      min_held_out: {roc_auc: 1.0}", monkeypatch)
+    record_policy_files(rules_dir)  # a rule change: every kept model is due to retrain
+    before = _risk_scores("eu")
+    run = run_consumer(invoice_risk)
+    assert set(run.unvalidated) == {"eu", "us"} and not run.blocked
+    assert "fails its validation: roc_auc" in run.unvalidated["eu"]
+    assert "< 1.0 [model.unvalidated]" in run.unvalidated["eu"]
+    assert _risk_scores("eu") == before
+    assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
+    assert entries()[-1].details["unvalidated"] == run.unvalidated
+
+
 def test_an_input_built_before_a_column_it_needs_skips_the_region_saying_why(built_copy):
     with write_connection(store_path("eu")) as con:
         con.execute("ALTER TABLE marts.invoice_features DROP COLUMN days_to_pay")

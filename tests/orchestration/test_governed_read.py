@@ -23,6 +23,7 @@ from policies.access import CLEARANCE_DENIED, PASS, REVERSIBLE_HASH
 from policies.detection import scan
 from policies.rules import Consumer, Purpose, load_rules
 from tests.orchestration.ingest_helpers import store_rows
+from tests.policies.approved import approving
 
 RULES = load_rules()
 HEX = re.compile(r"[0-9a-f]{64}")
@@ -173,7 +174,7 @@ def test_no_masked_read_ever_returns_a_raw_personal_value(dataset, clearance, pu
     consumer = Consumer("prober", "probers", "probe-lead", "probe", tuple(sorted(regions)),
                         clearance, (dataset,), "testing")
     rules = dataclasses.replace(
-        RULES, consumers={"prober": consumer},
+        approving(RULES, "prober"), consumers={"prober": consumer},
         purposes={"probe": Purpose("probe", "", purpose_level, False, tuple(DATASETS))})
     with mock.patch("orchestration.lib.governed_read.load_rules", return_value=rules):
         try:

@@ -22,7 +22,6 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from orchestration.lib.alerts import ops_store
 from orchestration.lib.audit_log import entries
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.erasure import ERASED
@@ -105,7 +104,7 @@ def test_a_manual_grant_fails_the_blocking_check_and_is_taken_back(on_postgres_r
     assert applied.details["region"] == "us" and [
         change.split(" FROM ")[0] for change in applied.details["drift"]] == [
         '- REVOKE SELECT ON "raw_crm"."customers"']
-    assert rows_if_present(ops_store(), "alerts_sent",
+    assert rows_if_present(get_settings().ops_store, "alerts_sent",
                            "SELECT kind FROM alerts_sent WHERE key = 'grants:us'") == [
         ("grants_drift",)]
     again = run_steward(["run"], data)  # every model rebuilt, the grants given back

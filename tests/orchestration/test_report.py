@@ -40,17 +40,23 @@ def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
 def test_the_page_holds_every_section_with_real_content(report):
     page = report.read_text()
     for anchor in ("catalog", "lineage", "access", "retention", "quality", "slos", "models",
-                   "platform", "audit"):
+                   "approvals", "platform", "incidents", "audit"):
         assert f"<section id='{anchor}'>" in page
     assert "allowed, masked</span></td><td>eu</td><td>body (redaction)" in page
     assert "Hash chain intact" in page and (report.parent / "quality.html").exists()
     assert "<h3>Per source</h3>" in page and "crm/customers" in page
     assert "<td>first run</td>" in page and "CPU-seconds per run" in page
-    models = page[page.index("<section id='models'>"):page.index("<section id='platform'>")]
+    models = page[page.index("<section id='models'>"):page.index("<section id='approvals'>")]
     for version in ("lead-logreg-v1", "ticket-tfidf-logreg-v1", "invoice-logreg-v1"):
         assert f"<td>{version}</td>" in models
     assert models.count("<span class='ok'>holds</span>") == 4  # invoice risk in two regions
     assert models.count("<td>scores with it</td>") == 4 and "roc_auc 0." in models
+    approvals = page[page.index("<section id='approvals'>"):page.index("<section id='platform'>")]
+    assert approvals.count("<span class='ok'>approved</span> by") == 7  # 4 consumers, 3 models
+    # Each region's kept model meets its approval's floors: invoice risk in two regions,
+    # ticket routing in one; lead scoring's approval sets none.
+    assert approvals.count("<span class='ok'>meets</span>") == 3 and "not approved" not in approvals
+    assert "no held-out floor set" in approvals
 
 
 def test_a_browser_renders_the_catalog_and_the_lineage_graph(report, browser, tmp_path):
@@ -85,3 +91,28 @@ def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
     assert "(1 revoked or expired)" in scoring
     routing = section[section.index("<h3>support_routing</h3>"):]
     assert "tokens: none active" in routing
+
+
+def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(data_dir,
+                                                                              monkeypatch):
+    from orchestration.lib import alerts, incidents
+    from orchestration.lib.report.oversight import incidents_section
+
+    monkeypatch.setenv("STEWARD_NOW", "-40d")  # resolved too long ago to show
+    alerts.fire("run:steward_pipeline", "run_failed", "steward_pipeline failed")
+    incidents.resolve(1, "ana", "rerun")
+    monkeypatch.setenv("STEWARD_NOW", "-2d")
+    alerts.fire("grants:eu", "grants_drift", "steward_eu: grants beyond the policy taken back")
+    incidents.acknowledge(2, "ben", "checking the role")
+    alerts.resolve("grants:", set())
+    monkeypatch.delenv("STEWARD_NOW")
+    alerts.fire("slo:marts/ticket_features", "slo_breach", "freshness lag 30h > 24h")
+
+    section = incidents_section()
+    unresolved = section[section.index("<h3>Unresolved (1)"):section.index("<h3>Resolved")]
+    resolved = section[section.index("<h3>Resolved in the last 30 days (1)"):]
+    assert "<td>INC-3</td>" in unresolved and "class='warn'>warning" in unresolved
+    assert "href='docs/runbooks/slo_breach.md'" in unresolved
+    assert "<td>INC-2</td>" in resolved and "INC-1" not in section
+    assert "<b>acknowledged</b> by ben: checking the role" in resolved
+    assert "<td>ben, after " in resolved and "-INC-2-grants_drift.md</code>" in resolved

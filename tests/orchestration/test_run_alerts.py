@@ -9,7 +9,7 @@ import json
 import dagster as dg
 
 from orchestration.defs.automation.alerts import run_failure_alerts, run_recovery
-from orchestration.lib import alerts
+from orchestration.lib import incidents
 from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
 from tests.conftest import write_tiny_estate
 
@@ -47,7 +47,7 @@ def test_a_failed_daemon_run_alerts_once_until_a_success_resolves_it(data_dir, d
     sent = [json.loads(line) for line in sink.read_text().splitlines()]
     assert len(sent) == 1 and sent[0]["kind"] == "run_failed"
     assert "[eu] failed" in sent[0]["title"] and sent[0]["details"]["run_id"] == failed.run_id
-    assert [row[4] for row in alerts.open_incidents()] == [2]
+    assert [i.occurrences for i in incidents.listed()] == [2]
 
     ours = _build_eu(instance, {TRIGGER_TAG: STEWARD_RUN})  # `steward run` alerts per asset
     _sensed(run_failure_alerts, instance, ours, ours.get_run_failure_event())
@@ -62,4 +62,4 @@ def test_a_failed_daemon_run_alerts_once_until_a_success_resolves_it(data_dir, d
     healed = _build_eu(instance, SENSOR_TAGS)
     assert healed.success
     _sensed(run_recovery, instance, healed, healed.get_run_success_event())
-    assert alerts.open_incidents() == []
+    assert incidents.listed() == []

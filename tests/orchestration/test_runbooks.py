@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from orchestration.lib import alerts
+from orchestration.lib import alerts, incidents
 from orchestration.lib.settings import PROJECT_ROOT
 
-RUNBOOKS = PROJECT_ROOT / alerts.RUNBOOKS
+RUNBOOKS = PROJECT_ROOT / incidents.RUNBOOKS
 SECTIONS = ("What it means", "How to confirm", "How to fix", "How to verify")
 
 
@@ -20,7 +20,7 @@ def _sections(text: str) -> dict[str, str]:
     return {title.strip(): body.strip() for title, body in zip(titles, bodies, strict=True)}
 
 
-@pytest.mark.parametrize("kind", alerts.KINDS)
+@pytest.mark.parametrize("kind", incidents.KINDS)
 def test_every_alert_kind_has_a_runbook_with_each_section_written(kind):
     page = RUNBOOKS / f"{kind}.md"
     assert page.exists(), f"alert kind {kind} has no runbook: write {page}"
@@ -28,14 +28,21 @@ def test_every_alert_kind_has_a_runbook_with_each_section_written(kind):
     assert [title for title in SECTIONS if not sections.get(title)] == []
 
 
+@pytest.mark.parametrize("kind", incidents.KINDS)
+def test_every_runbook_states_the_severity_its_incidents_have(kind):
+    text = (RUNBOOKS / f"{kind}.md").read_text(encoding="utf-8")
+    assert re.findall(r"^Severity: \*\*(\w+)\*\*", text, flags=re.MULTILINE) == [
+        incidents.KINDS[kind]]
+
+
 def test_every_runbook_is_for_a_kind_steward_sends():
-    assert sorted(page.stem for page in RUNBOOKS.glob("*.md")) == sorted(alerts.KINDS)
+    assert sorted(page.stem for page in RUNBOOKS.glob("*.md")) == sorted(incidents.KINDS)
 
 
 def test_an_alert_of_a_kind_no_runbook_explains_is_refused_before_it_opens(data_dir):
-    with pytest.raises(alerts.UnknownAlertKind, match=r"docs/runbooks/disk_full\.md"):
+    with pytest.raises(incidents.UnknownAlertKind, match=r"docs/runbooks/disk_full\.md"):
         alerts.fire("disk:eu", "disk_full", "eu: disk full")
-    assert alerts.open_incidents() == []
+    assert incidents.listed(include_resolved=True) == []
 
 
 def test_an_alert_links_to_where_the_runbooks_are_published(data_dir, monkeypatch):

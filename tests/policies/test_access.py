@@ -21,6 +21,7 @@ from policies.access import (
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.engine import evaluate
 from policies.rules import Consumer, load_rules
+from tests.policies.approved import approving
 
 TICKETS = AssetFacts(
     key="support/tickets", owner="support", retention="2y", region="regional",
@@ -31,10 +32,10 @@ TICKETS = AssetFacts(
              "gender": ColumnFacts("gender", "sensitive")},
 )
 SHIPPED = load_rules()
-RULES = dataclasses.replace(SHIPPED, purposes={
+RULES = approving(dataclasses.replace(SHIPPED, purposes={
     name: dataclasses.replace(purpose, datasets=(*purpose.datasets, TICKETS.key))
     for name, purpose in SHIPPED.purposes.items() if name != "billing"
-} | {"billing": SHIPPED.purposes["billing"]})
+} | {"billing": SHIPPED.purposes["billing"]}), "router")
 EFFECTIVE = evaluate(RULES, Catalog({TICKETS.key: TICKETS})).effective
 
 

@@ -72,11 +72,17 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
                     **{f"{name}_{region}": value for region, metrics in run.metrics.items()
                        for name, value in metrics.items()},
                     "skipped_regions": dg.MetadataValue.json(run.skipped),
+                    "unvalidated_regions": dg.MetadataValue.json(run.unvalidated),
                     "duration_s": round(time.monotonic() - started, 3),
                     CPU_SECONDS: clock.seconds()}
-        yield dg.MaterializeResult(
-            metadata=metadata,
-            check_results=[evaluate_policy(key, model.relation, list(run.rows))])
+        check = evaluate_policy(key, model.relation, list(run.rows))
+        if run.unvalidated:  # a region kept its last scores: the model fell below its floor
+            context.log.error(f"{model.key} not validated: {run.unvalidated}")
+            check = dg.AssetCheckResult(
+                check_name=POLICY_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(f"{region}: {why}"
+                                      for region, why in run.unvalidated.items()))
+        yield dg.MaterializeResult(metadata=metadata, check_results=[check])
 
     return _consume
 

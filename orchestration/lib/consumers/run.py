@@ -1,6 +1,8 @@
 """One run of a consumer model: decide every input, then read, train and score per region.
 
-Nothing is read until every input is allowed, so a consumer denied one dataset reads none. Each
+Nothing is read until the model's version is approved and every input is allowed, so a consumer
+denied one dataset reads none; a newly fitted model scores only if it meets its approval's
+held-out minimums, else the region keeps its previous scores and model. Each
 region is trained and scored on its own rows and its scores and fitted model stay in its own
 store (residency); a kept model scores until retraining is due (see kept.py). The table is
 replaced in one transaction, so a failed run leaves the previous scores readable.
@@ -32,6 +34,8 @@ from orchestration.lib.warehouse import (
     store_path,
     write_connection,
 )
+from policies.approvals import model_refusal, validation_refusal
+from policies.rules import load_rules
 
 
 @dataclass
@@ -42,6 +46,12 @@ class ConsumerRun:
     rows: dict[str, int] = field(default_factory=dict)  # region → rows in its scores table
     scored: dict[str, int] = field(default_factory=dict)  # region → rows scored by this run
     skipped: dict[str, str] = field(default_factory=dict)  # region → why it was not scored
+    # region → why its newly fitted model may not score (it keeps its previous scores)
+    unvalidated: dict[str, str] = field(default_factory=dict)
+
+
+class Unvalidated(Exception):
+    """A newly fitted model below its approval's held-out minimums."""
 
 
 def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> None:
@@ -87,6 +97,10 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
               .to_pandas() for dataset, columns in model.inputs.items()}
     scored = model.train(frames, None if reason else found.model)
+    if reason:
+        short = validation_refusal(load_rules().decision_rights, model.key, scored.training)
+        if short:
+            raise Unvalidated(f"{short.reason} [{short.rule}]")
     used = found if reason is None else Kept(model.version, now, inputs.rows,
                                              kept.invalidations_so_far(), scored.training,
                                              scored.model)
@@ -99,16 +113,25 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     run.rows[region] = run.scored[region] = len(rows)
 
 
-def run_consumer(model: ConsumerModel) -> ConsumerRun:
-    run = ConsumerRun(model)
+def _refusals(model: ConsumerModel) -> list[tuple[str, str, str]]:
+    """(what, rule, reason) for the model's version if unapproved, and each input denied."""
+    unapproved = model_refusal(load_rules().decision_rights, model.key, model.version)
+    if unapproved:
+        return [(model.key, unapproved.rule, unapproved.reason)]
     decisions = [decision_for(model.consumer, dataset, columns, model.regions)
                  for dataset, columns in model.inputs.items()]
-    denied = [d for d in decisions if not d.allowed]
-    if denied:
-        run.blocked = "; ".join(f"{d.dataset}: {d.reason} [{d.rule}]" for d in denied)
+    return [(d.dataset, d.rule, d.reason) for d in decisions if not d.allowed]
+
+
+def run_consumer(model: ConsumerModel) -> ConsumerRun:
+    run = ConsumerRun(model)
+    refused = _refusals(model)
+    if refused:
+        run.blocked = "; ".join(f"{what}: {reason} [{rule}]" for what, rule, reason in refused)
         audit_log.append("consumer.blocked", model.key, {
             "consumer": model.consumer, "denied": [
-                {"dataset": d.dataset, "rule": d.rule, "reason": d.reason} for d in denied]})
+                {"dataset": what, "rule": rule, "reason": reason}
+                for what, rule, reason in refused]})
         return run
     now = current_time().replace(microsecond=0)
     for region in model.regions:
@@ -116,7 +139,9 @@ def run_consumer(model: ConsumerModel) -> ConsumerRun:
             _run_region(model, region, now, run)
         except (NotBuilt, NotEnoughData) as reason:
             run.skipped[region] = str(reason)
+        except Unvalidated as reason:
+            run.unvalidated[region] = str(reason)
     audit_log.append("consumer.run", model.key, {
         "consumer": model.consumer, "rows": run.rows, "metrics": run.metrics,
-        "skipped": run.skipped})
+        "skipped": run.skipped, "unvalidated": run.unvalidated})
     return run

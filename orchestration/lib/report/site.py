@@ -3,9 +3,9 @@
 Sections: the catalog (every asset with owner, tags, columns and classifications, violations),
 the lineage graph (click an asset to light up its lineage), who may read what and why (each
 consumer's decision per dataset), retention status, quality history with a plot per suite,
-service levels with the freshness history, and the tail of the audit log with its
-verification. Inline CSS and a few lines of inline
-script; nothing is fetched from a network.
+service levels with the freshness history, the incidents alerts opened, and the tail of the
+audit log with its verification. Inline CSS and a few lines of inline script; nothing is
+fetched from a network.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from orchestration.lib.metrics import read_metrics
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.docs import all_rows, write_quality_docs
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
+from orchestration.lib.report.oversight import decision_rights_section, incidents_section
 from orchestration.lib.retention import expired_rows
 from orchestration.lib.settings import current_time
 from orchestration.lib.slis import history as slo_history
@@ -344,7 +345,9 @@ def render_page() -> str:
         ("quality", "Data quality", _quality()),
         ("slos", "Service levels", _slos()),
         ("models", "Consumer models", _consumer_models()),
+        ("approvals", "Decision rights and approvals", decision_rights_section()),
         ("platform", "Platform metrics", _platform()),
+        ("incidents", "Incidents", incidents_section()),
         ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
     ]
     nav = "".join(f"<a href='#{anchor}'>{title.split(',')[0]}</a>"

@@ -1,0 +1,117 @@
+"""The report's sections on what people decide and do: the committee's approvals, with each
+model's validation against them, and the incidents alerts opened, with their timelines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from html import escape
+from pathlib import Path
+
+from orchestration.lib import incidents, postmortems
+from orchestration.lib.consumers import kept
+from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.postmortems import handled
+from orchestration.lib.settings import current_time
+from policies.approvals import validation_refusal
+from policies.rules import load_rules
+
+INCIDENTS_RESOLVED_SHOWN = timedelta(days=30)
+
+
+def _e(value: object) -> str:
+    return escape(str(value))
+
+
+def _approval_cell(approval) -> str:
+    if approval is None:
+        return "<span class='bad'>not approved</span>"
+    return (f"<span class='ok'>approved</span> by {_e(approval.approved_by)} on "
+            f"{approval.approved_at:%Y-%m-%d} ({_e(approval.ticket)})")
+
+
+def _model_validation(model, approval) -> str:
+    """The approval's held-out floors against each region's kept model."""
+    if approval is None or approval.version != model.version:
+        approved = f" (approved: {_e(approval.version)})" if approval else ""
+        return f"<span class='bad'>version {_e(model.version)} not approved{approved}</span>"
+    if not approval.min_held_out:
+        return "no held-out floor set"
+    parts = []
+    for region in model.regions:
+        found = kept.load(model.name, region)
+        if found is None:
+            parts.append(f"{region}: not trained yet")
+            continue
+        refused = validation_refusal(load_rules().decision_rights, model.key, found.training)
+        parts.append(f"{region}: <span class='bad'>{_e(refused.reason)}</span>" if refused else
+                     f"{region}: <span class='ok'>meets</span> " + _e(", ".join(
+                         f"{name} {found.training.get(name)} ≥ {floor:g}"
+                         for name, floor in approval.min_held_out.items())))
+    return "<br>".join(parts)
+
+
+def decision_rights_section() -> str:
+    rights = load_rules().decision_rights
+    holders = "; ".join(f"a {right}: {_e(', '.join(who))}" for right, who in rights.rights.items())
+    consumers = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(consumer.team)}</td><td>{_e(consumer.purpose)}</td>"
+        f"<td>{_approval_cell(rights.consumers.get(name))}</td></tr>"
+        for name, consumer in load_rules().consumers.items())
+    models = ""
+    for model in CONSUMER_MODELS:
+        approval = rights.models.get(model.key)
+        audited = "required, declared" if approval and approval.fairness_audited else "—"
+        models += (f"<tr><td>{_e(model.key)}</td><td>{_e(model.version)}</td>"
+                   f"<td>{_approval_cell(approval)}</td>"
+                   f"<td>{_model_validation(model, approval)}</td><td>{audited}</td></tr>")
+    return (f"<p>The <b>{_e(rights.committee)}</b> ({_e(', '.join(rights.members))}) decides; "
+            f"may approve {holders} (<code>policies/approvals.yaml</code>). An unapproved "
+            "consumer reads nothing; a model scores only with its approved version, and a "
+            "freshly fitted one only when it meets its held-out floors (else the region keeps "
+            "its last scores). Each approval is in the audit log (<code>approval.recorded"
+            "</code>).</p><h3>Consumers</h3><table><tr><th>consumer</th><th>team</th>"
+            f"<th>purpose</th><th>approval</th></tr>{consumers}</table><h3>Models</h3>"
+            "<table><tr><th>model</th><th>version in code</th><th>approval</th>"
+            f"<th>validation (kept model, per region)</th><th>fairness audit</th></tr>{models}"
+            "</table>")
+
+
+def _incident_rows(found: list) -> str:
+    rows = []
+    for incident in found:
+        steps = "".join(
+            f"<li>{e.at:%Y-%m-%d %H:%M:%S} <b>{_e(e.event)}</b> by {_e(e.actor)}"
+            f"{': ' + _e(e.note) if e.note else ''}</li>"
+            for e in incidents.timeline(incident.id))
+        level = {"critical": "bad", "error": "bad", "warning": "warn"}[incident.severity]
+        postmortem = (f"<br>postmortem <code>{_e(Path(incident.postmortem).name)}</code>"
+                      if incident.postmortem else "")
+        rows.append(
+            f"<tr><td>{incident.name}</td><td>{_e(incident.status)}</td>"
+            f"<td class='{level}'>{_e(incident.severity)}</td><td>{_e(incident.kind)}</td>"
+            f"<td><details><summary>{_e(incident.title)}</summary><ol>{steps}</ol></details>"
+            f"</td><td>{incident.opened_at:%Y-%m-%d %H:%M}</td><td>{incident.occurrences}</td>"
+            f"<td>{_e(handled(incident, 'acknowledged'))}</td>"
+            f"<td>{_e(handled(incident, 'resolved'))}</td>"
+            f"<td><a href='{_e(incident.runbook)}'>runbook</a>{postmortem}</td></tr>")
+    return ("<table><tr><th>incident</th><th>status</th><th>severity</th><th>kind</th>"
+            "<th>what (click for the timeline)</th><th>opened (UTC)</th><th>alerts</th>"
+            "<th>acknowledged</th><th>resolved</th><th>what to do</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
+def incidents_section() -> str:
+    since = current_time() - INCIDENTS_RESOLVED_SHOWN
+    found = incidents.listed(include_resolved=True, since=since)
+    unresolved = [i for i in found if i.status != incidents.RESOLVED]
+    resolved = [i for i in found if i.status == incidents.RESOLVED]
+    parts = ["<p>What the alerts opened. The on-call acknowledges with <code>steward incidents "
+             "ack</code>; a healthy run resolves an incident, or a person does with <code>"
+             "steward incidents resolve</code>. A resolved incident of severity error or worse "
+             f"gets a blameless postmortem to complete in <code>{_e(postmortems.folder())}"
+             "</code>.</p>",
+             f"<h3>Unresolved ({len(unresolved)})</h3>",
+             _incident_rows(unresolved) if unresolved else "<p class='ok'>none</p>",
+             f"<h3>Resolved in the last {INCIDENTS_RESOLVED_SHOWN.days} days ({len(resolved)})"
+             "</h3>", _incident_rows(resolved) if resolved else "<p>none</p>"]
+    return "".join(parts)

@@ -1,0 +1,18 @@
+"""Rules under which made-up consumers of a test are approved, as a real one would be."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+from policies.approvals import Approval
+from policies.rules import RuleSet
+
+
+def approving(rules: RuleSet, *consumers: str) -> RuleSet:
+    """`rules` with each of `consumers` approved by a member holding the right."""
+    rights = rules.decision_rights
+    approver = rights.rights["consumer"][0]
+    granted = {name: Approval(name, approver, date.today(), "TEST-1") for name in consumers}
+    return dataclasses.replace(rules, decision_rights=dataclasses.replace(
+        rights, consumers={**rights.consumers, **granted}))
