@@ -97,6 +97,7 @@ def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(da
                                                                               monkeypatch):
     from orchestration.lib import alerts, incidents
     from orchestration.lib.report.oversight import incidents_section
+    from orchestration.lib.settings import PROJECT_ROOT
 
     monkeypatch.setenv("STEWARD_NOW", "-40d")  # resolved too long ago to show
     alerts.fire("run:steward_pipeline", "run_failed", "steward_pipeline failed")
@@ -112,7 +113,7 @@ def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(da
     unresolved = section[section.index("<h3>Unresolved (1)"):section.index("<h3>Resolved")]
     resolved = section[section.index("<h3>Resolved in the last 30 days (1)"):]
     assert "<td>INC-3</td>" in unresolved and "class='warn'>warning" in unresolved
-    assert "href='docs/runbooks/slo_breach.md'" in unresolved
+    assert f"href='{PROJECT_ROOT.as_uri()}/docs/runbooks/slo_breach.md'" in unresolved
     assert "<td>INC-2</td>" in resolved and "INC-1" not in section
     assert "<b>acknowledged</b> by ben: checking the role" in resolved
     assert "<td>ben, after " in resolved and "-INC-2-grants_drift.md</code>" in resolved

@@ -11,7 +11,7 @@ from orchestration.lib import incidents, postmortems
 from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.postmortems import handled
-from orchestration.lib.settings import current_time
+from orchestration.lib.settings import PROJECT_ROOT, current_time
 from policies.approvals import validation_refusal
 from policies.rules import load_rules
 
@@ -20,6 +20,12 @@ INCIDENTS_RESOLVED_SHOWN = timedelta(days=30)
 
 def _e(value: object) -> str:
     return escape(str(value))
+
+
+def _openable(runbook: str) -> str:
+    """A runbook's address the report can open: a published URL as it is, a path in the
+    repository as a file link (the report is not in the repository's root)."""
+    return runbook if "://" in runbook else (PROJECT_ROOT / runbook).as_uri()
 
 
 def _approval_cell(approval) -> str:
@@ -93,7 +99,7 @@ def _incident_rows(found: list) -> str:
             f"</td><td>{incident.opened_at:%Y-%m-%d %H:%M}</td><td>{incident.occurrences}</td>"
             f"<td>{_e(handled(incident, 'acknowledged'))}</td>"
             f"<td>{_e(handled(incident, 'resolved'))}</td>"
-            f"<td><a href='{_e(incident.runbook)}'>runbook</a>{postmortem}</td></tr>")
+            f"<td><a href='{_e(_openable(incident.runbook))}'>runbook</a>{postmortem}</td></tr>")
     return ("<table><tr><th>incident</th><th>status</th><th>severity</th><th>kind</th>"
             "<th>what (click for the timeline)</th><th>opened (UTC)</th><th>alerts</th>"
             "<th>acknowledged</th><th>resolved</th><th>what to do</th></tr>"
