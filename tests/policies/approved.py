@@ -1,4 +1,4 @@
-"""Rules under which made-up consumers of a test are approved, as a real one would be."""
+"""Rules under which a test's consumers are approved, as a real one would be, or are not."""
 
 from __future__ import annotations
 
@@ -16,3 +16,10 @@ def approving(rules: RuleSet, *consumers: str) -> RuleSet:
     granted = {name: Approval(name, approver, date.today(), "TEST-1") for name in consumers}
     return dataclasses.replace(rules, decision_rights=dataclasses.replace(
         rights, consumers={**rights.consumers, **granted}))
+
+
+def withdrawing(rules: RuleSet, *consumers: str) -> RuleSet:
+    """`rules` with the approvals of `consumers` taken back."""
+    rights = rules.decision_rights
+    return dataclasses.replace(rules, decision_rights=dataclasses.replace(
+        rights, consumers={k: v for k, v in rights.consumers.items() if k not in consumers}))

@@ -3,8 +3,6 @@ the reason and the fix, for what it did not."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from policies.access import decide
 from policies.approvals import (
     CONSUMER_UNAPPROVED,
@@ -16,14 +14,10 @@ from policies.approvals import (
 from policies.catalog import Catalog
 from policies.engine import evaluate
 from policies.rules import load_rules
+from tests.policies.approved import withdrawing
 
 SHIPPED = load_rules()
 RIGHTS = SHIPPED.decision_rights
-
-
-def _unapproved(consumer: str):
-    return dataclasses.replace(SHIPPED, decision_rights=dataclasses.replace(
-        RIGHTS, consumers={k: v for k, v in RIGHTS.consumers.items() if k != consumer}))
 
 
 def test_the_committee_and_its_rights_are_read_from_approvals_yaml():
@@ -34,7 +28,7 @@ def test_the_committee_and_its_rights_are_read_from_approvals_yaml():
 
 
 def test_an_unapproved_consumer_is_denied_before_anything_else_is_decided():
-    rules = _unapproved("lead_scoring")
+    rules = withdrawing(SHIPPED, "lead_scoring")
     consumer = rules.consumers["lead_scoring"]
     approved = decide(SHIPPED, consumer, "marts/customer_features", None)
     assert approved.rule != CONSUMER_UNAPPROVED  # denied for the unknown dataset instead
@@ -45,7 +39,7 @@ def test_an_unapproved_consumer_is_denied_before_anything_else_is_decided():
 
 
 def test_the_policy_check_names_an_unapproved_consumer_once():
-    violations = evaluate(_unapproved("support_routing"), Catalog({})).violations
+    violations = evaluate(withdrawing(SHIPPED, "support_routing"), Catalog({})).violations
     [unapproved] = [v for v in violations if v.rule == CONSUMER_UNAPPROVED]
     assert unapproved.asset == "consumer:support_routing"
     assert unapproved.declared_in == "policies/approvals.yaml"

@@ -8,6 +8,7 @@ import pytest
 
 from policies.access import CLEARANCE_DENIED, PASS, decide
 from policies.exposure import exposures
+from tests.policies.approved import withdrawing
 from tests.policies.test_access import EFFECTIVE, RULES, TICKETS, _consumer
 
 
@@ -50,3 +51,9 @@ def test_a_dataset_outside_the_purpose_or_the_regions_is_not_exposed():
 def test_a_consumer_cleared_for_nothing_it_reads_is_not_exposed():
     assert exposures(_rules_with(_consumer(clearance="none", purpose="billing")), EFFECTIVE) \
         == []
+
+
+def test_a_consumer_the_committee_has_not_approved_is_granted_nothing():
+    consumer = _consumer()
+    assert exposures(_rules_with(consumer), EFFECTIVE) != []
+    assert exposures(withdrawing(_rules_with(consumer), consumer.name), EFFECTIVE) == []
