@@ -9,10 +9,12 @@ short at its end is caught too. `verify` and `export` read it back.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
 import secrets
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,10 +208,28 @@ def _approvals(directory: Path) -> dict[str, dict]:
             for subject, a in granted.items()}
 
 
+def _provenance(directory: Path) -> dict:
+    """Who put the rule files in force (the account running Steward) and, where they are kept
+    in git, the last commit that changed them (its author) and whether they differ from it."""
+    found = {"by": getpass.getuser()}
+    try:
+        last = subprocess.run(["git", "-C", str(directory), "log", "-1", "--format=%H %an <%ae>",
+                               "--", "."], capture_output=True, text=True, timeout=10)
+        edited = subprocess.run(["git", "-C", str(directory), "status", "--porcelain", "--", "."],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):  # no git here: the account is what is known
+        return found
+    if last.returncode == 0 and last.stdout.strip():
+        commit, author = last.stdout.strip().split(" ", 1)
+        found.update(commit=commit, committed_by=author,
+                     uncommitted_edits=bool(edited.stdout.strip()))
+    return found
+
+
 def record_policy_files(directory: Path) -> Entry | None:
     """Append `policy.changed` when the rule files differ from the last recorded version, and
     with it `approval.recorded` for each approval new or changed since (who, when, ticket) and
-    `approval.withdrawn` for each one gone."""
+    `approval.withdrawn` for each one gone. Each says who put the files in force (`_provenance`)."""
     digests = _rule_digests(directory)
     [last] = [_row_to_entry(row) for row in rows_if_present(
         audit_store(), TABLE, f"SELECT * FROM {TABLE} WHERE kind = 'policy.changed' "
@@ -222,7 +242,7 @@ def record_policy_files(directory: Path) -> Entry | None:
     before = last.details.get("approvals", {}) if last else {}
     entry = append("policy.changed", str(directory.name),
                    {"files": digests, "changed": changed, "version": rules_version(directory),
-                    "approvals": approvals})
+                    "approvals": approvals, **_provenance(directory)})
     granted = [(s, a) for s, a in approvals.items() if before.get(s) != a]
     withdrawn = [(s, before[s]) for s in before if s not in approvals]
     for kind, records in (("approval.recorded", granted), ("approval.withdrawn", withdrawn)):

@@ -3,6 +3,7 @@ and a change of the policy files is recorded once."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -150,3 +151,18 @@ def test_each_approval_granted_or_withdrawn_is_recorded_with_who_and_when(data_d
     assert granted.details["version"] == "invoice-logreg-v2"
     assert granted.details["approved_by"] == "responsible-ai-lead" and granted.details["ticket"]
     assert recorded["approval.withdrawn"].subject == "consumer:fairness_audit"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed here")
+def test_a_policy_change_names_who_put_it_in_force_and_the_commit(data_dir, tmp_path):
+    rules = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "data"))
+    assert record_policy_files(rules).details["by"] == getpass.getuser()
+    assert "commit" not in entries()[0].details  # not kept in git: the account is what is known
+    git = ["git", "-C", str(rules), "-c", "user.name=Ana Lead", "-c", "user.email=ana@example.com"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "floors"]):
+        subprocess.run([*git, *step], check=True, capture_output=True)
+    (rules / "slos.yaml").write_text((rules / "slos.yaml").read_text() + "# tighter\n")
+    changed = record_policy_files(rules).details
+    assert changed["committed_by"] == "Ana Lead <ana@example.com>" and len(changed["commit"]) == 40
+    assert changed["uncommitted_edits"] is True
