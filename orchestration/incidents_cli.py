@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -80,9 +79,9 @@ def show(incident: IncidentArgument) -> None:
 def ack(incident: IncidentArgument, by: ByOption = "",
         note: Annotated[str, typer.Option(help="what you are doing about it")] = "") -> None:
     """Acknowledge: you are on it. Audited."""
-    from orchestration.lib import incidents
+    from orchestration.lib import audit_log, incidents
 
-    _acting(incidents.acknowledge, _number(incident), by or getpass.getuser(), note)
+    _acting(incidents.acknowledge, _number(incident), by or audit_log.account(), note)
 
 
 @incidents_app.command()
@@ -92,6 +91,6 @@ def resolve(incident: IncidentArgument,
     """Resolve by hand, for a condition Steward cannot see clear itself (a failed run nobody
     will rerun, say); a healthy run resolves the others. Audited; an error or worse gets a
     postmortem to complete."""
-    from orchestration.lib import incidents
+    from orchestration.lib import audit_log, incidents
 
-    _acting(incidents.resolve, _number(incident), by or getpass.getuser(), note)
+    _acting(incidents.resolve, _number(incident), by or audit_log.account(), note)

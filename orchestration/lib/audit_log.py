@@ -208,10 +208,18 @@ def _approvals(directory: Path) -> dict[str, dict]:
             for subject, a in granted.items()}
 
 
+def account() -> str:
+    """The account Steward runs as, for the record (a container's bare UID has no name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 def _provenance(directory: Path) -> dict:
     """Who put the rule files in force (the account running Steward) and, where they are kept
     in git, the last commit that changed them (its author) and whether they differ from it."""
-    found = {"by": getpass.getuser()}
+    found = {"by": account()}
     try:
         last = subprocess.run(["git", "-C", str(directory), "log", "-1", "--format=%H %an <%ae>",
                                "--", "."], capture_output=True, text=True, timeout=10)
