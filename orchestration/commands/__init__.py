@@ -1,0 +1,2 @@
+"""The `steward` subcommands, one module per group; `orchestration/cli.py` puts them
+together."""
