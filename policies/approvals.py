@@ -38,6 +38,8 @@ class DecisionRights:
     rights: dict[str, tuple[str, ...]]  # right → the members who hold it
     consumers: dict[str, Approval]
     models: dict[str, Approval]
+    # A held-out measure on fewer rows than this is noise: floors are judged from this many.
+    min_held_out_rows: int = 100
 
 
 NOBODY_APPROVED = DecisionRights("governance committee", (), {right: () for right in RIGHTS},
@@ -74,9 +76,21 @@ def model_refusal(rights: DecisionRights, model: str, version: str) -> Refusal |
     return None
 
 
+def too_few_to_judge(rights: DecisionRights, model: str, held_out: dict) -> str | None:
+    """Why a fitted model's floors cannot be judged: its held-out set is too small for its
+    measures to mean anything. None when they can be, or when it has none."""
+    rows = held_out.get("rows_held_out", 0)
+    if not rights.models[model].min_held_out or rows >= rights.min_held_out_rows:
+        return None
+    return (f"floors not judged: {rows} held-out rows, fewer than the "
+            f"{rights.min_held_out_rows} they need")
+
+
 def validation_refusal(rights: DecisionRights, model: str, held_out: dict) -> Refusal | None:
     """Why a newly fitted model may not score: a held-out measure below its approval's floor
-    (or not measured at all)."""
+    (or not measured at all), judged on a held-out set large enough to mean something."""
+    if too_few_to_judge(rights, model, held_out):
+        return None
     floors = rights.models[model].min_held_out
     short = [f"{name} not measured (needs ≥ {floor})"
              if not isinstance(held_out.get(name), int | float) else
@@ -153,5 +167,8 @@ def load_decision_rights(doc: Located, consumers) -> DecisionRights:
                 raise doc.error(f"no consumer {subject!r} is declared in consumers.yaml",
                                 "consumers", subject)
             approved[right][subject] = _approval(doc, rights, members, subject, body, right)
+    rows = data.get("min_held_out_rows", 100)
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        raise doc.error("min_held_out_rows must be a positive whole number", "min_held_out_rows")
     return DecisionRights(str(committee.get("name", "governance committee")), tuple(members),
-                          rights, approved["consumer"], approved["model"])
+                          rights, approved["consumer"], approved["model"], rows)

@@ -53,9 +53,9 @@ def test_the_page_holds_every_section_with_real_content(report):
     assert models.count("<td>scores with it</td>") == 4 and "roc_auc 0." in models
     approvals = page[page.index("<section id='approvals'>"):page.index("<section id='platform'>")]
     assert approvals.count("<span class='ok'>approved</span> by") == 7  # 4 consumers, 3 models
-    # Each region's kept model meets its approval's floors: invoice risk in two regions,
-    # ticket routing in one; lead scoring's approval sets none.
-    assert approvals.count("<span class='ok'>meets</span>") == 3 and "not approved" not in approvals
+    # The tiny estate's held-out sets are too small to judge floors on: invoice risk in two
+    # regions, ticket routing in one; lead scoring's approval sets none.
+    assert approvals.count("floors not judged: ") == 3 and "not approved" not in approvals
     assert "no held-out floor set" in approvals
 
 

@@ -9,6 +9,7 @@ from policies.approvals import (
     MODEL_UNAPPROVED,
     MODEL_UNVALIDATED,
     model_refusal,
+    too_few_to_judge,
     validation_refusal,
 )
 from policies.catalog import Catalog
@@ -56,11 +57,20 @@ def test_a_model_scores_only_with_the_version_the_committee_approved():
 
 
 def test_a_fitted_model_below_its_held_out_floor_is_refused():
-    model = "consumers/invoice_risk"
-    assert validation_refusal(RIGHTS, model, {"roc_auc": 0.71, "accuracy": 0.6}) is None
-    low = validation_refusal(RIGHTS, model, {"roc_auc": 0.5})
+    model, enough = "consumers/invoice_risk", {"rows_held_out": RIGHTS.min_held_out_rows}
+    assert validation_refusal(RIGHTS, model, {**enough, "roc_auc": 0.71}) is None
+    low = validation_refusal(RIGHTS, model, {**enough, "roc_auc": 0.5})
     assert low.rule == MODEL_UNVALIDATED and "roc_auc 0.5 < 0.6" in low.reason
-    unmeasured = validation_refusal(RIGHTS, model, {"accuracy": 0.9})
+    unmeasured = validation_refusal(RIGHTS, model, {**enough, "accuracy": 0.9})
     assert "roc_auc not measured (needs ≥ 0.6)" in unmeasured.reason
     # A model whose approval sets no floor is judged by what else the approval requires.
-    assert validation_refusal(RIGHTS, "consumers/lead_scores", {"roc_auc": 0.3}) is None
+    assert validation_refusal(RIGHTS, "consumers/lead_scores", {**enough, "roc_auc": 0.3}) is None
+
+
+def test_floors_are_not_judged_on_a_held_out_set_too_small_to_mean_anything():
+    model, few = "consumers/invoice_risk", {"rows_held_out": RIGHTS.min_held_out_rows - 1}
+    assert validation_refusal(RIGHTS, model, {**few, "roc_auc": 0.3}) is None
+    assert too_few_to_judge(RIGHTS, model, {**few, "roc_auc": 0.3}) == (
+        f"floors not judged: {few['rows_held_out']} held-out rows, fewer than the "
+        f"{RIGHTS.min_held_out_rows} they need")
+    assert too_few_to_judge(RIGHTS, "consumers/lead_scores", few) is None  # it has no floors

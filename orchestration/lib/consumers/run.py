@@ -34,7 +34,7 @@ from orchestration.lib.warehouse import (
     store_path,
     write_connection,
 )
-from policies.approvals import model_refusal, validation_refusal
+from policies.approvals import model_refusal, too_few_to_judge, validation_refusal
 from policies.rules import load_rules
 
 
@@ -97,17 +97,21 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
               .to_pandas() for dataset, columns in model.inputs.items()}
     scored = model.train(frames, None if reason else found.model)
+    validation = {}
     if reason:
-        short = validation_refusal(load_rules().decision_rights, model.key, scored.training)
+        rights = load_rules().decision_rights
+        short = validation_refusal(rights, model.key, scored.training)
         if short:
             raise Unvalidated(f"{short.reason} [{short.rule}]")
+        unjudged = too_few_to_judge(rights, model.key, scored.training)
+        validation = {"validation": unjudged} if unjudged else {}
     used = found if reason is None else Kept(model.version, now, inputs.rows,
                                              kept.invalidations_so_far(), scored.training,
                                              scored.model)
     rows = scored.rows.assign(model_version=model.version, scored_at=now)
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
            replace(used, scored_inputs=inputs.digest))
-    run.metrics[region] = {**used.training, **scored.metrics,
+    run.metrics[region] = {**used.training, **scored.metrics, **validation,
                            "trained_at": used.trained_at.isoformat(sep=" "),
                            "trained_because": reason or NOT_DUE}
     run.rows[region] = run.scored[region] = len(rows)

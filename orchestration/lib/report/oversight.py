@@ -12,7 +12,7 @@ from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.postmortems import handled
 from orchestration.lib.settings import PROJECT_ROOT, current_time
-from policies.approvals import validation_refusal
+from policies.approvals import too_few_to_judge, validation_refusal
 from policies.rules import load_rules
 
 INCIDENTS_RESOLVED_SHOWN = timedelta(days=30)
@@ -48,7 +48,12 @@ def _model_validation(model, approval) -> str:
         if found is None:
             parts.append(f"{region}: not trained yet")
             continue
-        refused = validation_refusal(load_rules().decision_rights, model.key, found.training)
+        rights = load_rules().decision_rights
+        refused = validation_refusal(rights, model.key, found.training)
+        unjudged = too_few_to_judge(rights, model.key, found.training)
+        if unjudged:
+            parts.append(f"{region}: <span class='warn'>{_e(unjudged)}</span>")
+            continue
         parts.append(f"{region}: <span class='bad'>{_e(refused.reason)}</span>" if refused else
                      f"{region}: <span class='ok'>meets</span> " + _e(", ".join(
                          f"{name} {found.training.get(name)} ≥ {floor:g}"
