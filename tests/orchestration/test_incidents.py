@@ -5,12 +5,13 @@ and a resolved incident of severity error or worse leaves a blameless postmortem
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from orchestration.lib import alerts, audit_log, incidents, postmortems
-from orchestration.lib.settings import get_settings
+from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import write_connection
 from tests.conftest import run_steward
 
@@ -111,8 +112,9 @@ def test_open_incidents_of_an_older_ops_store_carry_over(data_dir):
         con.execute("CREATE TABLE incidents (key VARCHAR PRIMARY KEY, kind VARCHAR, "
                     "title VARCHAR, details VARCHAR, opened_at TIMESTAMP, last_seen TIMESTAMP, "
                     "occurrences INTEGER)")
+        opened = current_time() - timedelta(hours=2)
         con.execute("INSERT INTO incidents VALUES ('grants:us', 'grants_drift', 'drift', '{}', "
-                    "TIMESTAMP '2000-01-01 09:00', TIMESTAMP '2000-01-01 10:00', 4)")
+                    "?, ?, 4)", [opened, opened + timedelta(hours=1)])
     assert alerts.fire("grants:us", "grants_drift", "drift") is None  # still the same incident
     [carried] = incidents.listed()
     assert (carried.name, carried.severity, carried.occurrences) == ("INC-1", "critical", 5)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 
+from orchestration.lib.settings import current_time
 from policies.approvals import Approval
 from policies.rules import RuleSet
 
@@ -13,7 +13,8 @@ def approving(rules: RuleSet, *consumers: str) -> RuleSet:
     """`rules` with each of `consumers` approved by a member holding the right."""
     rights = rules.decision_rights
     approver = rights.rights["consumer"][0]
-    granted = {name: Approval(name, approver, date.today(), "TEST-1") for name in consumers}
+    today = current_time().date()
+    granted = {name: Approval(name, approver, today, "TEST-1") for name in consumers}
     return dataclasses.replace(rules, decision_rights=dataclasses.replace(
         rights, consumers={**rights.consumers, **granted}))
 
