@@ -6,13 +6,20 @@ distinct values) are withheld, as the read path suppresses them."""
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from orchestration.lib import alerts, audit_log
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.pseudonyms import consumer_key
 from orchestration.lib.settings import postgres_dsn
-from orchestration.lib.warehouse import postgres, qualified, quote_ident
+from orchestration.lib.warehouse import (
+    enforced_in_database,
+    postgres,
+    qualified,
+    quote_ident,
+    store_path,
+)
 from orchestration.lib.warehouse.grants import (
     GRANTS_SCHEMA,
     KEYED_HASH,
@@ -21,6 +28,7 @@ from orchestration.lib.warehouse.grants import (
     apply,
     beyond_policy,
     plan,
+    rebuild_lock,
 )
 from orchestration.lib.warehouse.regex import postgres_regex, redaction_expression
 from policies.access import Spread
@@ -114,6 +122,13 @@ def restore(region: str) -> Enforced:
     else:
         alerts.resolve(f"grants:{region}", set())
     return enforced
+
+
+def rebuilding(region: str) -> AbstractContextManager:
+    """Held around a write that may drop the region's governed tables, up to and including
+    its `restore`: consumers' reads through the database wait for their views to be back.
+    Nothing to hold where the database does not serve the policy."""
+    return rebuild_lock(store_path(region)) if enforced_in_database() else nullcontext()
 
 
 def take_back(region: str, relation: tuple[str, str]) -> list[str]:

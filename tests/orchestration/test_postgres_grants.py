@@ -5,6 +5,8 @@ show as drift, and apply puts the database back."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import psycopg2
@@ -263,6 +265,29 @@ def test_a_dbt_rebuild_drops_the_grants_and_apply_restores_them(granted, tmp_pat
         with _as(postgres, "lead_scoring", "us") as con, con.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM consumer_lead_scoring.marts__customer_features")
             assert cursor.fetchone()[0] > 0
+
+
+def test_a_read_during_a_rebuild_waits_for_its_view_to_come_back(granted, tmp_path,
+                                                                 monkeypatch):
+    """A consumer run reading while another worker rebuilds the table under its view reads
+    the rebuilt rows once the grants are back, rather than failing to find the view."""
+    from orchestration.lib.database_grants import rebuilding, restore
+    from orchestration.lib.governed_read import read_dataset
+
+    _, postgres, env = granted
+    _on_postgres(monkeypatch, env, postgres, "lead_scoring")
+    read: list = []
+    with ThreadPoolExecutor(1) as pool, rebuilding("us"):
+        rebuilt = dbt_build(postgres, "steward_us", "us", tmp_path, "--select",
+                            "customer_features")
+        assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+        reading = pool.submit(lambda: read.append(
+            read_dataset("marts/customer_features", "lead_scoring", regions=["us"])))
+        time.sleep(2)
+        assert not read, "the read went ahead while the view was gone"
+        restore("us")
+    reading.result(timeout=60)
+    assert read[0].num_rows > 0
 
 
 def test_new_scores_replace_a_table_a_consumer_s_view_is_built_on(granted, monkeypatch):

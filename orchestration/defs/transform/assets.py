@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.cpu import CpuClock
-from orchestration.lib.database_grants import restore
+from orchestration.lib.database_grants import rebuilding, restore
 from orchestration.lib.dbt import (
     PLATFORM_MODELS,
     StewardDbtCliResource,
@@ -145,7 +145,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
                           "run `steward policy check` for the reasons")
     clock = CpuClock()
-    with locked(store_path(region)):
+    with locked(store_path(region)), rebuilding(region):
         invocation = dbt.cli(["build", "--target", target,
                               "--vars", json.dumps({"region": region})],
                              context=context, raise_on_error=False,
@@ -154,8 +154,8 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
         succeeded = invocation.is_successful()
         # Read under the lock: the next build of this store writes the same folder.
         results = [] if succeeded else invocation.get_artifact("run_results.json")["results"]
-    if settings.warehouse == "postgres":
-        _enforce_grants(context, region)
+        if settings.warehouse == "postgres":
+            _enforce_grants(context, region)
     yield from _with_counts(events, region, clock.seconds())
     if succeeded:
         return

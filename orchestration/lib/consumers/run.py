@@ -20,7 +20,7 @@ from orchestration.lib.consumers import kept
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
-from orchestration.lib.database_grants import restore
+from orchestration.lib.database_grants import rebuilding, restore
 from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
@@ -59,17 +59,18 @@ def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> N
     casts = ", ".join(f"CAST({quote_ident(o.name)} AS {column_type(o.data_type)}) AS "
                       f"{quote_ident(o.name)}"
                       for o in model.outputs)
-    with write_connection(store_path(region)) as con:
-        stage_arrow(con, "scored", scored)
-        con.execute("BEGIN")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(model.relation[0])}")
-        # Consumers' masking views over the scores go with the old table; restored below.
-        replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored",
-                      drop_views=True)
-        kept.save(con, model.name, used)
-        con.execute("COMMIT")
-    if enforced_in_database():  # the new table came without the grants and views of the old
-        restore(region)
+    with rebuilding(region):
+        with write_connection(store_path(region)) as con:
+            stage_arrow(con, "scored", scored)
+            con.execute("BEGIN")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(model.relation[0])}")
+            # Consumers' masking views over the scores go with the old table; restored below.
+            replace_table(con, qualified(*model.relation), f"AS SELECT {casts} FROM scored",
+                          drop_views=True)
+            kept.save(con, model.name, used)
+            con.execute("COMMIT")
+        if enforced_in_database():  # the new table came without the grants and views of the old
+            restore(region)
 
 
 NOT_DUE = "not due: kept model scored"

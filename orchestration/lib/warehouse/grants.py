@@ -14,9 +14,9 @@ In each region's database, from the exposures the policy implies:
 
 `plan` compares that with what the catalogs say is granted (a manual GRANT shows as drift);
 `apply` makes them equal. A dbt rebuild drops a table with its grants, policies and views, so
-`apply` runs again after every build. `read_as` is Steward's own read on this backend: as the
-consumer's role (its login, or Steward become it), from its view, so the server masks, filters
-and audits it.
+`apply` runs again after every build, under `rebuild_lock`, which `read_as` waits on.
+`read_as` is Steward's own read on this backend: as the consumer's role (its login, or Steward
+become it), from its view, so the server masks, filters and audits it.
 """
 
 from __future__ import annotations
@@ -314,6 +314,20 @@ def apply(con: Connection, database: str, grants: DatabaseGrants) -> list[str]:
     return changes
 
 
+REBUILD_LOCK = f"SELECT {{}}(hashtext({sql_literal('steward: views rebuilding')}))"
+
+
+@contextmanager
+def rebuild_lock(store: postgres.Store) -> Iterator[None]:
+    """Hold the database's rebuild lock, around a write that drops governed tables (and the
+    consumers' views over them) until the grants are applied again: a consumer's read waits
+    for its view to be back instead of finding it gone. The server releases the lock if this
+    process dies, so a killed build never leaves readers waiting."""
+    with postgres.write_connection(store) as con:
+        con.execute(REBUILD_LOCK.format("pg_advisory_lock"))
+        yield
+
+
 class NotGranted(PermissionError):
     """The database does not serve this dataset to the consumer: its grants were not applied
     since the table was built."""
@@ -339,6 +353,7 @@ def read_as(store: postgres.Store, consumer: str, dataset: str, columns: list[st
     view = qualified(view_schema(consumer), view_name(dataset))
     with (postgres.reader(postgres.login_dsn(store, role_name(consumer), password)) if password
           else acting_as(store, consumer)) as con:
+        con.execute(REBUILD_LOCK.format("pg_advisory_lock_shared"))  # released on close
         try:
             return postgres.select_arrow(
                 con, f"SELECT {', '.join(map(quote_ident, columns))} FROM {view}")
