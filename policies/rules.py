@@ -9,6 +9,7 @@ from pathlib import Path
 
 from policies import overrides
 from policies.approvals import NOBODY_APPROVED, DecisionRights, load_decision_rights
+from policies.drift import DriftWatch, load_drift
 from policies.yaml_source import Located, PolicyFileError, load_located
 
 POLICIES_DIR = Path(__file__).resolve().parent
@@ -103,6 +104,9 @@ class RuleSet:
     slo_window_days: int = 7
     # Who may approve what, and what is approved (approvals.yaml); by default nothing is.
     decision_rights: DecisionRights = field(default_factory=lambda: NOBODY_APPROVED)
+    drift: dict[str, DriftWatch] = field(default_factory=dict)  # model → its watch
+    drift_bins: int = 10
+    drift_min_rows: int = 100  # fewer rows scored: drift is measured, not judged
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -348,8 +352,10 @@ def read_rules(directory: Path) -> RuleSet:
         if approval.fairness_audited and model not in audited:
             raise approvals_doc.error(f"{model} must be fairness-audited, but fairness.yaml "
                                       "has no audit of it", "models", model, "requires")
+    bins, min_rows, drift = load_drift(load_located(directory / "drift.yaml"))
     return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
-                   country_regions, fairness, _age_bands(fairness_doc), slos, window, rights)
+                   country_regions, fairness, _age_bands(fairness_doc), slos, window, rights,
+                   drift, bins, min_rows)
 
 
 _load_rules = cache(read_rules)

@@ -59,14 +59,15 @@ def _send(alert: Alert, incident_id: int) -> None:
             incidents.note_undelivered(incident_id, f"webhook: {error}")
 
 
-def fire(key: str, kind: str, title: str, details: dict | None = None) -> Alert | None:
-    """Open the incident and send its alert, or count one more occurrence of an unresolved
-    one. Returns the alert when one was sent."""
+def fire(key: str, kind: str, title: str, details: dict | None = None,
+         severity: str | None = None) -> Alert | None:
+    """Open the incident (of its kind's severity unless told) and send its alert, or count one
+    more occurrence of an unresolved one. Returns the alert when one was sent."""
     link = incidents.runbook(kind)  # an alert no runbook explains is refused before it opens
     now = current_time()
     with write_connection(get_settings().ops_store) as con:
         con.execute("BEGIN")
-        opened = incidents.open_or_count(con, key, kind, title, details or {}, now)
+        opened = incidents.open_or_count(con, key, kind, title, details or {}, now, severity)
         if opened:
             con.execute(f"CREATE TABLE IF NOT EXISTS {SENT_TABLE} (key VARCHAR, kind VARCHAR, "
                         "title VARCHAR, sent_at TIMESTAMP)")

@@ -37,6 +37,7 @@ KINDS = {  # every kind of alert Steward sends, with the severity of the inciden
     "policy_violation": "critical",
     "slo_breach": "warning",
     "grants_drift": "critical",
+    "model_drift": "warning",  # an error where the drift stops the model scoring
 }
 RUNBOOKS = "docs/runbooks"
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
@@ -153,7 +154,7 @@ def _note(con: Connection, incident_id: int, at: datetime, event: str, actor: st
 
 
 def open_or_count(con: Connection, key: str, kind: str, title: str, details: dict,
-                  now: datetime) -> Incident | None:
+                  now: datetime, severity: str | None = None) -> Incident | None:
     """In the caller's write transaction on the ops store: open an incident for `key`, or
     count one more occurrence of its unresolved one. Returns the incident when it opened."""
     _tables(con)
@@ -165,8 +166,8 @@ def open_or_count(con: Connection, key: str, kind: str, title: str, details: dic
         _note(con, counted[0][0], now, "alerted again", STEWARD, title)
         return None
     [(next_id,)] = con.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {TABLE}").fetchall()
-    row = (next_id, key, kind, KINDS[kind], title, json.dumps(details, default=str), OPEN, now,
-           now, 1)
+    row = (next_id, key, kind, severity or KINDS[kind], title,
+           json.dumps(details, default=str), OPEN, now, now, 1)
     # What is not known yet is written as NULL: a bound None has no type on PostgreSQL.
     con.execute(f"INSERT INTO {TABLE} VALUES ({', '.join(['?'] * len(row))}, NULL, NULL, "
                 "NULL, NULL, NULL)", list(row))

@@ -3,6 +3,7 @@ their scores in their regions, are audited, and a consumer declared wrongly is b
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from datetime import timedelta
@@ -240,12 +241,70 @@ def test_a_retrained_model_below_its_floor_keeps_the_last_scores_and_model(built
     record_policy_files(rules_dir)  # a rule change: every kept model is due to retrain
     before = _risk_scores("eu")
     run = run_consumer(invoice_risk)
-    assert set(run.unvalidated) == {"eu", "us"} and not run.blocked
-    assert "fails its validation: roc_auc" in run.unvalidated["eu"]
-    assert "< 1.0 [model.unvalidated]" in run.unvalidated["eu"]
+    assert set(run.held_back) == {"eu", "us"} and not run.blocked
+    assert "fails its validation: roc_auc" in run.held_back["eu"]
+    assert "< 1.0 [model.unvalidated]" in run.held_back["eu"]
     assert _risk_scores("eu") == before
     assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
-    assert entries()[-1].details["unvalidated"] == run.unvalidated
+    assert entries()[-1].details["held_back"] == run.held_back
+
+
+def test_every_consumer_model_is_watched_on_columns_it_reads_and_writes():
+    watches = load_rules().drift
+    for model in CONSUMER_MODELS:
+        watch = watches[model.key]
+        read = {column for columns in model.inputs.values() for column in columns}
+        written = {output.name for output in model.outputs}
+        assert set(watch.watch) <= read and {watch.score, watch.bands} <= written
+
+
+def test_a_population_drifted_past_block_keeps_the_last_scores_until_retrained(built_copy,
+                                                                               rules_dir,
+                                                                               monkeypatch):
+    from orchestration.lib import incidents
+    from orchestration.lib.consumers.drift import history
+
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    trained = kept.load("invoice_risk", "eu")
+    assert set(trained.reference) == {"invoice_amount", "customer_invoice_count",
+                                      "customer_late_payment_rate", "risk_score"}
+    before = _risk_scores("eu")
+    with write_connection(store_path("eu")) as con:  # a source switched to cents, say
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100")
+    drifted = run_consumer(invoice_risk)
+    assert "invoice_amount drifted from the training population" in drifted.drift_held["eu"]
+    assert drifted.drift_held["eu"].endswith("[model.drifted]") and "us" not in drifted.drift_held
+    assert not drifted.held_back  # nothing is broken: the data moved
+    assert _risk_scores("eu") == before and drifted.metrics["us"]["scores"] == KEPT_SCORES
+    opened = {i.key: i.severity for i in incidents.listed()}
+    assert opened == {"drift:consumers/invoice_risk:eu:warn": "warning",
+                      "drift:consumers/invoice_risk:eu:block": "error"}
+    measured = {(region, measure) for _, region, measure, _ in history("consumers/invoice_risk")}
+    assert {("eu", "psi:invoice_amount"), ("us", "psi:risk_score")} <= measured
+    assert {measure for region, measure in measured if region == "us"} & {
+        "share:low", "share:medium", "share:high"}
+
+    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
+    (rules_dir / "drift.yaml").write_text((rules_dir / "drift.yaml").read_text() + "# seen\n")
+    record_policy_files(rules_dir)  # a rule change: the model retrains on what it now sees
+    retrained = run_consumer(invoice_risk)
+    assert not retrained.drift_held and retrained.metrics["eu"]["drift"] == "stable"
+    assert retrained.metrics["eu"]["trained_because"].endswith("a rule change since training")
+    assert retrained.scored["eu"] == len(before)
+    assert incidents.listed() == []
+
+
+def test_a_kept_model_without_a_drift_reference_is_retrained_to_have_one(built_copy):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    unwatched = dataclasses.replace(kept.load("invoice_risk", "us"), reference=None)
+    with write_connection(store_path("us")) as con:  # as a model kept before drift was watched
+        kept.save(con, "invoice_risk", unwatched)
+    with write_connection(store_path("us")) as con:  # new rows to score, none to retrain for
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount + 1 "
+                    "WHERE invoice_id = (SELECT min(invoice_id) FROM marts.invoice_features)")
+    run = run_consumer(invoice_risk)
+    assert run.metrics["us"]["trained_because"] == "no drift reference kept with it"
+    assert kept.load("invoice_risk", "us").reference is not None
 
 
 def test_an_input_built_before_a_column_it_needs_skips_the_region_saying_why(built_copy):

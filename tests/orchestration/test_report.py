@@ -51,6 +51,8 @@ def test_the_page_holds_every_section_with_real_content(report):
         assert f"<td>{version}</td>" in models
     assert models.count("<span class='ok'>holds</span>") == 4  # invoice risk in two regions
     assert models.count("<td>scores with it</td>") == 4 and "roc_auc 0." in models
+    # Each kept model was trained on what it scored: no drift, one run plotted per region.
+    assert models.count("<span class='ok'>0.000</span> <svg class='plot'") == 4
     approvals = page[page.index("<section id='approvals'>"):page.index("<section id='platform'>")]
     assert approvals.count("<span class='ok'>approved</span> by") == 7  # 4 consumers, 3 models
     # The tiny estate's held-out sets are too small to judge floors on: invoice risk in two

@@ -69,12 +69,16 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
          "consumers/ticket_routes must be fairness-audited"),
         ("approvals.yaml", "{roc_auc: 0.6}", "{roc_auc: high}", 42,
          "requires.min_held_out maps a held-out measure to its minimum"),
+        ("drift.yaml", "    block_psi: 0.25\n  consumers/ticket_routes",
+         "    block_psi: 0.05\n  consumers/ticket_routes", 17,
+         "block_psi 0.05 must be above warn_psi 0.1"),
+        ("drift.yaml", "bins: 10", "bins: 1", 7, "bins must be a whole number from 2 to 100"),
     ],
     ids=["level", "region", "purpose", "duplicate", "dataset-key", "purpose-level",
          "fairness-threshold", "fairness-consumer", "age-bands", "slo-rate", "retention", "flow",
          "legal-basis", "transform", "country-twice", "hash-distinct", "approver-unknown",
          "approver-without-right", "approval-ticket", "approval-undeclared", "model-version",
-         "fairness-audit-required", "held-out-floor"],
+         "fairness-audit-required", "held-out-floor", "drift-thresholds", "drift-bins"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):
     _edit(rules_dir, file, old, new)

@@ -22,6 +22,7 @@ from orchestration.lib.policy_checks import (
     evaluate_policy,
     policy_check_spec,
 )
+from policies.drift import WARN
 from policies.rules import FairnessAudit, load_rules
 
 GROUP = "consumers"
@@ -72,19 +73,34 @@ def build_consumer_asset(model: ConsumerModel) -> dg.AssetsDefinition:
                     **{f"{name}_{region}": value for region, metrics in run.metrics.items()
                        for name, value in metrics.items()},
                     "skipped_regions": dg.MetadataValue.json(run.skipped),
-                    "unvalidated_regions": dg.MetadataValue.json(run.unvalidated),
+                    "held_back_regions": dg.MetadataValue.json({**run.held_back,
+                                                                **run.drift_held}),
                     "duration_s": round(time.monotonic() - started, 3),
                     CPU_SECONDS: clock.seconds()}
-        check = evaluate_policy(key, model.relation, list(run.rows))
-        if run.unvalidated:  # a region kept its last scores: the model fell below its floor
-            context.log.error(f"{model.key} not validated: {run.unvalidated}")
-            check = dg.AssetCheckResult(
-                check_name=POLICY_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                description="; ".join(f"{region}: {why}"
-                                      for region, why in run.unvalidated.items()))
-        yield dg.MaterializeResult(metadata=metadata, check_results=[check])
+        yield dg.MaterializeResult(metadata=metadata, check_results=[_judged(context, run)])
 
     return _consume
+
+
+def _judged(context: dg.AssetExecutionContext, run) -> dg.AssetCheckResult:
+    """The model's policy check: failed where a freshly fitted model fell below its floors,
+    warning where the population drifts (held back past block_psi; its model_drift alert
+    tells the on-call, so the check does not raise a second alert)."""
+    model = run.model
+    check = evaluate_policy(_key(model.key), model.relation, list(run.rows))
+    drifting = {region: f"PSI {metrics['psi_max']:.3f}" for region, metrics in run.metrics.items()
+                if metrics.get("drift") == WARN} | run.drift_held
+    if run.held_back:
+        context.log.error(f"{model.key} held back: {run.held_back}")
+        return dg.AssetCheckResult(
+            check_name=POLICY_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(f"{region}: {why}" for region, why in run.held_back.items()))
+    if check.passed and drifting:
+        return dg.AssetCheckResult(
+            check_name=POLICY_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
+            description="the population scored drifts from the training one: " + "; ".join(
+                f"{region}: {why}" for region, why in drifting.items()))
+    return check
 
 
 def _fairness_metadata(result: FairnessResult) -> dict:

@@ -41,6 +41,7 @@ from orchestration.lib.warehouse import (
 from policies.regions import region_names
 
 SCHEMA, TABLE = "_steward", "consumer_models"
+REFERENCE = "drift_reference"  # kept in the training JSON, apart from the metrics
 RETRAIN_AFTER = timedelta(days=7)
 RETRAIN_GROWTH = 0.10
 INVALIDATING = ("erasure.completed", "retention.purged", "policy.changed")
@@ -56,6 +57,7 @@ class Kept:
     model: Any = None
     scored_inputs: str | None = None  # the digest of the inputs it last scored
     refused: str | None = None  # why the stored artifact was not loaded
+    reference: dict | None = None  # its training population's bins, to measure drift against
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,10 @@ def load(name: str, region: str) -> Kept | None:
     (version, trained_at, rows_seen, invalidations, training, artifact, signature,
      scored_inputs) = found[0]
     model, refused = _model_of(artifact, signature)
-    return Kept(version, trained_at, rows_seen, invalidations, json.loads(training), model,
-                scored_inputs, refused)
+    metrics = json.loads(training)
+    reference = metrics.pop(REFERENCE, None)
+    return Kept(version, trained_at, rows_seen, invalidations, metrics, model, scored_inputs,
+                refused, reference)
 
 
 def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) -> str | None:
@@ -183,4 +187,5 @@ def save(con: Connection, name: str, kept: Kept) -> None:
     con.execute(f"INSERT INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT (name) DO UPDATE SET {replaced}",
                 [name, kept.version, kept.trained_at, kept.rows_seen, kept.invalidations,
-                 json.dumps(kept.training), artifact, _signature(artifact), kept.scored_inputs])
+                 json.dumps({**kept.training, REFERENCE: kept.reference}), artifact,
+                 _signature(artifact), kept.scored_inputs])

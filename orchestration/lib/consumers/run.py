@@ -2,7 +2,9 @@
 
 Nothing is read until the model's version is approved and every input is allowed, so a consumer
 denied one dataset reads none; a newly fitted model scores only if it meets its approval's
-held-out minimums, else the region keeps its previous scores and model. Each
+held-out minimums, and a kept one only while the population it scores has not drifted past
+its block_psi from the one it was trained on (`policies/drift.py`); else the region keeps its
+previous scores and model. Each
 region is trained and scored on its own rows and its scores and fitted model stay in its own
 store (residency); a kept model scores until retraining is due (see kept.py). The table is
 replaced in one transaction, so a failed run leaves the previous scores readable.
@@ -15,8 +17,8 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from orchestration.lib import audit_log
-from orchestration.lib.consumers import kept
+from orchestration.lib import alerts, audit_log
+from orchestration.lib.consumers import drift, kept
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
@@ -35,6 +37,7 @@ from orchestration.lib.warehouse import (
     write_connection,
 )
 from policies.approvals import model_refusal, too_few_to_judge, validation_refusal
+from policies.drift import BLOCK, MODEL_DRIFTED, WARN, DriftVerdict, DriftWatch, verdict
 from policies.rules import load_rules
 
 
@@ -46,12 +49,19 @@ class ConsumerRun:
     rows: dict[str, int] = field(default_factory=dict)  # region → rows in its scores table
     scored: dict[str, int] = field(default_factory=dict)  # region → rows scored by this run
     skipped: dict[str, str] = field(default_factory=dict)  # region → why it was not scored
-    # region → why its newly fitted model may not score (it keeps its previous scores)
-    unvalidated: dict[str, str] = field(default_factory=dict)
+    # region → why it kept its previous scores: a newly fitted model below its approval's
+    # floors (a failed check), or a kept one facing a population drifted past its block_psi
+    # (a warning check and a model_drift alert: the data moved, nothing is broken)
+    held_back: dict[str, str] = field(default_factory=dict)
+    drift_held: dict[str, str] = field(default_factory=dict)
 
 
-class Unvalidated(Exception):
-    """A newly fitted model below its approval's held-out minimums."""
+class HeldBack(Exception):
+    """The model may not score this region's rows now: the region keeps its last scores."""
+
+
+class Drifted(HeldBack):
+    """Held back because the population moved past the model's block_psi."""
 
 
 def _write(model: ConsumerModel, region: str, scored: pa.Table, used: Kept) -> None:
@@ -77,6 +87,38 @@ NOT_DUE = "not due: kept model scored"
 KEPT_SCORES = "kept: the inputs are the rows last scored"
 
 
+def _alert_drift(model: ConsumerModel, region: str, judged: DriftVerdict,
+                 moved: dict[str, float], bands: dict[str, float]) -> None:
+    """One incident per level the drift reached (the block one an error), each resolved once
+    the drift is back under its level."""
+    where = f"drift:{model.key}:{region}:"
+    reached = {WARN: judged.level in (WARN, BLOCK), BLOCK: judged.level == BLOCK}
+    for level in (level for level, met in reached.items() if met):
+        alerts.fire(where + level, "model_drift",
+                    f"{judged.reason(model.key)} in {region}"
+                    f"{': scores held back' if level == BLOCK else ''}",
+                    {"region": region, "psi": moved, "bands": bands},
+                    severity="error" if level == BLOCK else None)
+    alerts.resolve(where, {where + level for level, met in reached.items() if met})
+
+
+def _judge_drift(model: ConsumerModel, region: str, watch: DriftWatch, reference: dict,
+                 values: dict, scored_rows, now: datetime) -> dict:
+    """Measure the population scored against the model's training population, record it,
+    alert on it; the run's drift metrics. Raises HeldBack past the model's block_psi."""
+    moved = drift.indices(reference, values)
+    bands = drift.band_shares(scored_rows, watch.bands)
+    rules = load_rules()
+    judged = verdict(watch, moved, len(scored_rows), rules.drift_min_rows)
+    drift.record(model.key, region, moved, bands, now)
+    _alert_drift(model, region, judged, moved, bands)
+    if judged.level == BLOCK:
+        raise Drifted(f"{judged.reason(model.key)} ≥ block_psi {watch.block_psi} "
+                      f"[{MODEL_DRIFTED}]")
+    return {"drift": judged.level, "psi_max": judged.psi,
+            **{f"share_{band}": share for band, share in bands.items()}}
+
+
 def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerRun) -> None:
     """Score one region: train first when due, keep the scores when the inputs are the rows
     the kept model last scored."""
@@ -86,6 +128,8 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
             "consumer": model.consumer, "region": region, "reason": found.refused})
     inputs = kept.inputs_in_store(region, model.inputs)
     reason = kept.retrain_reason(found, model.version, inputs.rows, now)
+    if reason is None and found.reference is None and model.key in load_rules().drift:
+        reason = "no drift reference kept with it"
     unchanged = reason is None and found.scored_inputs == inputs.digest
     stored = rows_if_present(store_path(region), model.relation[1],
                              f"SELECT count(*) FROM {qualified(*model.relation)}",
@@ -98,21 +142,25 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
               .to_pandas() for dataset, columns in model.inputs.items()}
     scored = model.train(frames, None if reason else found.model)
-    validation = {}
+    rules = load_rules()
+    watch = rules.drift.get(model.key)
+    values = drift.population(frames, scored.rows, (*watch.watch, watch.score)) if watch else {}
+    used, validation = found, {}
     if reason:
-        rights = load_rules().decision_rights
-        short = validation_refusal(rights, model.key, scored.training)
+        short = validation_refusal(rules.decision_rights, model.key, scored.training)
         if short:
-            raise Unvalidated(f"{short.reason} [{short.rule}]")
-        unjudged = too_few_to_judge(rights, model.key, scored.training)
+            raise HeldBack(f"{short.reason} [{short.rule}]")
+        unjudged = too_few_to_judge(rules.decision_rights, model.key, scored.training)
         validation = {"validation": unjudged} if unjudged else {}
-    used = found if reason is None else Kept(model.version, now, inputs.rows,
-                                             kept.invalidations_so_far(), scored.training,
-                                             scored.model)
+        used = Kept(model.version, now, inputs.rows, kept.invalidations_so_far(),
+                    scored.training, scored.model,
+                    reference=drift.reference(values, rules.drift_bins) if watch else None)
+    watched = _judge_drift(model, region, watch, used.reference or {}, values, scored.rows,
+                           now) if watch else {}
     rows = scored.rows.assign(model_version=model.version, scored_at=now)
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
            replace(used, scored_inputs=inputs.digest))
-    run.metrics[region] = {**used.training, **scored.metrics, **validation,
+    run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched,
                            "trained_at": used.trained_at.isoformat(sep=" "),
                            "trained_because": reason or NOT_DUE}
     run.rows[region] = run.scored[region] = len(rows)
@@ -144,9 +192,11 @@ def run_consumer(model: ConsumerModel) -> ConsumerRun:
             _run_region(model, region, now, run)
         except (NotBuilt, NotEnoughData) as reason:
             run.skipped[region] = str(reason)
-        except Unvalidated as reason:
-            run.unvalidated[region] = str(reason)
+        except Drifted as reason:
+            run.drift_held[region] = str(reason)
+        except HeldBack as reason:
+            run.held_back[region] = str(reason)
     audit_log.append("consumer.run", model.key, {
         "consumer": model.consumer, "rows": run.rows, "metrics": run.metrics,
-        "skipped": run.skipped, "unvalidated": run.unvalidated})
+        "skipped": run.skipped, "held_back": {**run.held_back, **run.drift_held}})
     return run

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestration.lib.audit_log import entries, verify_log
 from orchestration.lib.consumers import kept
+from orchestration.lib.consumers.drift import history as drift_history
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.credentials import credentials
 from orchestration.lib.governed_read import decision_for
@@ -240,6 +241,22 @@ def _slos() -> str:
 HELD_OUT_METRICS = ("roc_auc", "accuracy", "macro_f1")
 
 
+def _drift_trend(model: str, region: str) -> str:
+    """The largest PSI of each scoring run, oldest left, against the model's warn_psi."""
+    watch = load_rules().drift.get(model)
+    worst: dict = defaultdict(float)
+    for at, where, measure, value in drift_history(model):
+        if where == region and measure.startswith("psi:"):
+            worst[f"{at:%Y-%m-%d %H:%M}"] = max(worst[f"{at:%Y-%m-%d %H:%M}"], value)
+    if watch is None or not worst:
+        return "not measured yet"
+    points = list(worst.items())[-60:]
+    last = points[-1][1]
+    level = "bad" if last >= watch.block_psi else "warn" if last >= watch.warn_psi else "ok"
+    return (f"<span class='{level}'>{last:.3f}</span> "
+            + _value_plot(points, "", watch.warn_psi))
+
+
 def _consumer_models() -> str:
     """The model inventory: each consumer model's fitted version kept in each region."""
     now, rows = current_time(), []
@@ -248,7 +265,7 @@ def _consumer_models() -> str:
             found = kept.load(model.name, region)
             cells = [_e(model.key), _e(model.consumer), _e(region)]
             if found is None:
-                cells += ["—", "not trained yet", "", "", "", "trains"]
+                cells += ["—", "not trained yet", "", "", "", "trains", ""]
             else:
                 due = kept.retrain_reason(found, model.version, found.rows_seen, now)
                 cells += [
@@ -258,15 +275,20 @@ def _consumer_models() -> str:
                                  if name in found.training)),
                     "<span class='ok'>holds</span>" if found.model is not None
                     else "<span class='bad'>does not hold</span>",
-                    _e(f"retrains: {due}") if due else "scores with it"]
+                    _e(f"retrains: {due}") if due else "scores with it",
+                    _drift_trend(model.key, region)]
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return ("<p>Each consumer model's fitted version, kept in its region's store and signed. "
             "The next run retrains it when due: new model code, older than "
             f"{kept.RETRAIN_AFTER.days} days, inputs grown by over {kept.RETRAIN_GROWTH:.0%}, "
-            "or an erasure, a retention purge or a rule change since it was trained.</p>"
+            "or an erasure, a retention purge or a rule change since it was trained. Each "
+            "scoring run measures how far the population it scores drifted from the training "
+            "one (<code>policies/drift.yaml</code>): past a model's block_psi it stops scoring "
+            "that region until retrained.</p>"
             "<table><tr><th>model</th><th>consumer</th><th>region</th><th>version</th>"
             "<th>trained (UTC)</th><th>rows trained</th><th>held-out quality</th>"
-            f"<th>signature</th><th>next run</th></tr>{''.join(rows)}</table>")
+            "<th>signature</th><th>next run</th><th>drift: max PSI per run (line: warn_psi)"
+            f"</th></tr>{''.join(rows)}</table>")
 
 
 def _metrics_table(columns: list[str], rows: list[tuple]) -> str:

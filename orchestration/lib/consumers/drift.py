@@ -1,0 +1,112 @@
+"""Measuring drift: the training population's bins, kept with a fitted model, and how a scoring
+run's population falls into them. What the indices mean for the run is the policy's
+(`policies/drift.py`).
+
+A numeric column is binned at the training population's quantiles, a categorical one by its
+training categories plus one bin for any category unseen then; missing values have a bin of
+their own either way, so a column going empty is drift too. Numbers are read however the
+driver hands them over (a DECIMAL as Decimal objects, a PostgreSQL NUMERIC as text).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import rows_if_present, write_connection
+from policies.drift import psi
+
+HISTORY = "drift_history"  # in the ops store: one row per model, region, run and measure
+
+
+def population(frames: dict[str, pd.DataFrame], scored: pd.DataFrame,
+               columns: tuple[str, ...]) -> dict[str, pd.Series]:
+    """Each watched column, from the input frame or the scored rows that hold it."""
+    found = {}
+    for column in columns:
+        holder = next((f for f in (*frames.values(), scored) if column in f.columns), None)
+        if holder is not None:
+            found[column] = holder[column]
+    return found
+
+
+def _numbers(series: pd.Series) -> pd.Series | None:
+    """The column as numbers, or None for a categorical column."""
+    if pd.api.types.is_bool_dtype(series):
+        return None
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float)
+    converted = pd.to_numeric(series, errors="coerce")
+    present = series.notna().sum()
+    return converted if present and converted.notna().sum() == present else None
+
+
+def _shares(series: pd.Series, bins: dict) -> list[float]:
+    """The share of rows in each bin; the last bin holds the missing values (for a numeric
+    column, also any value that is no longer a number)."""
+    if "edges" in bins:
+        numbers = pd.to_numeric(series, errors="coerce").dropna().astype(float)
+        slots = np.searchsorted(bins["edges"], numbers.to_numpy(), side="right")
+        counts = np.bincount(slots, minlength=len(bins["edges"]) + 1).tolist()
+        counts.append(len(series) - len(numbers))
+    else:
+        present = series.dropna()
+        text = present.astype(str)
+        counts = [int((text == c).sum()) for c in bins["categories"]]
+        counts.append(int((~text.isin(bins["categories"])).sum()))  # unseen in training
+        counts.append(len(series) - len(present))
+    return [count / len(series) for count in counts]
+
+
+def reference(values: dict[str, pd.Series], bins: int) -> dict[str, dict]:
+    """The training population's bins and shares, per column."""
+    kept = {}
+    for column, series in values.items():
+        present = series.dropna()
+        if len(series) == 0:
+            continue
+        numbers = _numbers(present)
+        if numbers is not None:
+            cuts = np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1]) if len(numbers) else []
+            found = {"edges": sorted({float(cut) for cut in cuts})}
+        else:
+            found = {"categories": sorted(present.astype(str).unique().tolist())}
+        kept[column] = {**found, "shares": _shares(series, found)}
+    return kept
+
+
+def indices(kept: dict[str, dict], values: dict[str, pd.Series]) -> dict[str, float]:
+    """Each watched column's PSI against the training population (columns with rows only)."""
+    return {column: round(psi(bins["shares"], _shares(values[column], bins)), 4)
+            for column, bins in kept.items() if column in values and len(values[column])}
+
+
+def band_shares(scored: pd.DataFrame, column: str | None) -> dict[str, float]:
+    """The share of scored rows in each band (risk band, priority, queue)."""
+    if not column or column not in scored.columns or scored.empty:
+        return {}
+    return {str(band): round(float(share), 4)
+            for band, share in scored[column].value_counts(normalize=True).sort_index().items()}
+
+
+def record(model: str, region: str, moved: dict[str, float], bands: dict[str, float],
+           at: datetime) -> None:
+    """Keep each index (`psi:<column>`) and band share (`share:<band>`) of one scoring run."""
+    rows = [[at, model, region, f"psi:{column}", value] for column, value in moved.items()]
+    rows += [[at, model, region, f"share:{band}", value] for band, value in bands.items()]
+    if not rows:
+        return
+    with write_connection(get_settings().ops_store) as con:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY} (measured_at TIMESTAMP, "
+                    "model VARCHAR, region VARCHAR, measure VARCHAR, value DOUBLE PRECISION)")
+        con.executemany(f"INSERT INTO {HISTORY} VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def history(model: str) -> list[tuple]:
+    """(measured_at, region, measure, value) of every run of `model`, oldest first."""
+    return rows_if_present(get_settings().ops_store, HISTORY,
+                           f"SELECT measured_at, region, measure, value FROM {HISTORY} "
+                           "WHERE model = ? ORDER BY measured_at, region, measure", [model])
