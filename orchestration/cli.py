@@ -12,6 +12,7 @@ import typer
 from orchestration.commands import (
     audit,
     consumers,
+    drift,
     grants,
     incidents,
     lifecycle,
@@ -240,6 +241,7 @@ app.command()(lifecycle.erase)
 app.command()(operations.slo)
 app.command()(lifecycle.quarantine)
 app.add_typer(incidents.incidents_app, name="incidents")
+app.add_typer(drift.drift_app, name="drift")
 app.add_typer(audit.keys_app, name="keys")
 app.add_typer(grants.grants_app, name="grants")
 app.add_typer(operations.metrics_app, name="metrics")

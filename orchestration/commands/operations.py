@@ -86,14 +86,14 @@ def metrics_show(
 ) -> None:
     """Per source, per consumer, before/after each baseline, and the latest runs, as the last
     `make run` (or the hourly schedule) built them in the global store."""
-    from orchestration.lib.metrics import format_table, read_metrics
+    from orchestration.lib.metrics import HISTORIES, format_table, read_metrics
 
     found = read_metrics()
     if not found:
         typer.echo("no platform metrics yet: run `make run` first", err=True)
         raise typer.Exit(2)
     for table, (columns, rows) in found.items():
-        shown = rows[-runs:] if table == "run_metrics" else rows
+        shown = rows[-runs:] if table in HISTORIES else rows
         typer.echo(f"\n{table}\n{format_table(columns, shown)}")
 
 

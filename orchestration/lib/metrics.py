@@ -12,9 +12,11 @@ from orchestration.lib.warehouse import (
 from policies.regions import GLOBAL_REGION
 
 SCHEMA = "platform"
-# Each table and its order; runs oldest first, so the latest are the last rows.
+# Each table and its order; runs and drift measures oldest first, so the latest are last.
 TABLES = {"source_metrics": "asset", "consumer_metrics": "consumer",
-          "baseline_comparison": "pinned_at, metric", "run_metrics": "started_at"}
+          "baseline_comparison": "pinned_at, metric", "run_metrics": "started_at",
+          "model_drift": "measured_at, model, region"}
+HISTORIES = ("run_metrics", "model_drift")  # a row per run: shown as the latest few
 
 
 def read_metrics() -> dict[str, tuple[list[str], list[tuple]]]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from orchestration.lib import alerts, audit_log
+from orchestration.lib.consumers import drift
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.policy_adapter import project_evaluation
@@ -59,6 +60,8 @@ COLUMNS = {
     "audit": "seq BIGINT, recorded_at TIMESTAMP, kind VARCHAR, dataset VARCHAR, consumer VARCHAR",
     "alerts": "key VARCHAR, kind VARCHAR, title VARCHAR, sent_at TIMESTAMP",
     "baselines": "label VARCHAR, pinned_at TIMESTAMP",
+    "drift": "measured_at TIMESTAMP, model VARCHAR, region VARCHAR, measure VARCHAR, "
+             "value DOUBLE PRECISION",
 }
 
 
@@ -199,6 +202,8 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
         "audit": _audit(since, {key.to_user_string() for key in keys}),
         "alerts": _ops(alerts.SENT_TABLE, "key, kind, title, sent_at", "sent_at", since),
         "baselines": _ops(BASELINES_TABLE, "label, pinned_at", "pinned_at", since),
+        "drift": _ops(drift.HISTORY, "measured_at, model, region, measure, value",
+                      "measured_at", since),
     }
     with write_connection(store_path(GLOBAL_REGION)) as con:
         con.execute("BEGIN")

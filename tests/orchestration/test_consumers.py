@@ -4,6 +4,7 @@ their scores in their regions, are audited, and a consumer declared wrongly is b
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import sys
 from datetime import timedelta
@@ -269,8 +270,9 @@ def test_a_population_drifted_past_block_keeps_the_last_scores_until_retrained(b
     assert set(trained.reference) == {"invoice_amount", "customer_invoice_count",
                                       "customer_late_payment_rate", "risk_score"}
     before = _risk_scores("eu")
-    with write_connection(store_path("eu")) as con:  # a source switched to cents, say
-        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100")
+    with write_connection(store_path("eu")) as con:  # half a source switched to cents, say
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100 "
+                    "WHERE invoice_id % 2 = 0")
     drifted = run_consumer(invoice_risk)
     assert "invoice_amount drifted from the training population" in drifted.drift_held["eu"]
     assert drifted.drift_held["eu"].endswith("[model.drifted]") and "us" not in drifted.drift_held
@@ -283,6 +285,27 @@ def test_a_population_drifted_past_block_keeps_the_last_scores_until_retrained(b
     assert {("eu", "psi:invoice_amount"), ("us", "psi:risk_score")} <= measured
     assert {measure for region, measure in measured if region == "us"} & {
         "share:low", "share:medium", "share:high"}
+
+    listed = run_steward(["drift"], built_copy).stdout
+    assert re.search(r"consumers/invoice_risk +eu .* block +invoice_amount", listed)
+    assert re.search(r"consumers/invoice_risk +us .* stable", listed)
+    refused = run_steward(["drift", "accept", "consumers/invoice_risk", "--region", "us",
+                           "--note", "fine"], built_copy)
+    assert refused.returncode == 1 and "is not held back in us" in refused.stderr
+    accepted = run_steward(["drift", "accept", "consumers/invoice_risk", "--region", "eu",
+                            "--by", "ana", "--note", "billing now sends cents"], built_copy)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "until retrained" in accepted.stdout
+    assert entries()[-1].kind == "drift.accepted" and entries()[-1].details["by"] == "ana"
+    scoring = run_consumer(invoice_risk)  # the kept model scores the moved population again
+    assert not scoring.drift_held and scoring.metrics["eu"]["drift"] == "warn"
+    assert scoring.metrics["eu"]["drift_accepted_by"] == "ana"
+    assert _risk_scores("eu") != before
+    assert {i.key for i in incidents.listed()} == {"drift:consumers/invoice_risk:eu:warn"}
+    with write_connection(store_path("eu")) as con:  # moving further than was accepted
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100 "
+                    "WHERE invoice_id % 2 = 1")
+    assert "eu" in run_consumer(invoice_risk).drift_held
 
     monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
     (rules_dir / "drift.yaml").write_text((rules_dir / "drift.yaml").read_text() + "# seen\n")

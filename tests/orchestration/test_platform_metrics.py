@@ -74,6 +74,29 @@ def test_consumer_reads_are_counted_from_the_audit_log(pipeline_run):
         by_consumer["fairness_audit"]["reads_masked"]) > 0
 
 
+def test_model_drift_holds_each_scoring_run_s_worst_column(pipeline_run):
+    """Each consumer model's scoring runs, from the drift measures kept in the ops store."""
+    from orchestration.lib.consumers.drift import history
+    from orchestration.lib.consumers.specs import CONSUMER_MODELS
+
+    runs = {(r["model"], r["region"], r["measured_at"]): r for r in _records("model_drift")}
+    expected = {}
+    for model in CONSUMER_MODELS:
+        for at, region, measure, value in history(model.key):
+            run = expected.setdefault((model.key, region, at), {"psi": {}, "rows": None})
+            if measure.startswith("psi:"):
+                run["psi"][measure.removeprefix("psi:")] = value
+            elif measure == "rows":
+                run["rows"] = value
+    assert set(runs) == set(expected) and len(runs) >= 4  # every model and region scored
+    for key, run in expected.items():
+        worst = max(run["psi"], key=run["psi"].__getitem__)
+        assert runs[key]["worst_column"] == worst
+        assert runs[key]["psi_max"] == pytest.approx(run["psi"][worst], abs=1e-4)
+        assert runs[key]["rows_scored"] == run["rows"] > 0
+        assert runs[key]["psi_change"] is None  # each the model's first run there
+
+
 def test_telemetry_carries_no_stored_value(pipeline_run):
     """Only level-none facts reach the global store: no customer name, email or key."""
     names = {row[0] for row in store_rows("eu", "SELECT full_name FROM raw_crm.customers")}

@@ -102,20 +102,27 @@ def _alert_drift(model: ConsumerModel, region: str, judged: DriftVerdict,
     alerts.resolve(where, {where + level for level, met in reached.items() if met})
 
 
-def _judge_drift(model: ConsumerModel, region: str, watch: DriftWatch, reference: dict,
+def _judge_drift(model: ConsumerModel, region: str, watch: DriftWatch, used: Kept,
                  values: dict, scored_rows, now: datetime) -> dict:
     """Measure the population scored against the model's training population, record it,
-    alert on it; the run's drift metrics. Raises HeldBack past the model's block_psi."""
-    moved = drift.indices(reference, values)
+    alert on it; the run's drift metrics. Raises HeldBack past the model's block_psi, unless a
+    person accepted that much drift for this kept model (`steward drift accept`)."""
+    moved = drift.indices(used.reference or {}, values)
     bands = drift.band_shares(scored_rows, watch.bands)
     rules = load_rules()
     judged = verdict(watch, moved, len(scored_rows), rules.drift_min_rows)
-    drift.record(model.key, region, moved, bands, now)
+    drift.record(model.key, region, moved, bands, len(scored_rows), now)
+    acceptance = (drift.accepted(model.key, region, used.trained_at)
+                  if judged.level == BLOCK else None)
+    if acceptance and judged.psi <= acceptance.up_to_psi:
+        judged = replace(judged, level=WARN)  # still moved, and still said: not held back
     _alert_drift(model, region, judged, moved, bands)
     if judged.level == BLOCK:
         raise Drifted(f"{judged.reason(model.key)} ≥ block_psi {watch.block_psi} "
                       f"[{MODEL_DRIFTED}]")
-    return {"drift": judged.level, "psi_max": judged.psi,
+    accepted_by = ({"drift_accepted_by": acceptance.accepted_by,
+                    "drift_accepted_up_to": acceptance.up_to_psi} if acceptance else {})
+    return {"drift": judged.level, "psi_max": judged.psi, **accepted_by,
             **{f"share_{band}": share for band, share in bands.items()}}
 
 
@@ -155,7 +162,7 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
         used = Kept(model.version, now, inputs.rows, kept.invalidations_so_far(),
                     scored.training, scored.model,
                     reference=drift.reference(values, rules.drift_bins) if watch else None)
-    watched = _judge_drift(model, region, watch, used.reference or {}, values, scored.rows,
+    watched = _judge_drift(model, region, watch, used, values, scored.rows,
                            now) if watch else {}
     rows = scored.rows.assign(model_version=model.version, scored_at=now)
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),

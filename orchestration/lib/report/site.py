@@ -15,8 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from orchestration.lib.audit_log import entries, verify_log
-from orchestration.lib.consumers import kept
-from orchestration.lib.consumers.drift import history as drift_history
+from orchestration.lib.consumers import drift, kept
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.credentials import credentials
 from orchestration.lib.governed_read import decision_for
@@ -241,11 +240,12 @@ def _slos() -> str:
 HELD_OUT_METRICS = ("roc_auc", "accuracy", "macro_f1")
 
 
-def _drift_trend(model: str, region: str) -> str:
-    """The largest PSI of each scoring run, oldest left, against the model's warn_psi."""
+def _drift_trend(model: str, region: str, accepted: drift.Acceptance | None) -> str:
+    """The largest PSI of each scoring run, oldest left, against the model's warn_psi; the
+    drift a person accepted for the kept model."""
     watch = load_rules().drift.get(model)
     worst: dict = defaultdict(float)
-    for at, where, measure, value in drift_history(model):
+    for at, where, measure, value in drift.history(model):
         if where == region and measure.startswith("psi:"):
             worst[f"{at:%Y-%m-%d %H:%M}"] = max(worst[f"{at:%Y-%m-%d %H:%M}"], value)
     if watch is None or not worst:
@@ -254,7 +254,9 @@ def _drift_trend(model: str, region: str) -> str:
     last = points[-1][1]
     level = "bad" if last >= watch.block_psi else "warn" if last >= watch.warn_psi else "ok"
     return (f"<span class='{level}'>{last:.3f}</span> "
-            + _value_plot(points, "", watch.warn_psi))
+            + _value_plot(points, "", watch.warn_psi)
+            + (f"<br>accepted up to {accepted.up_to_psi:.3f} by {_e(accepted.accepted_by)}: "
+               f"{_e(accepted.note)}" if accepted else ""))
 
 
 def _consumer_models() -> str:
@@ -276,7 +278,8 @@ def _consumer_models() -> str:
                     "<span class='ok'>holds</span>" if found.model is not None
                     else "<span class='bad'>does not hold</span>",
                     _e(f"retrains: {due}") if due else "scores with it",
-                    _drift_trend(model.key, region)]
+                    _drift_trend(model.key, region,
+                                 drift.accepted(model.key, region, found.trained_at))]
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return ("<p>Each consumer model's fitted version, kept in its region's store and signed. "
             "The next run retrains it when due: new model code, older than "
@@ -284,7 +287,8 @@ def _consumer_models() -> str:
             "or an erasure, a retention purge or a rule change since it was trained. Each "
             "scoring run measures how far the population it scores drifted from the training "
             "one (<code>policies/drift.yaml</code>): past a model's block_psi it stops scoring "
-            "that region until retrained.</p>"
+            "that region until retrained, or until a person accepts the drift "
+            "(<code>steward drift accept</code>).</p>"
             "<table><tr><th>model</th><th>consumer</th><th>region</th><th>version</th>"
             "<th>trained (UTC)</th><th>rows trained</th><th>held-out quality</th>"
             "<th>signature</th><th>next run</th><th>drift: max PSI per run (line: warn_psi)"
