@@ -2,7 +2,8 @@
 suite against hand-written SQL and GE on pandas; the governed read path against a raw Arrow
 fetch; a retention purge and an erasure on an estate of about BENCH_ROWS rows; the whole
 governed pipeline on that estate against the same SQL in DuckDB, with its fixed overhead, a
-run with nothing new and a run after a 1% append (bench/e2e.py); landing → fresh features
+run with nothing new and a run after a 1% append (bench/e2e.py), and a backup and restore of
+its stores against a plain copy of them (bench/recovery.py); landing → fresh features
 through the Dagster daemon on the default sample estate; then the policy engine at 10,000
 assets, the definitions load with 1,000 declared sources, and the policy compiled into
 PostgreSQL grants for 1,000 tables and 20 consumers (bench/grants.py), and a shared
@@ -37,6 +38,7 @@ from bench.postgres_e2e import bench_postgres_e2e
 from bench.postgres_ingest import bench_postgres_ingest
 from bench.quality import bench_quality
 from bench.read import bench_read
+from bench.recovery import bench_recovery
 from orchestration.lib.estate import TABLES, estate_connection, write_table
 
 CASES = [("billing.invoices", "parquet"), ("crm.customers", "csv")]
@@ -108,7 +110,9 @@ def main() -> None:
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
         bench_governance(root / "governance", max(rows // ROWS_PER_CUSTOMER, 10))
-        bench_postgres_e2e(*bench_e2e(root / "e2e", rows))
+        built, built_rows = bench_e2e(root / "e2e", rows)
+        bench_recovery(built, built_rows)
+        bench_postgres_e2e(built, built_rows)
         bench_automation(root / "automation", 1000)
         print()
         bench_evaluation()

@@ -18,6 +18,7 @@ from orchestration.commands import (
     lifecycle,
     operations,
     policy,
+    recovery,
 )
 from orchestration.commands.pipeline import run_whole_pipeline
 
@@ -247,6 +248,8 @@ app.add_typer(grants.grants_app, name="grants")
 app.add_typer(operations.metrics_app, name="metrics")
 app.add_typer(operations.lineage_app, name="lineage")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(recovery.backup_app, name="backup")
+app.command()(recovery.restore)
 
 
 if __name__ == "__main__":

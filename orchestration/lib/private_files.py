@@ -22,7 +22,8 @@ class NotPrivate(PermissionError):
 
 def private_folders() -> list[Path]:
     settings = get_settings()
-    return [settings.store_dir, settings.keys_dir, settings.data_dir / "checkpoints"]
+    return [settings.store_dir, settings.keys_dir, settings.data_dir / "checkpoints",
+            settings.backup_dir]
 
 
 def ensure_private() -> list[Path]:

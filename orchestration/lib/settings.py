@@ -29,6 +29,9 @@ class Settings:
     ingest_batch_bytes: int
     pseudonym_key: str | None  # the secret behind keyed-hash pseudonyms; None: a local key file
     keys_dir: Path  # Steward's own keys (the audit log's), readable by its owner only
+    # Snapshots of the stores (`steward backup`): keep them on other storage than the stores.
+    backup_dir: Path
+    backup_keep_days: int  # snapshots older than this are pruned at the next backup
     read_service: str  # where `steward read` finds the governed read service
     executor: str  # one of EXECUTORS: the steps of a deployment's runs, in one process or spread
     celery_broker: str  # the Celery broker (and result backend) the workers listen on
@@ -155,6 +158,8 @@ def get_settings() -> Settings:
         ingest_batch_bytes=int(os.environ.get("STEWARD_INGEST_BATCH_BYTES", 256 * 2**20)),
         pseudonym_key=os.environ.get("STEWARD_PSEUDONYM_KEY") or None,
         keys_dir=Path(os.environ.get("STEWARD_KEYS_DIR", data_dir / "keys")).resolve(),
+        backup_dir=Path(os.environ.get("STEWARD_BACKUP_DIR", data_dir / "backups")).resolve(),
+        backup_keep_days=int(os.environ.get("STEWARD_BACKUP_KEEP_DAYS", 30)),
         read_service=os.environ.get("STEWARD_READ_SERVICE", "http://127.0.0.1:8470"),
         executor=chosen_executor(warehouse),
         celery_broker=os.environ.get("STEWARD_CELERY_BROKER", "redis://127.0.0.1:6379/0"),

@@ -1,7 +1,8 @@
 """The erasure register: which data subjects were erased, so no later load brings them back.
 
 It lives in its own store file, apart from the regional stores a full rebuild would replace,
-and holds the subject's internal id (what a suppression list must hold to suppress) and when
+with a journal beside the backups (`journaled_erasures`), which a restore replays; it holds the
+subject's internal id (what a suppression list must hold to suppress) and when
 and under which receipt it was erased. An erasure is registered before anything is deleted, as
 `pending` with where the subject was found (its keys and identifiers: what a rerun after a crash
 could no longer find in the stores it already erased); finishing it keeps only the id.
@@ -9,6 +10,7 @@ could no longer find in the stores it already erased); finishing it keeps only t
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +53,40 @@ def begin_erasure(subject: str, subject_id: str, started: datetime, receipt: str
             return pending
         con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
                     [subject, subject_id, started, receipt, PENDING, trace])
+    _journal(subject, subject_id, started, receipt)
     return None
+
+
+def _journal_file() -> Path:
+    return get_settings().backup_dir / "erasures.jsonl"
+
+
+def _journal(subject: str, subject_id: str, started: datetime, receipt: str) -> None:
+    """Note the erasure beside the backups, which outlive the stores: a restore from a snapshot
+    taken before it replays it."""
+    if (subject, subject_id) in journaled_erasures():
+        return
+    path = _journal_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"subject": subject, "subject_id": subject_id,
+                                 "erased_at": started.isoformat(sep=" "),
+                                 "receipt": receipt}) + "\n")
+
+
+def journaled_erasures() -> set[tuple[str, str]]:
+    """(subject, id) of every erasure begun on this platform, from the journal."""
+    path = _journal_file()
+    if not path.exists():
+        return set()
+    found = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line a crash tore: its erasure is in the register still
+        found.add((entry["subject"], entry["subject_id"]))
+    return found
 
 
 def finish_erasure(subject: str, subject_id: str) -> None:
