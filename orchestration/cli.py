@@ -19,6 +19,7 @@ from orchestration.commands import (
     operations,
     policy,
     recovery,
+    review,
 )
 from orchestration.commands.pipeline import run_whole_pipeline
 
@@ -243,6 +244,7 @@ app.command()(operations.slo)
 app.command()(lifecycle.quarantine)
 app.add_typer(incidents.incidents_app, name="incidents")
 app.add_typer(drift.drift_app, name="drift")
+app.add_typer(review.review_app, name="review")
 app.add_typer(audit.keys_app, name="keys")
 app.add_typer(grants.grants_app, name="grants")
 app.add_typer(operations.metrics_app, name="metrics")

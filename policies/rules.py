@@ -10,6 +10,7 @@ from pathlib import Path
 from policies import overrides
 from policies.approvals import NOBODY_APPROVED, DecisionRights, load_decision_rights
 from policies.drift import DriftWatch, load_drift
+from policies.review import ReviewRule, load_review
 from policies.yaml_source import Located, PolicyFileError, load_located
 
 POLICIES_DIR = Path(__file__).resolve().parent
@@ -107,6 +108,7 @@ class RuleSet:
     drift: dict[str, DriftWatch] = field(default_factory=dict)  # model → its watch
     drift_bins: int = 10
     drift_min_rows: int = 100  # fewer rows scored: drift is measured, not judged
+    review: dict[str, ReviewRule] = field(default_factory=dict)  # model → when it defers
 
     @property
     def ranks(self) -> dict[str, int]:
@@ -355,7 +357,7 @@ def read_rules(directory: Path) -> RuleSet:
     bins, min_rows, drift = load_drift(load_located(directory / "drift.yaml"))
     return RuleSet(levels, transforms, tuple(classes), regions, tuple(flows), purposes, consumers,
                    country_regions, fairness, _age_bands(fairness_doc), slos, window, rights,
-                   drift, bins, min_rows)
+                   drift, bins, min_rows, load_review(load_located(directory / "review.yaml")))
 
 
 _load_rules = cache(read_rules)

@@ -26,6 +26,8 @@ from pathlib import Path
 from orchestration.lib import audit_log
 from orchestration.lib.consumers.kept import SCHEMA as MODELS_SCHEMA
 from orchestration.lib.consumers.kept import TABLE as MODELS_TABLE
+from orchestration.lib.consumers.review import SCHEMA as REVIEW_SCHEMA
+from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.ingest.ledger import REGION_QUARANTINE, quarantines
 from orchestration.lib.landing_erasure import erase_from_landing
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
@@ -225,6 +227,7 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
             count = delete_where(con, qualified(*relation), condition, params,
                                  count_only=not delete)
             receipt.rows_deleted.setdefault(asset, {})[region] = count
+        _erase_review_items(con, region, keyed, trace, receipt, delete)
         pattern = regex(mention_pattern(trace.identifiers)) if trace.identifiers else None
         for schema, table, column in _text_columns(con) if pattern else ():
             name = quote_ident(column)
@@ -243,6 +246,21 @@ def _erase_in_store(region: str, keyed: dict[str, dict[str, str]], trace: Trace,
                 con, qualified(MODELS_SCHEMA, MODELS_TABLE), "true", count_only=not delete)
         if delete:
             con.execute("COMMIT")
+
+
+def _erase_review_items(con, region: str, keyed: dict[str, dict[str, str]], trace: Trace,
+                        receipt: Receipt, delete: bool) -> None:
+    """The subject's rows waiting for (or resolved by) a reviewer: each queue's row key is the
+    key column of its model's scores."""
+    rules = load_rules().review
+    for model in CONSUMER_MODELS:
+        rule = rules.get(model.key)
+        origin = keyed.get(model.key, {}).get(rule.key) if rule else None
+        if origin and table_exists(con, REVIEW_SCHEMA, model.name):
+            condition, params = _matches({"row_key": origin}, trace.keys)
+            receipt.rows_deleted.setdefault(f"{REVIEW_SCHEMA}/{model.name}", {})[region] = (
+                delete_where(con, qualified(REVIEW_SCHEMA, model.name), condition, params,
+                             count_only=not delete))
 
 
 def _as_text(value) -> str | None:

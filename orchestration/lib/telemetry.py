@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from orchestration.lib import alerts, audit_log
-from orchestration.lib.consumers import drift
+from orchestration.lib.consumers import drift, review
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.policy_adapter import project_evaluation
@@ -62,6 +62,8 @@ COLUMNS = {
     "baselines": "label VARCHAR, pinned_at TIMESTAMP",
     "drift": "measured_at TIMESTAMP, model VARCHAR, region VARCHAR, measure VARCHAR, "
              "value DOUBLE PRECISION",
+    "reviews": "model VARCHAR, consumer VARCHAR, region VARCHAR, reason VARCHAR, "
+               "status VARCHAR, queued_at TIMESTAMP, resolved_at TIMESTAMP",
 }
 
 
@@ -181,6 +183,15 @@ def _audit(since: datetime, assets: set[str]) -> list[tuple]:
     return rows
 
 
+def _reviews(since: datetime) -> list[tuple]:
+    """Each row a consumer model deferred to a person: why, and when it was queued and
+    resolved (never the row or its inputs)."""
+    return [(model.key, model.consumer, region, item.reason, item.status, item.queued_at,
+             item.resolved_at)
+            for model in CONSUMER_MODELS for region in model.regions
+            for item in review.items(model, region) if item.queued_at >= since]
+
+
 def _ops(table: str, columns: str, since_column: str, since: datetime) -> list[tuple]:
     return rows_if_present(get_settings().ops_store, table,
                            f"SELECT {columns} FROM {table} WHERE {since_column} >= ?", [since])
@@ -204,6 +215,7 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
         "baselines": _ops(BASELINES_TABLE, "label, pinned_at", "pinned_at", since),
         "drift": _ops(drift.HISTORY, "measured_at, model, region, measure, value",
                       "measured_at", since),
+        "reviews": _reviews(since),
     }
     with write_connection(store_path(GLOBAL_REGION)) as con:
         con.execute("BEGIN")

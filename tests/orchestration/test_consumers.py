@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.lib.audit_log import entries, record_policy_files
-from orchestration.lib.consumers import kept
+from orchestration.lib.consumers import kept, review
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
 from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
@@ -274,6 +274,8 @@ def test_a_population_drifted_past_block_keeps_the_last_scores_until_retrained(b
         con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 100 "
                     "WHERE invoice_id % 2 = 0")
     drifted = run_consumer(invoice_risk)
+    held = [i for i in review.items(invoice_risk, "eu", review.OPEN) if i.reason == "model_held"]
+    assert len(held) == len(before)  # every row scored waits for a person
     assert "invoice_amount drifted from the training population" in drifted.drift_held["eu"]
     assert drifted.drift_held["eu"].endswith("[model.drifted]") and "us" not in drifted.drift_held
     assert not drifted.held_back  # nothing is broken: the data moved
@@ -421,3 +423,90 @@ def test_a_fairness_audit_with_nothing_scored_warns_that_it_measured_nothing(dat
     result = _fairness_result(load_rules().fairness["lead_scores"])
     assert not result.passed and result.severity.value == "WARN"
     assert result.description.startswith("not measured: consumers/lead_scores has no table")
+
+
+def _review_edited(rules_dir: Path, old: str, new: str, monkeypatch) -> None:
+    path = rules_dir / "review.yaml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
+    record_policy_files(rules_dir)  # a rule change: the next run retrains and rescores
+
+
+def test_every_review_rule_names_columns_the_model_reads_and_writes():
+    rules = load_rules()
+    for model in CONSUMER_MODELS:
+        rule = rules.review[model.key]
+        read = {column for columns in model.inputs.values() for column in columns}
+        written = {output.name for output in model.outputs}
+        assert rule.key in written and rule.key in read and set(rule.show) <= read
+        assert set(rule.fallback) <= written
+        assert set(rule.outside_training) <= set(rules.drift[model.key].watch)
+        assert rule.uncertain is None or rule.uncertain[0] in written
+
+
+def test_rows_the_model_is_unsure_of_get_the_fallback_and_wait_for_a_person(built_copy,
+                                                                            rules_dir,
+                                                                            monkeypatch):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    _review_edited(rules_dir, "from: 0.45, to: 0.55", "from: 0.0, to: 0.3", monkeypatch)
+    run = run_consumer(invoice_risk)
+    unsure = store_rows("eu", "SELECT invoice_id, risk_band FROM consumers.invoice_risk "
+                              "WHERE risk_score <= 0.3 ORDER BY invoice_id")
+    assert unsure and {band for _, band in unsure} == {"high"}  # the conservative decision
+    assert store_rows("eu", "SELECT count(*) FROM consumers.invoice_risk WHERE risk_score > 0.3 "
+                            "AND risk_band = 'high' AND risk_score < 0.6")[0][0] == 0
+    waiting = [i for i in review.items(invoice_risk, "eu", review.OPEN)
+               if "within [0.0, 0.3]" in i.detail]  # not those the shipped band queued
+    assert sorted(int(i.row_key) for i in waiting) == [key for key, _ in unsure]
+    assert {i.reason for i in waiting} == {"uncertain"}
+    assert set(waiting[0].inputs) == {"invoice_amount", "customer_invoice_count",
+                                      "customer_late_payment_rate"}
+    assert run.metrics["eu"]["queued_for_review"] == len(unsure)
+
+    _review_edited(rules_dir, "fallback: {risk_band: high}", "fallback: {risk_band: 'high'}",
+                   monkeypatch)
+    again = run_consumer(invoice_risk)  # rescored: the same rows, not queued twice
+    assert again.metrics["eu"]["deferred_to_review"] == len(unsure)
+    assert again.metrics["eu"]["queued_for_review"] == 0
+
+    listed = run_steward(["review", "--model", "invoice_risk"], built_copy)
+    assert f"invoice_risk:{waiting[0].name}" in listed.stdout and "uncertain" in listed.stdout
+    resolved = run_steward(["review", "resolve", f"invoice_risk:{waiting[0].name}", "--decision",
+                            "risk_band=low", "--note", "paid early for years", "--by", "ana"],
+                           built_copy)
+    assert resolved.returncode == 0, resolved.stderr
+    assert entries()[-1].kind == "review.resolved"
+    assert entries()[-1].details["decision"] == "risk_band=low"
+    assert entries()[-1].details["by"] == "ana"
+    assert waiting[0].item_id not in {i.item_id for i in review.items(invoice_risk, "eu",
+                                                                       review.OPEN)}
+    twice = run_steward(["review", "resolve", f"invoice_risk:{waiting[0].name}", "--decision",
+                         "x", "--note", "y"], built_copy)
+    assert twice.returncode == 1 and "already resolved, by ana" in twice.stderr
+
+
+def test_an_input_outside_the_training_range_is_not_decided_by_the_model(built_copy):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    [(far,)] = store_rows("eu", "SELECT min(invoice_id) FROM marts.invoice_features")
+    with write_connection(store_path("eu")) as con:
+        con.execute("UPDATE marts.invoice_features SET invoice_amount = invoice_amount * 1000 "
+                    "WHERE invoice_id = ?", [far])
+    run_consumer(invoice_risk)
+    [(band,)] = store_rows("eu", f"SELECT risk_band FROM consumers.invoice_risk "
+                                 f"WHERE invoice_id = {far}")
+    assert band == "high"
+    [item] = [i for i in review.items(invoice_risk, "eu") if i.reason == "outside_training"]
+    assert int(item.row_key) == far and "invoice_amount" in item.detail
+    assert "outside the training range" in item.detail
+
+
+def test_an_erasure_takes_the_subject_s_rows_out_of_the_review_queue(built_copy):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    waiting = review.items(invoice_risk, "eu", review.OPEN)
+    assert waiting  # the shipped band deferred some of the tiny estate's invoices
+    [(customer,)] = store_rows("eu", "SELECT customer_id FROM marts.invoice_features "
+                                     f"WHERE invoice_id = {waiting[0].row_key}")
+    receipt = erase(str(customer))
+    assert receipt.rows_deleted["review/invoice_risk"]["eu"] >= 1 and receipt.remaining == 0
+    assert waiting[0].row_key not in {i.row_key for i in review.items(invoice_risk, "eu")}

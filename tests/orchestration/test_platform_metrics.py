@@ -97,6 +97,20 @@ def test_model_drift_holds_each_scoring_run_s_worst_column(pipeline_run):
         assert runs[key]["psi_change"] is None  # each the model's first run there
 
 
+def test_rows_sent_to_review_are_counted_per_consumer(pipeline_run):
+    from orchestration.lib.consumers import review
+    from orchestration.lib.consumers.specs import CONSUMER_MODELS
+
+    by_consumer = {r["consumer"]: r for r in _records("consumer_metrics")}
+    for consumer in {model.consumer for model in CONSUMER_MODELS}:
+        queued = [item for model in CONSUMER_MODELS if model.consumer == consumer
+                  for region in model.regions for item in review.items(model, region)]
+        assert by_consumer[consumer]["sent_to_review"] == len(queued)
+        assert by_consumer[consumer]["reviews_resolved"] == 0  # nobody has resolved any
+        assert by_consumer[consumer]["review_hours_median"] is None
+    assert by_consumer["finance_automation"]["sent_to_review"] > 0  # invoices in the band
+
+
 def test_telemetry_carries_no_stored_value(pipeline_run):
     """Only level-none facts reach the global store: no customer name, email or key."""
     names = {row[0] for row in store_rows("eu", "SELECT full_name FROM raw_crm.customers")}

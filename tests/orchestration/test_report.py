@@ -40,7 +40,7 @@ def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
 def test_the_page_holds_every_section_with_real_content(report):
     page = report.read_text()
     for anchor in ("catalog", "lineage", "access", "retention", "quality", "slos", "models",
-                   "approvals", "platform", "incidents", "audit"):
+                   "approvals", "platform", "review", "incidents", "audit"):
         assert f"<section id='{anchor}'>" in page
     assert "allowed, masked</span></td><td>eu</td><td>body (redaction)" in page
     assert "Hash chain intact" in page and (report.parent / "quality.html").exists()
@@ -59,6 +59,9 @@ def test_the_page_holds_every_section_with_real_content(report):
     # regions, ticket routing in one; lead scoring's approval sets none.
     assert approvals.count("floors not judged: ") == 3 and "not approved" not in approvals
     assert "no held-out floor set" in approvals
+    queue = page[page.index("<section id='review'>"):page.index("<h3>Oldest waiting")]
+    assert queue.count("<tr><td>consumers/") == 4  # every model in every region it scores
+    assert "<td>risk_band=high</td>" in queue and "<td>predicted_queue=manual</td>" in queue
 
 
 def test_a_browser_renders_the_catalog_and_the_lineage_graph(report, browser, tmp_path):

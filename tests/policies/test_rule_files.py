@@ -73,12 +73,17 @@ def _edit(folder: Path, name: str, old: str, new: str) -> None:
          "    block_psi: 0.05\n  consumers/ticket_routes", 17,
          "block_psi 0.05 must be above warn_psi 0.1"),
         ("drift.yaml", "bins: 10", "bins: 1", 7, "bins must be a whole number from 2 to 100"),
+        ("review.yaml", "from: 0.45, to: 0.55", "from: 0.55, to: 0.45", 15,
+         "the band from 0.55 to 0.45 is not a range of scores"),
+        ("review.yaml", "    fallback: {predicted_queue: manual}\n", "", 18,
+         "declare the conservative decision"),
     ],
     ids=["level", "region", "purpose", "duplicate", "dataset-key", "purpose-level",
          "fairness-threshold", "fairness-consumer", "age-bands", "slo-rate", "retention", "flow",
          "legal-basis", "transform", "country-twice", "hash-distinct", "approver-unknown",
          "approver-without-right", "approval-ticket", "approval-undeclared", "model-version",
-         "fairness-audit-required", "held-out-floor", "drift-thresholds", "drift-bins"],
+         "fairness-audit-required", "held-out-floor", "drift-thresholds", "drift-bins",
+         "review-band", "review-fallback"],
 )
 def test_a_bad_rule_file_names_file_line_and_fix(rules_dir, file, old, new, line, message):
     _edit(rules_dir, file, old, new)

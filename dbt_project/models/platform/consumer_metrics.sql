@@ -1,4 +1,5 @@
--- Per consumer: its model runs (rows scored, checks, CPU) and its reads through the policy.
+-- Per consumer: its model runs (rows scored, checks, CPU), its reads through the policy, and
+-- the rows its models sent to a person (how many, how many resolved, the median wait).
 with steps as (
     select
         consumer,
@@ -47,10 +48,24 @@ alerts as (
     group by 1
 ),
 
+reviews as (
+    select
+        consumer,
+        count(*) as sent_to_review,
+        count(*) filter (where status = 'resolved') as reviews_resolved,
+        percentile_cont(0.5) within group (
+            order by extract(epoch from (resolved_at - queued_at)) / 3600.0
+        ) as review_hours_median
+    from {{ source('telemetry', 'reviews') }}
+    group by consumer
+),
+
 consumers as (
     select consumer from steps
     union
     select consumer from reads
+    union
+    select consumer from reviews
 )
 
 select
@@ -65,6 +80,9 @@ select
     coalesce(reads.reads_denied, 0) as reads_denied,
     coalesce(reads.runs_blocked, 0) as runs_blocked,
     coalesce(alerts.alerts_sent, 0) as alerts_sent,
+    coalesce(reviews.sent_to_review, 0) as sent_to_review,
+    coalesce(reviews.reviews_resolved, 0) as reviews_resolved,
+    {{ steward_round('reviews.review_hours_median', 2) }} as review_hours_median,
     {{ steward_round('coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0)', 3) }}
         as cpu_seconds
 from consumers
@@ -72,3 +90,4 @@ left join steps using (consumer)
 left join checks using (consumer)
 left join reads using (consumer)
 left join alerts using (consumer)
+left join reviews using (consumer)

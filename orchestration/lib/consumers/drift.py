@@ -74,7 +74,9 @@ def reference(values: dict[str, pd.Series], bins: int) -> dict[str, dict]:
         numbers = _numbers(present)
         if numbers is not None:
             cuts = np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1]) if len(numbers) else []
-            found = {"edges": sorted({float(cut) for cut in cuts})}
+            found = {"edges": sorted({float(cut) for cut in cuts}),
+                     "range": [float(numbers.min()), float(numbers.max())] if len(numbers)
+                     else None}
         else:
             found = {"categories": sorted(present.astype(str).unique().tolist())}
         kept[column] = {**found, "shares": _shares(series, found)}

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import pandas as pd
 import pyarrow as pa
 
 from orchestration.lib import alerts, audit_log
-from orchestration.lib.consumers import drift, kept
+from orchestration.lib.consumers import drift, kept, review
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
@@ -38,6 +39,7 @@ from orchestration.lib.warehouse import (
 )
 from policies.approvals import model_refusal, too_few_to_judge, validation_refusal
 from policies.drift import BLOCK, MODEL_DRIFTED, WARN, DriftVerdict, DriftWatch, verdict
+from policies.review import ReviewRule
 from policies.rules import load_rules
 
 
@@ -126,6 +128,17 @@ def _judge_drift(model: ConsumerModel, region: str, watch: DriftWatch, used: Kep
             **{f"share_{band}": share for band, share in bands.items()}}
 
 
+def _shown(frames: dict[str, pd.DataFrame], rule: ReviewRule) -> pd.DataFrame:
+    """The row key and the inputs a reviewer may see, as the consumer read them (masked)."""
+    shown = None
+    for frame in frames.values():
+        columns = [c for c in rule.show if c in frame.columns]
+        if rule.key in frame.columns and columns:
+            part = frame[[rule.key, *columns]]
+            shown = part if shown is None else shown.merge(part, on=rule.key, how="outer")
+    return shown if shown is not None else pd.DataFrame({rule.key: []})
+
+
 def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerRun) -> None:
     """Score one region: train first when due, keep the scores when the inputs are the rows
     the kept model last scored."""
@@ -162,12 +175,26 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
         used = Kept(model.version, now, inputs.rows, kept.invalidations_so_far(),
                     scored.training, scored.model,
                     reference=drift.reference(values, rules.drift_bins) if watch else None)
-    watched = _judge_drift(model, region, watch, used, values, scored.rows,
-                           now) if watch else {}
-    rows = scored.rows.assign(model_version=model.version, scored_at=now)
+    rule = rules.review.get(model.key)
+    try:
+        watched = _judge_drift(model, region, watch, used, values, scored.rows,
+                               now) if watch else {}
+    except Drifted as held:  # the region keeps its last scores; the new rows wait for a person
+        if rule:
+            review.enqueue(model, region, rule, review.every_row(rule, scored.rows, str(held)),
+                           _shown(frames, rule), now)
+        raise
+    decided, deferred = scored.rows, {}
+    if rule:
+        items = review.deferred(rule, scored.rows, drift.population(
+            frames, scored.rows, rule.outside_training), used.reference or {})
+        decided = review.with_fallback(rule, scored.rows, items)
+        deferred = {"deferred_to_review": len(items), "queued_for_review": review.enqueue(
+            model, region, rule, items, _shown(frames, rule), now)}
+    rows = decided.assign(model_version=model.version, scored_at=now)
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
            replace(used, scored_inputs=inputs.digest))
-    run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched,
+    run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched, **deferred,
                            "trained_at": used.trained_at.isoformat(sep=" "),
                            "trained_because": reason or NOT_DUE}
     run.rows[region] = run.scored[region] = len(rows)

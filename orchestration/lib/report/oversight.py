@@ -1,14 +1,16 @@
 """The report's sections on what people decide and do: the committee's approvals, with each
-model's validation against them, and the incidents alerts opened, with their timelines."""
+model's validation against them, the rows the models deferred to reviewers, and the incidents
+alerts opened, with their timelines."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from html import escape
 from pathlib import Path
+from statistics import median
 
 from orchestration.lib import incidents, postmortems
-from orchestration.lib.consumers import kept
+from orchestration.lib.consumers import kept, review
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.postmortems import handled
 from orchestration.lib.settings import PROJECT_ROOT, current_time
@@ -16,6 +18,7 @@ from policies.approvals import too_few_to_judge, validation_refusal
 from policies.rules import load_rules
 
 INCIDENTS_RESOLVED_SHOWN = timedelta(days=30)
+REVIEW_ITEMS_SHOWN = 20  # per model and region, the oldest waiting
 
 
 def _e(value: object) -> str:
@@ -126,3 +129,48 @@ def incidents_section() -> str:
              f"<h3>Resolved in the last {INCIDENTS_RESOLVED_SHOWN.days} days ({len(resolved)})"
              "</h3>", _incident_rows(resolved) if resolved else "<p>none</p>"]
     return "".join(parts)
+
+
+def _waiting_rows(waiting: list) -> str:
+    return "".join(
+        f"<tr><td>{_e(i.model)}:{_e(i.name)}</td><td>{_e(i.row_key)}</td><td>{_e(i.reason)}</td>"
+        f"<td>{_e(i.detail)}</td><td>{_e(', '.join(f'{k}={v}' for k, v in i.inputs.items()))}"
+        f"</td><td>{i.queued_at:%Y-%m-%d %H:%M}</td></tr>" for i in waiting)
+
+
+def review_section() -> str:
+    """Per model and region: what waits for a reviewer, what was resolved and how fast; then
+    the oldest waiting items with the inputs a reviewer sees."""
+    rules, now = load_rules(), current_time()
+    summary, oldest = [], []
+    for model in CONSUMER_MODELS:
+        rule = rules.review.get(model.key)
+        for region in model.regions if rule else ():
+            found = review.items(model, region)
+            waiting = [i for i in found if i.status == review.OPEN]
+            hours = [(i.resolved_at - i.queued_at).total_seconds() / 3600 for i in found
+                     if i.status == review.RESOLVED]
+            reasons = ", ".join(f"{reason} {sum(i.reason == reason for i in waiting)}"
+                                for reason in sorted({i.reason for i in waiting}))
+            age = (f"{(now - waiting[0].queued_at).total_seconds() / 3600:.1f} h"
+                   if waiting else "—")
+            summary.append(
+                f"<tr><td>{_e(model.key)}</td><td>{_e(region)}</td>"
+                f"<td class='{'warn' if waiting else 'ok'}'>{len(waiting)}</td>"
+                f"<td>{_e(reasons) or '—'}</td><td>{age}</td><td>{len(hours)}</td>"
+                f"<td>{f'{median(hours):.1f} h' if hours else '—'}</td>"
+                f"<td>{_e(', '.join(f'{c}={v}' for c, v in rule.fallback.items()))}</td></tr>")
+            oldest += waiting[:REVIEW_ITEMS_SHOWN]
+    return ("<p>Rows a consumer model should not decide on (<code>policies/review.yaml</code>: "
+            "a score in its uncertainty band, an input outside the range it was trained on, "
+            "or the model held back by drift) get the declared conservative decision and wait "
+            "here for a person: <code>steward review</code> lists them, <code>steward review "
+            "resolve</code> records the decision (audited as <code>review.resolved</code>). "
+            "The inputs shown are masked as the consumer reads them.</p>"
+            "<table><tr><th>model</th><th>region</th><th>waiting</th><th>why</th>"
+            "<th>oldest waiting</th><th>resolved</th><th>median time to resolve</th>"
+            f"<th>meanwhile</th></tr>{''.join(summary)}</table>"
+            f"<h3>Oldest waiting (up to {REVIEW_ITEMS_SHOWN} per model and region)</h3>"
+            + ("<table><tr><th>item</th><th>row</th><th>reason</th><th>detail</th>"
+               f"<th>inputs a reviewer sees</th><th>queued (UTC)</th></tr>"
+               f"{_waiting_rows(oldest)}</table>" if oldest else "<p class='ok'>none</p>"))

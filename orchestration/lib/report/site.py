@@ -24,7 +24,11 @@ from orchestration.lib.metrics import read_metrics
 from orchestration.lib.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.quality.docs import all_rows, write_quality_docs
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
-from orchestration.lib.report.oversight import decision_rights_section, incidents_section
+from orchestration.lib.report.oversight import (
+    decision_rights_section,
+    incidents_section,
+    review_section,
+)
 from orchestration.lib.retention import expired_rows
 from orchestration.lib.settings import current_time
 from orchestration.lib.slis import history as slo_history
@@ -373,6 +377,7 @@ def render_page() -> str:
         ("models", "Consumer models", _consumer_models()),
         ("approvals", "Decision rights and approvals", decision_rights_section()),
         ("platform", "Platform metrics", _platform()),
+        ("review", "Review queue", review_section()),
         ("incidents", "Incidents", incidents_section()),
         ("audit", f"Audit log (latest {AUDIT_TAIL})", _audit()),
     ]

@@ -1,0 +1,174 @@
+"""Each consumer model's review queue: the rows it should not decide on (`policies/review.py`),
+each with its reason, its key and the inputs a reviewer may see, kept in the region's store
+(they are the region's data); a reviewer resolves each with a decision, audited.
+
+A row deferred to a person gets the declared conservative decision in the scores until then.
+A row already waiting for the same reason is not queued twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from orchestration.lib import audit_log
+from orchestration.lib.consumers.specs import ConsumerModel
+from orchestration.lib.settings import current_time
+from orchestration.lib.warehouse import qualified, rows_if_present, store_path, write_connection
+from policies.review import MODEL_HELD, OUTSIDE_TRAINING, UNCERTAIN, ReviewRule
+
+SCHEMA = "review"
+OPEN, RESOLVED = "open", "resolved"
+_COLUMNS = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, inputs VARCHAR, "
+            "queued_at TIMESTAMP, status VARCHAR, resolved_by VARCHAR, resolved_at TIMESTAMP, "
+            "decision VARCHAR, note VARCHAR")
+
+
+@dataclass(frozen=True)
+class Deferred:
+    key: str
+    reason: str  # UNCERTAIN, OUTSIDE_TRAINING or MODEL_HELD
+    detail: str
+
+
+@dataclass(frozen=True)
+class Item:
+    model: str
+    region: str
+    item_id: int
+    row_key: str
+    reason: str
+    detail: str
+    inputs: dict
+    queued_at: datetime
+    status: str
+    resolved_by: str | None
+    resolved_at: datetime | None
+    decision: str | None
+    note: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.region}-{self.item_id}"
+
+
+class ReviewRefused(ValueError):
+    """No such item, or it is resolved already."""
+
+
+def _outside(series: pd.Series, span: list[float]) -> pd.Series:
+    numbers = pd.to_numeric(series, errors="coerce").astype(float)
+    return (numbers < span[0]) | (numbers > span[1])
+
+
+def deferred(rule: ReviewRule, scored: pd.DataFrame, values: dict[str, pd.Series],
+             reference: dict) -> list[Deferred]:
+    """The scored rows the model should not decide on, one reason each (the first found)."""
+    keys = scored[rule.key].astype(str).tolist()
+    found: dict[str, Deferred] = {}
+    if rule.uncertain:
+        score, low, high = rule.uncertain
+        unsure = scored[score].astype(float).between(low, high)
+        for key, value, flagged in zip(keys, scored[score], unsure, strict=True):
+            if flagged:
+                found.setdefault(key, Deferred(key, UNCERTAIN, f"{score} {float(value):.3f} "
+                                                               f"within [{low}, {high}]"))
+    for column in rule.outside_training:
+        span = (reference.get(column) or {}).get("range")
+        if span is None or column not in values:
+            continue  # a model kept before ranges were: judged once it is retrained
+        for key, value, flagged in zip(keys, values[column], _outside(values[column], span),
+                                       strict=True):
+            if flagged:
+                found.setdefault(key, Deferred(key, OUTSIDE_TRAINING,
+                                               f"{column} {value} outside the training range "
+                                               f"[{span[0]:g}, {span[1]:g}]"))
+    return list(found.values())
+
+
+def every_row(rule: ReviewRule, scored: pd.DataFrame, why: str) -> list[Deferred]:
+    """Every scored row, for a model held back as a whole (drift)."""
+    return [Deferred(key, MODEL_HELD, why) for key in scored[rule.key].astype(str)]
+
+
+def with_fallback(rule: ReviewRule, scored: pd.DataFrame, items: list[Deferred]
+                  ) -> pd.DataFrame:
+    """The scores with each deferred row's decision replaced by the conservative one."""
+    held = scored[rule.key].astype(str).isin({item.key for item in items})
+    decided = scored.copy()
+    for column, value in rule.fallback.items():
+        decided[column] = decided[column].astype(object)
+        decided.loc[held, column] = value
+    return decided
+
+
+def _relation(model: ConsumerModel) -> str:
+    return qualified(SCHEMA, model.name)
+
+
+def enqueue(model: ConsumerModel, region: str, rule: ReviewRule, items: list[Deferred],
+            shown: pd.DataFrame, now: datetime) -> int:
+    """Queue the deferred rows not already waiting for the same reason; how many were."""
+    if not items:
+        return 0
+    inputs = {str(key): row for key, row in zip(
+        shown[rule.key].astype(str), json.loads(shown.to_json(orient="records",
+                                                              date_format="iso")), strict=True)}
+    with write_connection(store_path(region)) as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {_relation(model)} ({_COLUMNS})")
+        waiting = set(con.execute(f"SELECT row_key, reason FROM {_relation(model)} "
+                                  "WHERE status = ?", [OPEN]).fetchall())
+        [(last,)] = con.execute(f"SELECT coalesce(max(item_id), 0) FROM {_relation(model)}"
+                                ).fetchall()
+        new = [item for item in items if (item.key, item.reason) not in waiting]
+        if not new:
+            return 0
+        con.executemany(
+            f"INSERT INTO {_relation(model)} (item_id, row_key, reason, detail, inputs, "
+            "queued_at, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[last + number, item.key, item.reason, item.detail,
+              json.dumps({k: v for k, v in inputs.get(item.key, {}).items() if k != rule.key},
+                         default=str), now, OPEN]
+             for number, item in enumerate(new, start=1)])
+    return len(new)
+
+
+def _item(model: ConsumerModel, region: str, row: tuple) -> Item:
+    item_id, key, reason, detail, inputs, queued, status, by, at, decision, note = row
+    return Item(model.key, region, int(item_id), key, reason, detail, json.loads(inputs),
+                queued, status, by, at, decision, note)
+
+
+def items(model: ConsumerModel, region: str, status: str | None = None) -> list[Item]:
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    return [_item(model, region, row) for row in rows_if_present(
+        store_path(region), model.name, f"SELECT * FROM {_relation(model)} {where} "
+        "ORDER BY item_id", params, schema=SCHEMA)]
+
+
+def resolve(model: ConsumerModel, region: str, item_id: int, by: str, decision: str,
+            note: str) -> Item:
+    """A reviewer's decision on one item; audited as `review.resolved`."""
+    found = [i for i in items(model, region) if i.item_id == item_id]
+    if not found:
+        raise ReviewRefused(f"{model.key} has no review item {region}-{item_id}")
+    if found[0].status == RESOLVED:
+        item = found[0]
+        raise ReviewRefused(f"{item.name} is already resolved, by {item.resolved_by} at "
+                            f"{item.resolved_at:%Y-%m-%d %H:%M}: {item.decision}")
+    now = current_time()
+    with write_connection(store_path(region)) as con:
+        con.execute(f"UPDATE {_relation(model)} SET status = ?, resolved_by = ?, "
+                    "resolved_at = ?, decision = ?, note = ? WHERE item_id = ?",
+                    [RESOLVED, by, now, decision, note, item_id])
+    item = found[0]
+    audit_log.append("review.resolved", model.key, {
+        "consumer": model.consumer, "region": region, "item": item.name,
+        "row_key": item.row_key, "reason": item.reason, "decision": decision, "note": note,
+        "by": by, "hours_waited": round((now - item.queued_at).total_seconds() / 3600, 2)})
+    return next(i for i in items(model, region) if i.item_id == item_id)
+
