@@ -23,6 +23,8 @@ from orchestration.defs.consumers.assets import (  # noqa: E402
 )
 from orchestration.defs.governance.checks import build_policy_checks  # noqa: E402
 from orchestration.defs.governance.jobs import (  # noqa: E402
+    backup_schedule,
+    backup_stores_job,
     erase_subject_job,
     purge_schedule,
     retention_purge_job,
@@ -100,8 +102,10 @@ def build_definitions() -> dg.Definitions:
         asset_checks=[*build_policy_checks(checked), *build_quality_checks(checked),
                       *build_fairness_checks(), *build_reference_checks()],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
-                                  partitions_def=None), retention_purge_job, erase_subject_job],
-        schedules=[purge_schedule, build_fallback_schedule(ingest_keys), platform_schedule],
+                                  partitions_def=None), retention_purge_job, erase_subject_job,
+              backup_stores_job],
+        schedules=[purge_schedule, backup_schedule, build_fallback_schedule(ingest_keys),
+                   platform_schedule],
         sensors=[build_landing_sensor(ingest_keys), automation_sensor, run_failure_alerts,
                  run_recovery],
         resources={"dbt": dbt_resource},

@@ -159,3 +159,12 @@ def test_on_postgresql_a_database_dumped_and_restored_equals_the_original(built_
     before, after = _all_rows(original), _all_rows(rebuilt)
     assert before.get("raw_crm.customers")
     assert after == before
+
+
+def test_the_daily_backup_job_takes_a_snapshot(built_copy):
+    from orchestration.defs.governance.jobs import backup_stores_job
+
+    result = backup_stores_job.execute_in_process()
+    assert result.success
+    [snapshot] = backups.listed()
+    assert backups.verify(snapshot) == [] and entries()[-1].kind == "backup.taken"

@@ -1,18 +1,22 @@
-"""Governance actions as Dagster jobs: the retention purge (daily) and erasure of a subject.
+"""Governance actions as Dagster jobs: the retention purge (daily), erasure of a subject, and
+the backup of the stores (daily).
 
-Thin wrappers: the work is in `orchestration/lib/retention.py` and `erasure.py`, the same code
-`steward retention purge` and `steward erase` run. Derived assets without an event time are
-recomputed by the next pipeline run after a purge.
+Thin wrappers: the work is in `orchestration/lib/retention.py`, `erasure.py` and `backups.py`,
+the same code `steward retention purge`, `steward erase` and `steward backup` run. Derived
+assets without an event time are recomputed by the next pipeline run after a purge.
 """
 
 import dagster as dg
 
+from orchestration.lib import backups
 from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.erasure import erase, write_receipt
 from orchestration.lib.retention import format_purge, purge
+from orchestration.lib.settings import get_settings
 
 PURGE_JOB = "retention_purge"
 ERASE_JOB = "erase_subject"
+BACKUP_JOB = "backup_stores"
 
 
 class PurgeConfig(dg.Config):
@@ -64,3 +68,29 @@ def erase_subject_job() -> None:
 purge_schedule = dg.ScheduleDefinition(
     name="retention_purge_daily", job=retention_purge_job, cron_schedule="0 3 * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING)
+
+
+@dg.op(description="Snapshot every store, the audit checkpoints and the keys (steward backup), "
+                   "then prune the snapshots past STEWARD_BACKUP_KEEP_DAYS.")
+def snapshot_stores(context: dg.OpExecutionContext) -> dg.Nothing:
+    snapshot = backups.take()
+    pruned = backups.prune(get_settings().backup_keep_days)
+    context.add_output_metadata({
+        "snapshot": str(snapshot.path), "files": len(snapshot.files),
+        "mib": round(snapshot.size / 2**20, 1), "pruned": dg.MetadataValue.json(pruned)})
+
+
+@dg.job(name=BACKUP_JOB, description="A checksummed snapshot of every store "
+                                     "(docs/disaster-recovery.md).", tags=lane_tags())
+def backup_stores_job() -> None:
+    snapshot_stores()
+
+
+@dg.schedule(name="backup_daily", job=backup_stores_job, cron_schedule="0 2 * * *",
+             default_status=dg.DefaultScheduleStatus.RUNNING)
+def backup_schedule(context: dg.ScheduleEvaluationContext):
+    """Daily at 02:00, before the purge; on PostgreSQL the server's own tools back up."""
+    if get_settings().warehouse == "postgres":
+        return dg.SkipReason("on PostgreSQL the databases are backed up with pg_dump or PITR "
+                             "(docs/disaster-recovery.md)")
+    return dg.RunRequest()
