@@ -23,7 +23,7 @@ def listing(context: typer.Context) -> None:
     from policies.rules import load_rules
 
     rules = load_rules()
-    typer.echo(f"{'model':<26} {'region':<7} {'measured':<17} {'level':<10} worst input (PSI)")
+    typer.echo(f"{'model':<26} {'region':<7} {'measured':<16} {'level':<10} worst input (PSI)")
     for model in CONSUMER_MODELS:
         watch = rules.drift.get(model.key)
         for region in model.regions if watch else ():

@@ -4,6 +4,7 @@ alerts opened, with their timelines."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from html import escape
 from pathlib import Path
@@ -138,6 +139,12 @@ def _waiting_rows(waiting: list) -> str:
         f"</td><td>{i.queued_at:%Y-%m-%d %H:%M}</td></tr>" for i in waiting)
 
 
+def _decision(values: dict) -> str:
+    """column=value pairs as the rule file spells them (`false`, not Python's `False`)."""
+    return ", ".join(f"{column}={value if isinstance(value, str) else json.dumps(value)}"
+                     for column, value in values.items())
+
+
 def review_section() -> str:
     """Per model and region: what waits for a reviewer, what was resolved and how fast; then
     the oldest waiting items with the inputs a reviewer sees."""
@@ -159,7 +166,7 @@ def review_section() -> str:
                 f"<td class='{'warn' if waiting else 'ok'}'>{len(waiting)}</td>"
                 f"<td>{_e(reasons) or '—'}</td><td>{age}</td><td>{len(hours)}</td>"
                 f"<td>{f'{median(hours):.1f} h' if hours else '—'}</td>"
-                f"<td>{_e(', '.join(f'{c}={v}' for c, v in rule.fallback.items()))}</td></tr>")
+                f"<td>{_e(_decision(rule.fallback))}</td></tr>")
             oldest += waiting[:REVIEW_ITEMS_SHOWN]
     return ("<p>Rows a consumer model should not decide on (<code>policies/review.yaml</code>: "
             "a score in its uncertainty band, an input outside the range it was trained on, "
