@@ -9,7 +9,7 @@ A row already waiting for the same reason is not queued twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -170,5 +170,6 @@ def resolve(model: ConsumerModel, region: str, item_id: int, by: str, decision: 
         "consumer": model.consumer, "region": region, "item": item.name,
         "row_key": item.row_key, "reason": item.reason, "decision": decision, "note": note,
         "by": by, "hours_waited": round((now - item.queued_at).total_seconds() / 3600, 2)})
-    return next(i for i in items(model, region) if i.item_id == item_id)
+    return replace(item, status=RESOLVED, resolved_by=by, resolved_at=now, decision=decision,
+                   note=note)
 
