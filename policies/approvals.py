@@ -2,8 +2,9 @@
 
 `approvals.yaml` names the governance committee, which of its members may approve what, and
 each approval: who approved, when, under which ticket. A consumer that is not approved reads
-nothing; a consumer model scores only with the version its approval names, and only with a
-fitted model whose held-out quality meets the approval's minimums. The checks here are pure:
+nothing; a consumer model scores only with the version its approval names, only with a fitted
+model whose held-out quality meets the approval's minimums, and, where the approval requires a
+fairness audit, only scores that pass it. The checks here are pure:
 the read path, the consumer runs and `steward policy check` call them with what they know.
 """
 
@@ -103,6 +104,19 @@ def validation_refusal(rights: DecisionRights, model: str, held_out: dict) -> Re
                        "the previous scores stay; find why the model got worse (inputs, "
                        "features), or have the committee approve a lower floor")
     return None
+
+
+def fairness_refusal(rights: DecisionRights, model: str, audit: str, problems: list[str]
+                     ) -> Refusal | None:
+    """Why the scores a model proposes may not be written: its approval requires a fairness
+    audit and the audit `audit` of those scores found `problems`."""
+    approval = rights.models.get(model)
+    if approval is None or not approval.fairness_audited or not problems:
+        return None
+    return Refusal(MODEL_UNVALIDATED,
+                   f"{model} fails its fairness audit {audit}: {'; '.join(problems)}",
+                   "the previous scores stay and the new rows wait for a person; find which "
+                   "feature carries the disparity, retrain without it, and audit again")
 
 
 def _member(doc: Located, rights: dict, members, value, right: str, *where) -> str:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from policies.yaml_source import Located
 
-UNCERTAIN, OUTSIDE_TRAINING, MODEL_HELD = "uncertain", "outside_training", "model_held"
+UNCERTAIN, OUTSIDE_TRAINING = "uncertain", "outside_training"
+MODEL_HELD = "model_held"  # by drift, its validation or its fairness audit: every row waits
+STALE_INPUTS = "stale_inputs"  # an input kept at its last good version past its freshness SLO
 
 
 @dataclass(frozen=True)

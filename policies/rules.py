@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from policies import overrides
@@ -304,8 +305,14 @@ def policies_dir() -> Path:
 
 
 def load_rules(directory: Path | None = None) -> RuleSet:
-    """Read and cross-check every rule file; the first problem raises PolicyFileError."""
-    return _load_rules(directory or policies_dir())
+    """Read and cross-check every rule file; the first problem raises PolicyFileError. What was
+    read is kept until a file changes, so a long-lived process (the read service, a code
+    server) decides under the rules as they are now."""
+    folder = directory or policies_dir()
+    with os.scandir(folder) as files:
+        stamps = sorted((file.name, file.stat().st_mtime_ns, file.stat().st_size)
+                        for file in files if file.name.endswith(".yaml"))
+    return _load_rules(folder, tuple(stamps))
 
 
 def read_rules(directory: Path) -> RuleSet:
@@ -360,7 +367,9 @@ def read_rules(directory: Path) -> RuleSet:
                    drift, bins, min_rows, load_review(load_located(directory / "review.yaml")))
 
 
-_load_rules = cache(read_rules)
+@lru_cache(maxsize=8)
+def _load_rules(directory: Path, _files: tuple) -> RuleSet:
+    return read_rules(directory)
 
 
 __all__ = ["PolicyFileError", "RuleSet", "load_rules", "policies_dir", "read_rules",

@@ -192,19 +192,20 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
         assert retrained.invalidations == kept.invalidations_so_far() > trained.invalidations
 
 
-def _approvals_edited(rules_dir: Path, old: str, new: str, monkeypatch) -> None:
-    path = rules_dir / "approvals.yaml"
+def _rules_edited(rules_dir: Path, name: str, old: str, new: str, monkeypatch) -> None:
+    path = rules_dir / name
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
     monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
+    record_policy_files(rules_dir)  # a rule change: the next run retrains and rescores
 
 
 def test_without_the_committee_s_approval_a_consumer_reads_nothing(built_copy, rules_dir,
                                                                    monkeypatch):
     from orchestration.lib.governed_read import AccessDenied, read_dataset
 
-    _approvals_edited(rules_dir, "  finance_automation: {", "  # finance_automation: {",
-                      monkeypatch)
+    _rules_edited(rules_dir, "approvals.yaml", "  finance_automation: {",
+                  "  # finance_automation: {", monkeypatch)
     before, reads = _risk_scores("eu"), len(entries())
     run = run_consumer(next(m for m in CONSUMER_MODELS if m.name == "invoice_risk"))
     assert run.blocked and "[consumer.unapproved]" in run.blocked and not run.rows
@@ -219,8 +220,8 @@ def test_without_the_committee_s_approval_a_consumer_reads_nothing(built_copy, r
 
 def test_a_model_version_the_committee_has_not_approved_scores_nothing(built_copy, rules_dir,
                                                                        monkeypatch):
-    _approvals_edited(rules_dir, "version: invoice-logreg-v1", "version: invoice-logreg-v0",
-                      monkeypatch)
+    _rules_edited(rules_dir, "approvals.yaml", "version: invoice-logreg-v1",
+                  "version: invoice-logreg-v0", monkeypatch)
     before = _risk_scores("us")
     run = run_consumer(next(m for m in CONSUMER_MODELS if m.name == "invoice_risk"))
     assert "invoice-logreg-v1 has not been approved" in run.blocked
@@ -235,11 +236,11 @@ def test_a_retrained_model_below_its_floor_keeps_the_last_scores_and_model(built
                                                                            monkeypatch):
     invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
     trained = kept.load("invoice_risk", "eu")
-    _approvals_edited(rules_dir, "min_held_out: {roc_auc: 0.5}",
-                      "min_held_out: {roc_auc: 1.0}", monkeypatch)
+    _rules_edited(rules_dir, "approvals.yaml", "min_held_out: {roc_auc: 0.5}",
+                  "min_held_out: {roc_auc: 1.0}", monkeypatch)
     # The tiny estate holds out a few dozen invoices per region: judge floors on those.
-    _approvals_edited(rules_dir, "min_held_out_rows: 100", "min_held_out_rows: 10", monkeypatch)
-    record_policy_files(rules_dir)  # a rule change: every kept model is due to retrain
+    _rules_edited(rules_dir, "approvals.yaml", "min_held_out_rows: 100",
+                  "min_held_out_rows: 10", monkeypatch)
     before = _risk_scores("eu")
     run = run_consumer(invoice_risk)
     assert set(run.held_back) == {"eu", "us"} and not run.blocked
@@ -248,6 +249,80 @@ def test_a_retrained_model_below_its_floor_keeps_the_last_scores_and_model(built
     assert _risk_scores("eu") == before
     assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
     assert entries()[-1].details["held_back"] == run.held_back
+    held = review.items(invoice_risk, "eu", review.OPEN)  # the rows it scored wait for a person
+    assert len(held) == len(before) and {i.reason for i in held} == {"model_held"}
+    assert "[model.unvalidated]" in held[0].detail
+
+
+def _lead_scores() -> list[tuple]:
+    return store_rows("us", "SELECT customer_id, lead_score, is_priority "
+                            "FROM consumers.lead_scores ORDER BY customer_id")
+
+
+def test_scores_failing_the_fairness_audit_their_approval_requires_never_go_live(
+        built_copy, rules_dir, monkeypatch):
+    lead_scores = next(m for m in CONSUMER_MODELS if m.name == "lead_scores")
+    trained, before = kept.load("lead_scores", "us"), _lead_scores()
+    # Every group judged, and any difference in positive rates is a breach.
+    for old, new in [("min_disparate_impact: 0.8", "min_disparate_impact: 1.0"),
+                     ("max_positive_rate_gap: 0.1", "max_positive_rate_gap: 0.0"),
+                     ("min_group_size: 30", "min_group_size: 1")]:
+        _rules_edited(rules_dir, "fairness.yaml", old, new, monkeypatch)
+    run = run_consumer(lead_scores)
+    assert "consumers/lead_scores fails its fairness audit lead_scores: " in run.held_back["us"]
+    assert run.held_back["us"].endswith("[model.unvalidated]")
+    assert _lead_scores() == before and kept.load("lead_scores", "us").trained_at == (
+        trained.trained_at)
+    held = review.items(lead_scores, "us", review.OPEN)
+    assert len(held) == len(before) and {i.reason for i in held} == {"model_held"}
+    kinds = [(e.kind, e.subject, e.details.get("consumer")) for e in entries()]
+    assert ("access.allowed", "crm/customers", "fairness_audit") in kinds  # audited as itself
+
+    # The same audit only monitors a model whose approval does not require it.
+    _rules_edited(rules_dir, "approvals.yaml", "fairness_audited: true",
+                  "fairness_audited: false", monkeypatch)
+    monitored = run_consumer(lead_scores)
+    assert not monitored.held_back and monitored.scored["us"] == len(before)
+    assert "fairness" not in monitored.metrics["us"]
+
+
+def _mark_stale(dataset: str, region: str, hours: float | None) -> None:
+    """As a run marks `dataset` when a failure upstream keeps its last good version, `hours`
+    ago; None clears the mark, as a healthy run does."""
+    from orchestration.lib.health import STATUS_TABLE
+    from orchestration.lib.settings import current_time, get_settings
+
+    with write_connection(get_settings().ops_store) as con:
+        con.execute(f"DELETE FROM {STATUS_TABLE} WHERE asset = ? AND region = ?",
+                    [dataset, region])
+        if hours is not None:
+            con.execute(f"INSERT INTO {STATUS_TABLE} VALUES (?, ?, ?, ?)",
+                        [dataset, region, "2 blocking check(s) failed",
+                         current_time() - timedelta(hours=hours)])
+
+
+def test_rows_whose_inputs_are_stale_past_their_slo_get_the_fallback_and_wait(built_copy):
+    invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
+    band = "SELECT risk_band, count(*) FROM consumers.invoice_risk GROUP BY 1 ORDER BY 1"
+    decided = store_rows("eu", band)
+    assert len(decided) > 1  # the model decides more than one band
+    _mark_stale("marts/invoice_features", "eu", hours=2)  # within its 26h objective
+    assert run_consumer(invoice_risk).metrics["eu"]["scores"] == KEPT_SCORES
+
+    _mark_stale("marts/invoice_features", "eu", hours=27)
+    run = run_consumer(invoice_risk)
+    rows = sum(count for _, count in decided)
+    assert store_rows("eu", band) == [("high", rows)]  # the conservative decision, every row
+    assert run.metrics["eu"]["deferred_to_review"] == rows
+    assert "past its 26h freshness objective" in run.metrics["eu"]["inputs_stale"]
+    waiting = review.items(invoice_risk, "eu", review.OPEN)
+    assert {i.reason for i in waiting} == {"stale_inputs"} and len(waiting) == rows
+    assert run.metrics["us"]["scores"] == KEPT_SCORES  # the other region is fresh
+
+    _mark_stale("marts/invoice_features", "eu", hours=None)  # a healthy run since
+    fresh = run_consumer(invoice_risk)  # the same inputs, decided again by the model
+    assert "inputs_stale" not in fresh.metrics["eu"] and fresh.scored["eu"] == rows
+    assert store_rows("eu", band) == decided
 
 
 def test_every_consumer_model_is_watched_on_columns_it_reads_and_writes():
@@ -425,14 +500,6 @@ def test_a_fairness_audit_with_nothing_scored_warns_that_it_measured_nothing(dat
     assert result.description.startswith("not measured: consumers/lead_scores has no table")
 
 
-def _review_edited(rules_dir: Path, old: str, new: str, monkeypatch) -> None:
-    path = rules_dir / "review.yaml"
-    assert old in path.read_text()
-    path.write_text(path.read_text().replace(old, new, 1))
-    monkeypatch.setenv("STEWARD_POLICIES_DIR", str(rules_dir))
-    record_policy_files(rules_dir)  # a rule change: the next run retrains and rescores
-
-
 def test_every_review_rule_names_columns_the_model_reads_and_writes():
     rules = load_rules()
     for model in CONSUMER_MODELS:
@@ -449,7 +516,8 @@ def test_rows_the_model_is_unsure_of_get_the_fallback_and_wait_for_a_person(buil
                                                                             rules_dir,
                                                                             monkeypatch):
     invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
-    _review_edited(rules_dir, "from: 0.45, to: 0.55", "from: 0.0, to: 0.3", monkeypatch)
+    _rules_edited(rules_dir, "review.yaml", "from: 0.45, to: 0.55", "from: 0.0, to: 0.3",
+                  monkeypatch)
     run = run_consumer(invoice_risk)
     unsure = store_rows("eu", "SELECT invoice_id, risk_band FROM consumers.invoice_risk "
                               "WHERE risk_score <= 0.3 ORDER BY invoice_id")
@@ -464,8 +532,8 @@ def test_rows_the_model_is_unsure_of_get_the_fallback_and_wait_for_a_person(buil
                                       "customer_late_payment_rate"}
     assert run.metrics["eu"]["queued_for_review"] == len(unsure)
 
-    _review_edited(rules_dir, "fallback: {risk_band: high}", "fallback: {risk_band: 'high'}",
-                   monkeypatch)
+    _rules_edited(rules_dir, "review.yaml", "fallback: {risk_band: high}",
+                  "fallback: {risk_band: 'high'}", monkeypatch)
     again = run_consumer(invoice_risk)  # rescored: the same rows, not queued twice
     assert again.metrics["eu"]["deferred_to_review"] == len(unsure)
     assert again.metrics["eu"]["queued_for_review"] == 0
@@ -504,7 +572,8 @@ def test_an_input_outside_the_training_range_is_not_decided_by_the_model(built_c
 def test_an_erasure_takes_the_subject_s_rows_out_of_the_review_queue(built_copy, rules_dir,
                                                                       monkeypatch):
     invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
-    _review_edited(rules_dir, "from: 0.45, to: 0.55", "from: 0.0, to: 1.0", monkeypatch)
+    _rules_edited(rules_dir, "review.yaml", "from: 0.45, to: 0.55", "from: 0.0, to: 1.0",
+                  monkeypatch)
     run_consumer(invoice_risk)  # every invoice is deferred
     waiting = review.items(invoice_risk, "eu", review.OPEN)
     assert waiting

@@ -59,6 +59,7 @@ def test_the_page_holds_every_section_with_real_content(report):
     # regions, ticket routing in one; lead scoring's approval sets none.
     assert approvals.count("floors not judged: ") == 3 and "not approved" not in approvals
     assert "no held-out floor set" in approvals
+    assert approvals.count("gates every scoring") == 1  # lead scoring's approval requires it
     queue = page[page.index("<section id='review'>"):page.index("<h3>Oldest waiting")]
     assert queue.count("<tr><td>consumers/") == 4  # every model in every region it scores
     assert "<td>risk_band=high</td>" in queue and "<td>predicted_queue=manual</td>" in queue

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from orchestration.lib.governed_read import read_dataset
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
@@ -51,12 +53,16 @@ def _age_band_sql(bands: tuple[int, ...]) -> str:
     return f"CASE {' '.join(cases)} ELSE 'under {bands[0]}' END"
 
 
-def measure(audit: FairnessAudit, age_bands: tuple[int, ...]) -> FairnessResult:
+def measure(audit: FairnessAudit, age_bands: tuple[int, ...], outcomes: pa.Table | None = None,
+            regions: list[str] | None = None) -> FairnessResult:
+    """The audit of the model's written outcomes, or of `outcomes` a model proposes for
+    `regions` before they are written (the gate of a model whose approval requires it)."""
     wanted = [a for a in audit.attributes if a != "age_band"]
     if "age_band" in audit.attributes:
         wanted.append(AGE_SOURCE)
-    outcomes = read_dataset(audit.model, audit.consumer, [audit.key, audit.outcome])
-    subjects = read_dataset(audit.subjects, audit.consumer, [audit.key, *wanted])
+    if outcomes is None:
+        outcomes = read_dataset(audit.model, audit.consumer, [audit.key, audit.outcome])
+    subjects = read_dataset(audit.subjects, audit.consumer, [audit.key, *wanted], regions)
     con = engine()
     stage_arrow(con, "outcomes", outcomes)
     stage_arrow(con, "subjects", subjects)

@@ -30,7 +30,7 @@ _COLUMNS = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, in
 @dataclass(frozen=True)
 class Deferred:
     key: str
-    reason: str  # UNCERTAIN, OUTSIDE_TRAINING or MODEL_HELD
+    reason: str  # UNCERTAIN, OUTSIDE_TRAINING, MODEL_HELD or STALE_INPUTS
     detail: str
 
 
@@ -89,9 +89,10 @@ def deferred(rule: ReviewRule, scored: pd.DataFrame, values: dict[str, pd.Series
     return list(found.values())
 
 
-def every_row(rule: ReviewRule, scored: pd.DataFrame, why: str) -> list[Deferred]:
-    """Every scored row, for a model held back as a whole (drift)."""
-    return [Deferred(key, MODEL_HELD, why) for key in scored[rule.key].astype(str)]
+def every_row(rule: ReviewRule, scored: pd.DataFrame, why: str, reason: str = MODEL_HELD
+              ) -> list[Deferred]:
+    """Every scored row: the model is held back as a whole, or its inputs are too old."""
+    return [Deferred(key, reason, why) for key in scored[rule.key].astype(str)]
 
 
 def with_fallback(rule: ReviewRule, scored: pd.DataFrame, items: list[Deferred]

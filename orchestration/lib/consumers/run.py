@@ -1,30 +1,34 @@
 """One run of a consumer model: decide every input, then read, train and score per region.
 
 Nothing is read until the model's version is approved and every input is allowed, so a consumer
-denied one dataset reads none; a newly fitted model scores only if it meets its approval's
-held-out minimums, and a kept one only while the population it scores has not drifted past
-its block_psi from the one it was trained on (`policies/drift.py`); else the region keeps its
-previous scores and model. Each
-region is trained and scored on its own rows and its scores and fitted model stay in its own
-store (residency); a kept model scores until retraining is due (see kept.py). The table is
-replaced in one transaction, so a failed run leaves the previous scores readable.
+denied one dataset reads none. New scores are written only from a newly fitted model that meets
+its approval's held-out minimums, a population not drifted past its block_psi from the one the
+model was trained on (`policies/drift.py`), and, where the approval requires it, scores that
+pass the model's fairness audit; else the region keeps its previous scores and model and every
+row scored waits for a person. Rows the model should not decide on (`policies/review.py`), and
+every row of a region whose inputs are stale past their freshness objective, get the declared
+conservative decision and wait in the review queue. Each region is trained and scored on its
+own rows and its scores and fitted model stay in its own store (residency); a kept model scores
+until retraining is due (see kept.py). The table is replaced in one transaction, so a failed run
+leaves the previous scores readable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
 
 from orchestration.lib import alerts, audit_log
-from orchestration.lib.consumers import drift, kept, review
+from orchestration.lib.consumers import drift, fairness, kept, review
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
 from orchestration.lib.database_grants import rebuilding, restore
-from orchestration.lib.governed_read import NotBuilt, decision_for, read_dataset
+from orchestration.lib.governed_read import AccessDenied, NotBuilt, decision_for, read_dataset
+from orchestration.lib.health import staleness
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
     column_type,
@@ -37,9 +41,14 @@ from orchestration.lib.warehouse import (
     store_path,
     write_connection,
 )
-from policies.approvals import model_refusal, too_few_to_judge, validation_refusal
+from policies.approvals import (
+    fairness_refusal,
+    model_refusal,
+    too_few_to_judge,
+    validation_refusal,
+)
 from policies.drift import BLOCK, MODEL_DRIFTED, WARN, DriftVerdict, DriftWatch, verdict
-from policies.review import ReviewRule
+from policies.review import STALE_INPUTS, ReviewRule
 from policies.rules import load_rules
 
 
@@ -139,9 +148,45 @@ def _shown(frames: dict[str, pd.DataFrame], rule: ReviewRule) -> pd.DataFrame:
     return shown if shown is not None else pd.DataFrame({rule.key: []})
 
 
+def _stale_past_slo(model: ConsumerModel, region: str, now: datetime) -> str | None:
+    """Why the region's inputs are too old to decide on: one kept at its last good version
+    (a failure upstream) for longer than its freshness objective allows."""
+    slos = load_rules().slos
+    for dataset in model.inputs:
+        mark, slo = staleness(dataset, [region]).get(region), slos.get(dataset)
+        if mark and slo and now - datetime.fromisoformat(mark["since"]) > timedelta(
+                hours=slo.freshness_hours):
+            return (f"{dataset} is its last good version since {mark['since']} "
+                    f"({mark['reason']}), past its {slo.freshness_hours:g}h freshness objective")
+    return None
+
+
+def _judge_fairness(model: ConsumerModel, region: str, scored_rows: pd.DataFrame) -> dict:
+    """Audit the scores about to be written where the model's approval requires a fairness
+    audit; raises HeldBack on a breach, so unfair scores never go live."""
+    rules = load_rules()
+    approval = rules.decision_rights.models.get(model.key)
+    audits = [a for a in rules.fairness.values() if a.model == model.key]
+    if approval is None or not approval.fairness_audited or not audits:
+        return {}
+    for audit in audits:
+        proposed = pa.Table.from_pandas(scored_rows[[audit.key, audit.outcome]],
+                                        preserve_index=False)
+        try:
+            result = fairness.measure(audit, rules.age_bands, proposed, [region])
+        except AccessDenied as denied:
+            raise HeldBack(f"its fairness audit {audit.name} may not read "
+                           f"{denied.decision.dataset}: {denied.decision.reason}") from denied
+        refusal = fairness_refusal(rules.decision_rights, model.key, audit.name,
+                                   result.problems)
+        if refusal:
+            raise HeldBack(f"{refusal.reason} [{refusal.rule}]")
+    return {"fairness": "passed"}
+
+
 def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerRun) -> None:
     """Score one region: train first when due, keep the scores when the inputs are the rows
-    the kept model last scored."""
+    the kept model last scored (and are not too old to decide on)."""
     found = kept.load(model.name, region)
     if found is not None and found.refused:
         audit_log.append("consumer.model_rejected", model.key, {
@@ -150,7 +195,10 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     reason = kept.retrain_reason(found, model.version, inputs.rows, now)
     if reason is None and found.reference is None and model.key in load_rules().drift:
         reason = "no drift reference kept with it"
-    unchanged = reason is None and found.scored_inputs == inputs.digest
+    rules = load_rules()
+    rule = rules.review.get(model.key)
+    stale = _stale_past_slo(model, region, now) if rule else None
+    unchanged = reason is None and not stale and found.scored_inputs == inputs.digest
     stored = rows_if_present(store_path(region), model.relation[1],
                              f"SELECT count(*) FROM {qualified(*model.relation)}",
                              schema=model.relation[0]) if unchanged else []
@@ -162,39 +210,41 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
     frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
               .to_pandas() for dataset, columns in model.inputs.items()}
     scored = model.train(frames, None if reason else found.model)
-    rules = load_rules()
     watch = rules.drift.get(model.key)
     values = drift.population(frames, scored.rows, (*watch.watch, watch.score)) if watch else {}
     used, validation = found, {}
-    if reason:
-        short = validation_refusal(rules.decision_rights, model.key, scored.training)
-        if short:
-            raise HeldBack(f"{short.reason} [{short.rule}]")
-        unjudged = too_few_to_judge(rules.decision_rights, model.key, scored.training)
-        validation = {"validation": unjudged} if unjudged else {}
-        used = Kept(model.version, now, inputs.rows, kept.invalidations_so_far(),
-                    scored.training, scored.model,
-                    reference=drift.reference(values, rules.drift_bins) if watch else None)
-    rule = rules.review.get(model.key)
     try:
+        if reason:
+            short = validation_refusal(rules.decision_rights, model.key, scored.training)
+            if short:
+                raise HeldBack(f"{short.reason} [{short.rule}]")
+            unjudged = too_few_to_judge(rules.decision_rights, model.key, scored.training)
+            validation = {"validation": unjudged} if unjudged else {}
+            used = Kept(model.version, now, inputs.rows, kept.invalidations_so_far(),
+                        scored.training, scored.model,
+                        reference=drift.reference(values, rules.drift_bins) if watch else None)
         watched = _judge_drift(model, region, watch, used, values, scored.rows,
                                now) if watch else {}
-    except Drifted as held:  # the region keeps its last scores; the new rows wait for a person
+        audited = _judge_fairness(model, region, scored.rows)
+    except HeldBack as held:  # the region keeps its last scores; the new rows wait for a person
         if rule:
             review.enqueue(model, region, rule, review.every_row(rule, scored.rows, str(held)),
                            _shown(frames, rule), now)
         raise
     decided, deferred = scored.rows, {}
     if rule:
-        items = review.deferred(rule, scored.rows, drift.population(
-            frames, scored.rows, rule.outside_training), used.reference or {})
+        items = (review.every_row(rule, scored.rows, stale, STALE_INPUTS) if stale else
+                 review.deferred(rule, scored.rows, drift.population(
+                     frames, scored.rows, rule.outside_training), used.reference or {}))
         decided = review.with_fallback(rule, scored.rows, items)
         deferred = {"deferred_to_review": len(items), "queued_for_review": review.enqueue(
             model, region, rule, items, _shown(frames, rule), now)}
     rows = decided.assign(model_version=model.version, scored_at=now)
+    # Scores decided on stale inputs are scored again once the inputs are fresh.
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
-           replace(used, scored_inputs=inputs.digest))
-    run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched, **deferred,
+           replace(used, scored_inputs=None if stale else inputs.digest))
+    run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched, **audited,
+                           **deferred, **({"inputs_stale": stale} if stale else {}),
                            "trained_at": used.trained_at.isoformat(sep=" "),
                            "trained_because": reason or NOT_DUE}
     run.rows[region] = run.scored[region] = len(rows)

@@ -75,16 +75,19 @@ def decision_rights_section() -> str:
     models = ""
     for model in CONSUMER_MODELS:
         approval = rights.models.get(model.key)
-        audited = "required, declared" if approval and approval.fairness_audited else "—"
+        audited = ("gates every scoring" if approval and approval.fairness_audited else
+                   "monitors" if any(a.model == model.key for a in load_rules().fairness.values())
+                   else "—")
         models += (f"<tr><td>{_e(model.key)}</td><td>{_e(model.version)}</td>"
                    f"<td>{_approval_cell(approval)}</td>"
                    f"<td>{_model_validation(model, approval)}</td><td>{audited}</td></tr>")
     return (f"<p>The <b>{_e(rights.committee)}</b> ({_e(', '.join(rights.members))}) decides; "
             f"may approve {holders} (<code>policies/approvals.yaml</code>). An unapproved "
             "consumer reads nothing; a model scores only with its approved version, and a "
-            "freshly fitted one only when it meets its held-out floors (else the region keeps "
-            "its last scores). Each approval is in the audit log (<code>approval.recorded"
-            "</code>).</p><h3>Consumers</h3><table><tr><th>consumer</th><th>team</th>"
+            "freshly fitted one only when it meets its held-out floors, and where its approval "
+            "requires a fairness audit, only scores that pass it (else the region keeps its "
+            "last scores and the rows wait for a person). Each approval is in the audit log "
+            "(<code>approval.recorded</code>).</p><h3>Consumers</h3><table><tr><th>consumer</th><th>team</th>"
             f"<th>purpose</th><th>approval</th></tr>{consumers}</table><h3>Models</h3>"
             "<table><tr><th>model</th><th>version in code</th><th>approval</th>"
             f"<th>validation (kept model, per region)</th><th>fairness audit</th></tr>{models}"
