@@ -14,15 +14,16 @@ review_app = typer.Typer(
 
 def _line(item) -> str:
     shown = ", ".join(f"{name}={value}" for name, value in item.inputs.items())
-    state = (item.status if item.status == "open" else
-             f"{item.decision} by {item.resolved_by}")
+    state = (f"{item.decision} by {item.resolved_by}" if item.status == "resolved" else
+             item.status)
     return (f"{item.model.removeprefix('consumers/')}:{item.name:<8} {item.row_key:<10} "
             f"{item.reason:<17} {state:<22} {item.detail} | {shown}")
 
 
 @review_app.callback()
 def listing(context: typer.Context,
-            all_: Annotated[bool, typer.Option("--all", help="resolved items too")] = False,
+            all_: Annotated[bool, typer.Option("--all", help="resolved and superseded items "
+                                                           "too")] = False,
             model: Annotated[str, typer.Option(help="only this model, e.g. invoice_risk")] = ""
             ) -> None:
     """The items waiting for a reviewer, per model and region, oldest first."""

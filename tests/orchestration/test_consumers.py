@@ -304,7 +304,7 @@ def _mark_stale(dataset: str, region: str, hours: float | None) -> None:
 def test_rows_whose_inputs_are_stale_past_their_slo_get_the_fallback_and_wait(built_copy):
     invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
     band = "SELECT risk_band, count(*) FROM consumers.invoice_risk GROUP BY 1 ORDER BY 1"
-    decided = store_rows("eu", band)
+    decided, unsure = store_rows("eu", band), review.items(invoice_risk, "eu", review.OPEN)
     assert len(decided) > 1  # the model decides more than one band
     _mark_stale("marts/invoice_features", "eu", hours=2)  # within its 26h objective
     assert run_consumer(invoice_risk).metrics["eu"]["scores"] == KEPT_SCORES
@@ -315,16 +315,28 @@ def test_rows_whose_inputs_are_stale_past_their_slo_get_the_fallback_and_wait(bu
     assert store_rows("eu", band) == [("high", rows)]  # the conservative decision, every row
     assert run.metrics["eu"]["deferred_to_review"] == rows
     assert "past its 26h freshness objective" in run.metrics["eu"]["inputs_stale"]
-    waiting = review.items(invoice_risk, "eu", review.OPEN)
-    assert {i.reason for i in waiting} == {"stale_inputs"} and len(waiting) == rows
+    stale = [i for i in review.items(invoice_risk, "eu", review.OPEN)
+             if i.reason == "stale_inputs"]
+    assert len(stale) == rows and run.metrics["eu"]["superseded_reviews"] == 0
     assert run.metrics["us"]["scores"] == KEPT_SCORES  # the other region is fresh
+    by_hand = run_steward(["review", "resolve", f"invoice_risk:{stale[0].name}", "--decision",
+                           "risk_band=low", "--note", "checked by hand"], built_copy)
+    assert by_hand.returncode == 0, by_hand.stderr  # a person may decide meanwhile
 
     _mark_stale("marts/invoice_features", "eu", hours=None)  # a healthy run since
     fresh = run_consumer(invoice_risk)  # the same inputs, decided again by the model
     assert "inputs_stale" not in fresh.metrics["eu"] and fresh.scored["eu"] == rows
     assert store_rows("eu", band) == decided
-
-
+    # What the model decides again waits for nobody; what it is still unsure of still waits.
+    assert fresh.metrics["eu"]["superseded_reviews"] == rows - 1
+    assert review.items(invoice_risk, "eu", review.OPEN) == unsure
+    closed = {i.status for i in review.items(invoice_risk, "eu") if i.reason == "stale_inputs"}
+    assert closed == {"resolved", "superseded"}
+    assert entries()[-2].kind == "review.superseded"
+    assert entries()[-2].details["items"] == {"stale_inputs": rows - 1}
+    late = run_steward(["review", "resolve", f"invoice_risk:{stale[1].name}", "--decision",
+                        "risk_band=low", "--note", "late"], built_copy)
+    assert late.returncode == 1 and "no longer waits: scored at " in late.stderr
 def test_every_consumer_model_is_watched_on_columns_it_reads_and_writes():
     watches = load_rules().drift
     for model in CONSUMER_MODELS:

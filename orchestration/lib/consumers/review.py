@@ -3,7 +3,9 @@ each with its reason, its key and the inputs a reviewer may see, kept in the reg
 (they are the region's data); a reviewer resolves each with a decision, audited.
 
 A row deferred to a person gets the declared conservative decision in the scores until then.
-A row already waiting for the same reason is not queued twice.
+A row already waiting for the same reason is not queued twice, and one a later scoring no longer
+defers for that reason is superseded: the scores carry the model's decision again, so nothing
+waits on a person (the queue holds exactly the rows decided conservatively).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from orchestration.lib.warehouse import qualified, rows_if_present, store_path, 
 from policies.review import MODEL_HELD, OUTSIDE_TRAINING, UNCERTAIN, ReviewRule
 
 SCHEMA = "review"
-OPEN, RESOLVED = "open", "resolved"
+OPEN, RESOLVED, SUPERSEDED = "open", "resolved", "superseded"
 _COLUMNS = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, inputs VARCHAR, "
             "queued_at TIMESTAMP, status VARCHAR, resolved_by VARCHAR, resolved_at TIMESTAMP, "
             "decision VARCHAR, note VARCHAR")
@@ -138,6 +140,28 @@ def enqueue(model: ConsumerModel, region: str, rule: ReviewRule, items: list[Def
     return len(new)
 
 
+def supersede(model: ConsumerModel, region: str, still_deferred: list[Deferred],
+              now: datetime) -> int:
+    """Close each open item a scoring just written no longer defers for its reason; audited
+    as `review.superseded`. How many were."""
+    waiting = {(item.key, item.reason) for item in still_deferred}
+    moot = [item for item in items(model, region, OPEN)
+            if (item.row_key, item.reason) not in waiting]
+    if not moot:
+        return 0
+    with write_connection(store_path(region)) as con:
+        con.executemany(f"UPDATE {_relation(model)} SET status = ?, resolved_at = ?, note = ? "
+                        "WHERE item_id = ?",
+                        [[SUPERSEDED, now, f"scored at {now:%Y-%m-%d %H:%M}: no longer "
+                                           f"{item.reason}, the model decides", item.item_id]
+                         for item in moot])
+    audit_log.append("review.superseded", model.key, {
+        "consumer": model.consumer, "region": region,
+        "items": {reason: sum(item.reason == reason for item in moot)
+                  for reason in sorted({item.reason for item in moot})}})
+    return len(moot)
+
+
 def _item(model: ConsumerModel, region: str, row: tuple) -> Item:
     item_id, key, reason, detail, inputs, queued, status, by, at, decision, note = row
     return Item(model.key, region, int(item_id), key, reason, detail, json.loads(inputs),
@@ -157,16 +181,17 @@ def resolve(model: ConsumerModel, region: str, item_id: int, by: str, decision: 
     found = [i for i in items(model, region) if i.item_id == item_id]
     if not found:
         raise ReviewRefused(f"{model.key} has no review item {region}-{item_id}")
-    if found[0].status == RESOLVED:
-        item = found[0]
+    item = found[0]
+    if item.status == RESOLVED:
         raise ReviewRefused(f"{item.name} is already resolved, by {item.resolved_by} at "
                             f"{item.resolved_at:%Y-%m-%d %H:%M}: {item.decision}")
+    if item.status == SUPERSEDED:
+        raise ReviewRefused(f"{item.name} no longer waits: {item.note}")
     now = current_time()
     with write_connection(store_path(region)) as con:
         con.execute(f"UPDATE {_relation(model)} SET status = ?, resolved_by = ?, "
                     "resolved_at = ?, decision = ?, note = ? WHERE item_id = ?",
                     [RESOLVED, by, now, decision, note, item_id])
-    item = found[0]
     audit_log.append("review.resolved", model.key, {
         "consumer": model.consumer, "region": region, "item": item.name,
         "row_key": item.row_key, "reason": item.reason, "decision": decision, "note": note,

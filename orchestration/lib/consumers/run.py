@@ -233,16 +233,20 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
         raise
     decided, deferred = scored.rows, {}
     if rule:
-        items = (review.every_row(rule, scored.rows, stale, STALE_INPUTS) if stale else
-                 review.deferred(rule, scored.rows, drift.population(
-                     frames, scored.rows, rule.outside_training), used.reference or {}))
+        items = review.deferred(rule, scored.rows, drift.population(
+            frames, scored.rows, rule.outside_training), used.reference or {})
+        if stale:  # every row, for this reason too
+            items += review.every_row(rule, scored.rows, stale, STALE_INPUTS)
         decided = review.with_fallback(rule, scored.rows, items)
-        deferred = {"deferred_to_review": len(items), "queued_for_review": review.enqueue(
-            model, region, rule, items, _shown(frames, rule), now)}
+        deferred = {"deferred_to_review": len({item.key for item in items}),
+                    "queued_for_review": review.enqueue(model, region, rule, items,
+                                                        _shown(frames, rule), now)}
     rows = decided.assign(model_version=model.version, scored_at=now)
     # Scores decided on stale inputs are scored again once the inputs are fresh.
     _write(model, region, pa.Table.from_pandas(rows, preserve_index=False),
            replace(used, scored_inputs=None if stale else inputs.digest))
+    if rule:  # what the model decides again no longer waits for a person
+        deferred["superseded_reviews"] = review.supersede(model, region, items, now)
     run.metrics[region] = {**used.training, **scored.metrics, **validation, **watched, **audited,
                            **deferred, **({"inputs_stale": stale} if stale else {}),
                            "trained_at": used.trained_at.isoformat(sep=" "),

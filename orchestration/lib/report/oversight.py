@@ -160,6 +160,7 @@ def review_section() -> str:
             waiting = [i for i in found if i.status == review.OPEN]
             hours = [(i.resolved_at - i.queued_at).total_seconds() / 3600 for i in found
                      if i.status == review.RESOLVED]
+            superseded = sum(i.status == review.SUPERSEDED for i in found)
             reasons = ", ".join(f"{reason} {sum(i.reason == reason for i in waiting)}"
                                 for reason in sorted({i.reason for i in waiting}))
             age = (f"{(now - waiting[0].queued_at).total_seconds() / 3600:.1f} h"
@@ -168,17 +169,21 @@ def review_section() -> str:
                 f"<tr><td>{_e(model.key)}</td><td>{_e(region)}</td>"
                 f"<td class='{'warn' if waiting else 'ok'}'>{len(waiting)}</td>"
                 f"<td>{_e(reasons) or '—'}</td><td>{age}</td><td>{len(hours)}</td>"
+                f"<td>{superseded}</td>"
                 f"<td>{f'{median(hours):.1f} h' if hours else '—'}</td>"
                 f"<td>{_e(_decision(rule.fallback))}</td></tr>")
             oldest += waiting[:REVIEW_ITEMS_SHOWN]
     return ("<p>Rows a consumer model should not decide on (<code>policies/review.yaml</code>: "
             "a score in its uncertainty band, an input outside the range it was trained on, "
-            "or the model held back by drift) get the declared conservative decision and wait "
+            "inputs stale past their freshness objective, or the model held back by drift, its "
+            "floors or its fairness audit) get the declared conservative decision and wait "
             "here for a person: <code>steward review</code> lists them, <code>steward review "
             "resolve</code> records the decision (audited as <code>review.resolved</code>). "
-            "The inputs shown are masked as the consumer reads them.</p>"
+            "An item a later scoring no longer defers is superseded: the model decides the row "
+            "again. The inputs shown are masked as the consumer reads them.</p>"
             "<table><tr><th>model</th><th>region</th><th>waiting</th><th>why</th>"
-            "<th>oldest waiting</th><th>resolved</th><th>median time to resolve</th>"
+            "<th>oldest waiting</th><th>resolved</th><th>superseded</th>"
+            "<th>median time to resolve</th>"
             f"<th>meanwhile</th></tr>{''.join(summary)}</table>"
             f"<h3>Oldest waiting (up to {REVIEW_ITEMS_SHOWN} per model and region)</h3>"
             + ("<table><tr><th>item</th><th>row</th><th>reason</th><th>detail</th>"
