@@ -25,7 +25,7 @@ from dagster import AssetKey
 from dagster_graphql import DagsterGraphQLClient
 
 from bench.policy import project_with_sources
-from orchestration.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
+from orchestration.lib.operations.runner import PARTITION_RANGE_END, PARTITION_RANGE_START
 from policies.regions import region_names
 from tests.deployment_services import wait_until_serving
 from tests.postgres_cluster import bench_cluster, free_port

@@ -41,7 +41,7 @@ from orchestration.lib.estate import (
     table_rows,
     write_table,
 )
-from orchestration.lib.runner import AssetOutcome, run_pipeline
+from orchestration.lib.operations.runner import AssetOutcome, run_pipeline
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import FORMATS, SourceTable, load_source_tables
 from orchestration.lib.warehouse import qualified, quote_ident, sql_literal

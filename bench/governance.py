@@ -20,10 +20,10 @@ def bench_governance(root: Path, customers: int) -> None:
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.erasure import erase
     from orchestration.lib.estate import generate_estate
-    from orchestration.lib.retention import purge
-    from orchestration.lib.runner import run_pipeline
+    from orchestration.lib.governance.erasure import erase
+    from orchestration.lib.governance.retention import purge
+    from orchestration.lib.operations.runner import run_pipeline
     from orchestration.lib.settings import current_time
     from orchestration.lib.warehouse import reader, store_path
 

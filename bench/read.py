@@ -96,8 +96,8 @@ def _prepare(root: Path, rows: int) -> None:
 def bench_read(root: Path, rows: int) -> None:
     _prepare(root, rows)
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.governed_read import read_dataset
-    from orchestration.lib.policy_adapter import relations
+    from orchestration.lib.governance.governed_read import read_dataset
+    from orchestration.lib.governance.policy_adapter import relations
 
     parse_dbt_project()
     started = time.perf_counter()

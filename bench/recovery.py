@@ -21,7 +21,7 @@ from bench.measure import peak_rss_mib
 
 
 def _measure(mode: str) -> dict:
-    from orchestration.lib import backups
+    from orchestration.lib.operations import backups
     from orchestration.lib.settings import get_settings
 
     stores = sorted(get_settings().store_dir.glob("*.duckdb"))

@@ -32,7 +32,7 @@ def _before_any_command(context: typer.Context) -> None:
     """The warehouse and executor named are ones Steward knows, the stores, keys and
     checkpoints are their owner's alone, and a moved clock or swapped rule files are allowed in
     the test mode only, and announced."""
-    from orchestration.lib.private_files import NotPrivate, ensure_private
+    from orchestration.lib.security.private_files import NotPrivate, ensure_private
     from orchestration.lib.settings import get_settings
     from policies import overrides
 
@@ -92,7 +92,7 @@ def run(
         generate_estate(settings.landing_dir, customers=customers)
     started = time.monotonic()
     parse_dbt_project()
-    from orchestration.lib.audit_log import record_policy_files
+    from orchestration.lib.governance.audit_log import record_policy_files
     from policies.rules import policies_dir
 
     record_policy_files(policies_dir())
@@ -123,7 +123,8 @@ def _where_the_stores_are() -> str:
 
 def _stores_answer() -> None:
     """Stop before any work when the stores' server does not answer, saying where it looked."""
-    from orchestration.lib import audit_log, warehouse
+    from orchestration.lib import warehouse
+    from orchestration.lib.governance import audit_log
     from policies.regions import region_names
 
     try:
@@ -172,8 +173,13 @@ def read(
 
     import pyarrow.parquet as pq
 
-    from orchestration.lib.read_service import ServiceRefused, fetch
-    from orchestration.lib.safe_output import STDOUT, OutputRefused, check_output, opened_output
+    from orchestration.lib.governance.read_service import ServiceRefused, fetch
+    from orchestration.lib.security.safe_output import (
+        STDOUT,
+        OutputRefused,
+        check_output,
+        opened_output,
+    )
     from orchestration.lib.settings import get_settings
 
     if out:
@@ -222,7 +228,7 @@ def serve(
     """Serve governed reads over HTTP: each consumer authenticates with its own token and reads
     as that consumer only (GET /v1/datasets/<source>/<table>)."""
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.read_service import service
+    from orchestration.lib.governance.read_service import service
 
     parse_dbt_project()
     server = service(host, port)

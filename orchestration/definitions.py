@@ -41,12 +41,12 @@ from orchestration.defs.transform.assets import (  # noqa: E402
     platform_models,
 )
 from orchestration.lib.deployment.celery import celery_config  # noqa: E402
-from orchestration.lib.policy_adapter import (  # noqa: E402
+from orchestration.lib.governance.policy_adapter import (  # noqa: E402
     governance_metadata,
     policy_tags,
     undeclared_sources,
 )
-from orchestration.lib.private_files import ensure_private  # noqa: E402
+from orchestration.lib.security.private_files import ensure_private  # noqa: E402
 from orchestration.lib.settings import get_settings  # noqa: E402
 from policies.rules import load_rules  # noqa: E402
 

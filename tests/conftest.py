@@ -90,7 +90,7 @@ def built_estate(tmp_path_factory: pytest.TempPathFactory, dbt_manifest):
         write_tiny_estate(path / "landing")
         from orchestration.definitions import build_definitions
         from orchestration.defs.ingest.assets import build_ingest_assets
-        from orchestration.lib.runner import run_pipeline
+        from orchestration.lib.operations.runner import run_pipeline
 
         keys = [key for asset in build_ingest_assets() for key in asset.keys]
         success, outcomes = run_pipeline(build_definitions(), ["eu", "us"], keys)
@@ -191,7 +191,7 @@ def read_service():
     test's data folder and rules: its URL."""
     import threading
 
-    from orchestration.lib.read_service import service
+    from orchestration.lib.governance.read_service import service
 
     server = service("127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()

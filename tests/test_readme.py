@@ -26,6 +26,8 @@ def test_every_path_a_page_names_exists(page):
                            r"\.ci|docs)/[^`\s]*)`", text))
     paths |= set(re.findall(r"(?<![\w/])((?:orchestration|dbt_project|policies|expectations)/"
                             r"[\w/.*]*)", text))
+    # The architecture picture names the code location's packages from orchestration/.
+    paths |= {f"orchestration/{p}" for p in re.findall(r"(?<![\w/])(lib/[\w/.]+)", text)}
     assert paths
     missing = [p for p in paths
                if not any(ROOT.glob(p.split("::")[0].rstrip("/").rstrip(".")))]

@@ -1,4 +1,4 @@
-{#- Generated from policies/redaction.py by `python -m orchestration.lib.redaction_macro`: edit the patterns there. -#}
+{#- Generated from policies/redaction.py by `python -m orchestration.lib.governance.redaction_macro`: edit the patterns there. -#}
 {% macro steward_redact(text) -%}
     {{ return(adapter.dispatch('steward_redact')(text)) }}
 {%- endmacro %}

@@ -18,7 +18,7 @@ def keys_rotate(
 ) -> None:
     """Replace one purpose's key: the audit log verifies across it, kept models are signed
     again, pseudonyms change from the next read. Audited."""
-    from orchestration.lib.key_rotation import rotate_key
+    from orchestration.lib.security.key_rotation import rotate_key
 
     try:
         typer.echo(rotate_key(purpose))
@@ -35,7 +35,7 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the whole chain; exit 1 naming every entry that was edited, removed or moved."""
-    from orchestration.lib.audit_log import audit_store, verify_log
+    from orchestration.lib.governance.audit_log import audit_store, verify_log
 
     count, breaks = verify_log()
     for found in breaks:
@@ -49,7 +49,7 @@ def audit_verify() -> None:
 def audit_collect(regions: RegionOption = None) -> None:
     """Bring the reads each region's PostgreSQL server audited (pgaudit: psql, BI tools, any
     client) into the hash-chained log as `access.database` entries; run it on a schedule."""
-    from orchestration.lib.database_audit import collect
+    from orchestration.lib.governance.database_audit import collect
     from orchestration.lib.warehouse import postgres
     from orchestration.lib.warehouse.pgaudit import AuditNotReady
     from policies.regions import GLOBAL_REGION, region_names
@@ -66,6 +66,6 @@ def audit_collect(regions: RegionOption = None) -> None:
 @audit_app.command("export")
 def audit_export(target: Annotated[Path, typer.Argument(help="JSON lines file to write")]) -> None:
     """Write every entry as one JSON object per line."""
-    from orchestration.lib.audit_log import export_jsonl
+    from orchestration.lib.governance.audit_log import export_jsonl
 
     typer.echo(f"{export_jsonl(target)} entries written to {target}")

@@ -19,7 +19,7 @@ def consumer_token(
     `export STEWARD_TOKEN=$(steward consumer token NAME)` works. Audited."""
     from datetime import timedelta
 
-    from orchestration.lib.credentials import issue
+    from orchestration.lib.governance.credentials import issue
 
     try:
         issued = issue(name, timedelta(days=days))
@@ -34,7 +34,7 @@ def consumer_token(
 @consumer_app.command("tokens")
 def consumer_tokens() -> None:
     """Every token issued: id, consumer, when issued, until when, whether revoked."""
-    from orchestration.lib.credentials import credentials
+    from orchestration.lib.governance.credentials import credentials
     from orchestration.lib.settings import current_time
 
     now = current_time()
@@ -49,7 +49,7 @@ def consumer_revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (steward consumer tokens).")],
 ) -> None:
     """Revoke a token: the service refuses it from the next request. Audited."""
-    from orchestration.lib.credentials import revoke
+    from orchestration.lib.governance.credentials import revoke
 
     try:
         revoked = revoke(token_id)

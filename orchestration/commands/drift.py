@@ -51,9 +51,9 @@ def accept(model: Annotated[str, typer.Argument(help="the consumer model, e.g. "
                                                         "name)")] = "") -> None:
     """Let a model held back by drift score again: up to the drift measured (or --up-to),
     until it is retrained. Audited as drift.accepted."""
-    from orchestration.lib import audit_log
     from orchestration.lib.consumers import drift, kept
     from orchestration.lib.consumers.specs import CONSUMER_MODELS
+    from orchestration.lib.governance import audit_log
     from policies.rules import load_rules
 
     watch = load_rules().drift.get(model)

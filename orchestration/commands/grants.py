@@ -36,7 +36,7 @@ def grants_plan(regions: RegionOption = None,
                 ) -> None:
     """What each database grants beyond, or short of, what the policy implies (+ to add,
     - to take away); a manual GRANT shows here as drift."""
-    from orchestration.lib.database_grants import database_grants
+    from orchestration.lib.governance.database_grants import database_grants
     from orchestration.lib.warehouse import grants
 
     drift = False
@@ -54,7 +54,7 @@ def grants_plan(regions: RegionOption = None,
 def grants_apply(regions: RegionOption = None) -> None:
     """Make each database grant exactly what the policy implies (roles, CONNECT, column
     grants, masking views, row security), and say what changed. Audited."""
-    from orchestration.lib.database_grants import enforce
+    from orchestration.lib.governance.database_grants import enforce
 
     for region, _, _ in _each_database(regions):
         enforced = enforce(region)

@@ -34,7 +34,7 @@ def listing(context: typer.Context, all_: Annotated[bool, typer.Option(
     """Unresolved incidents, oldest first (with --all, every one)."""
     if context.invoked_subcommand:
         return
-    from orchestration.lib import incidents
+    from orchestration.lib.operations import incidents
 
     found = incidents.listed(include_resolved=all_)
     typer.echo(f"{'incident':<8} {'status':<12} {'severity':<8} {'kind':<16} when, alerts, "
@@ -47,7 +47,7 @@ def listing(context: typer.Context, all_: Annotated[bool, typer.Option(
 
 def _acting(action, *args):
     """Run an incident action and print the incident it returns, or say why it was refused."""
-    from orchestration.lib import incidents
+    from orchestration.lib.operations import incidents
 
     try:
         incident = action(*args)
@@ -63,7 +63,7 @@ def _acting(action, *args):
 @incidents_app.command()
 def show(incident: IncidentArgument) -> None:
     """One incident: what the alert said, its runbook, its postmortem, and its timeline."""
-    from orchestration.lib import incidents, postmortems
+    from orchestration.lib.operations import incidents, postmortems
 
     number = _number(incident)
     found = _acting(incidents.get, number)
@@ -79,7 +79,8 @@ def show(incident: IncidentArgument) -> None:
 def ack(incident: IncidentArgument, by: ByOption = "",
         note: Annotated[str, typer.Option(help="what you are doing about it")] = "") -> None:
     """Acknowledge: you are on it. Audited."""
-    from orchestration.lib import audit_log, incidents
+    from orchestration.lib.governance import audit_log
+    from orchestration.lib.operations import incidents
 
     _acting(incidents.acknowledge, _number(incident), by or audit_log.account(), note)
 
@@ -91,6 +92,7 @@ def resolve(incident: IncidentArgument,
     """Resolve by hand, for a condition Steward cannot see clear itself (a failed run nobody
     will rerun, say); a healthy run resolves the others. Audited; an error or worse gets a
     postmortem to complete."""
-    from orchestration.lib import audit_log, incidents
+    from orchestration.lib.governance import audit_log
+    from orchestration.lib.operations import incidents
 
     _acting(incidents.resolve, _number(incident), by or audit_log.account(), note)

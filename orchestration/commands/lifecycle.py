@@ -28,7 +28,7 @@ def retention_purge(
     from datetime import datetime
 
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.retention import format_purge, purge
+    from orchestration.lib.governance.retention import format_purge, purge
 
     if as_of and not dry_run:
         typer.echo("--as-of previews: it needs --dry-run", err=True)
@@ -54,8 +54,8 @@ def erase(
     registered first so no load brings them back and a rerun finishes an erasure a crash
     stopped; verify nothing remains and write a receipt. Exit 1 if anything remains."""
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.erasure import erase as erase_subject
-    from orchestration.lib.erasure import write_receipt
+    from orchestration.lib.governance.erasure import erase as erase_subject
+    from orchestration.lib.governance.erasure import write_receipt
 
     parse_dbt_project()
     started = time.monotonic()
@@ -97,7 +97,7 @@ def quarantine(
 ) -> None:
     """What every quarantine holds, for governance: per region (and the unrouted one), source
     and reason, how many records and since when; --records REGION shows them."""
-    from orchestration.lib import audit_log
+    from orchestration.lib.governance import audit_log
     from orchestration.lib.ingest.ledger import quarantine_summary, quarantined_records
 
     summary = quarantine_summary()

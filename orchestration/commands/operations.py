@@ -49,8 +49,8 @@ def slo() -> None:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
+    from orchestration.lib.operations.slis import measure, record
     from orchestration.lib.settings import get_settings
-    from orchestration.lib.slis import measure, record
 
     # The history `make run` and `make ui` keep (the Makefile's DAGSTER_HOME) unless told.
     home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster")
@@ -86,7 +86,7 @@ def metrics_show(
 ) -> None:
     """Per source, per consumer, before/after each baseline, and the latest runs, as the last
     `make run` (or the hourly schedule) built them in the global store."""
-    from orchestration.lib.metrics import HISTORIES, format_table, read_metrics
+    from orchestration.lib.operations.metrics import HISTORIES, format_table, read_metrics
 
     found = read_metrics()
     if not found:
@@ -103,7 +103,7 @@ def metrics_baseline(
 ) -> None:
     """Pin now as a baseline: from the next `make run` on, `baseline_comparison` compares the
     runs before it with the runs after it."""
-    from orchestration.lib.telemetry import pin_baseline
+    from orchestration.lib.operations.telemetry import pin_baseline
 
     typer.echo(f"baseline {label!r} pinned at {pin_baseline(label):%Y-%m-%d %H:%M:%S}")
 
@@ -119,7 +119,7 @@ def lineage_export(target: Annotated[Path, typer.Argument(help="JSON lines file 
     """Write OpenLineage run events (schema, column lineage, classifications as tags,
     ownership, data-quality assertions) for every built asset and region."""
     from orchestration.lib.dbt import parse_dbt_project
-    from orchestration.lib.openlineage import export_events
+    from orchestration.lib.operations.openlineage import export_events
 
     parse_dbt_project()
     typer.echo(f"{export_events(target)} OpenLineage events written to {target}")

@@ -11,7 +11,7 @@ def run_whole_pipeline() -> bool:
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
     from orchestration.lib.deployment.submit import Deployment, DeploymentUnreachable
-    from orchestration.lib.runner import format_summary, run_pipeline
+    from orchestration.lib.operations.runner import format_summary, run_pipeline
     from orchestration.lib.settings import get_settings
     from policies.regions import region_names
 

@@ -28,7 +28,7 @@ def backup(context: typer.Context) -> None:
     older than STEWARD_BACKUP_KEEP_DAYS (the newest is always kept)."""
     if context.invoked_subcommand:
         return
-    from orchestration.lib import backups
+    from orchestration.lib.operations import backups
     from orchestration.lib.settings import get_settings
 
     _on_duckdb_only()
@@ -44,7 +44,7 @@ def backup(context: typer.Context) -> None:
 @backup_app.command("list")
 def listing() -> None:
     """The snapshots in the backup folder, oldest first, each checked against its checksums."""
-    from orchestration.lib import backups
+    from orchestration.lib.operations import backups
 
     found = backups.listed()
     for snapshot in found:
@@ -67,7 +67,8 @@ def restore(
     """Rebuild the stores from a snapshot: checked first, the stores it replaces set aside,
     every erasure since replayed, rows past retention purged. Stop the Dagster UI and
     deployment first; `steward run` afterwards loads what landed since the snapshot."""
-    from orchestration.lib import audit_log, backups
+    from orchestration.lib.governance import audit_log
+    from orchestration.lib.operations import backups
 
     if bool(snapshot) == after_database_restore:
         typer.echo("name a snapshot, or say --after-database-restore", err=True)

@@ -53,9 +53,9 @@ def resolve(item: Annotated[str, typer.Argument(
             by: Annotated[str, typer.Option("--by", help="who decides (default: your login "
                                                          "name)")] = "") -> None:
     """Record your decision on one deferred row. Audited as review.resolved."""
-    from orchestration.lib import audit_log
     from orchestration.lib.consumers import review
     from orchestration.lib.consumers.specs import CONSUMER_MODELS
+    from orchestration.lib.governance import audit_log
 
     name, _, place = item.partition(":")
     region, _, number = place.rpartition("-")

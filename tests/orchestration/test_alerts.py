@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from orchestration.lib import alerts, incidents
+from orchestration.lib.operations import alerts, incidents
 from tests.conftest import write_tiny_estate
 from tests.orchestration.test_quality_pipeline import bad_ticket
 
@@ -51,7 +51,7 @@ def test_an_open_incident_alerts_once_and_again_only_after_it_resolved(data_dir,
 def _run():
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import run_pipeline
+    from orchestration.lib.operations.runner import run_pipeline
 
     keys = [key for asset in build_ingest_assets() for key in asset.keys]
     return run_pipeline(build_definitions(), ["eu", "us"], keys)
@@ -65,7 +65,7 @@ def degraded(module_data_dir, dbt_manifest, webhook):
         landing = write_tiny_estate(module_data_dir / "landing")
         good, _ = _run()
         assert good and received == []
-        from orchestration.lib.governed_read import read_dataset
+        from orchestration.lib.governance.governed_read import read_dataset
 
         before = read_dataset("marts/ticket_features", "support_routing").num_rows
         (landing / "support" / "tickets" / "tickets_bad.csv").write_text(bad_ticket())
@@ -84,7 +84,7 @@ def test_an_induced_failure_sends_exactly_one_alert(degraded):
 
 
 def test_what_it_held_back_stays_readable_and_is_marked_stale(degraded):
-    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.governance.governed_read import read_dataset
 
     table = read_dataset("marts/ticket_features", "support_routing")
     assert table.num_rows == degraded["before"] > 0  # the last good version

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib.audit_log import (
+from orchestration.lib.governance.audit_log import (
     append,
     audit_store,
     checkpoint_file,

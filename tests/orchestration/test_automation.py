@@ -25,7 +25,7 @@ def test_a_new_landing_file_refreshes_the_features_without_a_command(module_data
     write_tiny_estate(module_data_dir / "landing")
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import run_pipeline
+    from orchestration.lib.operations.runner import run_pipeline
 
     keys = [key for asset in build_ingest_assets() for key in asset.keys]
     assert run_pipeline(build_definitions(), ["eu", "us"], keys)[0]

@@ -11,11 +11,11 @@ import subprocess
 import psycopg2
 import pytest
 
-from orchestration.lib import backups
-from orchestration.lib.audit_log import entries, verify_log
-from orchestration.lib.erasure import erase
+from orchestration.lib.governance.audit_log import entries, verify_log
+from orchestration.lib.governance.erasure import erase
+from orchestration.lib.governance.suppression import erased_ids
+from orchestration.lib.operations import backups
 from orchestration.lib.settings import get_settings
-from orchestration.lib.suppression import erased_ids
 from orchestration.lib.warehouse import reader, store_path
 from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import customer_ids, customer_row, load, write_customers

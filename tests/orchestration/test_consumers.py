@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.audit_log import entries, record_policy_files
 from orchestration.lib.consumers import kept, review
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
 from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
-from orchestration.lib.credentials import issue
-from orchestration.lib.erasure import erase
+from orchestration.lib.governance.audit_log import entries, record_policy_files
+from orchestration.lib.governance.credentials import issue
+from orchestration.lib.governance.erasure import erase
 from orchestration.lib.warehouse import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
 from tests.conftest import run_steward
@@ -202,7 +202,7 @@ def _rules_edited(rules_dir: Path, name: str, old: str, new: str, monkeypatch) -
 
 def test_without_the_committee_s_approval_a_consumer_reads_nothing(built_copy, rules_dir,
                                                                    monkeypatch):
-    from orchestration.lib.governed_read import AccessDenied, read_dataset
+    from orchestration.lib.governance.governed_read import AccessDenied, read_dataset
 
     _rules_edited(rules_dir, "approvals.yaml", "  finance_automation: {",
                   "  # finance_automation: {", monkeypatch)
@@ -289,7 +289,7 @@ def test_scores_failing_the_fairness_audit_their_approval_requires_never_go_live
 def _mark_stale(dataset: str, region: str, hours: float | None) -> None:
     """As a run marks `dataset` when a failure upstream keeps its last good version, `hours`
     ago; None clears the mark, as a healthy run does."""
-    from orchestration.lib.health import STATUS_TABLE
+    from orchestration.lib.operations.health import STATUS_TABLE
     from orchestration.lib.settings import current_time, get_settings
 
     with write_connection(get_settings().ops_store) as con:
@@ -349,8 +349,8 @@ def test_every_consumer_model_is_watched_on_columns_it_reads_and_writes():
 def test_a_population_drifted_past_block_keeps_the_last_scores_until_retrained(built_copy,
                                                                                rules_dir,
                                                                                monkeypatch):
-    from orchestration.lib import incidents
     from orchestration.lib.consumers.drift import history
+    from orchestration.lib.operations import incidents
 
     invoice_risk = next(m for m in CONSUMER_MODELS if m.name == "invoice_risk")
     trained = kept.load("invoice_risk", "eu")

@@ -137,7 +137,7 @@ def test_the_policy_names_what_is_left_to_declare(tmp_path):
 
 
 def test_a_node_that_cannot_be_read_blocks_itself_and_what_depends_on_it(dbt_manifest):
-    from orchestration.lib.policy_adapter import build_catalog, project_manifest
+    from orchestration.lib.governance.policy_adapter import build_catalog, project_manifest
     from orchestration.lib.sources import load_source_tables
     from policies.engine import evaluate
     from policies.rules import load_rules
@@ -152,7 +152,7 @@ def test_a_node_that_cannot_be_read_blocks_itself_and_what_depends_on_it(dbt_man
     assert "no compiled SQL" in unevaluated["intermediate/int_tickets_redacted"]
     assert "int_tickets_redacted" in unevaluated["marts/ticket_features"]
     assert "marts/customer_features" not in unevaluated
-    from orchestration.lib.policy_adapter import project_evaluation
+    from orchestration.lib.governance.policy_adapter import project_evaluation
 
     assert evaluation.effective["marts/customer_features"] == (
         project_evaluation().effective["marts/customer_features"])

@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib import erasure
-from orchestration.lib.audit_log import entries
-from orchestration.lib.erasure import ERASED, erase
+from orchestration.lib.governance import erasure
+from orchestration.lib.governance.audit_log import entries
+from orchestration.lib.governance.erasure import ERASED, erase
+from orchestration.lib.governance.suppression import TABLE, erased_ids, register_store
 from orchestration.lib.settings import get_settings
-from orchestration.lib.suppression import TABLE, erased_ids, register_store
 from orchestration.lib.warehouse import store_path, write_connection
 from tests.orchestration.ingest_helpers import store_rows
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.lib.audit_log import entries
-from orchestration.lib.governed_read import AccessDenied, NotBuilt, read_dataset
-from orchestration.lib.policy_adapter import relations
-from orchestration.lib.pseudonyms import consumer_key, hmac_sql, pseudonym
+from orchestration.lib.governance.audit_log import entries
+from orchestration.lib.governance.governed_read import AccessDenied, NotBuilt, read_dataset
+from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.governance.pseudonyms import consumer_key, hmac_sql, pseudonym
 from orchestration.lib.settings import get_settings
 from policies.access import CLEARANCE_DENIED, PASS, REVERSIBLE_HASH
 from policies.detection import scan
@@ -57,7 +57,7 @@ def test_an_allowed_read_returns_only_the_consumers_regions_as_arrow():
 
 def test_a_denied_read_reads_nothing_and_is_audited(monkeypatch):
     # Were any store opened, this would fail: the denial must come first.
-    monkeypatch.setattr("orchestration.lib.governed_read.held_in", None)
+    monkeypatch.setattr("orchestration.lib.governance.governed_read.held_in", None)
     with pytest.raises(AccessDenied, match=r"consumer\.undeclared_dataset") as denied:
         read_dataset("crm/customers", "lead_scoring")
     assert "Fix: add crm/customers" in str(denied.value)
@@ -73,7 +73,7 @@ def _cleared_for(consumer: str, clearance: str):
     """The shipped rules with one consumer's clearance changed."""
     changed = dataclasses.replace(RULES.consumers[consumer], clearance=clearance)
     rules = dataclasses.replace(RULES, consumers={**RULES.consumers, consumer: changed})
-    return mock.patch("orchestration.lib.governed_read.load_rules", return_value=rules)
+    return mock.patch("orchestration.lib.governance.governed_read.load_rules", return_value=rules)
 
 
 def test_pseudonyms_are_keyed_per_consumer_and_stable():
@@ -158,7 +158,7 @@ def _personal_values() -> set[str]:
 
 @cache
 def _effective():
-    from orchestration.lib.policy_adapter import project_evaluation
+    from orchestration.lib.governance.policy_adapter import project_evaluation
 
     return project_evaluation().effective
 
@@ -176,7 +176,7 @@ def test_no_masked_read_ever_returns_a_raw_personal_value(dataset, clearance, pu
     rules = dataclasses.replace(
         approving(RULES, "prober"), consumers={"prober": consumer},
         purposes={"probe": Purpose("probe", "", purpose_level, False, tuple(DATASETS))})
-    with mock.patch("orchestration.lib.governed_read.load_rules", return_value=rules):
+    with mock.patch("orchestration.lib.governance.governed_read.load_rules", return_value=rules):
         try:
             table = read_dataset(dataset, "prober", chosen)
         except AccessDenied as denied:

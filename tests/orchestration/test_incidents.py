@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib import alerts, audit_log, incidents, postmortems
+from orchestration.lib.governance import audit_log
+from orchestration.lib.operations import alerts, incidents, postmortems
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import write_connection
 from tests.conftest import run_steward

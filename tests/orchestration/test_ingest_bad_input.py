@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from orchestration.lib.audit_log import entries
+from orchestration.lib.governance.audit_log import entries
 from tests.clock import stamp
 from tests.conftest import run_steward
 from tests.orchestration.ingest_helpers import (

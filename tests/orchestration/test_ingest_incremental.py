@@ -218,7 +218,7 @@ def test_rows_past_retention_on_arrival_are_counted_not_stored(tiny_estate, monk
 
 
 def test_an_erased_subject_is_not_loaded_again(landing):
-    from orchestration.lib.suppression import begin_erasure
+    from orchestration.lib.governance.suppression import begin_erasure
 
     write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
     # Registered, still pending: that alone keeps the subject out.

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from orchestration.lib.keys import purpose_key
-from orchestration.lib.pseudonyms import consumer_key, master_key
+from orchestration.lib.governance.pseudonyms import consumer_key, master_key
+from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.settings import get_settings
 
 
@@ -49,7 +49,7 @@ def test_a_model_signed_with_another_purposes_key_is_refused(data_dir):
 
 def test_a_rotated_audit_key_verifies_across_the_rotation_and_keeps_old_entries_its_own(
         data_dir):
-    from orchestration.lib import audit_log
+    from orchestration.lib.governance import audit_log
     from policies.audit import entry_hash, next_entry, verify
 
     for n in range(3):
@@ -73,7 +73,7 @@ def test_a_rotated_audit_key_verifies_across_the_rotation_and_keeps_old_entries_
 
 def test_a_rotated_models_key_signs_every_kept_model_again(built_copy):
     from orchestration.lib.consumers import kept
-    from orchestration.lib.key_rotation import rotate_key
+    from orchestration.lib.security.key_rotation import rotate_key
 
     before = purpose_key("models")
     assert "kept model(s) signed again" in rotate_key("models")
@@ -86,7 +86,7 @@ def test_a_rotated_models_key_signs_every_kept_model_again(built_copy):
 
 
 def test_a_rotated_pseudonym_key_changes_every_pseudonym(data_dir, monkeypatch):
-    from orchestration.lib.key_rotation import rotate_key
+    from orchestration.lib.security.key_rotation import rotate_key
 
     before = consumer_key("lead_scoring")
     rotate_key("pseudonym")

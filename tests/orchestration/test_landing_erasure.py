@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.lib.landing_erasure import erase_from_landing
+from orchestration.lib.governance.landing_erasure import erase_from_landing
 from tests.orchestration.ingest_helpers import CUSTOMER_HEADER, customer_row, spec
 
 SUBJECT_EMAIL = "ann@x.com"

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from orchestration.lib.openlineage import export_events, lineage_events
+from orchestration.lib.operations.openlineage import export_events, lineage_events
 
 SPEC = Path(__file__).resolve().parents[1] / "openlineage-spec"
 

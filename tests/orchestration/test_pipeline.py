@@ -35,7 +35,7 @@ def test_ticket_features_carry_no_raw_contact_details(pipeline_run):
 
 
 def test_each_run_measures_the_slis_of_the_shared_datasets(pipeline_run):
-    from orchestration.lib.slis import history
+    from orchestration.lib.operations.slis import history
 
     latest = {row[1]: row for row in history()}
     assert set(latest) == {"marts/customer_features", "marts/ticket_features",

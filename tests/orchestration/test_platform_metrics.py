@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orchestration.lib.metrics import read_metrics
+from orchestration.lib.operations.metrics import read_metrics
 from orchestration.lib.warehouse import reader, store_path
 from tests.conftest import run_steward, use_data_dir, write_tiny_estate
 from tests.orchestration.ingest_helpers import customer_row, store_rows, write_customers
@@ -59,7 +59,7 @@ def test_run_metrics_hold_every_finished_run_with_its_cost(pipeline_run, built_e
 
 
 def test_consumer_reads_are_counted_from_the_audit_log(pipeline_run):
-    from orchestration.lib.audit_log import entries
+    from orchestration.lib.governance.audit_log import entries
 
     collected = _global("SELECT max(seq) FROM telemetry.audit")[0][0]
     by_consumer = {r["consumer"]: r for r in _records("consumer_metrics")}
@@ -130,7 +130,7 @@ def twice_run(tmp_path_factory: pytest.TempPathFactory, dbt_manifest):
         write_tiny_estate(path / "landing")
         from orchestration.definitions import build_definitions
         from orchestration.defs.ingest.assets import build_ingest_assets
-        from orchestration.lib.runner import run_pipeline
+        from orchestration.lib.operations.runner import run_pipeline
 
         keys = [key for asset in build_ingest_assets() for key in asset.keys]
         first, _ = run_pipeline(build_definitions(), ["eu", "us"], keys)
@@ -165,8 +165,8 @@ def test_stewards_own_tables_are_checked_and_their_checks_can_fail(pipeline_run,
                                                                    tmp_path, monkeypatch):
     import shutil
 
-    from orchestration.lib.policy_adapter import relations
-    from orchestration.lib.policy_checks import evaluate_policy
+    from orchestration.lib.governance.policy_adapter import relations
+    from orchestration.lib.governance.policy_checks import evaluate_policy
     from orchestration.lib.quality.checks import run_suite
     from orchestration.lib.quality.suites import suites_for
     from orchestration.lib.warehouse import write_connection

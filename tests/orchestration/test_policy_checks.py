@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.lib.policy_checks import POLICY_CHECK, evaluate_policy
+from orchestration.lib.governance.policy_checks import POLICY_CHECK, evaluate_policy
 from tests.orchestration.ingest_helpers import customer_row, load, write_customers
 
 KEY = dg.AssetKey(["crm", "customers"])

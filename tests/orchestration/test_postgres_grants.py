@@ -47,7 +47,7 @@ def _as(postgres, consumer: str, region: str):
 
 def _grants(granted, act) -> list[str]:
     """`act` (plan or apply) on both region databases, in this process."""
-    from orchestration.lib.database_grants import database_grants
+    from orchestration.lib.governance.database_grants import database_grants
     from orchestration.lib.warehouse import postgres as backend
 
     _, postgres, _ = granted
@@ -80,7 +80,7 @@ def test_a_consumer_with_psql_sees_exactly_what_steward_read_serves(granted, con
                                                                     region, monkeypatch):
     """The same rows three ways: Steward's read masking the DuckDB store, the consumer's role
     reading its view with psql, and Steward's read on PostgreSQL, which logs in as that role."""
-    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.governance.governed_read import read_dataset
 
     _, postgres, env = granted
     masked_by_steward = read_dataset(dataset, consumer, regions=[region]).to_pylist()
@@ -106,7 +106,7 @@ def _on_postgres(monkeypatch, env: dict, postgres, consumer: str | None = None) 
 
 
 def test_steward_reads_nothing_on_postgres_with_a_wrong_password(granted, monkeypatch):
-    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.governance.governed_read import read_dataset
     from orchestration.lib.warehouse import LoginRefused
 
     _, postgres, env = granted
@@ -160,7 +160,7 @@ def test_a_reversible_keyed_hash_is_withheld_as_the_read_path_suppresses_it(gran
 
 
 def test_a_keyed_hash_reads_as_the_read_paths_pseudonym(postgres):
-    from orchestration.lib.pseudonyms import pseudonym
+    from orchestration.lib.governance.pseudonyms import pseudonym
     from orchestration.lib.warehouse import postgres as backend
     from orchestration.lib.warehouse.grants import DatabaseGrants, ExposedTable
 
@@ -247,7 +247,7 @@ def test_a_manual_grant_is_drift_until_apply_takes_it_back(granted):
 
 def test_a_dbt_rebuild_drops_the_grants_and_apply_restores_them(granted, tmp_path,
                                                                  monkeypatch):
-    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.governance.governed_read import read_dataset
     from orchestration.lib.warehouse import NotGranted
 
     _, postgres, env = granted
@@ -271,8 +271,8 @@ def test_a_read_during_a_rebuild_waits_for_its_view_to_come_back(granted, tmp_pa
                                                                  monkeypatch):
     """A consumer run reading while another worker rebuilds the table under its view reads
     the rebuilt rows once the grants are back, rather than failing to find the view."""
-    from orchestration.lib.database_grants import rebuilding, restore
-    from orchestration.lib.governed_read import read_dataset
+    from orchestration.lib.governance.database_grants import rebuilding, restore
+    from orchestration.lib.governance.governed_read import read_dataset
 
     _, postgres, env = granted
     _on_postgres(monkeypatch, env, postgres, "lead_scoring")
@@ -322,7 +322,7 @@ def test_new_scores_replace_a_table_a_consumer_s_view_is_built_on(granted, monke
 
 
 def test_every_read_made_with_psql_lands_in_the_verified_audit_chain(granted):
-    from orchestration.lib import audit_log
+    from orchestration.lib.governance import audit_log
 
     data, postgres, env = granted
     collect = ["audit", "collect", "--region", "eu", "--region", "us"]

@@ -22,9 +22,9 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from orchestration.lib.audit_log import entries
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
-from orchestration.lib.erasure import ERASED
+from orchestration.lib.governance.audit_log import entries
+from orchestration.lib.governance.erasure import ERASED
 from orchestration.lib.settings import get_settings, postgres_dsn
 from orchestration.lib.warehouse import qualified, rows_if_present, store_path, write_connection
 from orchestration.lib.warehouse.grants import role_name
@@ -123,7 +123,7 @@ def test_steward_read_on_postgres_is_the_consumer_s_role_reading_its_view(
     """Through the read service, as an automation team reads: the token proves the consumer;
     the service becomes its role, or logs in as it where it holds the consumer's password,
     and the server's audit log names the consumer either way."""
-    from orchestration.lib.credentials import issue
+    from orchestration.lib.governance.credentials import issue
 
     _, data, _ = on_postgres_run
     read = ["read", "marts/customer_features", "--region", "us", "--limit", "1"]
@@ -209,7 +209,7 @@ def _expired(region: str, cutoff: datetime) -> tuple[int, int]:
 
 
 def test_the_purge_deletes_exactly_the_expired_rows_on_postgres(on_postgres_run, monkeypatch):
-    from orchestration.lib.retention import purge
+    from orchestration.lib.governance.retention import purge
 
     monkeypatch.setenv("STEWARD_NOW", moment(45).isoformat())  # half of the 90 days of events
     plan = purge(dry_run=True)
@@ -230,7 +230,7 @@ def _consumer_keys() -> dict[str, bytes]:
 
 
 def test_keys_lineage_and_metrics_on_postgres(on_postgres_run):
-    from orchestration.lib.pseudonyms import consumer_key
+    from orchestration.lib.governance.pseudonyms import consumer_key
 
     _, data, _ = on_postgres_run
     before = _consumer_keys()

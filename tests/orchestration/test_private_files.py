@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestration.lib.private_files import ensure_private, private_folders
+from orchestration.lib.security.private_files import ensure_private, private_folders
 from orchestration.lib.settings import get_settings
 from tests.conftest import run_steward
 

@@ -33,7 +33,7 @@ def seeded_run(module_data_dir, dbt_manifest):
     (tickets / "tickets_bad.csv").write_text(bad_ticket())
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import run_pipeline
+    from orchestration.lib.operations.runner import run_pipeline
 
     keys = [key for asset in build_ingest_assets() for key in asset.keys]
     success, outcomes = run_pipeline(build_definitions(), ["eu", "us"], keys)

@@ -16,9 +16,9 @@ from urllib.request import Request, urlopen
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.lib.audit_log import entries
-from orchestration.lib.credentials import issue, revoke, token_store
-from orchestration.lib.read_service import ServiceRefused, fetch
+from orchestration.lib.governance.audit_log import entries
+from orchestration.lib.governance.credentials import issue, revoke, token_store
+from orchestration.lib.governance.read_service import ServiceRefused, fetch
 from tests.conftest import run_steward, steward_env
 
 
@@ -83,7 +83,7 @@ def test_a_token_of_a_consumer_no_longer_declared_is_refused(built_copy, read_se
     shipped = load_rules()
     without = shipped.__class__(**{**shipped.__dict__, "consumers": {
         name: c for name, c in shipped.consumers.items() if name != "lead_scoring"}})
-    with mock.patch("orchestration.lib.credentials.load_rules", return_value=without), \
+    with mock.patch("orchestration.lib.governance.credentials.load_rules", return_value=without), \
             pytest.raises(ServiceRefused, match="no longer a declared consumer"):
         fetch(read_service, token, "marts/customer_features")
 
@@ -145,7 +145,7 @@ def test_a_failure_inside_the_service_is_an_answer_not_a_dropped_connection(
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("orchestration.lib.read_service.read_dataset", broken)
+    monkeypatch.setattr("orchestration.lib.governance.read_service.read_dataset", broken)
     with pytest.raises(ServiceRefused, match="failed inside the service") as refused:
         fetch(read_service, issue("lead_scoring").token, "marts/customer_features")
     assert refused.value.status == 500 and "disk on fire" not in str(refused.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from orchestration.lib.redaction_macro import MACRO_PATH, render
+from orchestration.lib.governance.redaction_macro import MACRO_PATH, render
 from policies.detection import scan
 from policies.redaction import redaction_rules
 
@@ -12,7 +12,7 @@ from policies.redaction import redaction_rules
 def test_the_dbt_macro_is_generated_from_the_policy_patterns():
     assert MACRO_PATH.read_text(encoding="utf-8") == render(), (
         "dbt_project/macros/steward_redact.sql is out of date: run "
-        "python -m orchestration.lib.redaction_macro")
+        "python -m orchestration.lib.governance.redaction_macro")
 
 
 def test_each_kind_of_personal_data_is_replaced():

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from orchestration.lib.policy_adapter import project_catalog
+from orchestration.lib.governance.policy_adapter import project_catalog
 from orchestration.lib.report.site import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -85,7 +85,7 @@ def test_a_browser_renders_the_catalog_and_the_lineage_graph(report, browser, tm
 def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
     from datetime import timedelta
 
-    from orchestration.lib.credentials import issue, revoke
+    from orchestration.lib.governance.credentials import issue, revoke
     from orchestration.lib.report.site import _access
 
     kept = issue("lead_scoring", timedelta(days=10))
@@ -101,7 +101,7 @@ def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
 
 def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(data_dir,
                                                                               monkeypatch):
-    from orchestration.lib import alerts, incidents
+    from orchestration.lib.operations import alerts, incidents
     from orchestration.lib.report.oversight import incidents_section
     from orchestration.lib.settings import PROJECT_ROOT
 

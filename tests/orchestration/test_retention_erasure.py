@@ -10,7 +10,7 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
-from orchestration.lib.audit_log import entries
+from orchestration.lib.governance.audit_log import entries
 from orchestration.lib.settings import get_settings
 from tests.clock import moment
 from tests.conftest import write_tiny_estate
@@ -24,7 +24,7 @@ REGIONS = ("eu", "us")
 def _pipeline() -> tuple[bool, list]:
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.runner import run_pipeline
+    from orchestration.lib.operations.runner import run_pipeline
 
     keys = [key for asset in build_ingest_assets() for key in asset.keys]
     return run_pipeline(build_definitions(), list(REGIONS), keys)
@@ -44,14 +44,14 @@ def _count(region: str, table: str, where: str = "true") -> int:
 
 def _stores(asset: str) -> tuple[str, ...]:
     """Where an asset is kept: each region's store, or the global one (Steward's telemetry)."""
-    from orchestration.lib.policy_adapter import project_evaluation
+    from orchestration.lib.governance.policy_adapter import project_evaluation
 
     return ("global",) if project_evaluation().effective[asset].region == "global" else REGIONS
 
 
 def _split(asset: str, event_time: str, cutoff: datetime) -> dict[str, tuple[int, int]]:
     """(expired, kept) rows per store of one asset, counted straight from the stores."""
-    from orchestration.lib.policy_adapter import relations
+    from orchestration.lib.governance.policy_adapter import relations
 
     table = ".".join(f'"{part}"' for part in relations()[asset])
     return {r: (_count(r, table, f"{event_time} < '{cutoff}'"),
@@ -59,8 +59,8 @@ def _split(asset: str, event_time: str, cutoff: datetime) -> dict[str, tuple[int
 
 
 def test_the_purge_deletes_exactly_the_expired_rows(estate, monkeypatch):
-    from orchestration.lib.policy_checks import evaluate_policy
-    from orchestration.lib.retention import purge
+    from orchestration.lib.governance.policy_checks import evaluate_policy
+    from orchestration.lib.governance.retention import purge
 
     monkeypatch.setenv("STEWARD_NOW", moment(400).isoformat())  # past the 1y of telemetry
     plan = purge(dry_run=True)
@@ -118,7 +118,7 @@ def _traces(subject: str, ticket_ids: list) -> int:
 
 
 def test_an_erased_customer_leaves_no_row_even_after_a_full_rerun(estate):
-    from orchestration.lib.erasure import erase, write_receipt
+    from orchestration.lib.governance.erasure import erase, write_receipt
 
     subject, _ = _subject_with_tickets()
     tickets = [t for r in REGIONS for (t,) in store_rows(

@@ -9,8 +9,8 @@ import json
 import dagster as dg
 
 from orchestration.defs.automation.alerts import run_failure_alerts, run_recovery
-from orchestration.lib import incidents
-from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
+from orchestration.lib.operations import incidents
+from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from tests.conftest import write_tiny_estate
 
 SENSOR_TAGS = {"dagster/sensor_name": "steward_automation"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.lib.runner import Finished, _outcomes, format_summary
+from orchestration.lib.operations.runner import Finished, _outcomes, format_summary
 
 
 @dg.asset

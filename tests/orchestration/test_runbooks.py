@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from orchestration.lib import alerts, incidents
+from orchestration.lib.operations import alerts, incidents
 from orchestration.lib.settings import PROJECT_ROOT
 
 RUNBOOKS = PROJECT_ROOT / incidents.RUNBOOKS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.lib.safe_output import OutputRefused, check_output, opened_output
+from orchestration.lib.security.safe_output import OutputRefused, check_output, opened_output
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time
 from policies import overrides
 from policies.rules import policies_dir

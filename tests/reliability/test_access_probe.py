@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from orchestration.lib import audit_log
-from orchestration.lib.governed_read import AccessDenied, read_dataset
-from orchestration.lib.policy_adapter import relations
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.governed_read import AccessDenied, read_dataset
+from orchestration.lib.governance.policy_adapter import relations
 from policies.rules import load_rules
 
 
@@ -48,7 +48,7 @@ def test_every_dataset_outside_purpose_or_region_is_denied_and_audited(consumer,
 
 WRITER = """
 import sys
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
 audit_log.append("test.start", "probe", {})
 print("ready", flush=True)
 for i in range(100_000):

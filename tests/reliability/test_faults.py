@@ -110,9 +110,10 @@ def _copy_estate(source: Path, target: Path) -> Path:
     return target
 
 
-PURGE = "from orchestration.lib.retention import purge; print('ready', flush=True); purge()"
-ERASE = ("import sys; from orchestration.lib.erasure import erase; print('ready', flush=True); "
-         "erase(sys.argv[1])")
+PURGE = ("from orchestration.lib.governance.retention import purge; print('ready', flush=True); "
+         "purge()")
+ERASE = ("import sys; from orchestration.lib.governance.erasure import erase; "
+         "print('ready', flush=True); erase(sys.argv[1])")
 
 
 def _subject(data: Path) -> str:

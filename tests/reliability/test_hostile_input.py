@@ -187,7 +187,7 @@ def test_a_nul_byte_in_a_field_is_quarantined_not_stored(landing, fmt):
 
 
 def test_each_load_is_in_the_audit_log_with_where_its_rows_went(landing):
-    from orchestration.lib import audit_log
+    from orchestration.lib.governance import audit_log
 
     write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, country="DE"),
                                           customer_row(3, country="XX")])
@@ -213,7 +213,7 @@ def test_each_load_is_in_the_audit_log_with_where_its_rows_went(landing):
 def test_pii_planted_in_a_large_table_is_found_by_the_scan_at_load(landing, dbt_manifest):
     import dagster as dg
 
-    from orchestration.lib.policy_checks import evaluate_policy
+    from orchestration.lib.governance.policy_checks import evaluate_policy
 
     rows = [customer_row(n) for n in range(20_000)]
     rows[7_777] = rows[7_777].replace(",smb,", ",write to jo.doe@example.com,")

@@ -8,8 +8,8 @@ import hashlib
 
 import dagster as dg
 
-from orchestration.lib import alerts
-from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
+from orchestration.lib.operations import alerts
+from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 
 SENSOR_INTERVAL_SECONDS = 5
 

@@ -13,7 +13,7 @@ import dagster as dg
 
 from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.ingest.landing import discover
-from orchestration.lib.runner import every_region_tags
+from orchestration.lib.operations.runner import every_region_tags
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import load_source_tables
 from policies.regions import region_names

@@ -11,17 +11,17 @@ import dagster as dg
 from orchestration.lib.consumers.fairness import FairnessResult, measure
 from orchestration.lib.consumers.run import run_consumer
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
-from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
-from orchestration.lib.cpu import CpuClock, timed_check
 from orchestration.lib.deployment.queue import consumer_pool
-from orchestration.lib.governed_read import NotBuilt
-from orchestration.lib.metadata import column_schema, owners
-from orchestration.lib.policy_checks import (
+from orchestration.lib.governance.governed_read import NotBuilt
+from orchestration.lib.governance.policy_checks import (
     BLOCKED_METADATA,
     POLICY_CHECK,
     evaluate_policy,
     policy_check_spec,
 )
+from orchestration.lib.metadata import column_schema, owners
+from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.operations.cpu import CpuClock, timed_check
 from policies.drift import WARN
 from policies.rules import FairnessAudit, load_rules
 

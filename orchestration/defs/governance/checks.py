@@ -10,9 +10,13 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.lib.cpu import timed_check
-from orchestration.lib.policy_adapter import project_evaluation, relations
-from orchestration.lib.policy_checks import POLICY_CHECK, evaluate_policy, policy_check_spec
+from orchestration.lib.governance.policy_adapter import project_evaluation, relations
+from orchestration.lib.governance.policy_checks import (
+    POLICY_CHECK,
+    evaluate_policy,
+    policy_check_spec,
+)
+from orchestration.lib.operations.cpu import timed_check
 from policies.regions import GLOBAL_REGION, region_names
 
 PARTITION_TAG = "dagster/partition"

@@ -1,17 +1,18 @@
 """Governance actions as Dagster jobs: the retention purge (daily), erasure of a subject, and
 the backup of the stores (daily).
 
-Thin wrappers: the work is in `orchestration/lib/retention.py`, `erasure.py` and `backups.py`,
-the same code `steward retention purge`, `steward erase` and `steward backup` run. Derived
+Thin wrappers: the work is in `orchestration/lib/governance/retention.py`,
+`erasure.py` and `orchestration/lib/operations/backups.py`, the same code `steward retention
+purge`, `steward erase` and `steward backup` run. Derived
 assets without an event time are recomputed by the next pipeline run after a purge.
 """
 
 import dagster as dg
 
-from orchestration.lib import backups
 from orchestration.lib.deployment.queue import lane_tags
-from orchestration.lib.erasure import erase, write_receipt
-from orchestration.lib.retention import format_purge, purge
+from orchestration.lib.governance.erasure import erase, write_receipt
+from orchestration.lib.governance.retention import format_purge, purge
+from orchestration.lib.operations import backups
 from orchestration.lib.settings import get_settings
 
 PURGE_JOB = "retention_purge"

@@ -6,14 +6,14 @@ import time
 import dagster as dg
 
 from orchestration.defs.governance.checks import run_regions
-from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
-from orchestration.lib.cpu import CpuClock
 from orchestration.lib.deployment.queue import raw_pool
+from orchestration.lib.governance.policy_checks import evaluate_policy, policy_check_spec
 from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
 from orchestration.lib.ingest.references import ReferenceReport, check_references
 from orchestration.lib.metadata import column_schema, owners
+from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.operations.cpu import CpuClock
 from orchestration.lib.partitions import region_partitions
-from orchestration.lib.policy_checks import evaluate_policy, policy_check_spec
 from orchestration.lib.quality.checks import quality_check_specs, run_suite
 from orchestration.lib.quality.suites import suites_for
 from orchestration.lib.sources import SourceTable, load_source_tables

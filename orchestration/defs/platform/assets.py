@@ -7,13 +7,13 @@ read, collected after every `steward run` and hourly, so daemon-launched runs co
 import dagster as dg
 
 from orchestration.defs.transform.assets import platform_models
-from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
-from orchestration.lib.cpu import CpuClock
 from orchestration.lib.deployment.queue import GLOBAL_POOL, lane_tags
+from orchestration.lib.governance.policy_adapter import is_telemetry, project_manifest
 from orchestration.lib.metadata import column_schema, owners
-from orchestration.lib.policy_adapter import is_telemetry, project_manifest
+from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.operations.cpu import CpuClock
+from orchestration.lib.operations.telemetry import collect
 from orchestration.lib.sources import node_meta
-from orchestration.lib.telemetry import collect
 
 GROUP = "platform"
 

@@ -8,9 +8,6 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
-from orchestration.lib.cpu import CpuClock
-from orchestration.lib.database_grants import rebuilding, restore
 from orchestration.lib.dbt import (
     PLATFORM_MODELS,
     StewardDbtCliResource,
@@ -19,14 +16,17 @@ from orchestration.lib.dbt import (
     dbt_project,
 )
 from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
-from orchestration.lib.partitions import region_partitions
-from orchestration.lib.policy_adapter import (
+from orchestration.lib.governance.database_grants import rebuilding, restore
+from orchestration.lib.governance.policy_adapter import (
     country_columns,
     dbt_unique_ids,
     project_evaluation,
     project_manifest,
 )
-from orchestration.lib.policy_checks import BLOCKED_METADATA
+from orchestration.lib.governance.policy_checks import BLOCKED_METADATA
+from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
+from orchestration.lib.operations.cpu import CpuClock
+from orchestration.lib.partitions import region_partitions
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import (
     dbt_connection,

@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.drift import DriftWatch, psi

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from orchestration.lib.governed_read import read_dataset
+from orchestration.lib.governance.governed_read import read_dataset
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
     engine,

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestration.lib import audit_log
-from orchestration.lib.governed_read import NotBuilt
-from orchestration.lib.keys import purpose_key
-from orchestration.lib.policy_adapter import relations
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.governed_read import NotBuilt
+from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.warehouse import (
     Connection,
     exists,

@@ -16,8 +16,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from orchestration.lib import audit_log
 from orchestration.lib.consumers.specs import ConsumerModel
+from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import qualified, rows_if_present, store_path, write_connection
 from policies.review import MODEL_HELD, OUTSIDE_TRAINING, UNCERTAIN, ReviewRule

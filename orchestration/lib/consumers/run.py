@@ -21,14 +21,20 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.lib import alerts, audit_log
 from orchestration.lib.consumers import drift, fairness, kept, review
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
 from orchestration.lib.consumers.specs import ConsumerModel
-from orchestration.lib.database_grants import rebuilding, restore
-from orchestration.lib.governed_read import AccessDenied, NotBuilt, decision_for, read_dataset
-from orchestration.lib.health import staleness
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.database_grants import rebuilding, restore
+from orchestration.lib.governance.governed_read import (
+    AccessDenied,
+    NotBuilt,
+    decision_for,
+    read_dataset,
+)
+from orchestration.lib.operations import alerts
+from orchestration.lib.operations.health import staleness
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
     column_type,

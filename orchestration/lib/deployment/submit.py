@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
-from orchestration.lib.runner import Finished
+from orchestration.lib.operations.runner import Finished
 
 PARTITION_TAG = "dagster/partition"
 POLL_SECONDS = 1.0

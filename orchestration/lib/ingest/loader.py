@@ -18,7 +18,9 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.pii_scan import columns_below_detection, scan_every_row
+from orchestration.lib.governance.suppression import erased_ids
 from orchestration.lib.ingest import ledger
 from orchestration.lib.ingest.landing import LandingFile, discover
 from orchestration.lib.ingest.readers import (
@@ -31,10 +33,8 @@ from orchestration.lib.ingest.readers import (
     remember_csv_rows,
     route_rejected,
 )
-from orchestration.lib.pii_scan import columns_below_detection, scan_every_row
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable
-from orchestration.lib.suppression import erased_ids
 from orchestration.lib.warehouse import (
     link,
     quote_ident,

@@ -10,10 +10,10 @@ from html import escape
 from pathlib import Path
 from statistics import median
 
-from orchestration.lib import incidents, postmortems
 from orchestration.lib.consumers import kept, review
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
-from orchestration.lib.postmortems import handled
+from orchestration.lib.operations import incidents, postmortems
+from orchestration.lib.operations.postmortems import handled
 from orchestration.lib.settings import PROJECT_ROOT, current_time
 from policies.approvals import too_few_to_judge, validation_refusal
 from policies.rules import load_rules

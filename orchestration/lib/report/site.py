@@ -14,14 +14,16 @@ import html
 from collections import defaultdict
 from pathlib import Path
 
-from orchestration.lib.audit_log import entries, verify_log
 from orchestration.lib.consumers import drift, kept
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
-from orchestration.lib.credentials import credentials
-from orchestration.lib.governed_read import decision_for
-from orchestration.lib.metrics import cell as metric_cell
-from orchestration.lib.metrics import read_metrics
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.governance.audit_log import entries, verify_log
+from orchestration.lib.governance.credentials import credentials
+from orchestration.lib.governance.governed_read import decision_for
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.governance.retention import expired_rows
+from orchestration.lib.operations.metrics import cell as metric_cell
+from orchestration.lib.operations.metrics import read_metrics
+from orchestration.lib.operations.slis import history as slo_history
 from orchestration.lib.quality.docs import all_rows, write_quality_docs
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
 from orchestration.lib.report.oversight import (
@@ -29,9 +31,7 @@ from orchestration.lib.report.oversight import (
     incidents_section,
     review_section,
 )
-from orchestration.lib.retention import expired_rows
 from orchestration.lib.settings import current_time
-from orchestration.lib.slis import history as slo_history
 from policies.regions import region_names
 from policies.retention import retention_plan
 from policies.rules import load_rules

@@ -14,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.policy_adapter import (
+    project_catalog,
+    project_evaluation,
+    relations,
+)
 from orchestration.lib.ingest.landing import discover
 from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quarantines
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (

@@ -21,10 +21,14 @@ from dataclasses import asdict
 
 import pyarrow as pa
 
-from orchestration.lib import audit_log
-from orchestration.lib.health import staleness
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
-from orchestration.lib.pseudonyms import consumer_key, hmac_sql
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.policy_adapter import (
+    project_catalog,
+    project_evaluation,
+    relations,
+)
+from orchestration.lib.governance.pseudonyms import consumer_key, hmac_sql
+from orchestration.lib.operations.health import staleness
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
     distinct_count,

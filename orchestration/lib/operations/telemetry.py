@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from orchestration.lib import alerts, audit_log
 from orchestration.lib.consumers import drift, review
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
-from orchestration.lib.cpu import METADATA_KEY as CPU_SECONDS
-from orchestration.lib.policy_adapter import project_evaluation
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.policy_adapter import project_evaluation
+from orchestration.lib.operations import alerts
+from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time, from_real_clock, get_settings, to_real_clock
 from orchestration.lib.sources import load_source_tables

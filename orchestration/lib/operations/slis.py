@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from orchestration.lib import alerts
+from orchestration.lib.operations import alerts
 from orchestration.lib.settings import current_time, from_real_clock, get_settings, to_real_clock
 from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.rules import load_rules

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import os
 
-from orchestration.lib.keys import purpose_key
+from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.settings import get_settings
 
 _BLOCK = 64  # SHA-256 block size: HMAC pads its key to this many bytes

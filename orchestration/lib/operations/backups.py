@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import pipeline_lock, reader, write_connection
 
@@ -204,9 +204,9 @@ def _put_back(snapshot: Snapshot) -> None:
 def _honour_since(restored: Restored) -> None:
     """Replay every journaled erasure the restored register lacks; purge what is past
     retention now."""
-    from orchestration.lib import retention
-    from orchestration.lib.erasure import erase
-    from orchestration.lib.suppression import erased_ids, journaled_erasures
+    from orchestration.lib.governance import retention
+    from orchestration.lib.governance.erasure import erase
+    from orchestration.lib.governance.suppression import erased_ids, journaled_erasures
 
     journal = journaled_erasures()
     for subject in sorted({subject for subject, _ in journal}):

@@ -14,10 +14,11 @@ Each rotation is audited (`keys.rotated`); no key ever appears in the entry.
 
 from __future__ import annotations
 
-from orchestration.lib import audit_log, keys
 from orchestration.lib.consumers.kept import resign
-from orchestration.lib.database_grants import restore
-from orchestration.lib.pseudonyms import master_key
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.database_grants import restore
+from orchestration.lib.governance.pseudonyms import master_key
+from orchestration.lib.security import keys
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import enforced_in_database, exists, store_path
 from policies.regions import region_names

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Protocol
 import dagster as dg
 
 from orchestration.lib.deployment.queue import lane_tags
-from orchestration.lib.health import record_run
+from orchestration.lib.governance.policy_checks import BLOCKED_METADATA
 from orchestration.lib.ingest.loader import NO_DATA_YET
-from orchestration.lib.policy_checks import BLOCKED_METADATA
-from orchestration.lib.slis import measure as measure_slis
-from orchestration.lib.slis import record as record_slis
-from orchestration.lib.telemetry import STEWARD_RUN, TRIGGER_TAG
+from orchestration.lib.operations.health import record_run
+from orchestration.lib.operations.slis import measure as measure_slis
+from orchestration.lib.operations.slis import record as record_slis
+from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from orchestration.lib.warehouse import pipeline_lock
 from policies.regions import GLOBAL_REGION
 

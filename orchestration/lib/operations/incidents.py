@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestration.lib import audit_log, postmortems
+from orchestration.lib.governance import audit_log
+from orchestration.lib.operations import postmortems
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import (
     Connection,

@@ -24,9 +24,9 @@ from urllib.request import Request, urlopen
 
 import pyarrow as pa
 
-from orchestration.lib import audit_log
-from orchestration.lib.credentials import NotAuthenticated, authenticate
-from orchestration.lib.governed_read import (
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.credentials import NotAuthenticated, authenticate
+from orchestration.lib.governance.governed_read import (
     DECISION_METADATA,
     AccessDenied,
     NotBuilt,

@@ -23,17 +23,21 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestration.lib import audit_log
 from orchestration.lib.consumers.kept import SCHEMA as MODELS_SCHEMA
 from orchestration.lib.consumers.kept import TABLE as MODELS_TABLE
 from orchestration.lib.consumers.review import SCHEMA as REVIEW_SCHEMA
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.governance import audit_log
+from orchestration.lib.governance.landing_erasure import erase_from_landing
+from orchestration.lib.governance.policy_adapter import (
+    project_catalog,
+    project_evaluation,
+    relations,
+)
+from orchestration.lib.governance.suppression import begin_erasure, finish_erasure
 from orchestration.lib.ingest.ledger import REGION_QUARANTINE, quarantines
-from orchestration.lib.landing_erasure import erase_from_landing
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import SourceTable, load_source_tables
-from orchestration.lib.suppression import begin_erasure, finish_erasure
 from orchestration.lib.warehouse import (
     connect,
     delete_where,

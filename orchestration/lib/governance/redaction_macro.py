@@ -1,6 +1,6 @@
 """Writes the dbt macro `steward_redact` from `policies/redaction.py`, so models redact free
 text with exactly the patterns the governed read path applies: `python -m
-orchestration.lib.redaction_macro`. A test fails when the macro file is out of date.
+orchestration.lib.governance.redaction_macro`. A test fails when the macro file is out of date.
 
 The macro dispatches on the adapter: DuckDB takes the policy's RE2 patterns as written,
 PostgreSQL their translation to its own regular-expression dialect."""
@@ -23,7 +23,7 @@ def render() -> str:
         f"{redaction_expression('{{ text }}', redaction_rules(), translate)}\n"
         "{%- endmacro %}\n" for adapter, translate in DIALECTS.items())
     return ("{#- Generated from policies/redaction.py by `python -m "
-            "orchestration.lib.redaction_macro`: edit the patterns there. -#}\n"
+            "orchestration.lib.governance.redaction_macro`: edit the patterns there. -#}\n"
             "{% macro steward_redact(text) -%}\n"
             "    {{ return(adapter.dispatch('steward_redact')(text)) }}\n"
             "{%- endmacro %}\n" + variants)

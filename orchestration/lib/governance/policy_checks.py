@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.lib.database_grants import take_back
-from orchestration.lib.pii_scan import SAMPLE_ROWS, loaded_findings, scan_relation
-from orchestration.lib.policy_adapter import (
+from orchestration.lib.governance.database_grants import take_back
+from orchestration.lib.governance.pii_scan import SAMPLE_ROWS, loaded_findings, scan_relation
+from orchestration.lib.governance.policy_adapter import (
     country_columns,
     project_catalog,
     project_evaluation,

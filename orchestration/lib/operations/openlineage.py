@@ -14,7 +14,11 @@ import uuid
 from datetime import UTC
 from pathlib import Path
 
-from orchestration.lib.policy_adapter import project_catalog, project_evaluation, relations
+from orchestration.lib.governance.policy_adapter import (
+    project_catalog,
+    project_evaluation,
+    relations,
+)
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (

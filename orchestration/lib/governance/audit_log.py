@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestration.lib.keys import purpose_key, replace_private
+from orchestration.lib.security.keys import purpose_key, replace_private
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import (
     Connection,

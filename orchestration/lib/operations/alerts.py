@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from orchestration.lib import incidents
+from orchestration.lib.operations import incidents
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import write_connection
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from orchestration.lib.settings import get_settings
 
 if TYPE_CHECKING:
-    from orchestration.lib.incidents import Event, Incident
+    from orchestration.lib.operations.incidents import Event, Incident
 
 
 def folder() -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from orchestration.lib import alerts
+from orchestration.lib.operations import alerts
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import rows_if_present, write_connection
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestration.lib import audit_log
+from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import rows_if_present, write_connection
 from policies.rules import load_rules
