@@ -10,12 +10,13 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration.defs.automation.alerts import run_failure_alerts, run_recovery  # noqa: E402
+from orchestration.defs.automation.schedules import build_fallback_schedule  # noqa: E402
 from orchestration.defs.automation.sensors import (  # noqa: E402
     automated,
     automation_sensor,
-    build_fallback_schedule,
     build_landing_sensor,
+    run_failure_alerts,
+    run_recovery,
 )
 from orchestration.defs.consumers.assets import (  # noqa: E402
     build_consumer_assets,
@@ -23,23 +24,20 @@ from orchestration.defs.consumers.assets import (  # noqa: E402
 )
 from orchestration.defs.governance.checks import build_policy_checks  # noqa: E402
 from orchestration.defs.governance.jobs import (  # noqa: E402
-    backup_schedule,
     backup_stores_job,
     erase_subject_job,
-    purge_schedule,
     retention_purge_job,
 )
+from orchestration.defs.governance.schedules import backup_schedule, purge_schedule  # noqa: E402
 from orchestration.defs.ingest.assets import (  # noqa: E402
     build_ingest_assets,
     build_reference_checks,
 )
-from orchestration.defs.platform.assets import platform_schedule, telemetry  # noqa: E402
+from orchestration.defs.platform.assets import ASSET_GRAPH, telemetry  # noqa: E402
+from orchestration.defs.platform.schedules import platform_schedule  # noqa: E402
 from orchestration.defs.quality.checks import build_quality_checks  # noqa: E402
-from orchestration.defs.transform.assets import (  # noqa: E402
-    dbt_models,
-    dbt_resource,
-    platform_models,
-)
+from orchestration.defs.transform.assets import dbt_models, platform_models  # noqa: E402
+from orchestration.defs.transform.resources import dbt_resource  # noqa: E402
 from orchestration.lib.deployment.celery import celery_config  # noqa: E402
 from orchestration.lib.governance.policy_adapter import (  # noqa: E402
     governance_metadata,
@@ -97,7 +95,7 @@ def build_definitions() -> dg.Definitions:
     # Ingest and consumer assets check themselves; everything else is checked here.
     checked = [*dbt_models.keys, *platform_models.keys, *telemetry.keys,
                *(spec.key for spec in external)]
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*assets, *external],
         asset_checks=[*build_policy_checks(checked), *build_quality_checks(checked),
                       *build_fairness_checks(), *build_reference_checks()],
@@ -108,9 +106,13 @@ def build_definitions() -> dg.Definitions:
                    platform_schedule],
         sensors=[build_landing_sensor(ingest_keys), automation_sensor, run_failure_alerts,
                  run_recovery],
-        resources={"dbt": dbt_resource},
+        # The telemetry asset counts every asset and check of these definitions, whatever
+        # subset its run selected: resolved once the definitions exist, when a run starts.
+        resources={"dbt": dbt_resource,
+                   ASSET_GRAPH: dg.ResourceDefinition(lambda _: defs.resolve_asset_graph())},
         executor=_executor(),
     )
+    return defs
 
 
 # The UI and the daemon load this module, not a `steward` command: they too start from private

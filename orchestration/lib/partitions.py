@@ -1,4 +1,5 @@
-"""Residency regions as Dagster partitions: one partition per region, one store per partition."""
+"""Residency regions as Dagster partitions: one partition per region, one store per partition;
+and the stores a check of a run reads."""
 
 from __future__ import annotations
 
@@ -6,9 +7,22 @@ from functools import cache
 
 import dagster as dg
 
-from policies.regions import region_names
+from orchestration.lib.governance.policy_adapter import project_evaluation
+from policies.regions import GLOBAL_REGION, region_names
+
+PARTITION_TAG = "dagster/partition"
 
 
 @cache
 def region_partitions() -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(region_names())
+
+
+def run_regions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The stores a check reads: the global one for what lives there (Steward's telemetry and
+    metrics), else the region of a partitioned run, or every region."""
+    tags = project_evaluation().effective.get(key.to_user_string())
+    if tags is not None and tags.region == GLOBAL_REGION:
+        return [GLOBAL_REGION]
+    region = context.run.tags.get(PARTITION_TAG)
+    return [region] if region else region_names()

@@ -89,3 +89,21 @@ def test_every_asset_carries_the_four_tags_and_a_blocking_policy_check(dbt_manif
         assert {"owner", "retention", "region", "pii"} <= set(node.tags), key
         checks = {check.name: check for check in node.check_keys}
         assert "policy__compliant" in checks, key
+
+
+DEFS = Path(__file__).parents[2] / "orchestration" / "defs"
+KINDS = {"__init__", "assets", "checks", "sensors", "schedules", "jobs", "resources"}
+
+
+def test_every_definitions_area_files_the_same_kinds_under_the_same_names():
+    for module in DEFS.glob("*/*.py"):
+        assert module.stem in KINDS, f"{module.relative_to(DEFS)}: name it one of {sorted(KINDS)}"
+
+
+def test_no_definitions_area_imports_another():
+    import re
+
+    for module in DEFS.glob("*/*.py"):
+        area = module.parent.name
+        for imported in re.findall(r"from orchestration\.defs\.(\w+)", module.read_text()):
+            assert imported == area, f"{module.relative_to(DEFS)} imports defs/{imported}"

@@ -8,7 +8,7 @@ import json
 
 import dagster as dg
 
-from orchestration.defs.automation.alerts import run_failure_alerts, run_recovery
+from orchestration.defs.automation.sensors import run_failure_alerts, run_recovery
 from orchestration.lib.operations import incidents
 from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from tests.conftest import write_tiny_estate

@@ -1,9 +1,13 @@
-"""Event-driven runs: a new export in the landing zone refreshes everything it feeds.
+"""The code location's sensors: runs driven by events, and alerts for runs nobody watches.
 
 `landing_files` notices new or changed files per source table and requests that table's ingest
 over every region; declarative automation (eager) then materializes the models of each region
-and the consumer models once their inputs have been updated. `pipeline_hourly` runs the whole
-pipeline as a fallback, should an event be missed.
+and the consumer models once their inputs have been updated (`ingest_hourly`, in schedules.py,
+is the fallback should an event be missed).
+
+A run launched by the daemon (sensor, schedule, automation) that fails opens one incident per
+job and selection (`run_failure_alerts`); its next success resolves it (`run_recovery`).
+`steward run` raises its own, finer alerts (one per root-cause asset), so its runs are left out.
 """
 
 import hashlib
@@ -13,7 +17,9 @@ import dagster as dg
 
 from orchestration.lib.deployment.queue import lane_tags
 from orchestration.lib.ingest.landing import discover
+from orchestration.lib.operations import alerts
 from orchestration.lib.operations.runner import every_region_tags
+from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import load_source_tables
 from policies.regions import region_names
@@ -77,14 +83,38 @@ def automated(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
         lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()))
 
 
-def build_fallback_schedule(ingest_keys: list[dg.AssetKey]) -> dg.ScheduleDefinition:
-    regions = region_names()
+def incident_key(run: dg.DagsterRun) -> str:
+    selection = sorted(key.to_user_string() for key in run.asset_selection or ())
+    partition = run.tags.get("dagster/partition", "")
+    digest = hashlib.sha256(f"{selection}{partition}".encode()).hexdigest()[:12]
+    return f"run:{run.job_name}:{digest}"
 
-    @dg.schedule(name="ingest_hourly", cron_schedule="0 * * * *", target=ingest_keys,
-                 default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Every source's ingest, hourly, should a landing event be missed; "
-                             "automation builds what depends on it.")
-    def _hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        return dg.RunRequest(tags=every_region_tags(regions))
 
-    return _hourly
+def _watched(run: dg.DagsterRun) -> bool:
+    return run.tags.get(TRIGGER_TAG) != STEWARD_RUN
+
+
+@dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING,
+                       minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+                       description="A failed run launched by the daemon → one alert.")
+def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+    run = context.dagster_run
+    if not _watched(run):
+        return
+    assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+    partition = run.tags.get("dagster/partition")
+    where = f"{', '.join(assets[:3])}{' …' if len(assets) > 3 else ''}" or run.job_name
+    alerts.fire(incident_key(run), "run_failed",
+                f"run of {where}{f' [{partition}]' if partition else ''} failed",
+                {"run_id": run.run_id, "job": run.job_name, "assets": assets,
+                 "partition": partition, "error": context.failure_event.message,
+                 "hint": "see the run's logs in the Dagster UI"})
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="run_recovery",
+                      default_status=dg.DefaultSensorStatus.RUNNING,
+                      minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+                      description="A successful run resolves the incident of its failed kin.")
+def run_recovery(context: dg.RunStatusSensorContext) -> None:
+    if _watched(context.dagster_run):
+        alerts.resolve(incident_key(context.dagster_run), set())

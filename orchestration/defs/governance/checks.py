@@ -10,16 +10,14 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.lib.governance.policy_adapter import project_evaluation, relations
+from orchestration.lib.governance.policy_adapter import relations
 from orchestration.lib.governance.policy_checks import (
     POLICY_CHECK,
     evaluate_policy,
     policy_check_spec,
 )
 from orchestration.lib.operations.cpu import timed_check
-from policies.regions import GLOBAL_REGION, region_names
-
-PARTITION_TAG = "dagster/partition"
+from orchestration.lib.partitions import run_regions
 
 
 def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
@@ -35,13 +33,3 @@ def build_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
 def build_policy_checks(keys: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
     return [build_policy_check(key) for key in sorted(keys, key=lambda k: k.to_user_string())]
-
-
-def run_regions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
-    """The stores a check reads: the global one for what lives there (Steward's telemetry and
-    metrics), else the region of a partitioned run, or every region."""
-    tags = project_evaluation().effective.get(key.to_user_string())
-    if tags is not None and tags.region == GLOBAL_REGION:
-        return [GLOBAL_REGION]
-    region = context.run.tags.get(PARTITION_TAG)
-    return [region] if region else region_names()

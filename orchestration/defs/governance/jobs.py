@@ -66,11 +66,6 @@ def erase_subject_job() -> None:
     erase_one_subject()
 
 
-purge_schedule = dg.ScheduleDefinition(
-    name="retention_purge_daily", job=retention_purge_job, cron_schedule="0 3 * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING)
-
-
 @dg.op(description="Snapshot every store, the audit checkpoints and the keys (steward backup), "
                    "then prune the snapshots past STEWARD_BACKUP_KEEP_DAYS.")
 def snapshot_stores(context: dg.OpExecutionContext) -> dg.Nothing:
@@ -85,13 +80,3 @@ def snapshot_stores(context: dg.OpExecutionContext) -> dg.Nothing:
                                      "(docs/disaster-recovery.md).", tags=lane_tags())
 def backup_stores_job() -> None:
     snapshot_stores()
-
-
-@dg.schedule(name="backup_daily", job=backup_stores_job, cron_schedule="0 2 * * *",
-             default_status=dg.DefaultScheduleStatus.RUNNING)
-def backup_schedule(context: dg.ScheduleEvaluationContext):
-    """Daily at 02:00, before the purge; on PostgreSQL the server's own tools back up."""
-    if get_settings().warehouse == "postgres":
-        return dg.SkipReason("on PostgreSQL the databases are backed up with pg_dump or PITR "
-                             "(docs/disaster-recovery.md)")
-    return dg.RunRequest()

@@ -5,7 +5,6 @@ import time
 
 import dagster as dg
 
-from orchestration.defs.governance.checks import run_regions
 from orchestration.lib.deployment.queue import raw_pool
 from orchestration.lib.governance.policy_checks import evaluate_policy, policy_check_spec
 from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
@@ -13,7 +12,7 @@ from orchestration.lib.ingest.references import ReferenceReport, check_reference
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.operations.cpu import CpuClock
-from orchestration.lib.partitions import region_partitions
+from orchestration.lib.partitions import region_partitions, run_regions
 from orchestration.lib.quality.checks import quality_check_specs, run_suite
 from orchestration.lib.quality.suites import suites_for
 from orchestration.lib.sources import SourceTable, load_source_tables

@@ -1,13 +1,13 @@
 """Platform metrics: telemetry collected into the global store, then the dbt models over it.
 
 `platform/...` models are built by `platform_models` (defs/transform); here the telemetry they
-read, collected after every `steward run` and hourly, so daemon-launched runs count too.
+read, collected after every `steward run` and hourly (schedules.py), so daemon-launched runs
+count too.
 """
 
 import dagster as dg
 
-from orchestration.defs.transform.assets import platform_models
-from orchestration.lib.deployment.queue import GLOBAL_POOL, lane_tags
+from orchestration.lib.deployment.queue import GLOBAL_POOL
 from orchestration.lib.governance.policy_adapter import is_telemetry, project_manifest
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
@@ -16,6 +16,7 @@ from orchestration.lib.operations.telemetry import collect
 from orchestration.lib.sources import node_meta
 
 GROUP = "platform"
+ASSET_GRAPH = "asset_graph"  # the resource holding the code location's whole asset graph
 
 
 def _telemetry_specs() -> list[dg.AssetSpec]:
@@ -37,24 +38,15 @@ def _telemetry_specs() -> list[dg.AssetSpec]:
     ]
 
 
-@dg.multi_asset(specs=_telemetry_specs(), name="collect_telemetry", pool=GLOBAL_POOL)
+@dg.multi_asset(specs=_telemetry_specs(), name="collect_telemetry", pool=GLOBAL_POOL,
+                required_resource_keys={ASSET_GRAPH})
 def telemetry(context: dg.AssetExecutionContext):
     """Dagster's history, quality results, audit log and alerts → the global store."""
     clock = CpuClock()
     # The whole code location's graph, not this run's subset: every asset and check counts.
-    from orchestration.definitions import defs
-
-    counts = collect(context.instance, defs.resolve_asset_graph())
+    counts = collect(context.instance, getattr(context.resources, ASSET_GRAPH))
     cpu_seconds = clock.seconds()
     for key in context.selected_asset_keys:
         yield dg.MaterializeResult(asset_key=key, metadata={
             "dagster/row_count": counts[key.path[-1]],
             CPU_SECONDS: round(cpu_seconds / len(context.selected_asset_keys), 3)})
-
-
-platform_schedule = dg.ScheduleDefinition(
-    name="platform_metrics_hourly", target=[*telemetry.keys, *platform_models.keys],
-    cron_schedule="30 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-    tags=lane_tags(),
-    description="Collect telemetry and rebuild the platform metrics, so runs launched by the "
-                "daemon count too.")

@@ -5,9 +5,9 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.defs.governance.checks import run_regions
 from orchestration.lib.governance.policy_adapter import relations
 from orchestration.lib.operations.cpu import timed_check
+from orchestration.lib.partitions import run_regions
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import Suite, suites_for
 

@@ -8,13 +8,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.lib.dbt import (
-    PLATFORM_MODELS,
-    StewardDbtCliResource,
-    StewardDbtTranslator,
-    dbt_executable,
-    dbt_project,
-)
+from orchestration.lib.dbt import PLATFORM_MODELS, StewardDbtTranslator, dbt_project
 from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
 from orchestration.lib.governance.database_grants import rebuilding, restore
 from orchestration.lib.governance.policy_adapter import (
@@ -198,6 +192,3 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
 )
 def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
     yield from _build(context, dbt, GLOBAL_REGION)
-
-
-dbt_resource = StewardDbtCliResource(project_dir=_project, dbt_executable=dbt_executable())
