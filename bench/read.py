@@ -97,7 +97,7 @@ def bench_read(root: Path, rows: int) -> None:
     _prepare(root, rows)
     from orchestration.lib.dbt import parse_dbt_project
     from orchestration.lib.governance.governed_read import read_dataset
-    from orchestration.lib.governance.policy_adapter import relations
+    from orchestration.lib.governance.registry import relations
 
     parse_dbt_project()
     started = time.perf_counter()

@@ -39,11 +39,8 @@ from orchestration.defs.quality.checks import build_quality_checks  # noqa: E402
 from orchestration.defs.transform.assets import dbt_models, platform_models  # noqa: E402
 from orchestration.defs.transform.resources import dbt_resource  # noqa: E402
 from orchestration.lib.deployment.celery import celery_config  # noqa: E402
-from orchestration.lib.governance.policy_adapter import (  # noqa: E402
-    governance_metadata,
-    policy_tags,
-    undeclared_sources,
-)
+from orchestration.lib.governance.asset_metadata import governance_metadata, policy_tags  # noqa: E402
+from orchestration.lib.governance.registry import undeclared_sources  # noqa: E402
 from orchestration.lib.security.private_files import ensure_private  # noqa: E402
 from orchestration.lib.settings import get_settings  # noqa: E402
 from policies.rules import load_rules  # noqa: E402

@@ -137,7 +137,8 @@ def test_the_policy_names_what_is_left_to_declare(tmp_path):
 
 
 def test_a_node_that_cannot_be_read_blocks_itself_and_what_depends_on_it(dbt_manifest):
-    from orchestration.lib.governance.policy_adapter import build_catalog, project_manifest
+    from orchestration.lib.governance.policy_adapter import build_catalog
+    from orchestration.lib.governance.registry import project_manifest
     from orchestration.lib.sources import load_source_tables
     from policies.engine import evaluate
     from policies.rules import load_rules

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from orchestration.lib.governance.audit_log import entries
 from orchestration.lib.governance.governed_read import AccessDenied, NotBuilt, read_dataset
-from orchestration.lib.governance.policy_adapter import relations
 from orchestration.lib.governance.pseudonyms import consumer_key, hmac_sql, pseudonym
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.settings import get_settings
 from policies.access import CLEARANCE_DENIED, PASS, REVERSIBLE_HASH
 from policies.detection import scan

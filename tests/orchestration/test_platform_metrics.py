@@ -165,8 +165,8 @@ def test_stewards_own_tables_are_checked_and_their_checks_can_fail(pipeline_run,
                                                                    tmp_path, monkeypatch):
     import shutil
 
-    from orchestration.lib.governance.policy_adapter import relations
     from orchestration.lib.governance.policy_checks import evaluate_policy
+    from orchestration.lib.governance.registry import relations
     from orchestration.lib.quality.checks import run_suite
     from orchestration.lib.quality.suites import suites_for
     from orchestration.lib.warehouse import write_connection

@@ -51,7 +51,7 @@ def _stores(asset: str) -> tuple[str, ...]:
 
 def _split(asset: str, event_time: str, cutoff: datetime) -> dict[str, tuple[int, int]]:
     """(expired, kept) rows per store of one asset, counted straight from the stores."""
-    from orchestration.lib.governance.policy_adapter import relations
+    from orchestration.lib.governance.registry import relations
 
     table = ".".join(f'"{part}"' for part in relations()[asset])
     return {r: (_count(r, table, f"{event_time} < '{cutoff}'"),

@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.governed_read import AccessDenied, read_dataset
-from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.governance.registry import relations
 from policies.rules import load_rules
 
 

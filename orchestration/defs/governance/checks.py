@@ -10,12 +10,12 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.lib.governance.policy_adapter import relations
 from orchestration.lib.governance.policy_checks import (
     POLICY_CHECK,
     evaluate_policy,
     policy_check_spec,
 )
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.operations.cpu import timed_check
 from orchestration.lib.partitions import run_regions
 

@@ -8,7 +8,7 @@ count too.
 import dagster as dg
 
 from orchestration.lib.deployment.queue import GLOBAL_POOL
-from orchestration.lib.governance.policy_adapter import is_telemetry, project_manifest
+from orchestration.lib.governance.registry import is_telemetry, project_manifest
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.operations.cpu import CpuClock

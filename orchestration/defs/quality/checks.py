@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.operations.cpu import timed_check
 from orchestration.lib.partitions import run_regions
 from orchestration.lib.quality.checks import run_suite

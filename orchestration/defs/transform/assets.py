@@ -11,13 +11,9 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from orchestration.lib.dbt import PLATFORM_MODELS, StewardDbtTranslator, dbt_project
 from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
 from orchestration.lib.governance.database_grants import rebuilding, restore
-from orchestration.lib.governance.policy_adapter import (
-    country_columns,
-    dbt_unique_ids,
-    project_evaluation,
-    project_manifest,
-)
+from orchestration.lib.governance.policy_adapter import country_columns, project_evaluation
 from orchestration.lib.governance.policy_checks import BLOCKED_METADATA
+from orchestration.lib.governance.registry import dbt_unique_ids, project_manifest
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.operations.cpu import CpuClock
 from orchestration.lib.partitions import region_partitions

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.governed_read import NotBuilt
-from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.warehouse import (
     Connection,

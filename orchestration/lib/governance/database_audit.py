@@ -14,7 +14,7 @@ from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from orchestration.lib.governance import audit_log
-from orchestration.lib.governance.policy_adapter import relations
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse import Connection, postgres, rows_if_present
 from orchestration.lib.warehouse.grants import (

@@ -10,12 +10,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from orchestration.lib.governance import audit_log
-from orchestration.lib.governance.policy_adapter import (
-    project_catalog,
-    project_evaluation,
-    relations,
-)
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.governance.pseudonyms import consumer_key
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.operations import alerts
 from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse import (

@@ -29,11 +29,8 @@ from orchestration.lib.consumers.review import SCHEMA as REVIEW_SCHEMA
 from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.landing_erasure import erase_from_landing
-from orchestration.lib.governance.policy_adapter import (
-    project_catalog,
-    project_evaluation,
-    relations,
-)
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.governance.suppression import begin_erasure, finish_erasure
 from orchestration.lib.ingest.ledger import REGION_QUARANTINE, quarantines
 from orchestration.lib.settings import current_time, get_settings

@@ -22,12 +22,9 @@ from dataclasses import asdict
 import pyarrow as pa
 
 from orchestration.lib.governance import audit_log
-from orchestration.lib.governance.policy_adapter import (
-    project_catalog,
-    project_evaluation,
-    relations,
-)
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
 from orchestration.lib.governance.pseudonyms import consumer_key, hmac_sql
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.operations.health import staleness
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (

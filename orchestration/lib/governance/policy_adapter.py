@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
 from orchestration.lib.consumers import specs
 from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.dbt import (
     StewardDbtTranslator,
-    dbt_project,
     dependency_order,
     parents,
 )
+from orchestration.lib.governance.registry import GOVERNED_NODES, project_manifest
 from orchestration.lib.lineage import column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.sources import (
-    TELEMETRY_ORIGIN,
     SourceTable,
     load_source_tables,
     node_meta,
@@ -36,11 +32,8 @@ from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.detection import scan
 from policies.engine import DETECTED_LEVEL, Evaluation, evaluate
 from policies.rules import load_rules
-from policies.violations import GOVERNANCE_UNEVALUATED
 
 REGIONAL = "regional"
-# The dbt resources Dagster makes assets of (ephemeral models are governed for their lineage).
-GOVERNED_NODES = ("model", "seed", "snapshot")
 SEED_SAMPLE_ROWS = 500
 
 
@@ -78,11 +71,6 @@ def dbt_source_facts(key: str, source: dict) -> AssetFacts:
                  for name, column in (source.get("columns") or {}).items()},
         event_time=steward.get("event_time"),
         declared_in=_declared_in(source))
-
-
-def is_telemetry(source: dict) -> bool:
-    return ((source.get("source_meta") or {}).get("steward") or {}).get("origin") == (
-        TELEMETRY_ORIGIN)
 
 
 # What lets a model open storage past ref() and source(): attaching a database file, or reading
@@ -257,28 +245,8 @@ def project_catalog() -> Catalog:
 
 
 @cache
-def project_manifest() -> dict[str, Any]:
-    """The compiled dbt manifest, read once per process."""
-    return json.loads(Path(dbt_project().manifest_path).read_text())
-
-
-@cache
 def project_evaluation() -> Evaluation:
     return evaluate(load_rules(), project_catalog())
-
-
-@cache
-def relations() -> dict[str, tuple[str, str]]:
-    """Each asset key (as a string) → its (schema, table) in a region store."""
-    manifest = project_manifest()
-    found = {f"{s['source_name']}/{s['name']}": (s["schema"], s["name"])
-             for s in manifest["sources"].values()}
-    found |= {f"{spec.source}/{spec.table}": (spec.schema, spec.table)
-              for spec in load_source_tables()}
-    found |= {key: (manifest["nodes"][uid]["schema"], manifest["nodes"][uid]["alias"])
-              for key, uid in dbt_unique_ids().items()}
-    found |= {model.key: model.relation for model in CONSUMER_MODELS}
-    return found
 
 
 @cache
@@ -292,66 +260,3 @@ def country_columns() -> dict[str, str]:
         if asset.key not in found and routed:
             found[asset.key] = routed
     return found
-
-
-@cache
-def dbt_unique_ids() -> dict[str, str]:
-    """Each dbt model's, seed's and snapshot's asset key (as a string) → its dbt unique_id."""
-    translator = StewardDbtTranslator()
-    manifest = project_manifest()
-    return {translator.get_asset_spec(manifest, unique_id, None).key.to_user_string(): unique_id
-            for unique_id, node in manifest["nodes"].items()
-            if node["resource_type"] in GOVERNED_NODES}
-
-
-def undeclared_sources() -> list[str]:
-    """dbt sources nobody declared for Steward (not ingested, not telemetry): still assets."""
-    ingested = {f"{spec.source}/{spec.table}" for spec in load_source_tables()}
-    return sorted(key for source in project_manifest()["sources"].values()
-                  if not is_telemetry(source)
-                  and (key := f"{source['source_name']}/{source['name']}") not in ingested)
-
-
-def policy_tags(key: str) -> dict[str, str]:
-    """The four governance tags of an asset, as Dagster tags ("unset" when missing)."""
-    tags = project_evaluation().effective.get(key)
-    if tags is None:  # not in the catalog: ungoverned, and its policy check says so
-        return dict.fromkeys(("owner", "retention", "region", "pii"), "unset")
-    return {"owner": tags.owner or "unset", "retention": tags.retention or "unset",
-            "region": tags.region or "unset", "pii": tags.pii}
-
-
-def governance_metadata(key: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Column schema with effective classifications, column lineage, and the asset's policy
-    violations as the engine sees them at definition time."""
-    if key not in project_evaluation().effective:
-        return {"policy_violations": dg.MetadataValue.md(
-            f"- **{GOVERNANCE_UNEVALUATED}** `{key}`: not in the policy catalog")}
-    effective = project_evaluation().effective[key]
-    violations = project_evaluation().for_asset(key) + [
-        violation for model in CONSUMER_MODELS if model.key == key
-        for violation in project_evaluation().for_asset(f"consumer:{model.consumer}")]
-    facts = project_catalog().assets[key]
-    schema = metadata.get("dagster/column_schema")
-    declared = {c.name: c for c in schema.columns} if schema else {}
-    columns = [
-        dg.TableColumn(
-            name=name,
-            type=declared[name].type if name in declared else "unknown",
-            description=declared[name].description if name in declared else None,
-            tags={"classification": tags.level},
-        )
-        for name, tags in effective.columns.items()
-    ]
-    result: dict[str, Any] = {"dagster/column_schema": dg.TableSchema(columns=columns)}
-    lineage = {
-        name: [dg.TableColumnDep(asset_key=dg.AssetKey.from_user_string(asset), column_name=col)
-               for asset, col in column.derived_from]
-        for name, column in facts.columns.items() if column.derived_from
-    }
-    if lineage:
-        result["dagster/column_lineage"] = dg.TableColumnLineage(deps_by_column=lineage)
-    result["policy_violations"] = dg.MetadataValue.md(
-        "\n".join(f"- **{v.rule}** `{v.where()}`: {v.message}. Fix: {v.fix}" for v in violations)
-        or "none")
-    return result

@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orchestration.lib.governance import audit_log
-from orchestration.lib.governance.policy_adapter import (
-    project_catalog,
-    project_evaluation,
-    relations,
-)
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.ingest.landing import discover
 from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quarantines
 from orchestration.lib.settings import current_time, get_settings

@@ -14,11 +14,8 @@ import uuid
 from datetime import UTC
 from pathlib import Path
 
-from orchestration.lib.governance.policy_adapter import (
-    project_catalog,
-    project_evaluation,
-    relations,
-)
+from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
+from orchestration.lib.governance.registry import relations
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
