@@ -12,7 +12,7 @@ from tests.conftest import write_tiny_estate
 
 INVOICES = [dg.AssetKey(["staging", "stg_billing__invoices"]),
             dg.AssetKey(["staging", "stg_billing__payments"]),
-            dg.AssetKey(["intermediate", "int_invoices_paid"]),
+            dg.AssetKey(["intermediate", "int_payments_aggregated_to_invoices"]),
             dg.AssetKey(["marts", "invoice_features"])]
 RELATIONSHIP = "relationships_invoice_features_customer_id"
 

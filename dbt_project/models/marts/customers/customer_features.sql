@@ -5,7 +5,7 @@ with invoices as (
         count(*) as invoice_count,
         sum(invoice_amount) as total_spend,
         avg(case when is_paid_late then 1.0 else 0.0 end) as late_payment_rate
-    from {{ ref('int_invoices_paid') }}
+    from {{ ref('int_payments_aggregated_to_invoices') }}
     group by customer_id
 ),
 

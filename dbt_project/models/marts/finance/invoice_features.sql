@@ -4,7 +4,7 @@ with customer_history as (
         customer_id,
         count(*) as customer_invoice_count,
         avg(case when is_paid_late then 1.0 else 0.0 end) as customer_late_payment_rate
-    from {{ ref('int_invoices_paid') }}
+    from {{ ref('int_payments_aggregated_to_invoices') }}
     group by customer_id
 )
 
@@ -22,5 +22,5 @@ select
     invoices.is_paid_late,
     customer_history.customer_invoice_count::integer as customer_invoice_count,
     customer_history.customer_late_payment_rate::double precision as customer_late_payment_rate
-from {{ ref('int_invoices_paid') }} as invoices
+from {{ ref('int_payments_aggregated_to_invoices') }} as invoices
 left join customer_history on customer_history.customer_id = invoices.customer_id
