@@ -79,6 +79,9 @@ class FairnessAudit:
     max_positive_rate_gap: float
     min_group_size: int
     on_breach: str  # "warn" or "error"
+    # A gate (an approval requiring the audit) holds scores back only for a breach beyond
+    # sampling error at this confidence; the check reports every breach measured.
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,13 @@ def _fraction(doc: Located, value: object, *where: object) -> float:
     return float(value)
 
 
+def _confidence(doc: Located, value: object, *where: object) -> float:
+    if _fraction(doc, value, *where) >= 1:
+        raise doc.error("a confidence is below 1 (0.95: breaches beyond sampling error at 95%)",
+                        *where)
+    return float(value)
+
+
 def _fairness(doc: Located, consumers: dict[str, Consumer]) -> dict[str, FairnessAudit]:
     audits = {}
     for name, body in _mapping(doc, "audits").items():
@@ -262,6 +272,7 @@ def _fairness(doc: Located, consumers: dict[str, Consumer]) -> dict[str, Fairnes
             min_group_size=size,
             on_breach=_one_of(doc, body.get("on_breach", "warn"), ["warn", "error"], "severity",
                               *where, "on_breach"),
+            confidence=_confidence(doc, body.get("confidence", 0.95), *where, "confidence"),
         )
     return audits
 

@@ -91,6 +91,24 @@ def test_the_four_fifths_rule_and_the_gap_judge_only_large_groups():
     assert len(problems) == 2 and "0.60" in problems[0] and "0.20" in problems[1]
 
 
+def test_a_breach_beyond_sampling_error_is_told_from_one_chance_can_make():
+    audit = load_rules().fairness["lead_scores"]
+    assert audit.confidence == 0.95
+
+    def rates(size: int) -> list[GroupRate]:
+        return [GroupRate("gender", "a", size, 0.50, True),
+                GroupRate("gender", "b", size, 0.30, True)]
+
+    # Groups of 30 and of 100 at 0.5 and 0.3: chance alone makes gaps like these.
+    for size in (30, 100):
+        judged = judge(audit, rates(size))
+        assert len(judged.problems) == 2 and judged.beyond_doubt == [], size
+    large = judge(audit, rates(1000))  # a thousand a group: no longer chance
+    assert large.beyond_doubt == [f"{p}, beyond sampling error at 95%" for p in large.problems]
+    exact = dataclasses.replace(audit, confidence=0.0)  # no benefit of the doubt
+    assert len(judge(exact, rates(30)).beyond_doubt) == 2
+
+
 def _redeclared(tmp_path: Path, old: str, new: str) -> Path:
     folder = tmp_path / "policies"
     shutil.copytree(POLICIES_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
@@ -266,7 +284,8 @@ def test_scores_failing_the_fairness_audit_their_approval_requires_never_go_live
     # Every group judged, and any difference in positive rates is a breach.
     for old, new in [("min_disparate_impact: 0.8", "min_disparate_impact: 1.0"),
                      ("max_positive_rate_gap: 0.1", "max_positive_rate_gap: 0.0"),
-                     ("min_group_size: 30", "min_group_size: 1")]:
+                     ("min_group_size: 30", "min_group_size: 1"),
+                     ("confidence: 0.95", "confidence: 0")]:  # as measured, no doubt given
         _rules_edited(rules_dir, "fairness.yaml", old, new, monkeypatch)
     run = run_consumer(lead_scores)
     assert "consumers/lead_scores fails its fairness audit lead_scores: " in run.held_back["us"]

@@ -8,7 +8,9 @@ DuckDB over the two Arrow tables.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import pyarrow as pa
 
@@ -40,6 +42,9 @@ class FairnessResult:
     disparate_impact: dict[str, float | None] = field(default_factory=dict)
     rate_gap: dict[str, float | None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # The problems that stay when the two groups' rates are given the benefit of their
+    # sampling error at the audit's confidence: what a gate holds scores back for.
+    beyond_doubt: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -83,22 +88,50 @@ def measure(audit: FairnessAudit, age_bands: tuple[int, ...], outcomes: pa.Table
     return judge(audit, groups)
 
 
+def _beyond_chance(low: GroupRate, high: GroupRate, z: float) -> tuple[float, float]:
+    """(the largest disparate impact, the smallest rate gap) the two groups' rates are
+    consistent with at z standard errors: the risk ratio's by the delta method on its log, the
+    gap's by the normal approximation; half a person added to each count (Haldane) so a group
+    whose rate is 0 or 1 still has an error."""
+    def adjusted(group: GroupRate) -> tuple[float, float, float]:
+        positives = group.positive_rate * group.size + 0.5
+        return positives, group.size + 1, positives / (group.size + 1)
+
+    (x_low, n_low, p_low), (x_high, n_high, p_high) = adjusted(low), adjusted(high)
+    log_error = math.sqrt(1 / x_low - 1 / n_low + 1 / x_high - 1 / n_high)
+    gap_error = math.sqrt(p_low * (1 - p_low) / n_low + p_high * (1 - p_high) / n_high)
+    return (math.exp(math.log(p_low / p_high) + z * log_error),
+            high.positive_rate - low.positive_rate - z * gap_error)
+
+
 def judge(audit: FairnessAudit, groups: list[GroupRate]) -> FairnessResult:
-    """Four-fifths rule and largest rate gap per attribute, over the groups large enough."""
+    """Four-fifths rule and largest rate gap per attribute, over the groups large enough;
+    each breach also judged against the sampling error of the two groups' rates."""
     result = FairnessResult(audit, groups)
+    z = NormalDist().inv_cdf(0.5 + audit.confidence / 2)
     for attribute in audit.attributes:
-        rates = [g.positive_rate for g in groups if g.attribute == attribute and g.judged]
-        if len(rates) < 2:
+        judged = [g for g in groups if g.attribute == attribute and g.judged]
+        if len(judged) < 2:
             result.disparate_impact[attribute] = result.rate_gap[attribute] = None
             continue
-        impact = min(rates) / max(rates) if max(rates) else 1.0
-        gap = max(rates) - min(rates)
+        low = min(judged, key=lambda g: g.positive_rate)
+        high = max(judged, key=lambda g: g.positive_rate)
+        impact = low.positive_rate / high.positive_rate if high.positive_rate else 1.0
+        gap = high.positive_rate - low.positive_rate
         result.disparate_impact[attribute] = round(impact, 4)
         result.rate_gap[attribute] = round(gap, 4)
-        if impact < audit.min_disparate_impact:
-            result.problems.append(f"{attribute}: disparate impact {impact:.2f} is below "
-                                   f"{audit.min_disparate_impact} (four-fifths rule)")
-        if gap > audit.max_positive_rate_gap:
-            result.problems.append(f"{attribute}: positive rates differ by {gap:.2f}, more "
-                                   f"than {audit.max_positive_rate_gap}")
+        impact_at_most, gap_at_least = _beyond_chance(low, high, z)
+        breaches = [
+            (impact < audit.min_disparate_impact,
+             impact_at_most < audit.min_disparate_impact,
+             f"{attribute}: disparate impact {impact:.2f} is below "
+             f"{audit.min_disparate_impact} (four-fifths rule)"),
+            (gap > audit.max_positive_rate_gap,
+             gap_at_least > audit.max_positive_rate_gap,
+             f"{attribute}: positive rates differ by {gap:.2f}, more than "
+             f"{audit.max_positive_rate_gap}")]
+        for measured, certain, problem in breaches:
+            result.problems += [problem] if measured else []
+            result.beyond_doubt += ([f"{problem}, beyond sampling error at "
+                                     f"{audit.confidence:.0%}"] if measured and certain else [])
     return result
