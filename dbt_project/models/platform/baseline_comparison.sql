@@ -2,9 +2,14 @@
 -- per run so windows of different length compare. `first run` is always there: the first
 -- run against everything since; `steward metrics baseline LABEL` pins more.
 with baselines as (
-    select label, pinned_at from {{ source('telemetry', 'baselines') }}
+    select
+        label,
+        pinned_at
+    from {{ source('telemetry', 'baselines') }}
     union all
-    select 'first run' as label, min(ended_at) as pinned_at
+    select
+        'first run' as label,
+        min(ended_at) as pinned_at
     from {{ source('telemetry', 'runs') }}
     having count(*) > 0
 ),
@@ -27,7 +32,7 @@ exceptions as (
         count(*) as alerts_sent
     from baselines
     cross join {{ source('telemetry', 'alerts') }} as alerts
-    group by 1, 2
+    group by baselines.label, side
 ),
 
 kpis as (
@@ -53,11 +58,15 @@ kpis as (
             as p95_run_seconds
     from runs
     left join exceptions using (label, side)
-    group by 1, 2, 3
+    group by runs.label, runs.pinned_at, runs.side
 ),
 
 better as (
-    select * from (values
+    select
+        directions.metric,
+        directions.better
+    from (
+        values
         ('runs', null), ('success_rate', 'higher'), ('rows_processed_per_run', null),
         ('cpu_seconds_per_run', 'lower'), ('cpu_seconds_per_million_rows', 'lower'),
         ('check_pass_rate', 'higher'), ('quarantined_per_thousand_rows', 'lower'),

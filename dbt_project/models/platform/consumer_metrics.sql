@@ -34,7 +34,9 @@ reads as (
 ),
 
 consumer_assets as (
-    select distinct consumer, asset
+    select distinct
+        consumer,
+        asset
     from {{ source('telemetry', 'steps') }}
     where kind = 'consumer'
 ),
@@ -45,7 +47,7 @@ alerts as (
         count(*) as alerts_sent
     from {{ source('telemetry', 'alerts') }} as alerts
     inner join consumer_assets on alerts.key = 'asset:' || consumer_assets.asset
-    group by 1
+    group by consumer_assets.consumer
 ),
 
 reviews as (

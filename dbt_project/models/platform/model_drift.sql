@@ -18,7 +18,7 @@ indices as (
         substr(measure, 5) as watched_column,
         value as psi,
         row_number() over (
-            partition by model, region, measured_at order by value desc, measure
+            partition by model, region, measured_at order by value desc, measure asc
         ) as rank_in_run
     from measures
     where measure like 'psi:%'

@@ -42,7 +42,7 @@ alerts as (
         count(*) as alerts_sent
     from {{ source('telemetry', 'alerts') }}
     where starts_with(key, 'asset:')
-    group by 1
+    group by asset
 )
 
 select

@@ -19,7 +19,8 @@ select
     invoices.due_date,
     coalesce(payments.paid_amount, 0) as paid_amount,
     payments.first_paid_at,
-    {{ dbt.datediff('invoices.issued_at', 'payments.first_paid_at', 'day') }} as days_to_pay,
+    -- dbt's datediff expands past the line length on DuckDB
+    {{ dbt.datediff('invoices.issued_at', 'payments.first_paid_at', 'day') }} as days_to_pay,  -- noqa: LT05
     coalesce(payments.first_paid_at::date > invoices.due_date, false) as is_paid_late
 from {{ ref('stg_billing__invoices') }} as invoices
-left join payments on payments.invoice_id = invoices.invoice_id
+left join payments on invoices.invoice_id = payments.invoice_id

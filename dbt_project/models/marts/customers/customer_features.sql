@@ -10,7 +10,9 @@ with invoices as (
 ),
 
 tickets as (
-    select customer_id, count(*) as ticket_count
+    select
+        customer_id,
+        count(*) as ticket_count
     from {{ ref('stg_support__tickets') }}
     group by customer_id
 ),
@@ -40,6 +42,6 @@ select
     coalesce(web.events_30d, 0)::integer as events_30d,
     web.last_event_at
 from {{ ref('stg_crm__customers') }} as customers
-left join invoices on invoices.customer_id = customers.customer_id
-left join tickets on tickets.customer_id = customers.customer_id
-left join web on web.customer_id = customers.customer_id
+left join invoices on customers.customer_id = invoices.customer_id
+left join tickets on customers.customer_id = tickets.customer_id
+left join web on customers.customer_id = web.customer_id

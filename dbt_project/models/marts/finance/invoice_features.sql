@@ -23,4 +23,4 @@ select
     customer_history.customer_invoice_count::integer as customer_invoice_count,
     customer_history.customer_late_payment_rate::double precision as customer_late_payment_rate
 from {{ ref('int_payments_aggregated_to_invoices') }} as invoices
-left join customer_history on customer_history.customer_id = invoices.customer_id
+left join customer_history on invoices.customer_id = customer_history.customer_id

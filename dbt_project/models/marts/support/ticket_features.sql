@@ -1,6 +1,8 @@
 -- Ticket-routing features: one row per ticket, free text redacted.
 with customer_tickets as (
-    select customer_id, count(*) as customer_ticket_count
+    select
+        customer_id,
+        count(*) as customer_ticket_count
     from {{ ref('int_tickets_redacted') }}
     group by customer_id
 )
@@ -20,5 +22,5 @@ select
     tickets.ticket_status
 from {{ ref('int_tickets_redacted') }} as tickets
 left join {{ ref('stg_crm__customers') }} as customers
-    on customers.customer_id = tickets.customer_id
-left join customer_tickets on customer_tickets.customer_id = tickets.customer_id
+    on tickets.customer_id = customers.customer_id
+left join customer_tickets on tickets.customer_id = customer_tickets.customer_id
