@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestration.lib.ingest.loader import LoadReport, load_table
+from orchestration.lib.ingest.load_report import LoadReport
+from orchestration.lib.ingest.loader import load_table
 from orchestration.lib.sources import SourceTable, load_source_tables
 from orchestration.lib.warehouse import reader, rows_if_present, store_path
 from policies.regions import region_names

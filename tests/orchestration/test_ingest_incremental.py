@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from orchestration.lib.estate import TABLES, estate_connection, write_table
-from orchestration.lib.ingest.loader import StoredSchemaError, load_table
+from orchestration.lib.ingest.commit import StoredSchemaError
+from orchestration.lib.ingest.loader import load_table
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import store_path, write_connection
 from tests.clock import day, stamp

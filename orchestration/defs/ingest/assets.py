@@ -7,7 +7,8 @@ import dagster as dg
 
 from orchestration.lib.deployment.queue import raw_pool
 from orchestration.lib.governance.policy_checks import evaluate_policy, policy_check_spec
-from orchestration.lib.ingest.loader import NO_DATA_YET, LoadReport, load_table
+from orchestration.lib.ingest.load_report import LoadReport
+from orchestration.lib.ingest.loader import NO_DATA_YET, load_table
 from orchestration.lib.ingest.references import ReferenceReport, check_references
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
