@@ -1,4 +1,8 @@
-"""The typed model of the rule files in `policies/`, loaded with errors that say where and why."""
+"""The typed model of the rule files in `policies/`, loaded with errors that say where and why.
+
+Kept whole: every rule file is cross-checked against the others (a consumer's purpose, an
+approval's consumer, an audit's model), so they load in one place.
+"""
 
 from __future__ import annotations
 

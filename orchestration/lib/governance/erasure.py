@@ -13,6 +13,8 @@ back), with the trace a rerun needs once a store has already been erased; each r
 erased in one transaction; then the quarantine and the landing files; then what remains is
 verified, the register keeps only the id, and a receipt is written. Running the same erasure
 again after a crash resumes it.
+
+Kept whole: finding the subject and erasing it share the traces a rerun resumes from.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each reader appends the rows it could type to `incoming` and every row it could not to
 `rejected`, with the line and the reason, so nothing read is ever dropped. A file whose shape
 does not match its declaration (schema drift) is refused whole, before any row is read.
+
+Kept whole: the three formats share the scratch tables, the rejected-row routing and the
+schema-drift check; each reader is a few functions over them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ consumer's decision per dataset), retention status, quality history with a plot 
 service levels with the freshness history, the incidents alerts opened, and the tail of the
 audit log with its verification. Inline CSS and a few lines of inline script; nothing is
 fetched from a network.
+
+Kept whole for now: each section queries and renders at once; issue 16 moves the rendering
+into templates so a section renders from plain data, and this module shrinks to gathering.
 """
 
 from __future__ import annotations

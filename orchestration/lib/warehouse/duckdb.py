@@ -4,6 +4,9 @@ Each residency region has its own file; quarantine, audit, credentials, erasures
 have theirs next to them. Writers take an inter-process lock per file, so two runs against one
 store serialize instead of failing on DuckDB's single-writer lock. The same engine, in memory,
 parses landing files during ingest and serves analyses over Arrow data (`engine`).
+
+Kept whole: it is the one backend's implementation of the warehouse interface; split, each
+part would be half of a backend.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ In each region's database, from the exposures the policy implies:
 `apply` runs again after every build, under `rebuild_lock`, which `read_as` waits on.
 `read_as` is Steward's own read on this backend: as the consumer's role (its login, or Steward
 become it), from its view, so the server masks, filters and audits it.
+
+Kept whole: plan and apply read and write the same set of grants; apart, they would drift.
 """
 
 from __future__ import annotations

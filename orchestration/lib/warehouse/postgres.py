@@ -9,6 +9,9 @@ there are no file locks.
 
 Steward's SQL takes `?` placeholders, as DuckDB does; a connection numbers them (`$1`, `$2`, …)
 the way the server expects, leaving quoted text and identifiers alone.
+
+Kept whole: it is the one backend's implementation of the warehouse interface; split, each
+part would be half of a backend.
 """
 
 from __future__ import annotations
