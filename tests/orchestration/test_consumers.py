@@ -267,9 +267,9 @@ def test_a_retrained_model_below_its_floor_keeps_the_last_scores_and_model(built
     assert _risk_scores("eu") == before
     assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
     assert entries()[-1].details["held_back"] == run.held_back
-    held = review.items(invoice_risk, "eu", review.OPEN)  # the rows it scored wait for a person
-    assert len(held) == len(before) and {i.reason for i in held} == {"model_held"}
-    assert "[model.unvalidated]" in held[0].detail
+    # The rows it scored wait for a person (besides those already waiting for other reasons).
+    held = [i for i in review.items(invoice_risk, "eu", review.OPEN) if i.reason == "model_held"]
+    assert len(held) == len(before) and "[model.unvalidated]" in held[0].detail
 
 
 def _lead_scores() -> list[tuple]:
@@ -292,8 +292,8 @@ def test_scores_failing_the_fairness_audit_their_approval_requires_never_go_live
     assert run.held_back["us"].endswith("[model.unvalidated]")
     assert _lead_scores() == before and kept.load("lead_scores", "us").trained_at == (
         trained.trained_at)
-    held = review.items(lead_scores, "us", review.OPEN)
-    assert len(held) == len(before) and {i.reason for i in held} == {"model_held"}
+    held = [i for i in review.items(lead_scores, "us", review.OPEN) if i.reason == "model_held"]
+    assert len(held) == len(before) and "fails its fairness audit" in held[0].detail
     kinds = [(e.kind, e.subject, e.details.get("consumer")) for e in entries()]
     assert ("access.allowed", "crm/customers", "fairness_audit") in kinds  # audited as itself
 
