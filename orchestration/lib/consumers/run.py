@@ -175,6 +175,7 @@ def _judge_fairness(model: ConsumerModel, region: str, scored_rows: pd.DataFrame
     audits = [a for a in rules.fairness.values() if a.model == model.key]
     if approval is None or not approval.fairness_audited or not audits:
         return {}
+    within_chance = []  # measured, yet within what chance makes of groups this size
     for audit in audits:
         proposed = pa.Table.from_pandas(scored_rows[[audit.key, audit.outcome]],
                                         preserve_index=False)
@@ -187,9 +188,9 @@ def _judge_fairness(model: ConsumerModel, region: str, scored_rows: pd.DataFrame
                                    result.beyond_doubt)
         if refusal:
             raise HeldBack(f"{refusal.reason} [{refusal.rule}]")
-        if result.problems:  # measured, yet within what chance makes of groups this size
-            return {"fairness": "within sampling error: " + "; ".join(result.problems)}
-    return {"fairness": "passed"}
+        within_chance += result.problems
+    return {"fairness": "within sampling error: " + "; ".join(within_chance)
+            if within_chance else "passed"}
 
 
 def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerRun) -> None:
@@ -201,9 +202,9 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
             "consumer": model.consumer, "region": region, "reason": found.refused})
     inputs = kept.inputs_in_store(region, model.inputs)
     reason = kept.retrain_reason(found, model.version, inputs.rows, now)
-    if reason is None and found.reference is None and model.key in load_rules().drift:
-        reason = "no drift reference kept with it"
     rules = load_rules()
+    if reason is None and found.reference is None and model.key in rules.drift:
+        reason = "no drift reference kept with it"
     rule = rules.review.get(model.key)
     stale = _stale_past_slo(model, region, now) if rule else None
     unchanged = reason is None and not stale and found.scored_inputs == inputs.digest

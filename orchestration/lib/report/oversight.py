@@ -66,18 +66,19 @@ def _model_validation(model, approval) -> str:
 
 
 def decision_rights_section() -> str:
-    rights = load_rules().decision_rights
+    rules = load_rules()
+    rights = rules.decision_rights
     holders = "; ".join(f"a {right}: {_e(', '.join(who))}" for right, who in rights.rights.items())
     consumers = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(consumer.team)}</td><td>{_e(consumer.purpose)}</td>"
         f"<td>{_approval_cell(rights.consumers.get(name))}</td></tr>"
-        for name, consumer in load_rules().consumers.items())
+        for name, consumer in rules.consumers.items())
+    audited_models = {audit.model for audit in rules.fairness.values()}
     models = ""
     for model in CONSUMER_MODELS:
         approval = rights.models.get(model.key)
         audited = ("gates every scoring" if approval and approval.fairness_audited else
-                   "monitors" if any(a.model == model.key for a in load_rules().fairness.values())
-                   else "—")
+                   "monitors" if model.key in audited_models else "—")
         models += (f"<tr><td>{_e(model.key)}</td><td>{_e(model.version)}</td>"
                    f"<td>{_approval_cell(approval)}</td>"
                    f"<td>{_model_validation(model, approval)}</td><td>{audited}</td></tr>")
