@@ -27,6 +27,7 @@ from dagster import AssetKey
 from dagster_graphql import DagsterGraphQLClient
 from jsonschema import Draft202012Validator
 
+from orchestration.lib.deployment import processes
 from orchestration.lib.settings import PROJECT_ROOT, postgres_dsn
 from tests.conftest import run_steward, steward_env
 from tests.deployment_services import (
@@ -58,6 +59,23 @@ def test_a_deployment_without_a_shared_instance_does_not_start(tmp_path):
         env={**steward_env(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")},
         capture_output=True, text=True, timeout=120)
     assert started.returncode == 2 and "STEWARD_DAGSTER_PG_HOST is not set" in started.stderr
+
+
+def test_the_instance_tables_exist_before_its_processes_race_to_make_them(
+        postgres, tmp_path, monkeypatch):
+    instance = postgres.new_database("fresh_instance")
+    for name, value in {"DAGSTER_HOME": str(tmp_path / "home"),
+                        "STEWARD_DAGSTER_PG_HOST": "127.0.0.1",
+                        "STEWARD_DAGSTER_PG_PORT": str(postgres.port),
+                        "STEWARD_DAGSTER_PG_USER": "postgres", "STEWARD_DAGSTER_PG_PASSWORD": "",
+                        "STEWARD_DAGSTER_PG_DB": "fresh_instance"}.items():
+        monkeypatch.setenv(name, value)
+    processes.prepare_home()
+    with psycopg2.connect(instance) as con, con.cursor() as cursor:
+        cursor.execute("SELECT table_name FROM information_schema.tables "
+                       "WHERE table_schema = 'public'")
+        tables = {name for (name,) in cursor.fetchall()}
+    assert {"runs", "run_tags", "event_logs", "jobs", "instance_info"} <= tables
 
 
 def test_a_run_for_a_deployment_it_cannot_use_stops_saying_why(tmp_path):

@@ -58,7 +58,17 @@ def prepare_home() -> Path:
                 f"_USER, _PASSWORD and _DB, or put your own dagster.yaml in {home})")
         instance.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(INSTANCE_TEMPLATE, instance)
+    _create_storage(Path(home))
     return Path(home)
+
+
+def _create_storage(home: Path) -> None:
+    """Create the instance's tables once, before its processes start: the webserver and the
+    daemon would otherwise each create them in a fresh database at the same moment, and the
+    loser fails on a type the winner just made."""
+    import dagster as dg
+
+    dg.DagsterInstance.from_config(str(home)).dispose()
 
 
 def plan(home: Path, host: str, port: int, workers: int) -> list[Process]:
