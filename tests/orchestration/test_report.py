@@ -86,11 +86,12 @@ def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
     from datetime import timedelta
 
     from orchestration.lib.governance.credentials import issue, revoke
-    from orchestration.lib.report.site import _access
+    from orchestration.lib.report.policy import access
+    from orchestration.lib.report.render import render_section
 
     kept = issue("lead_scoring", timedelta(days=10))
     revoke(issue("lead_scoring").token_id)
-    section = _access()
+    section = render_section("access", access())
     start = section.index("<h3>lead_scoring</h3>")
     scoring = section[start:section.index("<h3>", start + 1)]
     assert f"<code>{kept.token_id}</code> until {kept.expires_at:%Y-%m-%d}" in scoring
@@ -102,7 +103,8 @@ def test_who_holds_a_token_is_in_the_access_section(data_dir, dbt_manifest):
 def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(data_dir,
                                                                               monkeypatch):
     from orchestration.lib.operations import alerts, incidents
-    from orchestration.lib.report.oversight import incidents_section
+    from orchestration.lib.report.oversight import incident_list
+    from orchestration.lib.report.render import render_section
     from orchestration.lib.settings import PROJECT_ROOT
 
     monkeypatch.setenv("STEWARD_NOW", "-40d")  # resolved too long ago to show
@@ -115,7 +117,7 @@ def test_the_incidents_section_shows_the_unresolved_and_the_recently_resolved(da
     monkeypatch.delenv("STEWARD_NOW")
     alerts.fire("slo:marts/ticket_features", "slo_breach", "freshness lag 30h > 24h")
 
-    section = incidents_section()
+    section = render_section("incidents", incident_list())
     unresolved = section[section.index("<h3>Unresolved (1)"):section.index("<h3>Resolved")]
     resolved = section[section.index("<h3>Resolved in the last 30 days (1)"):]
     assert "<td>INC-3</td>" in unresolved and "class='warn'>warning" in unresolved
