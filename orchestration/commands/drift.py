@@ -17,8 +17,8 @@ def listing(context: typer.Context) -> None:
     """Each watched model and region: when it last scored, its worst input, and its level."""
     if context.invoked_subcommand:
         return
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import drift, kept
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
     from policies.drift import verdict
     from policies.rules import load_rules
 
@@ -51,8 +51,8 @@ def accept(model: Annotated[str, typer.Argument(help="the consumer model, e.g. "
                                                         "name)")] = "") -> None:
     """Let a model held back by drift score again: up to the drift measured (or --up-to),
     until it is retrained. Audited as drift.accepted."""
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import drift, kept
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
     from orchestration.lib.governance import audit_log
     from policies.rules import load_rules
 

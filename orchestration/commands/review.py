@@ -29,8 +29,8 @@ def listing(context: typer.Context,
     """The items waiting for a reviewer, per model and region, oldest first."""
     if context.invoked_subcommand:
         return
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import review
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
 
     shown = 0
     for spec in CONSUMER_MODELS:
@@ -53,8 +53,8 @@ def resolve(item: Annotated[str, typer.Argument(
             by: Annotated[str, typer.Option("--by", help="who decides (default: your login "
                                                          "name)")] = "") -> None:
     """Record your decision on one deferred row. Audited as review.resolved."""
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import review
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
     from orchestration.lib.governance import audit_log
 
     name, _, place = item.partition(":")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.consumers import kept, review
+from orchestration.lib.consumer_models import CONSUMER_MODELS
+from orchestration.lib.consumers import kept, models, review
 from orchestration.lib.consumers.fairness import GroupRate, judge, measure
 from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.governance.audit_log import entries, record_policy_files
 from orchestration.lib.governance.credentials import issue
 from orchestration.lib.governance.erasure import erase
@@ -35,6 +35,10 @@ def _tables(region: str) -> set[str]:
     return {name for (name,) in store_rows(
         region, "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                 "'consumers'")}
+
+
+def test_every_declared_consumer_model_has_a_trainer_and_every_trainer_a_declaration():
+    assert set(models.TRAINERS) == {model.name for model in CONSUMER_MODELS}
 
 
 def test_the_three_consumers_score_only_in_their_regions(built):

@@ -76,8 +76,8 @@ def test_consumer_reads_are_counted_from_the_audit_log(pipeline_run):
 
 def test_model_drift_holds_each_scoring_run_s_worst_column(pipeline_run):
     """Each consumer model's scoring runs, from the drift measures kept in the ops store."""
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers.drift import history
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
 
     runs = {(r["model"], r["region"], r["measured_at"]): r for r in _records("model_drift")}
     expected = {}
@@ -98,8 +98,8 @@ def test_model_drift_holds_each_scoring_run_s_worst_column(pipeline_run):
 
 
 def test_rows_sent_to_review_are_counted_per_consumer(pipeline_run):
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import review
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
 
     by_consumer = {r["consumer"]: r for r in _records("consumer_metrics")}
     for consumer in {model.consumer for model in CONSUMER_MODELS}:

@@ -293,9 +293,9 @@ def test_a_read_during_a_rebuild_waits_for_its_view_to_come_back(granted, tmp_pa
 def test_new_scores_replace_a_table_a_consumer_s_view_is_built_on(granted, monkeypatch):
     """Rescoring drops the old scores with the fairness auditor's masking view over them (a
     plain drop is refused: 2BP01) and gives the view back; the auditor reads the new scores."""
+    from orchestration.lib.consumer_models import CONSUMER_MODELS
     from orchestration.lib.consumers import kept
     from orchestration.lib.consumers.run import _write
-    from orchestration.lib.consumers.specs import CONSUMER_MODELS
     from orchestration.lib.warehouse import qualified, replace_table, write_connection
 
     _, postgres, env = granted

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.governance.audit_log import entries
 from orchestration.lib.governance.erasure import ERASED
 from orchestration.lib.settings import get_settings, postgres_dsn

@@ -8,9 +8,9 @@ import time
 
 import dagster as dg
 
+from orchestration.lib.consumer_models import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.consumers.fairness import FairnessResult, measure
 from orchestration.lib.consumers.run import run_consumer
-from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.deployment.queue import consumer_pool
 from orchestration.lib.governance.governed_read import NotBuilt
 from orchestration.lib.governance.policy_checks import (

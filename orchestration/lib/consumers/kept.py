@@ -27,7 +27,6 @@ from orchestration.lib.governance.registry import relations
 from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.warehouse import (
     Connection,
-    exists,
     qualified,
     quote_ident,
     reader,
@@ -36,7 +35,7 @@ from orchestration.lib.warehouse import (
     store_path,
     table_columns,
     table_exists,
-    write_connection,
+    table_if_present,
 )
 from policies.regions import region_names
 
@@ -76,11 +75,8 @@ def resign(old: bytes, new: bytes) -> int:
     rotation); one that does not hold is left to be refused and retrained. Returns how many."""
     signed = 0
     for region in region_names():
-        path = store_path(region)
-        if not exists(path):
-            continue
-        with write_connection(path) as con:
-            if not table_exists(con, SCHEMA, TABLE):
+        with table_if_present(store_path(region), SCHEMA, TABLE, write=True) as con:
+            if con is None:
                 continue
             for name, artifact, signature in con.execute(
                     f"SELECT name, artifact, signature FROM {SCHEMA}.{TABLE}").fetchall():

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orchestration.lib.consumer_models import LEAD_NUMERIC, PRIORITY_THRESHOLD
+
 HOLDOUT = 0.25
 MIN_TRAINING_ROWS = 20
 MAX_TRAINING_ROWS = 100_000
 SEED = 0
-PRIORITY_THRESHOLD = 0.5  # a lead whose win probability reaches this is worked first
 RISK_BANDS = ((0.6, "high"), (0.3, "medium"), (0.0, "low"))
 # How support historically routed each subject; the classifier learns it from the text.
 QUEUE_OF_SUBJECT = {"Double charge": "billing", "Invoice question": "billing",
@@ -88,10 +89,6 @@ def _binary_metrics(model, test_x: pd.DataFrame, test_y: pd.Series) -> dict[str,
             "accuracy": round(float(accuracy_score(test_y, probability >= 0.5)), 4)}
 
 
-LEAD_NUMERIC = ["tenure_days", "invoice_count", "total_spend", "late_payment_rate",
-                "ticket_count", "events_30d"]
-
-
 def score_leads(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> Scored:
     """Logistic regression of won vs lost leads; every customer gets a win probability."""
     features = inputs["marts/customer_features"].copy()
@@ -99,7 +96,7 @@ def score_leads(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> Scored:
     training = {}
     if fitted is None:
         decided = features[features["lead_status"].isin(["won", "lost"])]
-        fitted, training = _fit(_tabular(["segment"], LEAD_NUMERIC), decided,
+        fitted, training = _fit(_tabular(["segment"], list(LEAD_NUMERIC)), decided,
                                 decided["lead_status"] == "won", "lead scoring", _binary_metrics)
     probability = fitted.predict_proba(features)[:, 1]
     rows = pd.DataFrame({"customer_id": features["customer_id"],
@@ -176,3 +173,12 @@ def score_invoice_risk(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> S
     return Scored(rows, fitted, {
         "rows_scored": len(rows),
         "high_risk_rate": round(float((rows["risk_band"] == "high").mean()), 4)}, training)
+
+
+# Each declared consumer model's trainer (consumer_models.py), by the model's name: it scores
+# every input row, training first when given no fitted model.
+TRAINERS: dict[str, Callable[[dict[str, pd.DataFrame], Any], Scored]] = {
+    "lead_scores": score_leads,
+    "ticket_routes": route_tickets,
+    "invoice_risk": score_invoice_risk,
+}

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from orchestration.lib.consumers.specs import ConsumerModel
+from orchestration.lib.consumer_models import ConsumerModel
 from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import qualified, rows_if_present, store_path, write_connection

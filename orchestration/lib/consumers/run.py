@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.lib.consumers import drift, fairness, kept, review
+from orchestration.lib.consumer_models import ConsumerModel
+from orchestration.lib.consumers import drift, fairness, kept, models, review
 from orchestration.lib.consumers.kept import Kept
 from orchestration.lib.consumers.models import NotEnoughData
-from orchestration.lib.consumers.specs import ConsumerModel
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.database_grants import rebuilding, restore
 from orchestration.lib.governance.governed_read import (
@@ -218,7 +218,7 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
         return
     frames = {dataset: read_dataset(dataset, model.consumer, list(columns), [region])
               .to_pandas() for dataset, columns in model.inputs.items()}
-    scored = model.train(frames, None if reason else found.model)
+    scored = models.TRAINERS[model.name](frames, None if reason else found.model)
     watch = rules.drift.get(model.key)
     values = drift.population(frames, scored.rows, (*watch.watch, watch.score)) if watch else {}
     used, validation = found, {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
 from policies.violations import GOVERNANCE_UNEVALUATED
 

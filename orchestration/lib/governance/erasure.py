@@ -25,10 +25,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.consumers.kept import SCHEMA as MODELS_SCHEMA
 from orchestration.lib.consumers.kept import TABLE as MODELS_TABLE
 from orchestration.lib.consumers.review import SCHEMA as REVIEW_SCHEMA
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.landing_erasure import erase_from_landing
 from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
@@ -43,11 +43,11 @@ from orchestration.lib.warehouse import (
     exists,
     qualified,
     quote_ident,
-    reader,
     regex,
     regex_match,
     store_path,
     table_exists,
+    table_if_present,
     text_columns,
     update_where,
 )
@@ -126,14 +126,11 @@ def _subject_rows(spec: SourceTable, id_column: str, subject_id: str, region: st
     """The subject's rows in one source table of one region: their keys, its identifying
     values, and those of them another subject holds too (in the same column)."""
     relation = (spec.schema, spec.table)
-    path = store_path(region)
-    if not exists(path):
-        return [], set(), set()
     personal = _identifying_columns(spec)
     key = spec.primary_key[0] if len(spec.primary_key) == 1 else None
     is_subject = f"CAST({quote_ident(id_column)} AS VARCHAR) = ?"
-    with reader(path) as con:
-        if not table_exists(con, *relation):
+    with table_if_present(store_path(region), *relation) as con:
+        if con is None:
             return [], set(), set()
         picked = [quote_ident(c) for c in [key, *personal] if c]
         rows = con.execute(f"SELECT {', '.join(picked)} FROM {qualified(*relation)} WHERE "
@@ -301,10 +298,8 @@ def _erase_quarantine(subject: str, trace: Trace, receipt: Receipt, delete: bool
     subject_id = trace.keys["subject"][0]
     pattern = regex(mention_pattern(trace.identifiers)) if trace.identifiers else None
     for _, path, schema, table in quarantines():
-        if not exists(path):
-            continue
-        with connect(path, write=delete) as con:
-            if not table_exists(con, schema, table):
+        with table_if_present(path, schema, table, write=delete) as con:
+            if con is None:
                 continue
             relation = qualified(schema, table)
             if delete:

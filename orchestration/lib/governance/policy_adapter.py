@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestration.lib.consumers import specs
-from orchestration.lib.consumers.specs import CONSUMER_MODELS, ConsumerModel
+from orchestration.lib import consumer_models
+from orchestration.lib.consumer_models import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.dbt import (
     StewardDbtTranslator,
     dependency_order,
@@ -173,7 +173,7 @@ def consumer_model_facts(model: ConsumerModel) -> AssetFacts:
         region=REGIONAL,
         columns={o.name: ColumnFacts(o.name, derived_from=o.derived_from) for o in model.outputs},
         upstream=tuple(model.inputs),
-        declared_in=_relative(Path(specs.__file__)),
+        declared_in=_relative(Path(consumer_models.__file__)),
     )
 
 

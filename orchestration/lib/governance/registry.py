@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.dbt import StewardDbtTranslator, dbt_project
 from orchestration.lib.sources import TELEMETRY_ORIGIN, load_source_tables
 

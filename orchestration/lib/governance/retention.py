@@ -22,14 +22,12 @@ from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quar
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (
-    connect,
     delete_where,
-    exists,
     qualified,
     quote_ident,
     rows_if_present,
     store_path,
-    table_exists,
+    table_if_present,
 )
 from policies.regions import GLOBAL_REGION, region_names
 from policies.retention import RetentionPlan, retention_plan
@@ -58,12 +56,9 @@ class PurgeReport:
 def expired_rows(asset: str, event_time: str, cutoff: datetime, region: str,
                  delete: bool = False) -> int:
     """Rows of `asset` in one region's store older than `cutoff`; deleted when asked."""
-    path = store_path(region)
     relation = relations()[asset]
-    if not exists(path):
-        return 0
-    with connect(path, write=delete) as con:
-        if not table_exists(con, *relation):
+    with table_if_present(store_path(region), *relation, write=delete) as con:
+        if con is None:
             return 0
         return delete_where(con, qualified(*relation), f"{quote_ident(event_time)} < ?",
                             [cutoff], count_only=not delete)
@@ -91,10 +86,8 @@ def _purge_source_extras(purge: AssetPurge, source_table: str, landing: list, de
     """Quarantined rows (in every region's quarantine and the unrouted one) and landing files
     of one source, past its retention."""
     for place, path, schema, table in quarantines():
-        if not exists(path):
-            continue
-        with connect(path, write=delete) as con:
-            if table_exists(con, schema, table):
+        with table_if_present(path, schema, table, write=delete) as con:
+            if con is not None:
                 purge.rows[f"quarantine {place}"] = delete_where(
                     con, qualified(schema, table), "source_table = ? AND quarantined_at < ?",
                     [source_table, purge.cutoff], count_only=not delete)

@@ -16,9 +16,7 @@ from pathlib import Path
 
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import (
-    exists,
-    reader,
-    table_exists,
+    rows_if_present,
     write_connection,
 )
 
@@ -98,11 +96,6 @@ def finish_erasure(subject: str, subject_id: str) -> None:
 
 
 def erased_ids(subject: str) -> list[str]:
-    path = register_store()
-    if not exists(path):
-        return []
-    with reader(path) as con:
-        if not table_exists(con, "main", TABLE):
-            return []
-        return [row[0] for row in con.execute(
-            f"SELECT DISTINCT subject_id FROM {TABLE} WHERE subject = ?", [subject]).fetchall()]
+    return [subject_id for (subject_id,) in rows_if_present(
+        register_store(), TABLE, f"SELECT DISTINCT subject_id FROM {TABLE} WHERE subject = ?",
+        [subject])]

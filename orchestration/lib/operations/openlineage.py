@@ -22,8 +22,8 @@ from orchestration.lib.warehouse import (
     exists,
     lineage_address,
     reader,
+    rows_if_present,
     store_path,
-    table_exists,
 )
 from policies.regions import GLOBAL_REGION, region_names
 
@@ -68,17 +68,13 @@ def _column_types(region: str) -> dict[str, dict[str, str]]:
 
 def _quality(region: str) -> dict[str, list[dict]]:
     """The latest result of every expectation per asset in one region."""
-    path = store_path(region)
-    if not exists(path):
-        return {}
-    with reader(path) as con:
-        if not table_exists(con, *HISTORY_TABLE.split(".")):
-            return {}
-        rows = con.execute(
-            "SELECT asset, expectation, success, severity FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY asset, expectation ORDER BY validated_at DESC) AS latest FROM "
-            f"{HISTORY_TABLE}) AS ranked WHERE latest = 1 ORDER BY asset, expectation"
-        ).fetchall()
+    schema, table = HISTORY_TABLE.split(".")
+    rows = rows_if_present(
+        store_path(region), table,
+        "SELECT asset, expectation, success, severity FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY asset, expectation ORDER BY validated_at DESC) AS latest FROM "
+        f"{HISTORY_TABLE}) AS ranked WHERE latest = 1 ORDER BY asset, expectation",
+        schema=schema)
     found: dict[str, list[dict]] = {}
     for asset, expectation, success, severity in rows:
         found.setdefault(asset, []).append(

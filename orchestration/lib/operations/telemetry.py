@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.consumers import drift, review
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.policy_adapter import project_evaluation
 from orchestration.lib.operations import alerts

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.warehouse import (
-    exists,
-    reader,
+    rows_if_present,
     store_path,
-    table_exists,
 )
 from policies.regions import region_names
 
@@ -23,17 +21,12 @@ code{font-size:12px}"""
 
 
 def _rows(region: str) -> list[tuple]:
-    path = store_path(region)
-    if not exists(path):
-        return []
-    with reader(path) as con:
-        schema, table = HISTORY_TABLE.split(".")
-        if not table_exists(con, schema, table):
-            return []
-        return con.execute(
-            f"SELECT suite, asset, region, expectation, severity, success, observed, "
-            f"unexpected_count, unexpected_sample, error, run_id, validated_at FROM "
-            f"{HISTORY_TABLE} ORDER BY validated_at DESC").fetchall()
+    schema, table = HISTORY_TABLE.split(".")
+    return rows_if_present(
+        store_path(region), table,
+        f"SELECT suite, asset, region, expectation, severity, success, observed, "
+        f"unexpected_count, unexpected_sample, error, run_id, validated_at FROM "
+        f"{HISTORY_TABLE} ORDER BY validated_at DESC", schema=schema)
 
 
 def _shown(value: object) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.consumers import drift, kept
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.operations.metrics import read_metrics
 from orchestration.lib.operations.slis import history as slo_history
 from orchestration.lib.quality.docs import all_rows

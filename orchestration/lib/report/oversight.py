@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from statistics import median
 
+from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.consumers import kept, review
-from orchestration.lib.consumers.specs import CONSUMER_MODELS
 from orchestration.lib.operations import incidents, postmortems
 from orchestration.lib.operations.postmortems import handled
 from orchestration.lib.settings import PROJECT_ROOT, current_time

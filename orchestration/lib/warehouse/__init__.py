@@ -9,7 +9,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 - connect and lock: `reader`, `write_connection`, `connect` (either), `locked` (held around
   dbt, which connects itself), `dbt_connection` (the dbt target and its environment),
   `pipeline_lock`, `store_path`;
-- ask: `exists` (the store), `table_exists`, `table_columns`, `rows_if_present`, `held_in`;
+- ask: `exists` (the store), `table_exists`, `table_columns`, `table_if_present` (the store
+  opened when it holds a table), `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
   `delete_where` and `update_where` (or count, for a dry run), `text_columns`, `sample` (a
   FROM item), `insertion_order` (an ORDER BY key), `row_hash` (an expression to sum, as a digest
@@ -30,6 +31,7 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -134,16 +136,24 @@ def store_path(region: str) -> Path:
     return get_settings().region_store(region)
 
 
+@contextlib.contextmanager
+def table_if_present(path: Path, schema: str, table: str, write: bool = False
+                     ) -> Iterator[Connection | None]:
+    """The store at `path` opened (for writing when `write`) when it holds schema.table, else
+    None: a store or table not written yet has nothing to read or change."""
+    if not exists(path):
+        yield None
+        return
+    with connect(path, write=write) as con:
+        yield con if table_exists(con, schema, table) else None
+
+
 def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
                     schema: str = "main") -> list[tuple]:
     """The rows `sql` reads from a bookkeeping table, or none while its store or the table
     has not been written yet."""
-    if not exists(path):
-        return []
-    with reader(path) as con:
-        if not table_exists(con, schema, table):
-            return []
-        return con.execute(sql, params).fetchall()
+    with table_if_present(path, schema, table) as con:
+        return [] if con is None else con.execute(sql, params).fetchall()
 
 
 def held_in(regions: Iterable[str], relation: tuple[str, str]
@@ -151,11 +161,8 @@ def held_in(regions: Iterable[str], relation: tuple[str, str]
     """(region, read-only connection) for each region whose store holds `relation`; regions
     without the store or the table yet are skipped."""
     for region in regions:
-        path = store_path(region)
-        if not exists(path):
-            continue
-        with reader(path) as con:
-            if table_exists(con, *relation):
+        with table_if_present(store_path(region), *relation) as con:
+            if con is not None:
                 yield region, con
 
 
@@ -204,6 +211,7 @@ __all__ = [
     "store_path",
     "table_columns",
     "table_exists",
+    "table_if_present",
     "text_columns",
     "translated",
     "update_where",

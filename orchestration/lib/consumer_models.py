@@ -2,20 +2,18 @@
 
 Each names the consumer (from policies/consumers.yaml) it reads as, the columns it reads from
 each dataset, and its output columns with what each is derived from, so the policy engine can
-classify the scores through lineage like any other asset.
+classify the scores through lineage like any other asset. A declaration, beside sources.py:
+the trainer of each model is in consumers/models.py (TRAINERS, by the model's name).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
-
-from orchestration.lib.consumers import models
 
 SCHEMA = "consumers"
+PRIORITY_THRESHOLD = 0.5  # a lead whose win probability reaches this is worked first
+LEAD_NUMERIC = ("tenure_days", "invoice_count", "total_spend", "late_payment_rate",
+                "ticket_count", "events_30d")
 
 
 @dataclass(frozen=True)
@@ -34,8 +32,6 @@ class ConsumerModel:
     description: str
     inputs: dict[str, tuple[str, ...]]  # dataset → the columns the model reads
     outputs: tuple[Output, ...]
-    # Scores every input row, training first when given no fitted model.
-    train: Callable[[dict[str, pd.DataFrame], Any], models.Scored]
     version: str  # stamped on each scored row; a new version retrains the kept models
 
     @property
@@ -64,17 +60,16 @@ CONSUMER_MODELS = (
         name="lead_scores", consumer="lead_scoring", regions=("us",),
         description="Win probability of every customer's lead (logistic regression on "
                     "customer_features, trained on won vs lost leads).",
-        inputs={CUSTOMERS: ("customer_id", "segment", "lead_status", *models.LEAD_NUMERIC)},
+        inputs={CUSTOMERS: ("customer_id", "segment", "lead_status", *LEAD_NUMERIC)},
         outputs=(
             Output("customer_id", "BIGINT", "The customer.", _from(CUSTOMERS, "customer_id")),
             Output("lead_score", "DOUBLE", "Probability the lead is won.",
-                   _from(CUSTOMERS, "segment", *models.LEAD_NUMERIC)),
+                   _from(CUSTOMERS, "segment", *LEAD_NUMERIC)),
             Output("is_priority", "BOOLEAN",
-                   f"lead_score ≥ {models.PRIORITY_THRESHOLD}: worked first by sales.",
-                   _from(CUSTOMERS, "segment", *models.LEAD_NUMERIC)),
+                   f"lead_score ≥ {PRIORITY_THRESHOLD}: worked first by sales.",
+                   _from(CUSTOMERS, "segment", *LEAD_NUMERIC)),
             *_STAMPS,
         ),
-        train=models.score_leads,
         version="lead-logreg-v1",
     ),
     ConsumerModel(
@@ -90,7 +85,6 @@ CONSUMER_MODELS = (
                    _from(TICKETS, "body_redacted", "channel", "priority")),
             *_STAMPS,
         ),
-        train=models.route_tickets,
         version="ticket-tfidf-logreg-v1",
     ),
     ConsumerModel(
@@ -112,7 +106,6 @@ CONSUMER_MODELS = (
                          "customer_late_payment_rate")),
             *_STAMPS,
         ),
-        train=models.score_invoice_risk,
         version="invoice-logreg-v1",
     ),
 )
