@@ -5,12 +5,12 @@ with baselines as (
     select
         label,
         pinned_at
-    from {{ source('telemetry', 'baselines') }}
+    from {{ ref('stg_telemetry__baselines') }}
     union all
     select
         'first run' as label,
         min(ended_at) as pinned_at
-    from {{ source('telemetry', 'runs') }}
+    from {{ ref('stg_telemetry__runs') }}
     having count(*) > 0
 ),
 
@@ -31,7 +31,7 @@ exceptions as (
         case when alerts.sent_at < baselines.pinned_at then 'before' else 'after' end as side,
         count(*) as alerts_sent
     from baselines
-    cross join {{ source('telemetry', 'alerts') }} as alerts
+    cross join {{ ref('stg_telemetry__alerts') }} as alerts
     group by baselines.label, side
 ),
 

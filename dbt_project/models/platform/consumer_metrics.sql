@@ -6,7 +6,7 @@ with steps as (
         count(distinct run_id) as runs,
         sum(coalesce(rows_written, 0))::bigint as rows_scored,
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
-    from {{ source('telemetry', 'steps') }}
+    from {{ ref('stg_telemetry__steps') }}
     where kind = 'consumer'
     group by consumer
 ),
@@ -16,7 +16,7 @@ checks as (
         consumer,
         {{ check_counts() }},
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
-    from {{ source('telemetry', 'checks') }}
+    from {{ ref('stg_telemetry__checks') }}
     where kind = 'consumer'
     group by consumer
 ),
@@ -28,7 +28,7 @@ reads as (
         count(*) filter (where kind = 'access.masked') as reads_masked,
         count(*) filter (where kind = 'access.denied') as reads_denied,
         count(*) filter (where kind = 'consumer.blocked') as runs_blocked
-    from {{ source('telemetry', 'audit') }}
+    from {{ ref('stg_telemetry__audit') }}
     where consumer is not null
     group by consumer
 ),
@@ -37,7 +37,7 @@ consumer_assets as (
     select distinct
         consumer,
         asset
-    from {{ source('telemetry', 'steps') }}
+    from {{ ref('stg_telemetry__steps') }}
     where kind = 'consumer'
 ),
 
@@ -45,7 +45,7 @@ alerts as (
     select
         consumer_assets.consumer,
         count(*) as alerts_sent
-    from {{ source('telemetry', 'alerts') }} as alerts
+    from {{ ref('stg_telemetry__alerts') }} as alerts
     inner join consumer_assets on alerts.key = 'asset:' || consumer_assets.asset
     group by consumer_assets.consumer
 ),
@@ -58,7 +58,7 @@ reviews as (
         percentile_cont(0.5) within group (
             order by extract(epoch from (resolved_at - queued_at)) / 3600.0
         ) as review_hours_median
-    from {{ source('telemetry', 'reviews') }}
+    from {{ ref('stg_telemetry__reviews') }}
     group by consumer
 ),
 

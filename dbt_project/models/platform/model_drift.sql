@@ -7,7 +7,7 @@ with measures as (
         region,
         measure,
         value
-    from {{ source('telemetry', 'drift') }}
+    from {{ ref('stg_telemetry__drift') }}
 ),
 
 indices as (

@@ -7,7 +7,7 @@ with steps as (
         sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined,
         sum(files_refused) as files_refused,
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
-    from {{ source('telemetry', 'steps') }}
+    from {{ ref('stg_telemetry__steps') }}
     group by run_id
 ),
 
@@ -19,7 +19,7 @@ checks as (
         sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined,
         -- checks that run as their own step (an ingest's run inside its step)
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds
-    from {{ source('telemetry', 'checks') }}
+    from {{ ref('stg_telemetry__checks') }}
     group by run_id
 )
 
@@ -40,6 +40,6 @@ select
     coalesce(checks.checks_warned, 0) as checks_warned,
     {{ steward_round('coalesce(steps.cpu_seconds, 0) + coalesce(checks.cpu_seconds, 0)', 3) }}
         as cpu_seconds
-from {{ source('telemetry', 'runs') }} as runs
+from {{ ref('stg_telemetry__runs') }} as runs
 left join steps using (run_id)
 left join checks using (run_id)

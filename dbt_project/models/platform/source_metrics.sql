@@ -12,7 +12,7 @@ with steps as (
         count(*) filter (where rows_quarantined > 0 or files_refused > 0) as quarantine_cases,
         sum(coalesce(cpu_seconds, 0)) as cpu_seconds,
         max(materialized_at) as last_loaded_at
-    from {{ source('telemetry', 'steps') }}
+    from {{ ref('stg_telemetry__steps') }}
     where kind = 'ingest'
     group by asset
 ),
@@ -22,7 +22,7 @@ checks as (
         asset,
         {{ check_counts() }},
         sum(coalesce(rows_quarantined, 0))::bigint as rows_quarantined_by_checks
-    from {{ source('telemetry', 'checks') }}
+    from {{ ref('stg_telemetry__checks') }}
     where kind = 'ingest'
     group by asset
 ),
@@ -32,7 +32,7 @@ expectations as (
         asset,
         count(*) as expectations_evaluated,
         count(*) filter (where not success) as expectations_failed
-    from {{ source('telemetry', 'expectations') }}
+    from {{ ref('stg_telemetry__expectations') }}
     group by asset
 ),
 
@@ -40,7 +40,7 @@ alerts as (
     select
         substr(key, length('asset:') + 1) as asset,
         count(*) as alerts_sent
-    from {{ source('telemetry', 'alerts') }}
+    from {{ ref('stg_telemetry__alerts') }}
     where starts_with(key, 'asset:')
     group by asset
 )
