@@ -27,12 +27,12 @@ from orchestration.lib.ingest.landing import LandingFile, discover
 from orchestration.lib.ingest.load_report import LoadReport
 from orchestration.lib.ingest.readers import (
     create_scratch_tables,
-    number_csv_rows,
+    format_of,
+    number_lines,
     parquet_rows,
     read_files,
     read_parquet_files,
     reject_nul_bytes,
-    remember_csv_rows,
 )
 from orchestration.lib.ingest.triage import (
     exclude,
@@ -63,8 +63,6 @@ def _read_pending(con, spec: SourceTable, files: list[LandingFile], report: Load
     report.files_new.extend(file.name for file in files)
     report.files_refused.update({file.name: file.refused for file in files if file.refused})
     report.files_refused.update(read_files(con, spec, [f for f in files if not f.refused]))
-    if spec.format == "csv":
-        remember_csv_rows(con)
     reject_nul_bytes(con, spec, files)
 
 
@@ -84,7 +82,7 @@ def _batches(files: list[LandingFile], max_bytes: int) -> list[list[LandingFile]
 def _load_batch(con, spec: SourceTable, unrouted, stores: dict, files: list[LandingFile],
                 run_id: str, report: LoadReport) -> None:
     """Read, sort and commit one batch of files; each region commits on its own."""
-    if spec.format == "parquet" and _load_clean_parquet(con, spec, unrouted, stores, files,
+    if format_of(spec).columnar and _load_clean_parquet(con, spec, unrouted, stores, files,
                                                         run_id, report):
         return
     _read_pending(con, spec, files, report)
@@ -93,8 +91,7 @@ def _load_batch(con, spec: SourceTable, unrouted, stores: dict, files: list[Land
         "SELECT _file FROM rejected) GROUP BY 1").fetchall())
     exclude(con, spec, report)
     find_duplicate_keys(con, spec)
-    if spec.format == "csv":
-        number_csv_rows(con, files, to_quarantine_or_compare(spec))
+    number_lines(con, spec, files, to_quarantine_or_compare(spec))
     has_losers = find_losers(con, spec)
     write_quarantine(con, spec, unrouted, stores, files, run_id, report)
     findings = scan_for_pii(con, spec, "incoming", has_losers)

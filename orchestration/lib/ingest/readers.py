@@ -5,7 +5,8 @@ Each reader appends the rows it could type to `incoming` and every row it could 
 does not match its declaration (schema drift) is refused whole, before any row is read.
 
 Kept whole: the three formats share the scratch tables, the rejected-row routing and the
-schema-drift check; each reader is a few functions over them.
+schema-drift check; each reader is a few functions over them, and `FORMATS` at the end holds
+everything that differs between them, so the loader never asks which format it reads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import mmap
 import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.lib.ingest.landing import LandingFile
@@ -184,33 +187,41 @@ def route_rejected(con: Connection, spec: SourceTable,
                        ).fetchall()
     if not rows:
         return
-    paths = {f.name: f.path for f in files}
-    found = []
-    if spec.format == "csv":
-        headers = {}
-        for name in {file for file, _, _ in rows}:
-            with open(paths[name], encoding="utf-8-sig", errors="replace") as handle:
-                headers[name] = [c.strip() for c in _csv_fields(handle.readline())]
-        for file, line, record in rows:
-            fields, header = _csv_fields(record), headers[file]
-            # Only a line with every field in place says which one is the country.
-            if len(fields) == len(header) and spec.route_by in header:
-                found.append((file, line, fields[header.index(spec.route_by)]))
-    else:
-        pair = re.compile(rf'{re.escape(json.dumps(spec.route_by))}\s*:\s*"([^"\\]*)"')
-        for file, line, record in rows:
-            if match := pair.search(record):
-                found.append((file, line, match[1]))
+    found = format_of(spec).rejected_routes(spec, rows, {f.name: f.path for f in files})
     if found:
         con.executemany("INSERT INTO rejected_routes VALUES (?, ?, ?)", found)
 
 
-def number_csv_rows(con: Connection, files: list[LandingFile],
-                    wanted: str) -> None:
-    """Fill `_line` of the CSV rows matching `wanted` (a condition on `incoming`): the reader
-    gives lines only to the rows it rejects, so the others are found by a second parse, paid
-    only for the files that have such rows. `csv_first_rows` must hold each file's first rowid
-    from before any row of the batch was deleted."""
+def _csv_routes(spec: SourceTable, rows: list[tuple], paths: dict[str, Path]) -> list[tuple]:
+    """The routing field of each rejected CSV line that still has every field in place."""
+    headers = {}
+    for name in {file for file, _, _ in rows}:
+        with open(paths[name], encoding="utf-8-sig", errors="replace") as handle:
+            headers[name] = [c.strip() for c in _csv_fields(handle.readline())]
+    found = []
+    for file, line, record in rows:
+        fields, header = _csv_fields(record), headers[file]
+        # Only a line with every field in place says which one is the country.
+        if len(fields) == len(header) and spec.route_by in header:
+            found.append((file, line, fields[header.index(spec.route_by)]))
+    return found
+
+
+def _json_routes(spec: SourceTable, rows: list[tuple], _paths: dict[str, Path]) -> list[tuple]:
+    """The routing key's string value in each rejected JSON record that still shows it."""
+    pair = re.compile(rf'{re.escape(json.dumps(spec.route_by))}\s*:\s*"([^"\\]*)"')
+    return [(file, line, match[1]) for file, line, record in rows
+            if (match := pair.search(record))]
+
+
+def number_lines(con: Connection, spec: SourceTable, files: list[LandingFile],
+                 wanted: str) -> None:
+    """Fill `_line` of the rows matching `wanted` (a condition on `incoming`) where the format
+    leaves it empty: the CSV reader gives lines only to the rows it rejects, so the others are
+    found by a second parse, paid only for the files that have such rows. `csv_first_rows`
+    holds each file's first rowid from before any row of the batch was deleted."""
+    if not format_of(spec).lines_numbered_later:
+        return
     [(wanting,)] = con.execute(f"SELECT count(*) FROM incoming i WHERE i._line IS NULL AND "
                                f"({wanted})").fetchall()
     if not wanting:  # the usual case, found without the join below
@@ -231,14 +242,14 @@ def number_csv_rows(con: Connection, files: list[LandingFile],
                     [rowids, [lines[rowid - first_rowid] for rowid in rowids]])
 
 
-def _holds_nul(file: LandingFile, fmt: str) -> bool:
-    """A NUL byte anywhere in the file (in JSON also as its escape): one fast pass over the
-    bytes decides whether the rows need checking at all."""
+def _holds_nul(file: LandingFile, markers: tuple[bytes, ...]) -> bool:
+    """A NUL byte anywhere in the file, as any of the format's `markers`: one fast pass over
+    the bytes decides whether the rows need checking at all."""
     if not file.size:
         return False
     with open(file.path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
                                                     access=mmap.ACCESS_READ) as data:
-        return data.find(b"\x00") >= 0 or (fmt == "jsonl" and data.find(b"\\u0000") >= 0)
+        return any(data.find(marker) >= 0 for marker in markers)
 
 
 def reject_nul_bytes(con: Connection, spec: SourceTable,
@@ -247,8 +258,8 @@ def reject_nul_bytes(con: Connection, spec: SourceTable,
     `incoming` to `rejected`: no export means one, and stored it would cut the value short in
     any client that reads C strings."""
     text = [c.name for c in spec.columns if c.data_type.upper() == "VARCHAR"]
-    suspects = [f.name for f in files
-                if spec.format != "parquet" and not f.refused and _holds_nul(f, spec.format)]
+    markers = format_of(spec).nul_markers
+    suspects = [f.name for f in files if markers and not f.refused and _holds_nul(f, markers)]
     if not text or not suspects:
         return
 
@@ -256,8 +267,7 @@ def reject_nul_bytes(con: Connection, spec: SourceTable,
         return (f"list_contains({sql_text_list(suspects)}, {alias}_file) AND ("
                 + " OR ".join(f"contains({alias}{quote_ident(c)}, chr(0))" for c in text) + ")")
 
-    if spec.format == "csv":
-        number_csv_rows(con, files, holding_nul("i."))
+    number_lines(con, spec, files, holding_nul("i."))
     columns = " || ".join(f"CASE WHEN contains({quote_ident(c)}, chr(0)) THEN "
                           f"{sql_literal(c + ' ')} ELSE '' END" for c in text)
     fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in spec.column_names)
@@ -268,7 +278,7 @@ def reject_nul_bytes(con: Connection, spec: SourceTable,
     con.execute(f"DELETE FROM incoming WHERE {holding_nul('')}")
 
 
-def remember_csv_rows(con: Connection) -> None:
+def _remember_csv_rows(con: Connection) -> None:
     """Where each file's rows start in `incoming`, before exclusions delete any."""
     con.execute("CREATE OR REPLACE TEMP TABLE csv_first_rows AS SELECT _file, "
                 "min(rowid) AS first_rowid, count(*) AS accepted FROM incoming GROUP BY 1")
@@ -421,14 +431,57 @@ def _read_alone(con, spec: SourceTable, file: LandingFile, reader, *args) -> dic
         return {file.name: f"could not be read: {str(error).splitlines()[0]}"}
 
 
-def read_files(con: Connection, spec: SourceTable,
-               files: list[LandingFile]) -> dict[str, str]:
-    """Read the files into `incoming`/`rejected`; returns the refused files with the reason."""
-    if spec.format == "parquet":
-        empty = {f.name: "the file is empty (0 bytes)" for f in files if f.size == 0}
-        return empty | read_parquet_files(con, spec, [f for f in files if f.size])
-    reader = read_csv_file if spec.format == "csv" else read_jsonl_file
+def _one_by_one(con: Connection, spec: SourceTable, files: list[LandingFile],
+                reader: Callable) -> dict[str, str]:
     refused: dict[str, str] = {}
     for file in files:
         refused.update(_read_alone(con, spec, file, reader, file))
     return refused
+
+
+def _read_csv_files(con: Connection, spec: SourceTable,
+                    files: list[LandingFile]) -> dict[str, str]:
+    refused = _one_by_one(con, spec, files, read_csv_file)
+    _remember_csv_rows(con)
+    return refused
+
+
+def _read_jsonl_files(con: Connection, spec: SourceTable,
+                      files: list[LandingFile]) -> dict[str, str]:
+    return _one_by_one(con, spec, files, read_jsonl_file)
+
+
+def _read_parquet_batch(con: Connection, spec: SourceTable,
+                        files: list[LandingFile]) -> dict[str, str]:
+    empty = {f.name: "the file is empty (0 bytes)" for f in files if f.size == 0}
+    return empty | read_parquet_files(con, spec, [f for f in files if f.size])
+
+
+@dataclass(frozen=True)
+class Format:
+    """Everything that sets one landing format's reading apart, chosen once from the spec:
+    the rest of the load is the same for every format."""
+    # Reads the files into `incoming`/`rejected`; returns the refused files with the reason.
+    read: Callable[[Connection, SourceTable, list[LandingFile]], dict[str, str]]
+    # (file, line, country) of the rejected records whose routing value can still be read.
+    rejected_routes: Callable[[SourceTable, list[tuple], dict[str, Path]], list[tuple]]
+    nul_markers: tuple[bytes, ...]  # how a NUL byte shows in the file; none: typed, no text
+    lines_numbered_later: bool = False  # accepted rows get their line only when asked
+    columnar: bool = False  # the key columns can be read alone, without the rest
+
+
+FORMATS = {
+    "csv": Format(_read_csv_files, _csv_routes, (b"\x00",), lines_numbered_later=True),
+    "jsonl": Format(_read_jsonl_files, _json_routes, (b"\x00", b"\\u0000")),
+    "parquet": Format(_read_parquet_batch, _json_routes, (), columnar=True),
+}
+
+
+def format_of(spec: SourceTable) -> Format:
+    return FORMATS[spec.format]
+
+
+def read_files(con: Connection, spec: SourceTable,
+               files: list[LandingFile]) -> dict[str, str]:
+    """Read the files into `incoming`/`rejected`; returns the refused files with the reason."""
+    return format_of(spec).read(con, spec, files)
