@@ -1,5 +1,5 @@
 """Loading one declared source table from its landing files into every region's store: each
-batch is read (readers.py), triaged (triage.py) and committed (commit.py), in that order.
+batch is read (readers/), triaged (triage.py) and committed (commit.py), in that order.
 
 New files are taken in batches of bounded size, so memory stays flat however large the delivery.
 One pass reads a batch into an in-memory scratch engine (typed, rejects captured), sorts every
