@@ -10,8 +10,9 @@ def test_every_asset_materializes_in_every_region(pipeline_run):
     success, outcomes = pipeline_run
     assert success
     by_asset = {(o.asset, o.region): o for o in outcomes}
-    assert len(by_asset) == 15 * 2 + 3 + 14  # 5 source tables + 10 dbt models, 2 regions;
-    # 3 consumer models; 9 telemetry tables and 5 platform models in the global store
+    assert len(by_asset) == 15 * 2 + 3 + 23  # 5 source tables + 10 dbt models, 2 regions;
+    # 3 consumer models; 9 telemetry tables, their 9 staging views and 5 platform models in
+    # the global store
     assert all(o.checks_failed == 0 for o in outcomes)
     features = [by_asset[("marts/customer_features", r)].rows for r in ("eu", "us")]
     customers = [by_asset[("crm/customers", r)].rows for r in ("eu", "us")]

@@ -28,6 +28,7 @@ from orchestration.lib.warehouse import (
     replace_table,
     rows_if_present,
     store_path,
+    table_columns,
     write_connection,
 )
 from policies.regions import GLOBAL_REGION, region_names
@@ -222,12 +223,24 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         for name, rows in tables.items():
-            replace_table(con, f"{SCHEMA}.{name}", f"({COLUMNS[name]})")
+            _emptied(con, name)
             if rows:
                 marks = ", ".join(["?"] * len(rows[0]))
                 con.executemany(f"INSERT INTO {SCHEMA}.{name} VALUES ({marks})", rows)
         con.execute("COMMIT")
     return {name: len(rows) for name, rows in tables.items()}
+
+
+def _emptied(con, name: str) -> None:
+    """The telemetry table `name`, empty and with the columns declared here. Emptied in place
+    while its columns are still those, so the platform's staging views over it stay (PostgreSQL
+    refuses to drop a table a view reads); recreated when they changed, the views with it, for
+    the platform build that follows to make again."""
+    declared = [column.split()[0] for column in COLUMNS[name].split(", ")]
+    if list(table_columns(con, SCHEMA, name)) == declared:
+        con.execute(f"DELETE FROM {SCHEMA}.{name}")
+    else:
+        replace_table(con, f"{SCHEMA}.{name}", f"({COLUMNS[name]})", drop_views=True)
 
 
 def pin_baseline(label: str) -> datetime:
