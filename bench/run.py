@@ -15,6 +15,9 @@ pipeline against the same SQL run directly there (bench/postgres_e2e.py).
 BENCH_ROWS (default 1,000,000) rows of one Parquet table (billing.invoices) and one CSV table
 (crm.customers) are generated, then each is loaded by raw DuckDB CREATE TABLE AS and by the
 governed platform load, each in a fresh process. Prints seconds, ratio and peak RSS.
+
+First, on the default sample estate, a `steward run` with nothing new against a plain `dbt
+build` of the same models (bench/nothing_new.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bench.deployment_load import bench_deployment_load
 from bench.e2e import ROWS_PER_CUSTOMER, bench_e2e
 from bench.governance import bench_governance
 from bench.grants import bench_grants
+from bench.nothing_new import bench_nothing_new
 from bench.policy import bench_definitions_load, bench_evaluation
 from bench.postgres_e2e import bench_postgres_e2e
 from bench.postgres_ingest import bench_postgres_ingest
@@ -107,6 +111,7 @@ def main() -> None:
         files = _bench_ingest(root, rows)
         bench_postgres_ingest(root, files, CASES)
         _bench_dbt(root, rows)
+        bench_nothing_new(root / "nothing-new")
         bench_quality(root / "quality", rows)
         bench_read(root / "read", rows)
         bench_governance(root / "governance", max(rows // ROWS_PER_CUSTOMER, 10))

@@ -13,13 +13,13 @@ import duckdb
 STEWARD = [sys.executable, "-m", "orchestration.cli"]
 
 
-def _run(data_dir: Path) -> subprocess.CompletedProcess:
+def _run(data_dir: Path, *options: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "STEWARD_DATA_DIR": str(data_dir),
            "STEWARD_STORE_DIR": str(data_dir / "store"),
            "STEWARD_LANDING_DIR": str(data_dir / "landing"), "DAGSTER_HOME": ""}
     env.pop("DAGSTER_HOME")
-    return subprocess.run([*STEWARD, "run", "--customers", "60"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run([*STEWARD, "run", "--customers", "60", *options], env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
 def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_manifest):
@@ -30,9 +30,14 @@ def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_mani
     assert f"(stores in {tmp_path / 'store'})" in first.stdout
     with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:
         before = con.execute("SELECT count(*) FROM marts.customer_features").fetchone()[0]
-    second = _run(tmp_path)
+    # Nothing changed: skipped, saying so. Forced, it runs again and changes nothing.
+    skipped = _run(tmp_path)
+    assert skipped.returncode == 0, skipped.stderr[-3000:]
+    assert "nothing changed since the healthy run that ended" in skipped.stdout
+    assert "marts/customer_features" not in skipped.stdout
+    second = _run(tmp_path, "--force")
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "generating" not in second.stdout
+    assert "generating" not in second.stdout and "\nOK in" in second.stdout
     with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_crm.customers").fetchone()[0] == before
         loaded = con.execute("SELECT count(*) FROM _steward.loaded_files").fetchone()[0]
@@ -59,3 +64,5 @@ def test_main_job_exits_non_zero_and_says_failed_when_a_step_fails(tmp_path, dbt
     result = _run(tmp_path)
     assert result.returncode == 1
     assert "FAILED" in result.stdout
+    again = _run(tmp_path)  # a failed run is never taken for one with nothing left to do
+    assert again.returncode == 1 and "nothing changed" not in again.stdout
