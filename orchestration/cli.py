@@ -93,11 +93,12 @@ def run(
     if not estate_present(settings.landing_dir):
         typer.echo(f"no sample estate in {settings.landing_dir}: generating {customers} customers")
         generate_estate(settings.landing_dir, customers=customers)
-    if not force and (since := last_run.unchanged_since()):
+    report = _report_folder() / "index.html"
+    if not force and report.exists() and (since := last_run.unchanged_since()):
         typer.echo(f"nothing changed since the healthy run that ended {since:%Y-%m-%d %H:%M} UTC "
                    "(landing files, stores, rules, code, settings and the hour are as it left "
                    "them): skipped; --force runs anyway")
-        typer.echo(f"governance report: {settings.data_dir / 'reports' / 'index.html'}")
+        typer.echo(f"governance report: {report}")
         raise typer.Exit(0)
     from orchestration.lib.dbt import parse_dbt_project  # dbt and Dagster: not for a skip
 
@@ -148,11 +149,16 @@ def _stores_answer() -> None:
         raise typer.Exit(2) from None
 
 
-def _write_report() -> Path:
-    from orchestration.lib.report.site import write_report
+def _report_folder() -> Path:
     from orchestration.lib.settings import get_settings
 
-    return write_report(get_settings().data_dir / "reports")
+    return get_settings().data_dir / "reports"
+
+
+def _write_report() -> Path:
+    from orchestration.lib.report.site import write_report
+
+    return write_report(_report_folder())
 
 
 @app.command()

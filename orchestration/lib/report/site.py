@@ -16,9 +16,7 @@ from pathlib import Path
 
 from orchestration.lib.governance.policy_adapter import project_evaluation
 from orchestration.lib.quality.docs import write_quality_docs
-from orchestration.lib.report import measures, oversight, policy
-from orchestration.lib.report.render import render_page as render
-from orchestration.lib.report.render import render_section
+from orchestration.lib.report import measures, oversight, policy, render
 from orchestration.lib.settings import current_time
 
 # (anchor, title, what gathers its data); the anchor names the section's template.
@@ -40,10 +38,10 @@ SECTIONS = (
 
 def render_page() -> str:
     evaluation = project_evaluation()
-    return render([(anchor, title, render_section(anchor, gather()))
-                   for anchor, title, gather in SECTIONS],
-                  assets=len(evaluation.effective), violations=len(evaluation.violations),
-                  generated=current_time())
+    return render.render_page([(anchor, title, render.render_section(anchor, gather()))
+                               for anchor, title, gather in SECTIONS],
+                              assets=len(evaluation.effective),
+                              violations=len(evaluation.violations), generated=current_time())
 
 
 def write_report(folder: Path) -> Path:
