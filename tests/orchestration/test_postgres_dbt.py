@@ -112,3 +112,43 @@ def test_both_gates_stop_a_model_on_postgres_and_keep_its_last_good_table(built_
     assert blocked.returncode != 0
     assert "blocked by policy: a test rule" in blocked.stdout
     pg.close()
+
+
+def _views(dsn: str) -> set[str]:
+    pg = psycopg2.connect(dsn)
+    with pg.cursor() as cursor:
+        cursor.execute("SELECT table_schema || '.' || table_name FROM information_schema.views "
+                       "WHERE table_schema IN ('staging', 'intermediate')")
+        views = {name for (name,) in cursor.fetchall()}
+    pg.close()
+    return views
+
+
+def test_a_view_rebuilt_alone_keeps_the_views_built_on_it(built_estate, postgres, tmp_path):
+    """Automation rebuilds a subset: a staging view without the intermediate view over it. dbt's
+    own view materialization dropped the old view with CASCADE, and the intermediate view with
+    it; replaced in place, both stand, and a view whose columns changed is still rebuilt."""
+    data, _, _ = built_estate
+    store = data / "store" / "eu.duckdb"
+    database = "steward_subset"
+    dsn = copy_inputs(store, postgres, database)
+    assert dbt_build(postgres, database, "eu", tmp_path, "--exclude", PLATFORM).returncode == 0
+    every_view = _views(dsn)
+    assert "intermediate.int_payments_aggregated_to_invoices" in every_view
+
+    alone = dbt_build(postgres, database, "eu", tmp_path, "--select", "stg_billing__payments")
+    assert alone.returncode == 0, alone.stdout[-3000:]
+    assert _views(dsn) == every_view
+    assert model_differences(store, dsn) == {}
+
+    pg = psycopg2.connect(dsn)
+    pg.autocommit = True
+    with pg.cursor() as cursor:
+        cursor.execute("DROP VIEW staging.stg_billing__payments CASCADE")
+        cursor.execute("CREATE VIEW staging.stg_billing__payments AS SELECT 1 AS other_shape")
+    pg.close()
+    reshaped = dbt_build(postgres, database, "eu", tmp_path,
+                         "--select", "stg_billing__payments+")
+    assert reshaped.returncode == 0, reshaped.stdout[-3000:]
+    assert _views(dsn) == every_view
+    assert model_differences(store, dsn) == {}
