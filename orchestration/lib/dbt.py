@@ -22,6 +22,7 @@ from dagster_dbt import (
 )
 from packaging.version import Version
 
+from orchestration.lib import file_state
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import node_meta
@@ -42,9 +43,25 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
+def _compile_state(project_dir: Path) -> str:
+    """What a compile reads: the project's files, dbt's own settings and the installed packages
+    (the STEWARD_ settings its profile reads are fixed to the scratch store)."""
+    return file_state.digest([project_dir], frozenset({"target", "logs"}),
+                             [*(f"{name}={value}" for name, value in sorted(os.environ.items())
+                                if name.startswith("DBT_")), *file_state.installed()])
+
+
+def _stamp(state: str, manifest: Path) -> str:
+    """The project's state with the manifest compiled from it: another tool writing a manifest
+    there (sqlfluff's dbt templater does) makes the next run compile again."""
+    found = manifest.stat() if manifest.exists() else None
+    return f"{state} {found.st_size}:{found.st_mtime_ns}" if found else "no manifest"
+
+
 def parse_dbt_project() -> DbtProject:
     """`dbt compile` so the manifest matches the models on disk and carries compiled SQL,
-    which column lineage is read from. It runs against an empty scratch store, never a real one.
+    which column lineage is read from. It runs against an empty scratch store, never a real one,
+    and only when the project changed since the manifest was compiled.
 
     Compiles are serialized across processes and the new manifest replaces the old one in one
     rename, so a run or test reading the manifest never sees it half written.
@@ -55,8 +72,13 @@ def parse_dbt_project() -> DbtProject:
     compile_path = target_path / "compile"
     scratch = target_path / "compile-store"
     scratch.mkdir(parents=True, exist_ok=True)
+    compiled_from = target_path / "manifest.state"
     with open(target_path / ".compile.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        state = _compile_state(Path(project_dir))
+        if compiled_from.exists() and compiled_from.read_text(encoding="utf-8") == (
+                _stamp(state, project.manifest_path)):
+            return project
         done = subprocess.run(
             [dbt_executable(), "compile", "--quiet", "--project-dir", str(project_dir),
              "--profiles-dir", str(project_dir), "--target-path", str(compile_path)],
@@ -67,6 +89,7 @@ def parse_dbt_project() -> DbtProject:
             raise RuntimeError(f"dbt compile failed:\n{done.stdout[-4000:]}"
                                f"{done.stderr[-2000:]}")
         os.replace(compile_path / "manifest.json", target_path / "manifest.json")
+        compiled_from.write_text(_stamp(state, project.manifest_path), encoding="utf-8")
     return project
 
 

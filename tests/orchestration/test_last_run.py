@@ -1,5 +1,6 @@
 """A run with nothing to do is skipped, and any change to what a run reads makes the next one
-run: a landing file, a store, a rule file, an expectation, a setting, or the hour passing."""
+run: a landing file, a store, a rule file, an expectation, a setting, a package, or the hour
+passing. The dbt project is compiled again only when it changed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.lib import file_state
+from orchestration.lib.dbt import parse_dbt_project
 from orchestration.lib.operations.last_run import record_healthy_run, unchanged_since
+from orchestration.lib.settings import get_settings
 from policies.rules import POLICIES_DIR
 from tests.clock import stamp
 
@@ -48,7 +52,7 @@ def test_nothing_changed_means_nothing_to_do(recorded, data_dir):
 
 @pytest.mark.parametrize("change", [
     "a landing file rewritten", "a new landing file", "a store written", "a rule file edited",
-    "an expectation edited", "a setting", "an hour later"])
+    "an expectation edited", "a setting", "a package upgraded", "an hour later"])
 def test_any_change_to_what_a_run_reads_makes_the_next_run_run(recorded, data_dir, change,
                                                                monkeypatch):
     landing = data_dir / "landing" / "crm" / "customers"
@@ -64,6 +68,9 @@ def test_any_change_to_what_a_run_reads_makes_the_next_run_run(recorded, data_di
         _touched(recorded / "expectations" / "crm_customers.yaml")
     elif change == "a setting":
         monkeypatch.setenv("STEWARD_CELERY_WORKERS", "3")
+    elif change == "a package upgraded":
+        upgraded = [*file_state.installed(), "dbt-core==99.0"]
+        monkeypatch.setattr(file_state, "installed", lambda: upgraded)
     else:
         monkeypatch.setenv("STEWARD_NOW", stamp(days=-29 / 24))
     assert unchanged_since() is None
@@ -75,3 +82,25 @@ def test_on_postgresql_every_run_runs(recorded, monkeypatch):
     monkeypatch.setenv("STEWARD_WAREHOUSE", "postgres")
     record_healthy_run()
     assert unchanged_since() is None
+
+
+def test_the_dbt_project_is_compiled_again_only_when_it_changed(tmp_path, monkeypatch):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(get_settings().dbt_project_dir, project,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setenv("STEWARD_DBT_PROJECT_DIR", str(project))
+    manifest = parse_dbt_project().manifest_path
+
+    def compiled_at() -> int:
+        return manifest.stat().st_mtime_ns
+
+    first = compiled_at()
+    parse_dbt_project()
+    assert compiled_at() == first  # nothing changed: the manifest stands
+    _touched(project / "models" / "marts" / "customers" / "customer_features.sql")
+    parse_dbt_project()
+    after_an_edit = compiled_at()
+    assert after_an_edit != first
+    manifest.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")
+    parse_dbt_project()  # another tool wrote the manifest: it is compiled again
+    assert compiled_at() not in (first, after_an_edit)
