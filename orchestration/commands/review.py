@@ -13,11 +13,10 @@ review_app = typer.Typer(
 
 
 def _line(item) -> str:
-    shown = ", ".join(f"{name}={value}" for name, value in item.inputs.items())
     state = (f"{item.decision} by {item.resolved_by}" if item.status == "resolved" else
              item.status)
     return (f"{item.model.removeprefix('consumers/')}:{item.name:<8} {item.row_key:<10} "
-            f"{item.reason:<17} {state:<22} {item.detail} | {shown}")
+            f"{item.reason:<17} {state:<22} {item.detail} | {item.shown}")
 
 
 @review_app.callback()

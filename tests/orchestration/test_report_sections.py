@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
+from orchestration.lib.consumers import review
 from orchestration.lib.operations.incidents import Event, Incident
 from orchestration.lib.report.render import render_page, render_section
 from policies.access import ColumnAccess, Decision
@@ -26,12 +27,14 @@ def _cells(html: str, row_start: str) -> str:
 
 def test_a_value_from_a_store_is_shown_as_text_never_as_markup():
     section = render_section("review", {
-        "summary": [], "shown": 20, "oldest": [SimpleNamespace(
-            model="consumers/invoice_risk", name="eu-1", row_key=HOSTILE, reason="uncertain",
-            detail="score 0.51", inputs={"note": HOSTILE}, queued_at=NOW)]})
+        "summary": [], "shown": 20, "oldest": [review.Item(
+            "consumers/invoice_risk", "eu", 1, HOSTILE, "uncertain", "score 0.51",
+            {"note": HOSTILE, "late_payment_rate": 2 / 3}, NOW, review.OPEN,
+            None, None, None, None)]})
     assert HOSTILE not in section
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section
     assert "note=&lt;script&gt;" in section
+    assert "late_payment_rate=0.6667<" in section  # a rate to four places
 
 
 def test_the_review_summary_shows_waiting_reasons_ages_and_the_fallback_as_the_rules_spell_it():

@@ -56,6 +56,12 @@ class Item:
     def name(self) -> str:
         return f"{self.region}-{self.item_id}"
 
+    @property
+    def shown(self) -> str:
+        """The inputs as a reviewer reads them: a rate to four places, not sixteen."""
+        return ", ".join(f"{name}={round(value, 4) if isinstance(value, float) else value}"
+                         for name, value in self.inputs.items())
+
 
 class ReviewRefused(ValueError):
     """No such item, or it is resolved already."""
