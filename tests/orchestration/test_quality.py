@@ -8,6 +8,7 @@ import dataclasses
 
 import dagster as dg
 import pytest
+import sqlalchemy
 
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import ExpectationSpec, load_suites
@@ -55,7 +56,25 @@ def test_seeded_bad_values_fail_exactly_their_expectations(landing):
     assert set(failed) == {"expect_column_values_to_be_in_set(gender)",
                            "unexpected_rows_expectation(email looks like an address)"}
     assert failed["expect_column_values_to_be_in_set(gender)"].unexpected_sample == ["unknown"]
+    assert failed["unexpected_rows_expectation(email looks like an address)"].observed == 1
     assert outcome.blocking
+
+
+def test_an_unexpected_rows_query_scans_the_table_once_for_a_summary(customers):
+    """GE's own form fetches the rows and counts them, two scans; a summary shows the count."""
+    statements = []
+
+    def record(conn, cursor, statement, *_) -> None:
+        statements.append(statement)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    try:
+        outcome = validate(_suite("crm_customers"), "us", "raw_crm", "customers")
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    assert outcome.passed
+    email_checks = [s for s in statements if "A-Za-z" in s and "email" in s]  # its pattern
+    assert len(email_checks) == 1 and "count(" in email_checks[0].lower()
 
 
 def test_a_validation_that_errors_is_a_failure_not_a_pass(customers):

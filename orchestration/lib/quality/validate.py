@@ -87,9 +87,13 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
         ExpectationConfiguration,
     )
 
+    from orchestration.lib.quality.counted_rows import as_run
+
     path = store_path(region)
     context = gx.get_context(mode="ephemeral")
-    expectations = [ExpectationConfiguration(type=spec.type, kwargs=spec.kwargs).to_domain_obj()
+    counting = result_format["result_format"] != "COMPLETE"  # the rows are shown only then
+    expectations = [ExpectationConfiguration(type=as_run(spec.type, counting),
+                                             kwargs=spec.kwargs).to_domain_obj()
                     for spec in specs]
     # GE opens the file as soon as the data source is added (to test it): all under the lock.
     with locked(path):
@@ -160,10 +164,13 @@ def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, t
 
 def _pair(specs: tuple[ExpectationSpec, ...], results: list) -> list:
     """GE returns results in its own order: each spec's result, or None if GE returned none."""
+    from orchestration.lib.quality.counted_rows import as_written  # GE is imported by now
+
     pending = list(results)
     paired = []
     for spec in specs:
-        match = next((r for r in pending if r.expectation_config.type == spec.type and all(
+        match = next((r for r in pending
+                      if as_written(r.expectation_config.type) == spec.type and all(
             r.expectation_config.kwargs[k] == v for k, v in spec.kwargs.items()
             if k in r.expectation_config.kwargs)), None)
         if match is not None:
