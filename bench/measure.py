@@ -18,9 +18,11 @@ from orchestration.lib.ingest.loader import load_table
 from orchestration.lib.sources import load_source_tables
 from policies.regions import region_names
 
+READERS = {"parquet": "read_parquet", "csv": "read_csv", "jsonl": "read_json"}
+
 
 def raw(fmt: str, files: list[str], database: Path) -> None:
-    reader = "read_parquet" if fmt == "parquet" else "read_csv"
+    reader = READERS[fmt]
     with duckdb.connect(str(database)) as con:
         con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}(?)", [files])
 

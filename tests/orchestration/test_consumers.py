@@ -19,6 +19,7 @@ from orchestration.lib.consumers.run import KEPT_SCORES, NOT_DUE, run_consumer
 from orchestration.lib.governance.audit_log import entries, record_policy_files
 from orchestration.lib.governance.credentials import issue
 from orchestration.lib.governance.erasure import erase
+from orchestration.lib.quality.suites import load_suites
 from orchestration.lib.warehouse import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
 from tests.conftest import run_steward
@@ -533,6 +534,16 @@ def test_a_fairness_audit_with_nothing_scored_warns_that_it_measured_nothing(dat
     result = _fairness_result(load_rules().fairness["lead_scores"])
     assert not result.passed and result.severity.value == "WARN"
     assert result.description.startswith("not measured: consumers/lead_scores has no table")
+
+
+def test_the_review_telemetry_suite_accepts_every_status_an_item_can_have():
+    """A superseded item once failed the telemetry suite's blocking check, and every run after
+    a scoring that superseded one (the 10M benchmark's run after an append found it)."""
+    suite = next(s for s in load_suites() if s.name == "telemetry_reviews")
+    [statuses] = [e.kwargs["value_set"] for e in suite.expectations
+                  if e.type == "expect_column_values_to_be_in_set"
+                  and e.kwargs["column"] == "status"]
+    assert set(statuses) == set(review.STATUSES)
 
 
 def test_every_review_rule_names_columns_the_model_reads_and_writes():

@@ -24,6 +24,7 @@ from policies.review import MODEL_HELD, OUTSIDE_TRAINING, UNCERTAIN, ReviewRule
 
 SCHEMA = "review"
 OPEN, RESOLVED, SUPERSEDED = "open", "resolved", "superseded"
+STATUSES = (OPEN, RESOLVED, SUPERSEDED)  # every status an item can have
 _COLUMNS = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, inputs VARCHAR, "
             "queued_at TIMESTAMP, status VARCHAR, resolved_by VARCHAR, resolved_at TIMESTAMP, "
             "decision VARCHAR, note VARCHAR")

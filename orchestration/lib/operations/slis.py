@@ -19,6 +19,8 @@ from policies.rules import load_rules
 from policies.slo import SliReading, evaluate_slo
 
 TABLE = "sli_snapshots"
+MEASURES = ("success_rate", "latency_p50_s", "latency_p95_s", "freshness_lag_h",
+            "check_pass_rate")
 CHECK_HISTORY = RUN_HISTORY = 500
 _FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE)
 
@@ -65,9 +67,7 @@ def record(readings: list[SliReading]) -> list:
     """Store the readings; alert on each breached dataset once; returns alerts sent."""
     now = current_time()
     with write_connection(get_settings().ops_store) as con:
-        measures = ", ".join(f"{name} DOUBLE PRECISION" for name in (
-            "success_rate", "latency_p50_s", "latency_p95_s", "freshness_lag_h",
-            "check_pass_rate"))
+        measures = ", ".join(f"{name} DOUBLE PRECISION" for name in MEASURES)
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (measured_at TIMESTAMP, dataset VARCHAR,"
                     f" runs INTEGER, {measures}, breaches VARCHAR)")
         con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
@@ -81,5 +81,8 @@ def record(readings: list[SliReading]) -> list:
 
 
 def history() -> list[tuple]:
+    """(measured_at, dataset, runs, *MEASURES, breaches) of every reading, oldest first, by
+    name: a column added to the table later never shifts them."""
     return rows_if_present(get_settings().ops_store, TABLE,
-                           f"SELECT * FROM {TABLE} ORDER BY measured_at")
+                           f"SELECT measured_at, dataset, runs, {', '.join(MEASURES)}, breaches "
+                           f"FROM {TABLE} ORDER BY measured_at")
