@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import psycopg2
@@ -184,6 +185,19 @@ def test_columns_arrow_in_and_out_and_replace(store):
         selected = backend.select_arrow(con, "SELECT doubled FROM s.t WHERE doubled > ?", [14])
         assert selected.to_pydict() == {"doubled": [16]}
         assert backend.table_columns(con, "s", "t") == {"doubled": "BIGINT"}
+
+
+def test_many_rows_go_in_at_once_with_their_declared_types_and_nulls(store):
+    backend, location = store
+    declared = ("id BIGINT, name VARCHAR, seen_at TIMESTAMP, share DOUBLE PRECISION, ok BOOLEAN, "
+                "n INTEGER")
+    at = datetime(2026, 1, 2, 3, 4, 5)
+    rows = [(i, f"r{i}", at, i / 4, i % 2 == 0, i) for i in range(5000)] + [
+        (5000, None, None, None, None, None)]
+    with backend.write_connection(location) as con:
+        backend.replace_table(con, "s.many", f"({declared})")
+        warehouse.insert_rows(con, "s.many", declared, rows)
+        assert con.execute("SELECT * FROM s.many ORDER BY id").fetchall() == rows
 
 
 def test_a_sample_reads_at_most_the_rows_asked_for_and_the_same_ones(store):

@@ -15,19 +15,29 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
 
 from orchestration.lib.consumer_models import ConsumerModel
 from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time
-from orchestration.lib.warehouse import qualified, rows_if_present, store_path, write_connection
+from orchestration.lib.warehouse import (
+    insert_rows,
+    qualified,
+    rows_if_present,
+    stage_arrow,
+    store_path,
+    write_connection,
+)
 from policies.review import MODEL_HELD, OUTSIDE_TRAINING, UNCERTAIN, ReviewRule
 
 SCHEMA = "review"
 OPEN, RESOLVED, SUPERSEDED = "open", "resolved", "superseded"
 STATUSES = (OPEN, RESOLVED, SUPERSEDED)  # every status an item can have
-_COLUMNS = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, inputs VARCHAR, "
-            "queued_at TIMESTAMP, status VARCHAR, resolved_by VARCHAR, resolved_at TIMESTAMP, "
-            "decision VARCHAR, note VARCHAR")
+# What a queued item is written with; a reviewer's decision fills in the rest.
+_QUEUED = ("item_id BIGINT, row_key VARCHAR, reason VARCHAR, detail VARCHAR, inputs VARCHAR, "
+           "queued_at TIMESTAMP, status VARCHAR")
+_COLUMNS = (f"{_QUEUED}, resolved_by VARCHAR, resolved_at TIMESTAMP, decision VARCHAR, "
+            "note VARCHAR")
 
 
 @dataclass(frozen=True)
@@ -75,26 +85,25 @@ def _outside(series: pd.Series, span: list[float]) -> pd.Series:
 
 def deferred(rule: ReviewRule, scored: pd.DataFrame, values: dict[str, pd.Series],
              reference: dict) -> list[Deferred]:
-    """The scored rows the model should not decide on, one reason each (the first found)."""
-    keys = scored[rule.key].astype(str).tolist()
+    """The scored rows the model should not decide on, one reason each (the first found).
+    Only the flagged rows are visited: a scoring may read millions of rows and defer a few."""
+    keys = scored[rule.key].astype(str).to_numpy()
     found: dict[str, Deferred] = {}
     if rule.uncertain:
         score, low, high = rule.uncertain
-        unsure = scored[score].astype(float).between(low, high)
-        for key, value, flagged in zip(keys, scored[score], unsure, strict=True):
-            if flagged:
-                found.setdefault(key, Deferred(key, UNCERTAIN, f"{score} {float(value):.3f} "
-                                                               f"within [{low}, {high}]"))
+        unsure = scored[score].astype(float).between(low, high).to_numpy()
+        for key, value in zip(keys[unsure], scored[score].to_numpy()[unsure], strict=True):
+            found.setdefault(key, Deferred(key, UNCERTAIN, f"{score} {float(value):.3f} "
+                                                           f"within [{low}, {high}]"))
     for column in rule.outside_training:
         span = (reference.get(column) or {}).get("range")
         if span is None or column not in values:
             continue  # a model kept before ranges were: judged once it is retrained
-        for key, value, flagged in zip(keys, values[column], _outside(values[column], span),
-                                       strict=True):
-            if flagged:
-                found.setdefault(key, Deferred(key, OUTSIDE_TRAINING,
-                                               f"{column} {value} outside the training range "
-                                               f"[{span[0]:g}, {span[1]:g}]"))
+        outside = _outside(values[column], span).to_numpy()
+        for key, value in zip(keys[outside], values[column].to_numpy()[outside], strict=True):
+            found.setdefault(key, Deferred(key, OUTSIDE_TRAINING,
+                                           f"{column} {value} outside the training range "
+                                           f"[{span[0]:g}, {span[1]:g}]"))
     return list(found.values())
 
 
@@ -119,14 +128,19 @@ def _relation(model: ConsumerModel) -> str:
     return qualified(SCHEMA, model.name)
 
 
+def _inputs_of(shown: pd.DataFrame, key: str, keys: set[str]) -> dict[str, dict]:
+    """The inputs shown for the rows `keys`, as JSON-ready records by key: only those rows are
+    converted, as a scoring may read millions and defer a few."""
+    picked = shown[shown[key].astype(str).isin(keys)]
+    records = json.loads(picked.to_json(orient="records", date_format="iso"))
+    return dict(zip(picked[key].astype(str), records, strict=True))
+
+
 def enqueue(model: ConsumerModel, region: str, rule: ReviewRule, items: list[Deferred],
             shown: pd.DataFrame, now: datetime) -> int:
     """Queue the deferred rows not already waiting for the same reason; how many were."""
     if not items:
         return 0
-    inputs = {str(key): row for key, row in zip(
-        shown[rule.key].astype(str), json.loads(shown.to_json(orient="records",
-                                                              date_format="iso")), strict=True)}
     with write_connection(store_path(region)) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {_relation(model)} ({_COLUMNS})")
@@ -137,13 +151,12 @@ def enqueue(model: ConsumerModel, region: str, rule: ReviewRule, items: list[Def
         new = [item for item in items if (item.key, item.reason) not in waiting]
         if not new:
             return 0
-        con.executemany(
-            f"INSERT INTO {_relation(model)} (item_id, row_key, reason, detail, inputs, "
-            "queued_at, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[last + number, item.key, item.reason, item.detail,
-              json.dumps({k: v for k, v in inputs.get(item.key, {}).items() if k != rule.key},
-                         default=str), now, OPEN]
-             for number, item in enumerate(new, start=1)])
+        inputs = _inputs_of(shown, rule.key, {item.key for item in new})
+        insert_rows(con, _relation(model), _QUEUED, [
+            (last + number, item.key, item.reason, item.detail,
+             json.dumps({k: v for k, v in inputs.get(item.key, {}).items() if k != rule.key},
+                        default=str), now, OPEN)
+            for number, item in enumerate(new, start=1)])
     return len(new)
 
 
@@ -157,11 +170,13 @@ def supersede(model: ConsumerModel, region: str, still_deferred: list[Deferred],
     if not moot:
         return 0
     with write_connection(store_path(region)) as con:
-        con.executemany(f"UPDATE {_relation(model)} SET status = ?, resolved_at = ?, note = ? "
-                        "WHERE item_id = ?",
-                        [[SUPERSEDED, now, f"scored at {now:%Y-%m-%d %H:%M}: no longer "
-                                           f"{item.reason}, the model decides", item.item_id]
-                         for item in moot])
+        stage_arrow(con, "review_moot", pa.table({
+            "item_id": pa.array([item.item_id for item in moot], pa.int64())}))
+        for reason in sorted({item.reason for item in moot}):  # a statement per reason
+            con.execute(f"UPDATE {_relation(model)} SET status = ?, resolved_at = ?, note = ? "
+                        "WHERE reason = ? AND item_id IN (SELECT item_id FROM review_moot)",
+                        [SUPERSEDED, now, f"scored at {now:%Y-%m-%d %H:%M}: no longer {reason}, "
+                                          "the model decides", reason])
     audit_log.append("review.superseded", model.key, {
         "consumer": model.consumer, "region": region,
         "items": {reason: sum(item.reason == reason for item in moot)

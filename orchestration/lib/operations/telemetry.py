@@ -25,6 +25,7 @@ from orchestration.lib.quality.history import HISTORY_TABLE
 from orchestration.lib.settings import current_time, from_real_clock, get_settings, to_real_clock
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (
+    insert_rows,
     replace_table,
     rows_if_present,
     store_path,
@@ -225,8 +226,7 @@ def collect(instance: dg.DagsterInstance, graph) -> dict[str, int]:
         for name, rows in tables.items():
             _emptied(con, name)
             if rows:
-                marks = ", ".join(["?"] * len(rows[0]))
-                con.executemany(f"INSERT INTO {SCHEMA}.{name} VALUES ({marks})", rows)
+                insert_rows(con, f"{SCHEMA}.{name}", COLUMNS[name], rows)
         con.execute("COMMIT")
     return {name: len(rows) for name, rows in tables.items()}
 

@@ -11,7 +11,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
   `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `table_if_present` (the store
   opened when it holds a table), `rows_if_present`, `held_in`;
-- read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `replace_table`,
+- read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `insert_rows`
+  (many rows in one statement), `replace_table`,
   `delete_where` and `update_where` (or count, for a dry run), `text_columns`, `sample` (a
   FROM item), `insertion_order` (an ORDER BY key), `row_hash` (an expression to sum, as a digest
   of a table's rows), `distinct_count`, `serialize_writers` (of one table, in a transaction),
@@ -39,6 +40,7 @@ from types import ModuleType
 from typing import Any
 
 import adbc_driver_manager
+import pyarrow as pa
 
 from orchestration.lib.settings import chosen_warehouse, get_settings
 from orchestration.lib.warehouse import duckdb, postgres
@@ -156,6 +158,23 @@ def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
         return [] if con is None else con.execute(sql, params).fetchall()
 
 
+# The Arrow type of each column type Steward's own bookkeeping tables declare.
+_ARROW_TYPES = {"VARCHAR": pa.string(), "TIMESTAMP": pa.timestamp("us"), "BIGINT": pa.int64(),
+                "INTEGER": pa.int32(), "DOUBLE PRECISION": pa.float64(), "BOOLEAN": pa.bool_()}
+
+
+def insert_rows(con: Connection, relation: str, declared: str, rows: list[tuple]) -> None:
+    """Insert `rows` into `relation` in one statement: tuples in the order of `declared`, a
+    column list like "name VARCHAR, at TIMESTAMP". Row by row, the drivers take seconds for
+    the thousands of rows a run at scale writes."""
+    columns = [column.split(maxsplit=1) for column in declared.split(", ")]
+    stage_arrow(con, "steward_inserted", pa.table({
+        name: pa.array([row[i] for row in rows], _ARROW_TYPES[kind])
+        for i, (name, kind) in enumerate(columns)}))
+    names = ", ".join(name for name, _ in columns)
+    con.execute(f"INSERT INTO {relation} ({names}) SELECT {names} FROM steward_inserted")
+
+
 def held_in(regions: Iterable[str], relation: tuple[str, str]
             ) -> Iterator[tuple[str, Connection]]:
     """(region, read-only connection) for each region whose store holds `relation`; regions
@@ -186,6 +205,7 @@ __all__ = [
     "exists",
     "great_expectations_url",
     "held_in",
+    "insert_rows",
     "insertion_order",
     "lineage_address",
     "link",
