@@ -21,9 +21,10 @@ run: $(STAMP) $(DAGSTER_HOME)  ## the whole governed pipeline, end to end, with 
 
 # --dist loadfile: a module's tests run on one worker, so a module fixture (an estate built once
 # and followed through its runs) is built once. (pytest 9 ignores xdist 3.8's loadgroup marks.)
+# --durations: the slowest tests are listed at the end, where the suite's time goes.
 test: $(STAMP)  ## the policy check, then every test (the main job end to end on a tiny estate too)
 	$(BIN)/steward policy check
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 test-dates: $(STAMP)  ## the date-sensitive tests again on 29 February, 31 December and six years on
 	$(BIN)/python -m tests.clock | while read -r day offset; do \

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import psycopg2
@@ -19,6 +18,7 @@ from orchestration.lib import warehouse
 from orchestration.lib.settings import get_settings, postgres_dsn
 from orchestration.lib.warehouse import duckdb as duckdb_backend
 from orchestration.lib.warehouse import postgres as postgres_backend
+from tests.clock import moment
 from tests.conftest import run_steward
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ def test_many_rows_go_in_at_once_with_their_declared_types_and_nulls(store):
     backend, location = store
     declared = ("id BIGINT, name VARCHAR, seen_at TIMESTAMP, share DOUBLE PRECISION, ok BOOLEAN, "
                 "n INTEGER")
-    at = datetime(2026, 1, 2, 3, 4, 5)
+    at = moment(days=-3).replace(microsecond=0, tzinfo=None)
     rows = [(i, f"r{i}", at, i / 4, i % 2 == 0, i) for i in range(5000)] + [
         (5000, None, None, None, None, None)]
     with backend.write_connection(location) as con:
