@@ -36,7 +36,9 @@ test-dates: $(STAMP)  ## the date-sensitive tests again on 29 February, 31 Decem
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	mkdir -p .venv/lint-store  # dbt's templater opens a (here empty) store
-	STEWARD_STORE_DIR=$(CURDIR)/.venv/lint-store $(BIN)/sqlfluff lint dbt_project/models
+	# ... and writes its artifacts aside, not into the target the runs compile and copy from
+	DBT_TARGET_PATH=$(CURDIR)/.venv/lint-target STEWARD_STORE_DIR=$(CURDIR)/.venv/lint-store \
+	    $(BIN)/sqlfluff lint dbt_project/models
 
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -62,3 +62,25 @@ def test_a_file_that_goes_while_being_looked_at_does_not_stop_the_start(data_dir
     monkeypatch.setattr(Path, "rglob", lambda folder, pattern: [
         *listing(folder, pattern), *([checkpointed] if folder.name == "store" else [])])
     assert sorted(ensure_private()) == sorted(opened)
+
+
+def test_a_dbt_build_leaves_its_target_private_whatever_seeded_it(data_dir, dbt_manifest,
+                                                                  tmp_path, monkeypatch):
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    # dagster-dbt seeds a store's new dbt target with the partial-parse file it finds in the
+    # target a developer's own dbt commands write, mode and all.
+    developers = tmp_path / "developers-target"
+    developers.mkdir()
+    (developers / "partial_parse.msgpack").write_bytes(b"parsed by hand")
+    (developers / "partial_parse.msgpack").chmod(0o644)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(developers))
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    job.get_subset(asset_selection={dg.AssetKey(["staging", "stg_crm__customers"])}
+                   ).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                        partition_key="eu", raise_on_error=False)
+    target = get_settings().dbt_target("eu")
+    assert (target / "partial_parse.msgpack").exists()
+    assert [p for p in [target, *target.rglob("*")] if p.stat().st_mode & 0o077] == []
