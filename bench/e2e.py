@@ -12,7 +12,7 @@ of the estate's rows) land.
 
 Each measurement is one fresh process (`python -m bench.e2e governed|direct`), run once: a
 full build is too long to repeat at 10M rows. Seconds exclude imports; peak RSS is the larger
-of the process's own and its largest child's (dbt runs as a child of the pipeline).
+of the process's own (dbt builds inside it) and its largest child's.
 """
 
 from __future__ import annotations

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import fcntl
-import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,9 @@ from dagster_dbt import (
     DbtCliResource,
     DbtProject,
 )
-from packaging.version import Version
 
-from orchestration.lib import file_state
+from orchestration.lib import dbt_in_process, file_state
+from orchestration.lib.dbt_in_process import InProcessBuild
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import node_meta
@@ -125,17 +123,14 @@ def dependency_order(nodes: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 class StewardDbtCliResource(DbtCliResource):
-    """Two start-up costs of dagster-dbt that Steward does not need, paid on every build:
-    `dbt --version` in a subprocess (the dbt beside this Python is the installed dbt-core), and
-    a dbt adapter set up in this process (about 1 s; it serves row counts and column metadata
-    fetched through dbt, and Steward counts rows in the store itself)."""
+    """dagster-dbt's dbt resource, whose `build` runs dbt in this process (dbt_in_process.py),
+    where its `cli` starts a dbt process for every command."""
 
-    @cached_property
-    def _cli_version(self) -> Version:
-        return Version(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
-        return None
+    def build(self, args: Sequence[str], context: dg.AssetExecutionContext,
+              target_path: Path) -> InProcessBuild:
+        """The dbt command `args` for the assets `context` selected, run in this process."""
+        return dbt_in_process.build(self.profiles_dir or self.project_dir, args, context,
+                                    target_path)
 
 
 class StewardDbtTranslator(DagsterDbtTranslator):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import store_path
 from tests.orchestration.ingest_helpers import store_rows
 
 
@@ -17,6 +21,16 @@ def test_every_asset_materializes_in_every_region(pipeline_run):
     features = [by_asset[("marts/customer_features", r)].rows for r in ("eu", "us")]
     customers = [by_asset[("crm/customers", r)].rows for r in ("eu", "us")]
     assert features == customers and sum(features) == 120
+
+
+def test_dbt_builds_in_this_process_and_leaves_every_store_free_for_others(pipeline_run):
+    # The pipeline ran in this test process, dbt with it: no store may stay open after it.
+    for region in ("eu", "us", "global"):
+        opened = subprocess.run([sys.executable, "-c", "import duckdb, sys; "
+                                 "duckdb.connect(sys.argv[1]).close()", str(store_path(region))],
+                                capture_output=True, text=True)
+        assert opened.returncode == 0, opened.stderr
+    assert "dbt.cli.main" in sys.modules  # built here, not in a dbt process of its own
 
 
 def test_marts_hold_only_their_regions_rows(pipeline_run):

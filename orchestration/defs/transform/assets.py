@@ -6,9 +6,14 @@ import os
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
-from orchestration.lib.dbt import PLATFORM_MODELS, StewardDbtTranslator, dbt_project
+from orchestration.lib.dbt import (
+    PLATFORM_MODELS,
+    StewardDbtCliResource,
+    StewardDbtTranslator,
+    dbt_project,
+)
 from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
 from orchestration.lib.governance.database_grants import rebuilding, restore
 from orchestration.lib.governance.policy_adapter import country_columns, project_evaluation
@@ -126,21 +131,20 @@ def _enforce_grants(context: dg.AssetExecutionContext, region: str) -> None:
                           + "; ".join(enforced.beyond_policy))
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) -> Iterator:
+def _build(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource, region: str) -> Iterator:
     """`dbt build` of the selected models in one store, each model gated by the policy."""
     settings = get_settings()
     target, connection = dbt_connection(store_path(region))
-    os.environ.update(connection)  # the dbt process reads its connection from the environment
+    os.environ.update(connection)  # dbt reads its connection from the environment
     blocked = _prepare_store(region)
     if blocked:
         context.log.error(f"blocked by policy, with everything downstream: {', '.join(blocked)}; "
                           "run `steward policy check` for the reasons")
     clock = CpuClock()
     with locked(store_path(region)), rebuilding(region):
-        invocation = dbt.cli(["build", "--target", target,
-                              "--vars", json.dumps({"region": region})],
-                             context=context, raise_on_error=False,
-                             target_path=settings.dbt_target(region))
+        invocation = dbt.build(["build", "--target", target,
+                                "--vars", json.dumps({"region": region})],
+                               context=context, target_path=settings.dbt_target(region))
         events = list(invocation.stream())
         succeeded = invocation.is_successful()
         # Read under the lock: the next build of this store writes the same folder.
@@ -178,7 +182,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, region: str) 
     exclude=PLATFORM_SELECTION,
     pool=MODELS_POOL,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+def dbt_models(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource) -> Iterator:
     yield from _build(context, dbt, context.partition_key)
 
 
@@ -190,5 +194,5 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     name="platform_models",
     pool=GLOBAL_POOL,
 )
-def platform_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+def platform_models(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource) -> Iterator:
     yield from _build(context, dbt, GLOBAL_REGION)

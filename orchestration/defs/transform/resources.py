@@ -1,4 +1,5 @@
-"""The dbt CLI the transform assets build with: Steward's, over the project the assets come from."""
+"""The dbt resource the transform assets build with: Steward's, over the project they come from
+(dagster-dbt checks that the dbt beside this Python exists, though builds do not start it)."""
 
 from orchestration.lib.dbt import StewardDbtCliResource, dbt_executable, dbt_project
 

@@ -1,5 +1,5 @@
-"""CPU time spent by a step: this process's threads and the child processes it waited for
-(dbt runs as one), so a run's cost is the sum over its steps."""
+"""CPU time spent by a step: this process's threads and the child processes it waited for,
+so a run's cost is the sum over its steps."""
 
 from __future__ import annotations
 
