@@ -70,8 +70,9 @@ def test_a_dbt_build_leaves_its_target_private_whatever_seeded_it(data_dir, dbt_
 
     from orchestration.definitions import build_definitions
 
-    # dagster-dbt seeds a store's new dbt target with the partial-parse file it finds in the
-    # target a developer's own dbt commands write, mode and all.
+    # dagster-dbt's `cli` seeded a store's new dbt target with the partial-parse file of the
+    # target a developer's own dbt commands write, mode and all; the build must take nothing
+    # from there.
     developers = tmp_path / "developers-target"
     developers.mkdir()
     (developers / "partial_parse.msgpack").write_bytes(b"parsed by hand")

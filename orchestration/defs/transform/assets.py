@@ -22,7 +22,6 @@ from orchestration.lib.governance.registry import dbt_unique_ids, project_manife
 from orchestration.lib.operations.cpu import METADATA_KEY as CPU_SECONDS
 from orchestration.lib.operations.cpu import CpuClock
 from orchestration.lib.partitions import region_partitions
-from orchestration.lib.security.private_files import tighten
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.warehouse import (
     dbt_connection,
@@ -149,9 +148,6 @@ def _build(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource, region
         succeeded = invocation.is_successful()
         # Read under the lock: the next build of this store writes the same folder.
         results = [] if succeeded else invocation.get_artifact("run_results.json")["results"]
-        # dagster-dbt seeds a new target folder with the project's partial-parse file and its
-        # mode, so a `dbt parse` a developer ran in the project would leave the copy open.
-        tighten(settings.dbt_target(region))
         if settings.warehouse == "postgres":
             _enforce_grants(context, region)
     yield from _with_counts(events, region, clock.seconds())

@@ -29,14 +29,10 @@ def private_folders() -> list[Path]:
 def ensure_private() -> list[Path]:
     """Make every file and folder under the private folders its owner's alone; returns what
     had to be tightened."""
-    return [path for folder in private_folders() for path in tighten(folder)]
-
-
-def tighten(folder: Path) -> list[Path]:
-    """Make `folder` and everything under it its owner's alone; returns what had to be
-    tightened."""
-    tightened: list[Path] = []
-    if folder.is_dir():
+    tightened = []
+    for folder in private_folders():
+        if not folder.is_dir():
+            continue
         for path in [folder, *folder.rglob("*")]:
             if path.is_symlink():
                 continue
