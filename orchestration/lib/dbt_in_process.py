@@ -84,9 +84,10 @@ def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionCont
         "--log-level", "none", "--log-level-file", "debug", "--log-format-file", "json",
         "--no-send-anonymous-usage-stats"])
     _release_connections()
-    errors = [e for e in events if e["info"]["level"] == "error"]
     if result.exception is not None:
-        print(f"dbt stopped: {result.exception}", file=sys.stderr, flush=True)
+        # dbt stopped before judging the models: the artifacts in the folder are an older build's.
+        raise dg.Failure(f"dbt stopped: {result.exception}")
+    errors = [e for e in events if e["info"]["level"] == "error"]
     return InProcessBuild(events, result.success and not errors, target_path,
                           params.manifest, params.dagster_dbt_translator, params.dbt_project,
                           context)

@@ -68,3 +68,24 @@ def test_steward_slo_reads_the_kept_history(pipeline_run, built_estate):
     assert result.stdout.count("  ok") == 3 and "marts/ticket_features" in result.stdout
     missing = run_steward(["slo"], built_estate[0] / "nowhere")
     assert missing.returncode == 2 and "run `make run` first" in missing.stderr
+
+
+def test_a_dbt_that_stops_fails_the_step_with_its_reason(built_copy, tmp_path):
+    # The store's target still holds the last good build's results; a dbt that cannot start
+    # (no profile here) must fail the step with its own reason, not be judged by those.
+    import dagster as dg
+
+    from orchestration.defs.transform.assets import dbt_models
+    from orchestration.lib.dbt import StewardDbtCliResource, dbt_executable, dbt_project
+
+    assert (get_settings().dbt_target("eu") / "run_results.json").exists()
+    (tmp_path / "no_profiles").mkdir()
+    (tmp_path / "no_profiles" / "profiles.yml").write_text("{}\n")
+    broken = StewardDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
+                                   profiles_dir=str(tmp_path / "no_profiles"))
+    result = dg.materialize([dbt_models], partition_key="eu", resources={"dbt": broken},
+                            raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "dbt stopped" in failure.step_failure_data.error.message
+    assert "profile" in failure.step_failure_data.error.message
