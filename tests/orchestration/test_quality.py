@@ -113,6 +113,20 @@ def test_quarantine_mode_moves_failing_rows_and_keeps_the_good_ones(landing):
                        "address)"}
 
 
+def test_quarantine_mode_moves_every_failing_row_however_many_ge_would_list(landing):
+    # On SQL, GE lists 20 of a column expectation's failing rows and 200 of a query's.
+    bad_genders = [customer_row(i).replace(",female,", ",unknown,") for i in range(1, 31)]
+    bad_emails = [customer_row(i).replace(f"a{i}@example.com", "not-an-email")
+                  for i in range(31, 261)]
+    write_customers(landing, "batch.csv", [*bad_genders, *bad_emails, customer_row(261)])
+    load()
+    result = run_suite(KEY, _suite("crm_customers"), ("raw_crm", "customers"), ["us"], "run-q",
+                       ("customer_id",))
+    assert result.passed and result.metadata["rows_quarantined"].value == 260
+    assert store_rows("us", "SELECT customer_id FROM raw_crm.customers") == [(261,)]
+    assert len(quarantine()) == 260
+
+
 def test_block_mode_keeps_rows_and_fails_the_check(landing):
     write_customers(landing, "batch.csv", [customer_row(1), customer_row(2).replace(
         ",female,", ",unknown,")])

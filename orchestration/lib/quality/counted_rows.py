@@ -2,8 +2,9 @@
 
 GE's own form resolves two metrics for it, the unexpected rows and their count: two scans of
 the table, where a regular-expression check costs most of a suite's time. A summary never shows
-those rows, so a suite validated for its summary counts only; the rows to quarantine are still
-fetched with GE's own form (`validate.failing_keys`). Imported by validation only: it imports GE.
+those rows, so this form counts only; the rows to quarantine are fetched by the query itself
+(`validate.failing_keys`), as GE's form keeps only 200 of them. Imported by validation only: it
+imports GE.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ class CountedUnexpectedRows(UnexpectedRowsExpectation):
         return {"success": found == 0, "result": {"observed_value": found}}
 
 
-def as_run(written: str, counting: bool) -> str:
+def as_run(written: str) -> str:
     """The expectation type to run for one a suite names."""
-    return (CountedUnexpectedRows.expectation_type if counting and written == STOCK_TYPE
-            else written)
+    return CountedUnexpectedRows.expectation_type if written == STOCK_TYPE else written
 
 
 def as_written(run: str) -> str:

@@ -7,6 +7,8 @@ leaves both or neither.
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from orchestration.lib.ingest import ledger
 from orchestration.lib.quality.suites import ExpectationSpec
 from orchestration.lib.quality.validate import SuiteOutcome, failing_keys
@@ -15,6 +17,7 @@ from orchestration.lib.warehouse import (
     delete_where,
     qualified,
     quote_ident,
+    stage_arrow,
     store_path,
     table_columns,
     write_connection,
@@ -31,12 +34,13 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
                             key_columns: tuple[str, ...], source_table: str, run_id: str) -> int:
     """Move the rows behind failed row-level error expectations (warnings only report);
     returns how many rows moved."""
-    specs = tuple(o.spec for o in outcome.outcomes
-                  if o.blocking and o.error is None and is_row_level(o.spec))
-    if not specs:
+    failed = [o for o in outcome.outcomes
+              if o.blocking and o.error is None and is_row_level(o.spec)]
+    if not failed:
         return 0
-    keys = failing_keys(specs, outcome.region, schema, table, key_columns)
-    failing = [(*(row[k] for k in key_columns), f"quality {outcome.suite.name}: {label}")
+    keys = failing_keys(tuple(o.spec for o in failed), outcome.region, schema, table,
+                        key_columns, max(o.unexpected_count or 0 for o in failed))
+    failing = [(row, f"quality {outcome.suite.name}: {label}")
                for label, rows in keys.items() for row in rows]
     if not failing:
         return 0
@@ -44,19 +48,21 @@ def quarantine_failing_rows(outcome: SuiteOutcome, schema: str, table: str,
     target = qualified(schema, table)
     with write_connection(store_path(outcome.region)) as con:
         types = table_columns(con, schema, table)
-        declared = ", ".join(f"{quote_ident(k)} {types[k]}" for k in key_columns)
-        con.execute(f"CREATE TEMP TABLE failing ({declared}, reason VARCHAR)")
-        placeholders = ", ".join("?" * (len(key_columns) + 1))
-        con.executemany(f"INSERT INTO failing VALUES ({placeholders})", failing)
-        records = con.execute(
-            f"SELECT string_agg(DISTINCT f.reason, '; '), to_json(t)::VARCHAR FROM {target} t "
-            f"JOIN failing f USING ({columns}) GROUP BY 2").fetchall()
-        now = current_time()
+        # Staged as Arrow: row by row, the drivers take seconds per ten thousand keys.
+        stage_arrow(con, "failing_keys", pa.table({
+            **{k: [row[k] for row, _ in failing] for k in key_columns},
+            "reason": [reason for _, reason in failing]}))
+        casts = ", ".join(f"CAST({quote_ident(k)} AS {types[k]}) AS {quote_ident(k)}"
+                          for k in key_columns)
+        con.execute(f"CREATE TEMP TABLE failing AS SELECT {casts}, reason FROM failing_keys")
         ledger.ensure_region_quarantine(con)
         con.execute("BEGIN")
-        con.executemany(
-            f"INSERT INTO {ledger.REGION_QUARANTINE} VALUES (?, NULL, NULL, ?, ?, ?, ?)",
-            [(source_table, reason, record, run_id, now) for reason, record in records])
+        con.execute(
+            f"INSERT INTO {ledger.REGION_QUARANTINE} SELECT CAST(? AS VARCHAR), NULL, NULL, "
+            "reason, record, CAST(? AS VARCHAR), CAST(? AS TIMESTAMP) FROM ("
+            f"SELECT string_agg(DISTINCT f.reason, '; ') AS reason, to_json(t)::VARCHAR AS record "
+            f"FROM {target} t JOIN failing f USING ({columns}) GROUP BY 2) AS moving",
+            [source_table, run_id, current_time()])
         match = " AND ".join(f"t.{quote_ident(k)} = f.{quote_ident(k)}" for k in key_columns)
         moved = delete_where(con, f"{target} t",
                              f"EXISTS (SELECT 1 FROM failing f WHERE {match})")

@@ -13,9 +13,11 @@ from typing import Any
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
+    Connection,
     great_expectations_url,
     locked,
     qualified,
+    reader,
     store_path,
     translated,
 )
@@ -91,8 +93,7 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
 
     path = store_path(region)
     context = gx.get_context(mode="ephemeral")
-    counting = result_format["result_format"] != "COMPLETE"  # the rows are shown only then
-    expectations = [ExpectationConfiguration(type=as_run(spec.type, counting),
+    expectations = [ExpectationConfiguration(type=as_run(spec.type),
                                              kwargs=spec.kwargs).to_domain_obj()
                     for spec in specs]
     # GE opens the file as soon as the data source is added (to test it): all under the lock.
@@ -143,23 +144,35 @@ def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome
 
 
 def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, table: str,
-                 key_columns: tuple[str, ...]) -> dict[str, list[dict]]:
-    """For row-level expectations, the keys of every row that fails them (GE's own index
-    lists; an `unexpected_rows_expectation` names its rows by its query)."""
+                 key_columns: tuple[str, ...], most: int) -> dict[str, list[dict]]:
+    """For row-level expectations, the keys of every row that fails them, `most` being the
+    most rows any of them failed on. On SQL, GE lists only `partial_unexpected_count` of a
+    column expectation's rows, so it is asked for `most`; it keeps 200 of the rows an
+    `unexpected_rows_expectation`'s query returns, so that query runs here."""
     specs = on_the_clock(specs)
-    results = _run(specs, "failing_rows", region, schema, table,
-                   {"result_format": "COMPLETE",
-                    "unexpected_index_column_names": list(key_columns)})
-    found: dict[str, list[dict]] = {}
-    for spec, result in zip(specs, _pair(specs, results), strict=True):
-        details = (result.result if result is not None else None) or {}
-        rows = details.get("unexpected_index_list")
-        if rows is None:
-            rows = (details.get("details") or {}).get("unexpected_rows") or []
-        # A query that does not return whole rows (an aggregate) names no row to move.
-        found[spec.label] = [{k: row[k] for k in key_columns} for row in rows
-                             if all(k in row for k in key_columns)]
+    columns = tuple(spec for spec in specs if QUERY not in spec.kwargs)
+    results = _run(columns, "failing_rows", region, schema, table,
+                   {"result_format": "COMPLETE", "partial_unexpected_count": max(most, 1),
+                    "unexpected_index_column_names": list(key_columns)}) if columns else []
+    found = {spec.label: [{k: row[k] for k in key_columns} for row in (
+        ((result.result if result is not None else None) or {}).get("unexpected_index_list")
+        or [])] for spec, result in zip(columns, _pair(columns, results), strict=True)}
+    with reader(store_path(region)) as con:
+        for spec in specs:
+            if QUERY in spec.kwargs:
+                found[spec.label] = _keys_returned(con, spec.kwargs[QUERY].format(
+                    batch=qualified(schema, table)), key_columns)
     return found
+
+
+def _keys_returned(con: Connection, query: str, key_columns: tuple[str, ...]) -> list[dict]:
+    """The keys of the rows `query` returns; a query that does not return whole rows (an
+    aggregate) names no row to move."""
+    cursor = con.execute(query)
+    names = [column[0] for column in cursor.description]
+    if not set(key_columns) <= set(names):
+        return []
+    return [{k: row[names.index(k)] for k in key_columns} for row in cursor.fetchall()]
 
 
 def _pair(specs: tuple[ExpectationSpec, ...], results: list) -> list:
