@@ -61,6 +61,7 @@ def _split(asset: str, event_time: str, cutoff: datetime) -> dict[str, tuple[int
 def test_the_purge_deletes_exactly_the_expired_rows(estate, monkeypatch):
     from orchestration.lib.governance.policy_checks import evaluate_policy
     from orchestration.lib.governance.retention import purge
+    from orchestration.lib.report.policy import retention as retention_section
 
     monkeypatch.setenv("STEWARD_NOW", moment(400).isoformat())  # past the 1y of telemetry
     plan = purge(dry_run=True)
@@ -73,6 +74,10 @@ def test_the_purge_deletes_exactly_the_expired_rows(estate, monkeypatch):
         assert {r: item.rows[r] for r in stores} == {
             r: before[item.asset][r][0] for r in stores}, item.asset
     assert {t.asset: _split(t.asset, t.event_time, t.cutoff) for t in plan.plan.targets} == before
+    # The report shows governance what the purge would delete, the global store's included.
+    shown = {row["target"].asset: row["late"] for row in retention_section()["rows"]}
+    assert shown == {asset: sum(expired for expired, _ in split.values())
+                     for asset, split in before.items()}
     # The blocking policy check sees the expired rows before the purge, and none after.
     check = evaluate_policy(dg.AssetKey(["web", "events"]), ("raw_web", "events"), list(REGIONS))
     assert not check.passed and "retention.rows_past_limit" in check.description

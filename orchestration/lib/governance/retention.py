@@ -22,15 +22,19 @@ from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quar
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (
+    Connection,
     delete_where,
+    exists,
     qualified,
     quote_ident,
+    reader,
     rows_if_present,
     store_path,
+    table_exists,
     table_if_present,
 )
 from policies.regions import GLOBAL_REGION, region_names
-from policies.retention import RetentionPlan, retention_plan
+from policies.retention import PurgeTarget, RetentionPlan, retention_plan
 
 
 @dataclass
@@ -53,15 +57,37 @@ class PurgeReport:
         return sum(sum(a.rows.values()) for a in self.assets)
 
 
-def expired_rows(asset: str, event_time: str, cutoff: datetime, region: str,
-                 delete: bool = False) -> int:
-    """Rows of `asset` in one region's store older than `cutoff`; deleted when asked."""
-    relation = relations()[asset]
-    with table_if_present(store_path(region), *relation, write=delete) as con:
-        if con is None:
-            return 0
-        return delete_where(con, qualified(*relation), f"{quote_ident(event_time)} < ?",
-                            [cutoff], count_only=not delete)
+def stores_keeping(asset: str) -> list[str]:
+    """The stores an asset's rows are kept in: the global one, or every region's."""
+    global_asset = project_evaluation().effective[asset].region == GLOBAL_REGION
+    return [GLOBAL_REGION] if global_asset else region_names()
+
+
+def _expired(con: Connection, target: PurgeTarget, delete: bool) -> int:
+    return delete_where(con, qualified(*relations()[target.asset]),
+                        f"{quote_ident(target.event_time)} < ?", [target.cutoff],
+                        count_only=not delete)
+
+
+def expired_rows(target: PurgeTarget, region: str, delete: bool = False) -> int:
+    """Rows of the target's asset in one region's store past its cutoff; deleted when asked."""
+    with table_if_present(store_path(region), *relations()[target.asset], write=delete) as con:
+        return 0 if con is None else _expired(con, target, delete)
+
+
+def late_rows(plan: RetentionPlan) -> dict[str, int]:
+    """Rows past retention of each target of `plan`, summed over the stores keeping it, each
+    store opened once."""
+    late = {target.asset: 0 for target in plan.targets}
+    for region in [*region_names(), GLOBAL_REGION]:
+        kept_here = [t for t in plan.targets if region in stores_keeping(t.asset)]
+        if not kept_here or not exists(store_path(region)):
+            continue
+        with reader(store_path(region)) as con:
+            for target in kept_here:
+                if table_exists(con, *relations()[target.asset]):
+                    late[target.asset] += _expired(con, target, delete=False)
+    return late
 
 
 def _arrivals(source_table: str) -> dict[str, datetime]:
@@ -109,13 +135,10 @@ def purge(dry_run: bool = False, as_of: datetime | None = None) -> PurgeReport:
     plan = retention_plan(project_catalog(), project_evaluation().effective, now)
     report = PurgeReport(dry_run, plan)
     sources = {f"{s.source}/{s.table}": s for s in load_source_tables()}
-    effective = project_evaluation().effective
     for target in plan.targets:
         done = AssetPurge(target.asset, target.retention, target.cutoff)
-        global_asset = effective[target.asset].region == GLOBAL_REGION
-        for region in [GLOBAL_REGION] if global_asset else region_names():
-            done.rows[region] = expired_rows(target.asset, target.event_time, target.cutoff,
-                                             region, delete=not dry_run)
+        for region in stores_keeping(target.asset):
+            done.rows[region] = expired_rows(target, region, delete=not dry_run)
         spec = sources.get(target.asset)
         if spec is not None:
             _purge_source_extras(done, spec.name, discover(spec, get_settings().landing_dir),

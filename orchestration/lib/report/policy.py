@@ -11,10 +11,9 @@ from orchestration.lib.governance.audit_log import entries, verify_log
 from orchestration.lib.governance.credentials import credentials
 from orchestration.lib.governance.governed_read import decision_for
 from orchestration.lib.governance.policy_adapter import project_catalog, project_evaluation
-from orchestration.lib.governance.retention import expired_rows
+from orchestration.lib.governance.retention import late_rows
 from orchestration.lib.report.lineage_graph import LEVEL_COLOURS, render_svg
 from orchestration.lib.settings import current_time
-from policies.regions import region_names
 from policies.retention import retention_plan
 from policies.rules import load_rules
 
@@ -54,13 +53,11 @@ def access() -> dict:
 
 
 def retention() -> dict:
-    """Each retention target with the rows past it, summed over the regions."""
+    """Each retention target with the rows past it, in every store keeping it."""
     plan = retention_plan(project_catalog(), project_evaluation().effective, current_time())
-    return {"rebuilt": plan.rebuilt, "rows": [
-        {"target": target, "late": sum(
-            expired_rows(target.asset, target.event_time, target.cutoff, region)
-            for region in region_names())}
-        for target in plan.targets]}
+    late = late_rows(plan)
+    return {"rebuilt": plan.rebuilt, "rows": [{"target": target, "late": late[target.asset]}
+                                              for target in plan.targets]}
 
 
 def audit() -> dict:
