@@ -44,6 +44,10 @@ def test_the_page_holds_every_section_with_real_content(report):
         assert f"<section id='{anchor}'>" in page
     assert "allowed, masked</span></td><td>eu</td><td>body (redaction)" in page
     assert "Hash chain intact" in page and (report.parent / "quality.html").exists()
+    # Quality results are shown from every store, the global one's suites included.
+    quality = page[page.index("<section id='quality'>"):page.index("<section id='slos'>")]
+    assert "platform_run_metrics" in quality and "<td>global</td>" in quality
+    assert "· global</h2>" in (report.parent / "quality.html").read_text()
     assert "<h3>Per source</h3>" in page and "crm/customers" in page
     assert "<td>first run</td>" in page and "CPU-seconds per run" in page
     models = page[page.index("<section id='models'>"):page.index("<section id='approvals'>")]
