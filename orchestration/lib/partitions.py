@@ -18,11 +18,17 @@ def region_partitions() -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(region_names())
 
 
+def stores_keeping(asset: str) -> list[str]:
+    """The stores an asset's rows are kept in: the global one for what lives there (Steward's
+    telemetry and metrics), else every region's."""
+    tags = project_evaluation().effective.get(asset)
+    return [GLOBAL_REGION] if tags is not None and tags.region == GLOBAL_REGION else (
+        region_names())
+
+
 def run_regions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
-    """The stores a check reads: the global one for what lives there (Steward's telemetry and
-    metrics), else the region of a partitioned run, or every region."""
-    tags = project_evaluation().effective.get(key.to_user_string())
-    if tags is not None and tags.region == GLOBAL_REGION:
-        return [GLOBAL_REGION]
+    """The stores a check reads: those keeping the asset, narrowed to the region of a
+    partitioned run."""
+    stores = stores_keeping(key.to_user_string())
     region = context.run.tags.get(PARTITION_TAG)
-    return [region] if region else region_names()
+    return [region] if region and stores != [GLOBAL_REGION] else stores

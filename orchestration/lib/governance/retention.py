@@ -11,6 +11,7 @@ job).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from orchestration.lib.governance.policy_adapter import project_catalog, project
 from orchestration.lib.governance.registry import relations
 from orchestration.lib.ingest.landing import discover
 from orchestration.lib.ingest.ledger import LOG_TABLE, REFUSED_FILES_TABLE, quarantines
+from orchestration.lib.partitions import stores_keeping
 from orchestration.lib.settings import current_time, get_settings
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import (
@@ -33,7 +35,7 @@ from orchestration.lib.warehouse import (
     table_exists,
     table_if_present,
 )
-from policies.regions import GLOBAL_REGION, region_names
+from policies.regions import region_names
 from policies.retention import PurgeTarget, RetentionPlan, retention_plan
 
 
@@ -57,12 +59,6 @@ class PurgeReport:
         return sum(sum(a.rows.values()) for a in self.assets)
 
 
-def stores_keeping(asset: str) -> list[str]:
-    """The stores an asset's rows are kept in: the global one, or every region's."""
-    global_asset = project_evaluation().effective[asset].region == GLOBAL_REGION
-    return [GLOBAL_REGION] if global_asset else region_names()
-
-
 def _expired(con: Connection, target: PurgeTarget, delete: bool) -> int:
     return delete_where(con, qualified(*relations()[target.asset]),
                         f"{quote_ident(target.event_time)} < ?", [target.cutoff],
@@ -78,13 +74,16 @@ def expired_rows(target: PurgeTarget, region: str, delete: bool = False) -> int:
 def late_rows(plan: RetentionPlan) -> dict[str, int]:
     """Rows past retention of each target of `plan`, summed over the stores keeping it, each
     store opened once."""
-    late = {target.asset: 0 for target in plan.targets}
-    for region in [*region_names(), GLOBAL_REGION]:
-        kept_here = [t for t in plan.targets if region in stores_keeping(t.asset)]
-        if not kept_here or not exists(store_path(region)):
+    late = dict.fromkeys((target.asset for target in plan.targets), 0)
+    kept_in: dict[str, list[PurgeTarget]] = defaultdict(list)
+    for target in plan.targets:
+        for region in stores_keeping(target.asset):
+            kept_in[region].append(target)
+    for region, targets in kept_in.items():
+        if not exists(store_path(region)):
             continue
         with reader(store_path(region)) as con:
-            for target in kept_here:
+            for target in targets:
                 if table_exists(con, *relations()[target.asset]):
                     late[target.asset] += _expired(con, target, delete=False)
     return late

@@ -13,11 +13,11 @@ from typing import Any
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
-    Connection,
     great_expectations_url,
     locked,
     qualified,
     reader,
+    select_arrow,
     store_path,
     translated,
 )
@@ -151,28 +151,24 @@ def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, t
     `unexpected_rows_expectation`'s query returns, so that query runs here."""
     specs = on_the_clock(specs)
     columns = tuple(spec for spec in specs if QUERY not in spec.kwargs)
-    results = _run(columns, "failing_rows", region, schema, table,
-                   {"result_format": "COMPLETE", "partial_unexpected_count": max(most, 1),
-                    "unexpected_index_column_names": list(key_columns)}) if columns else []
-    found = {spec.label: [{k: row[k] for k in key_columns} for row in (
-        ((result.result if result is not None else None) or {}).get("unexpected_index_list")
-        or [])] for spec, result in zip(columns, _pair(columns, results), strict=True)}
-    with reader(store_path(region)) as con:
-        for spec in specs:
-            if QUERY in spec.kwargs:
-                found[spec.label] = _keys_returned(con, spec.kwargs[QUERY].format(
-                    batch=qualified(schema, table)), key_columns)
+    queries = [spec for spec in specs if QUERY in spec.kwargs]
+    found: dict[str, list[dict]] = {}
+    if columns:
+        results = _run(columns, "failing_rows", region, schema, table,
+                       {"result_format": "COMPLETE", "partial_unexpected_count": max(most, 1),
+                        "unexpected_index_column_names": list(key_columns)})
+        for spec, result in zip(columns, _pair(columns, results), strict=True):
+            listed = (result.result or {}).get("unexpected_index_list") if result else None
+            found[spec.label] = [{k: row[k] for k in key_columns} for row in listed or []]
+    if queries:
+        with reader(store_path(region)) as con:
+            for spec in queries:
+                returned = select_arrow(con, spec.kwargs[QUERY].format(
+                    batch=qualified(schema, table)))
+                # A query that does not return whole rows (an aggregate) names no row to move.
+                found[spec.label] = (returned.select(list(key_columns)).to_pylist()
+                                     if set(key_columns) <= set(returned.column_names) else [])
     return found
-
-
-def _keys_returned(con: Connection, query: str, key_columns: tuple[str, ...]) -> list[dict]:
-    """The keys of the rows `query` returns; a query that does not return whole rows (an
-    aggregate) names no row to move."""
-    cursor = con.execute(query)
-    names = [column[0] for column in cursor.description]
-    if not set(key_columns) <= set(names):
-        return []
-    return [{k: row[names.index(k)] for k in key_columns} for row in cursor.fetchall()]
 
 
 def _pair(specs: tuple[ExpectationSpec, ...], results: list) -> list:
