@@ -254,3 +254,34 @@ def test_a_store_linked_to_an_engine_is_free_for_others_once_its_lock_is(data_di
     written = _another_process_writes(store)
     assert written.returncode == 0, written.stderr
     scratch.close()
+
+
+@pytest.mark.parametrize("ending", ["done", "failed in a transaction"])
+def test_a_store_is_free_for_other_processes_once_its_connection_closes(data_dir, ending):
+    """A process's stores are attached to one DuckDB instance while they are open, and the
+    instance lives on: a store still attached after its lock is let go would hold the file."""
+    store = get_settings().region_store("eu")
+    with contextlib.suppress(duckdb_backend.duckdb.Error), \
+            duckdb_backend.write_connection(store) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS id")
+        if ending != "done":
+            con.execute("BEGIN")
+            con.execute("INSERT INTO t VALUES (2)")
+            con.execute("SELECT error('the step fails')")
+    with duckdb_backend.reader(store) as con:
+        assert con.execute("SELECT id FROM t").fetchall() == [(1,)]
+    written = _another_process_writes(store)
+    assert written.returncode == 0, written.stderr
+
+
+def test_a_connection_sees_only_its_own_store_while_another_is_open(data_dir):
+    eu, us = get_settings().region_store("eu"), get_settings().region_store("us")
+    for store, table in ((eu, "only_in_eu"), (us, "only_in_us")):
+        with duckdb_backend.write_connection(store) as con:
+            con.execute(f"CREATE TABLE {table} (name VARCHAR)")
+    with duckdb_backend.reader(eu) as in_eu, duckdb_backend.reader(us) as in_us:
+        assert warehouse.table_exists(in_eu, "main", "only_in_eu")
+        assert not warehouse.table_exists(in_eu, "main", "only_in_us")
+        assert warehouse.table_columns(in_eu, "main", "only_in_us") == {}
+        assert warehouse.text_columns(in_eu) == [("main", "only_in_eu", "name")]
+        assert warehouse.text_columns(in_us) == [("main", "only_in_us", "name")]

@@ -76,8 +76,8 @@ def _digest(path: Path) -> str:
 
 def _tables(path: Path) -> dict[str, int]:
     with reader(path) as con:
-        names = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
-                            "ORDER BY 1, 2").fetchall()
+        names = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                            "database_name = current_database() ORDER BY 1, 2").fetchall()
         return {f"{schema}.{table}": con.execute(
             f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
             for schema, table in names}

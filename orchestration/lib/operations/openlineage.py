@@ -61,7 +61,8 @@ def _column_types(region: str) -> dict[str, dict[str, str]]:
     with reader(path) as con:
         for schema, table, column, kind in con.execute(
                 "SELECT table_schema, table_name, column_name, data_type FROM "
-                "information_schema.columns ORDER BY ordinal_position").fetchall():
+                "information_schema.columns WHERE table_catalog = current_database() "
+                "ORDER BY ordinal_position").fetchall():
             types.setdefault(f"{schema}.{table}", {})[column] = kind
     return types
 

@@ -13,8 +13,7 @@ from typing import Any
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
-    great_expectations_url,
-    locked,
+    great_expectations_source,
     qualified,
     reader,
     select_arrow,
@@ -96,10 +95,10 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
     expectations = [ExpectationConfiguration(type=as_run(spec.type),
                                              kwargs=spec.kwargs).to_domain_obj()
                     for spec in specs]
-    # GE opens the file as soon as the data source is added (to test it): all under the lock.
-    with locked(path):
+    # GE opens the store as soon as the data source is added (to test it): all while held.
+    with great_expectations_source(path) as (url, engine_arguments):
         source = context.data_sources.add_sql(name=f"store_{uuid.uuid4().hex[:8]}",
-                                              connection_string=great_expectations_url(path))
+                                              connection_string=url, kwargs=engine_arguments)
         # A query asset, not a table asset: GE drops the schema of a DuckDB table asset.
         batch_definition = source.add_query_asset(
             name=table, query=f"SELECT * FROM {qualified(schema, table)}",
@@ -112,8 +111,7 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
             finally:
                 batch.data.execution_engine.close()
         finally:
-            # Close every pooled DuckDB connection now: this process opens the same file for
-            # writing next, which DuckDB refuses while another configuration holds it.
+            # Close every connection GE still holds before the store is let go.
             source.get_engine().dispose()
 
 

@@ -26,7 +26,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 - `Connection`, `Error` (either driver's), `dialect()` (sqlglot's name for the SQL spoken),
   `translated` (SQL written in DuckDB's dialect, in the chosen backend's), `column_type` (a
   declared type, likewise), `regex_match` and `regex` (a policy pattern, matched in the
-  backend's dialect), `great_expectations_url` (how GE's SQL data source opens a store),
+  backend's dialect), `great_expectations_source` (how GE's SQL data source opens a store, held
+  meanwhile),
   `lineage_address` (where OpenLineage names a store's datasets).
 """
 
@@ -98,7 +99,7 @@ connect = _each_backend("connect")
 locked = _each_backend("locked")
 link = _each_backend("link")
 exists = _each_backend("exists")
-great_expectations_url = _each_backend("great_expectations_url")
+great_expectations_source = _each_backend("great_expectations_source")
 dbt_connection = _each_backend("dbt_connection")
 sample = _each_backend("sample")
 translated = _each_backend("translated")
@@ -203,7 +204,7 @@ __all__ = [
     "enforced_in_database",
     "engine",
     "exists",
-    "great_expectations_url",
+    "great_expectations_source",
     "held_in",
     "insert_rows",
     "insertion_order",

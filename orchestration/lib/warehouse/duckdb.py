@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -115,26 +117,65 @@ def pipeline_lock() -> Iterator[None]:
         yield
 
 
+_hosts: dict[tuple, duckdb.DuckDBPyConnection] = {}
+
+
+def _host() -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB instance, which each store is attached to while it is open. Making
+    an instance costs about 20 ms (its catalog of built-in functions); attaching a file to one
+    costs about 1 ms, and a run opens its stores some 200 times. One per process (a forked
+    worker makes its own) and per settings, which tests change between calls."""
+    settings = get_settings()
+    key = (os.getpid(), settings.duckdb_memory_limit, settings.duckdb_threads,
+           settings.store_dir)
+    if key not in _hosts:
+        _hosts[key] = _configure(duckdb.connect())
+    return _hosts[key]
+
+
+@contextmanager
+def _attached(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection whose default database is the store at `path`, attached for as long as it
+    is open; detaching checkpoints it and lets the file go, as closing an instance would. The
+    caller holds the store's lock, so no other thread of this process has it attached."""
+    host = _host()
+    alias = quote_ident("store_" + hashlib.sha1(str(path).encode()).hexdigest()[:16])
+    con = host.cursor()
+    try:
+        con.execute(f"ATTACH {sql_literal(str(path))} AS {alias}"
+                    + (" (READ_ONLY)" if read_only else ""))
+    except BaseException:
+        con.close()
+        raise
+    try:
+        con.execute(f"USE {alias}")
+        yield con
+    finally:
+        con.close()  # rolls back what the caller left open, so the store can be detached
+        try:
+            with host.cursor() as detaching:
+                detaching.execute(f"DETACH {alias}")
+        except duckdb.Error:
+            # Its last checkpoint failed (a full disk, say): the instance is let go, which
+            # drops the store with it once its other connections close, and the next open
+            # makes a new one.
+            _hosts.pop(next(key for key, held in _hosts.items() if held is host))
+            host.close()
+            raise
+
+
 @contextmanager
 def write_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A locked read-write connection to one store file."""
-    with _file_lock(path), storage_errors_explained(path):
-        con = _configure(duckdb.connect(str(path)))
-        try:
-            yield con
-        finally:
-            con.close()
+    with _file_lock(path), storage_errors_explained(path), _attached(path, False) as con:
+        yield con
 
 
 @contextmanager
 def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection; waits for a writer to finish rather than failing on its lock."""
-    with _file_lock(path):
-        con = _configure(duckdb.connect(str(path), read_only=True))
-        try:
-            yield con
-        finally:
-            con.close()
+    with _file_lock(path), _attached(path, True) as con:
+        yield con
 
 
 def engine() -> duckdb.DuckDBPyConnection:
@@ -226,12 +267,26 @@ def scratch_connection() -> duckdb.DuckDBPyConnection:
     return _configure(engine())
 
 
-def great_expectations_url(path: Path) -> str:
-    """The SQLAlchemy URL Great Expectations opens a store with, once GE's DuckDB fix is in."""
+@contextmanager
+def great_expectations_source(path: Path) -> Iterator[tuple[str, dict]]:
+    """How Great Expectations' SQL data source opens the store, read-only and locked, while
+    this is held: a URL and `create_engine` arguments, once GE's DuckDB fix is in. Each
+    connection GE asks for is a new one to the attached store, not a new instance."""
+    from duckdb_engine import ConnectionWrapper
+    from sqlalchemy.pool import NullPool
+
     from orchestration.lib.warehouse import gx_duckdb
 
     gx_duckdb.apply()
-    return f"duckdb:///{path}"
+    with reader(path) as con:
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+
+        def connection() -> ConnectionWrapper:
+            opened = con.cursor()
+            opened.execute(f"USE {quote_ident(database)}")
+            return ConnectionWrapper(opened)
+
+        yield "duckdb:///:memory:", {"creator": connection, "poolclass": NullPool}
 
 
 def exists(path: Path) -> bool:
@@ -244,7 +299,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     """Whether `schema.table` exists (in the attached `catalog`, when given)."""
     [(count,)] = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
-        " AND (? IS NULL OR table_catalog = ?)", [schema, table, catalog, catalog],
+        " AND table_catalog = coalesce(?, current_database())", [schema, table, catalog],
     ).fetchall()  # fetched to the end, so the connection is free for the next query
     return bool(count)
 
@@ -255,8 +310,8 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     table order; empty when the table does not exist."""
     return dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = ? AND (? IS NULL OR table_catalog = ?) ORDER BY ordinal_position",
-        [schema, table, catalog, catalog]).fetchall())
+        "AND table_name = ? AND table_catalog = coalesce(?, current_database()) "
+        "ORDER BY ordinal_position", [schema, table, catalog]).fetchall())
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, relation: str, definition: str,
@@ -294,7 +349,8 @@ def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     return con.execute(
         "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
         "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
-        "WHERE t.table_type = 'BASE TABLE' AND c.data_type = 'VARCHAR' "
+        "WHERE t.table_catalog = current_database() AND t.table_type = 'BASE TABLE' "
+        "AND c.data_type = 'VARCHAR' "
         "ORDER BY 1, 2, 3").fetchall()
 
 

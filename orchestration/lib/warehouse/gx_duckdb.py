@@ -4,7 +4,7 @@ GE's `SqlAlchemyExecutionEngine.execute_query` returns a cursor result after lea
 `with engine.connect()` block. DuckDB (duckdb-engine) drops a cursor's rows when its connection
 closes, so every metric then fails with "list index out of range". Buffering the result while
 the connection is still open fixes it without touching any other dialect. Applied once, by
-`apply()`, when validation asks `great_expectations_url` for a store, never at import time.
+`apply()`, when validation asks `great_expectations_source` for a store, never at import time.
 """
 
 from __future__ import annotations

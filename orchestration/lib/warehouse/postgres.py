@@ -430,10 +430,13 @@ def select_arrow(con: Connection, query: str, params: list | tuple = ()) -> pa.T
     return _numbers(con.execute(query, params).fetch_arrow_table())
 
 
-def great_expectations_url(store: Store) -> str:
-    """The SQLAlchemy URL Great Expectations opens a store with. The driver is named: since
-    SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed."""
-    return urlunsplit(urlsplit(dsn_of(store))._replace(scheme="postgresql+psycopg2"))
+def great_expectations_source(store: Store) -> contextlib.AbstractContextManager[
+        tuple[str, dict]]:
+    """How Great Expectations' SQL data source opens the store: a URL, nothing more to pass
+    `create_engine`. The driver is named: since SQLAlchemy 2.1 a bare postgresql:// means
+    psycopg 3, which is not installed."""
+    return nullcontext(
+        (urlunsplit(urlsplit(dsn_of(store))._replace(scheme="postgresql+psycopg2")), {}))
 
 
 def dbt_connection(store: Store) -> tuple[str, dict[str, str]]:
