@@ -14,5 +14,10 @@ def region_names() -> list[str]:
     return list(load_rules().regions)
 
 
+def every_store() -> list[str]:
+    """The store of each residency region, then the global one."""
+    return [*region_names(), GLOBAL_REGION]
+
+
 def country_to_region() -> dict[str, str]:
     return dict(load_rules().country_regions)

@@ -52,10 +52,10 @@ def audit_collect(regions: RegionOption = None) -> None:
     from orchestration.lib.governance.database_audit import collect
     from orchestration.lib.warehouse import postgres
     from orchestration.lib.warehouse.pgaudit import AuditNotReady
-    from policies.regions import GLOBAL_REGION, region_names
+    from policies.regions import every_store
 
     try:
-        collected = collect(regions or [*region_names(), GLOBAL_REGION])
+        collected = collect(regions or every_store())
     except (AuditNotReady, postgres.Error) as refused:
         typer.echo(f"not collected: {str(refused).splitlines()[0]}", err=True)
         raise typer.Exit(1) from None

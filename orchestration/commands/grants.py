@@ -16,9 +16,9 @@ def _each_database(regions: list[str] | None):
     """(region, database name, connection) for each region's PostgreSQL database."""
     from orchestration.lib.settings import postgres_dsn
     from orchestration.lib.warehouse import postgres
-    from policies.regions import GLOBAL_REGION, region_names
+    from policies.regions import every_store
 
-    for region in regions or [*region_names(), GLOBAL_REGION]:
+    for region in regions or every_store():
         dsn = postgres_dsn(region)
         if not postgres.exists(dsn):
             typer.echo(f"{region}: no database answers at {dsn.split('@')[-1]}; set "

@@ -25,7 +25,7 @@ from orchestration.lib.warehouse import (
     rows_if_present,
     store_path,
 )
-from policies.regions import GLOBAL_REGION, region_names
+from policies.regions import every_store
 
 PRODUCER = "https://github.com/steward-data/steward"
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -115,7 +115,7 @@ def lineage_events() -> list[dict]:
     now = current_time().replace(tzinfo=UTC).isoformat()
     catalog = project_catalog()
     events = []
-    for region in [*region_names(), GLOBAL_REGION]:
+    for region in every_store():
         types = _column_types(region)
         quality = _quality(region)
         for asset in catalog.topological():

@@ -11,7 +11,7 @@ from orchestration.lib.warehouse import (
     rows_if_present,
     store_path,
 )
-from policies.regions import GLOBAL_REGION, region_names
+from policies.regions import every_store
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;color:#1d2433}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #d5d9e2;
@@ -73,7 +73,7 @@ def render(rows: list[tuple]) -> str:
 def all_rows() -> list[tuple]:
     """Every recorded expectation result of every store, newest first per store: each
     region's, and the global one's (the suites of Steward's telemetry and metrics)."""
-    return [row for region in [*region_names(), GLOBAL_REGION] for row in _rows(region)]
+    return [row for region in every_store() for row in _rows(region)]
 
 
 def write_quality_docs(target: Path) -> Path:
