@@ -100,7 +100,10 @@ def run(
                    "them): skipped; --force runs anyway")
         typer.echo(f"governance report: {report}")
         raise typer.Exit(0)
-    from orchestration.lib.dbt import parse_dbt_project  # dbt and Dagster: not for a skip
+    from orchestration.lib.consumers.preload import preload_for_skops
+
+    preload_for_skops()  # before dbt and Dagster: not for a skip
+    from orchestration.lib.dbt import parse_dbt_project
 
     started = time.monotonic()
     parse_dbt_project()
@@ -165,6 +168,9 @@ def _write_report() -> Path:
 def report() -> None:
     """Write the governance report (data/reports/index.html: catalog, lineage, access,
     retention, quality, audit) and the data-quality page beside it."""
+    from orchestration.lib.consumers.preload import preload_for_skops
+
+    preload_for_skops()  # the report loads the kept models
     from orchestration.lib.dbt import parse_dbt_project
 
     parse_dbt_project()
