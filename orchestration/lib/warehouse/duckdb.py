@@ -120,14 +120,19 @@ def pipeline_lock() -> Iterator[None]:
 _hosts: dict[tuple, duckdb.DuckDBPyConnection] = {}
 
 
+def _host_key() -> tuple:
+    """Which instance serves this call: one per process (a forked worker makes its own) and
+    per settings, which tests change between calls."""
+    settings = get_settings()
+    return (os.getpid(), settings.duckdb_memory_limit, settings.duckdb_threads,
+            settings.store_dir)
+
+
 def _host() -> duckdb.DuckDBPyConnection:
     """This process's DuckDB instance, which each store is attached to while it is open. Making
     an instance costs about 20 ms (its catalog of built-in functions); attaching a file to one
-    costs about 1 ms, and a run opens its stores some 200 times. One per process (a forked
-    worker makes its own) and per settings, which tests change between calls."""
-    settings = get_settings()
-    key = (os.getpid(), settings.duckdb_memory_limit, settings.duckdb_threads,
-           settings.store_dir)
+    costs about 1 ms, and a first run opens its stores some 270 times."""
+    key = _host_key()
     if key not in _hosts:
         _hosts[key] = _configure(duckdb.connect())
     return _hosts[key]
@@ -159,7 +164,8 @@ def _attached(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection
             # Its last checkpoint failed (a full disk, say): the instance is let go, which
             # drops the store with it once its other connections close, and the next open
             # makes a new one.
-            _hosts.pop(next(key for key, held in _hosts.items() if held is host))
+            if _hosts.get(key := _host_key()) is host:
+                del _hosts[key]
             host.close()
             raise
 
