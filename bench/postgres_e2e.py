@@ -55,7 +55,7 @@ def _compiled_models(region: str) -> list[dict]:
     their relations unqualified by database (the direct run's are not dbt's)."""
     with postgres.write_connection(postgres_dsn(region)):
         pass  # dbt connects to it: made now, empty
-    target, connection = postgres.dbt_connection(postgres_dsn(region))
+    target, connection, database = postgres.dbt_connection(postgres_dsn(region))
     project_dir = get_settings().dbt_project_dir
     with tempfile.TemporaryDirectory(prefix="steward-compile-") as target_path:
         done = subprocess.run(
@@ -66,8 +66,8 @@ def _compiled_models(region: str) -> list[dict]:
         if done.returncode:
             raise SystemExit(f"dbt compile for PostgreSQL failed: {done.stdout[-3000:]}")
         models = estate_models(Path(target_path) / "manifest.json")
-    database = re.escape(quote_ident(connection["STEWARD_PG_DBNAME"]) + ".")
-    return [{**node, "compiled_code": re.sub(database, "", node["compiled_code"])}
+    prefix = re.escape(quote_ident(database) + ".")
+    return [{**node, "compiled_code": re.sub(prefix, "", node["compiled_code"])}
             for node in models]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -21,6 +20,12 @@ from dagster_dbt import (
 
 from orchestration.lib import dbt_in_process, file_state
 from orchestration.lib.dbt_in_process import InProcessBuild
+from orchestration.lib.dbt_parsed import (
+    compile_folder,
+    compile_invocation,
+    compiling,
+    project_state,
+)
 from orchestration.lib.metadata import column_schema, owners
 from orchestration.lib.settings import get_settings
 from orchestration.lib.sources import node_meta
@@ -41,12 +46,11 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def _compile_state(project_dir: Path) -> str:
-    """What a compile reads: the project's files, dbt's own settings and the installed packages
-    (the STEWARD_ settings its profile reads are fixed to the scratch store)."""
-    return file_state.digest([project_dir], frozenset({"target", "logs"}),
-                             [*(f"{name}={value}" for name, value in sorted(os.environ.items())
-                                if name.startswith("DBT_")), *file_state.installed()])
+def _compile_state(project_dir: Path, options: list[str]) -> str:
+    """What a compile reads: the project's files, dbt's own settings, its `options` and the
+    installed packages (the STEWARD_ settings its profile reads are fixed to the scratch
+    store)."""
+    return project_state(project_dir, [*options, *file_state.installed()])
 
 
 def _stamp(state: str, manifest: Path) -> str:
@@ -64,29 +68,23 @@ def parse_dbt_project() -> DbtProject:
     Compiles are serialized across processes and the new manifest replaces the old one in one
     rename, so a run or test reading the manifest never sees it half written.
     """
-    project_dir = get_settings().dbt_project_dir
+    project_dir = Path(get_settings().dbt_project_dir)
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-    target_path = (Path(project.project_dir) / project.target_path).resolve()
-    compile_path = target_path / "compile"
-    scratch = target_path / "compile-store"
-    scratch.mkdir(parents=True, exist_ok=True)
-    compiled_from = target_path / "manifest.state"
-    with open(target_path / ".compile.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = _compile_state(Path(project_dir))
+    compiled_from = project.manifest_path.parent / "manifest.state"
+    options, environment = compile_invocation(project_dir)
+    with compiling(project_dir):
+        state = _compile_state(project_dir, options)
         if compiled_from.exists() and compiled_from.read_text(encoding="utf-8") == (
                 _stamp(state, project.manifest_path)):
             return project
         done = subprocess.run(
-            [dbt_executable(), "compile", "--quiet", "--project-dir", str(project_dir),
-             "--profiles-dir", str(project_dir), "--target-path", str(compile_path)],
-            env={**os.environ, "STEWARD_STORE_DIR": str(scratch)}, cwd=project_dir,
-            capture_output=True, text=True,
+            [dbt_executable(), "compile", "--quiet", *options],
+            env={**os.environ, **environment}, cwd=project_dir, capture_output=True, text=True,
         )
         if done.returncode != 0:
             raise RuntimeError(f"dbt compile failed:\n{done.stdout[-4000:]}"
                                f"{done.stderr[-2000:]}")
-        os.replace(compile_path / "manifest.json", target_path / "manifest.json")
+        os.replace(compile_folder(project_dir) / "manifest.json", project.manifest_path)
         compiled_from.write_text(_stamp(state, project.manifest_path), encoding="utf-8")
     return project
 
@@ -127,10 +125,10 @@ class StewardDbtCliResource(DbtCliResource):
     where its `cli` starts a dbt process for every command."""
 
     def build(self, args: Sequence[str], context: dg.AssetExecutionContext,
-              target_path: Path) -> InProcessBuild:
+              target_path: Path, target: str, database: str) -> InProcessBuild:
         """The dbt command `args` for the assets `context` selected, run in this process."""
         return dbt_in_process.build(self.profiles_dir or self.project_dir, args, context,
-                                    target_path)
+                                    target_path, target, database)
 
 
 class StewardDbtTranslator(DagsterDbtTranslator):

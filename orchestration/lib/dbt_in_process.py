@@ -26,6 +26,8 @@ from dagster_dbt.asset_utils import (
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.core.resource import extract_runtime_selection_from_args
 
+from orchestration.lib import dbt_parsed
+
 _SHOWN = ("info", "warn", "error")  # what dbt prints at its default log level
 
 
@@ -56,13 +58,14 @@ class InProcessBuild:
 
 
 def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionContext,
-          target_path: Path) -> InProcessBuild:
-    """Run the dbt command `args` for the assets `context` selected, its artifacts and log in
-    `target_path`; dbt's messages are printed as its command line would print them."""
+          target_path: Path, target: str, database: str) -> InProcessBuild:
+    """Run the dbt command `args` on the profile's `target`, whose models land in `database`,
+    for the assets `context` selected, its artifacts and log in `target_path`; dbt's messages
+    are printed as its command line would print them."""
     from dbt.cli.main import dbtRunner  # 1.5 s: only the steps that build pay it
     from dbt_common.events.functions import msg_to_dict
 
-    cleaned, selects, excludes = extract_runtime_selection_from_args(list(args))
+    [command, *options], selects, excludes = extract_runtime_selection_from_args(list(args))
     params = get_updated_cli_invocation_params_for_context(
         context=context, manifest={}, dagster_dbt_translator=None,
         runtime_selects=selects, runtime_excludes=excludes)
@@ -75,14 +78,17 @@ def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionCont
             print(event["info"]["msg"], flush=True)
 
     indirect = params.indirect_selection or os.environ.get(DBT_INDIRECT_SELECTION_ENV)
-    result = dbtRunner(callbacks=[collect]).invoke([
-        *cleaned, *params.selection_args,
-        *(["--indirect-selection", indirect] if indirect else []),
-        "--project-dir", str(params.dbt_project.project_dir), "--profiles-dir", profiles_dir,
-        "--target-path", str(target_path), "--log-path", str(target_path),
-        # Printed by `collect`; the debug log in the target folder as the command line keeps it.
-        "--log-level", "none", "--log-level-file", "debug", "--log-format-file", "json",
-        "--no-send-anonymous-usage-stats"])
+    project_dir = Path(params.dbt_project.project_dir)
+    options = [*options, "--target", target, "--project-dir", str(project_dir),
+               "--profiles-dir", profiles_dir, "--target-path", str(target_path)]
+    # Printed by `collect`; the debug log in the target folder as the command line keeps it.
+    logging = ["--log-path", str(target_path), "--log-level", "none", "--log-level-file", "debug",
+               "--log-format-file", "json", "--no-send-anonymous-usage-stats"]
+    manifest = dbt_parsed.manifest_for(options, logging, project_dir, target, database,
+                                       [collect])
+    result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([
+        command, *params.selection_args,
+        *(["--indirect-selection", indirect] if indirect else []), *options, *logging])
     _release_connections()
     if result.exception is not None:
         # dbt stopped before judging the models: the artifacts in the folder are an older build's.

@@ -83,5 +83,5 @@ def test_a_dbt_build_leaves_its_target_private_whatever_seeded_it(data_dir, dbt_
                    ).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
                                         partition_key="eu", raise_on_error=False)
     target = get_settings().dbt_target("eu")
-    assert (target / "partial_parse.msgpack").exists()
+    assert (target / "run_results.json").exists()
     assert [p for p in [target, *target.rglob("*")] if p.stat().st_mode & 0o077] == []

@@ -133,7 +133,7 @@ def _enforce_grants(context: dg.AssetExecutionContext, region: str) -> None:
 def _build(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource, region: str) -> Iterator:
     """`dbt build` of the selected models in one store, each model gated by the policy."""
     settings = get_settings()
-    target, connection = dbt_connection(store_path(region))
+    target, connection, database = dbt_connection(store_path(region))
     os.environ.update(connection)  # dbt reads its connection from the environment
     blocked = _prepare_store(region)
     if blocked:
@@ -141,9 +141,9 @@ def _build(context: dg.AssetExecutionContext, dbt: StewardDbtCliResource, region
                           "run `steward policy check` for the reasons")
     clock = CpuClock()
     with locked(store_path(region)), rebuilding(region):
-        invocation = dbt.build(["build", "--target", target,
-                                "--vars", json.dumps({"region": region})],
-                               context=context, target_path=settings.dbt_target(region))
+        invocation = dbt.build(["build", "--vars", json.dumps({"region": region})],
+                               context=context, target_path=settings.dbt_target(region),
+                               target=target, database=database)
         events = list(invocation.stream())
         succeeded = invocation.is_successful()
         # Read under the lock: the next build of this store writes the same folder.

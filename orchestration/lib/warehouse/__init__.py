@@ -7,8 +7,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 (`warehouse/postgres.py`). The interface:
 
 - connect and lock: `reader`, `write_connection`, `connect` (either), `locked` (held around
-  dbt, which connects itself), `dbt_connection` (the dbt target and its environment),
-  `pipeline_lock`, `store_path`;
+  dbt, which connects itself), `dbt_connection` (the dbt target, its environment and the
+  database its models land in), `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `table_if_present` (the store
   opened when it holds a table), `rows_if_present`, `held_in`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `insert_rows`

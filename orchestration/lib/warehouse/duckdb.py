@@ -371,10 +371,11 @@ def select_arrow(con: duckdb.DuckDBPyConnection, query: str,
     return con.sql(query, params=params).to_arrow_table()
 
 
-def dbt_connection(path: Path) -> tuple[str, dict[str, str]]:
-    """The dbt target that builds in the store at `path`, and the environment it reads: the
-    `local` target opens `$STEWARD_STORE_DIR/<region>.duckdb`."""
-    return "local", {"STEWARD_STORE_DIR": str(path.parent)}
+def dbt_connection(path: Path) -> tuple[str, dict[str, str], str]:
+    """The dbt target that builds in the store at `path`, the environment it reads and the
+    database its models land in: the `local` target opens `$STEWARD_STORE_DIR/<region>.duckdb`,
+    which DuckDB names after the file."""
+    return "local", {"STEWARD_STORE_DIR": str(path.parent)}, path.stem
 
 
 def column_type(declared: str) -> str:

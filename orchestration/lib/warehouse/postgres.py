@@ -439,16 +439,17 @@ def great_expectations_source(store: Store) -> contextlib.AbstractContextManager
         (urlunsplit(urlsplit(dsn_of(store))._replace(scheme="postgresql+psycopg2")), {}))
 
 
-def dbt_connection(store: Store) -> tuple[str, dict[str, str]]:
-    """The dbt target that builds in the store's database, and the environment it reads: the
-    `postgres` target of profiles.yml takes its connection from STEWARD_PG_*."""
+def dbt_connection(store: Store) -> tuple[str, dict[str, str], str]:
+    """The dbt target that builds in the store's database, the environment it reads and that
+    database: the `postgres` target of profiles.yml takes its connection from STEWARD_PG_*."""
     parts = urlsplit(dsn_of(store))
+    database = _database_of(dsn_of(store))
     return "postgres", {
         "STEWARD_PG_HOST": parts.hostname or "127.0.0.1",
         "STEWARD_PG_PORT": str(parts.port or 5432),
         "STEWARD_PG_USER": unquote(parts.username or ""),
         "STEWARD_PG_PASSWORD": unquote(parts.password or ""),
-        "STEWARD_PG_DBNAME": _database_of(dsn_of(store))}
+        "STEWARD_PG_DBNAME": database}, database
 
 
 def row_hash(columns: Iterable[str]) -> str:
