@@ -72,9 +72,13 @@ def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionCont
     events: list[dict[str, Any]] = []
 
     def collect(message) -> None:
+        # dbt's debug events (every query, hundreds a build) are for its file log, where they
+        # go regardless; the results and what is printed are all at info or above.
+        if message.info.level not in _SHOWN:
+            return
         event = msg_to_dict(message)
         events.append(event)
-        if event["info"]["level"] in _SHOWN and event["info"]["msg"]:
+        if event["info"]["msg"]:
             print(event["info"]["msg"], flush=True)
 
     indirect = params.indirect_selection or os.environ.get(DBT_INDIRECT_SELECTION_ENV)

@@ -84,10 +84,11 @@ def manifest_for(options: Sequence[str], logging: Sequence[str], project_dir: Pa
 def _parse(options: Sequence[str], logging: Sequence[str], project_dir: Path, target: str,
            callbacks: list[Callable]) -> Any:
     """dbt's parse for a build: as the compile parsed, in its folder, when the build's target
-    is the one compiled for; otherwise as the build would parse."""
+    is the one compiled for and the folder may be written (an image may ship the project
+    read-only); otherwise as the build would parse."""
     from dbt.cli.main import dbtRunner
 
-    if target != COMPILED_FOR:
+    if target != COMPILED_FOR or not os.access(compile_folder(project_dir).parent, os.W_OK):
         return dbtRunner(callbacks=callbacks).invoke(["parse", *options, *logging])
     compiled, environment = compile_invocation(project_dir)
     with compiling(project_dir), _environment(environment):
