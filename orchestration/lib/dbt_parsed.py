@@ -78,21 +78,25 @@ def manifest_for(options: Sequence[str], logging: Sequence[str], project_dir: Pa
         if not parsed.success:
             return None  # the build parses again and says why
         _last = (key, parsed.result)
-    return _in_database(_last[1], database)
+    # A model read an environment variable whose value here differs from the parse's (the
+    # compile's scratch store, say): this build parses with its own.
+    return _in_database(_last[1], database) if _same_environment(_last[1]) else None
 
 
 def _parse(options: Sequence[str], logging: Sequence[str], project_dir: Path, target: str,
            callbacks: list[Callable]) -> Any:
     """dbt's parse for a build: as the compile parsed, in its folder, when the build's target
-    is the one compiled for and the folder may be written (an image may ship the project
-    read-only); otherwise as the build would parse."""
+    is the one compiled for and that folder may be written; otherwise as the build would."""
     from dbt.cli.main import dbtRunner
 
-    if target != COMPILED_FOR or not os.access(compile_folder(project_dir).parent, os.W_OK):
-        return dbtRunner(callbacks=callbacks).invoke(["parse", *options, *logging])
-    compiled, environment = compile_invocation(project_dir)
-    with compiling(project_dir), _environment(environment):
-        return dbtRunner(callbacks=callbacks).invoke(["parse", *compiled, *logging])
+    if target == COMPILED_FOR:
+        try:
+            compiled, environment = compile_invocation(project_dir)
+            with compiling(project_dir), _environment(environment):
+                return dbtRunner(callbacks=callbacks).invoke(["parse", *compiled, *logging])
+        except OSError:  # an image may ship the project read-only
+            pass
+    return dbtRunner(callbacks=callbacks).invoke(["parse", *options, *logging])
 
 
 @contextmanager
@@ -111,8 +115,12 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def _same_environment(manifest: Any) -> bool:
-    """Whether every environment variable the models read while parsing still has its value."""
-    return all(os.environ.get(name) == value for name, value in manifest.env_vars.items())
+    """Whether every environment variable the models read while parsing still has its value
+    (or, where they fell back on a default, is still unset)."""
+    from dbt.constants import DEFAULT_ENV_PLACEHOLDER
+
+    return all(os.environ.get(name) == value if value != DEFAULT_ENV_PLACEHOLDER
+               else name not in os.environ for name, value in manifest.env_vars.items())
 
 
 def _in_database(parsed: Any, database: str) -> Any | None:

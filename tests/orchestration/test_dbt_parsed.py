@@ -103,3 +103,10 @@ def test_a_project_building_in_two_databases_is_parsed_by_each_build(project):
     (project / "models" / "marts" / "elsewhere.sql").write_text(
         "{{ config(database='archive') }}\nselect 1 as one\n")
     assert _manifest(project, "eu", []) is None
+
+
+def test_a_model_reading_what_the_compile_sets_otherwise_is_parsed_by_its_build(project):
+    # The compile's parse reads the scratch store's folder; this build's is another.
+    (project / "models" / "marts" / "where.sql").write_text(
+        "select '{{ env_var(\"STEWARD_STORE_DIR\") }}' as store_dir\n")
+    assert _manifest(project, "eu", []) is None
