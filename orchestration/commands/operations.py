@@ -20,8 +20,9 @@ def deployment_start(
     workers: Annotated[int, typer.Option(help="Celery workers, with STEWARD_EXECUTOR=celery."
                                          )] = 2,
 ) -> None:
-    """Start Dagster's webserver, daemon and (with STEWARD_EXECUTOR=celery) Celery workers over
-    the instance in DAGSTER_HOME; they run until interrupted, and stop together."""
+    """Start a code server, Dagster's webserver and daemon and (with STEWARD_EXECUTOR=celery)
+    Celery workers over the instance in DAGSTER_HOME; they run until interrupted, and stop
+    together."""
     from orchestration.lib.deployment import processes
     from orchestration.lib.settings import get_settings
 

@@ -312,8 +312,21 @@ def _processes_of(home: Path) -> dict[int, str]:
     return found
 
 
+def test_one_code_server_loads_the_definitions_for_the_webserver_and_the_daemon(
+        deployment, submitted):
+    # Minutes after the start: the daemon, loading the module itself, would by now have
+    # started a server of its own and replaced it each minute, beside the webserver's.
+    commands = _processes_of(deployment.home).values()
+    assert sum(" code-server start " in command for command in commands) == 1
+    assert sum(" api grpc " in command for command in commands) == 1, commands
+    workspace = yaml.safe_load((deployment.home / "workspace.yaml").read_text())
+    [served] = workspace["load_from"]
+    assert served["grpc_server"]["location_name"] == "orchestration.definitions"
+
+
 def test_stopping_the_deployment_stops_every_process_it_started(deployment, submitted):
-    assert len(_processes_of(deployment.home)) >= 5  # the command, webserver, daemon, workers
+    # The command, the code server, the webserver, the daemon and the workers.
+    assert len(_processes_of(deployment.home)) >= 6
     deployment.process.send_signal(signal.SIGTERM)
     assert deployment.process.wait(timeout=60) == 0
     assert _processes_of(deployment.home) == {}

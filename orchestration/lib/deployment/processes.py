@@ -1,7 +1,13 @@
-"""The processes of a shared deployment, started and stopped together (`make serve`): Dagster's
-webserver and daemon over the instance DAGSTER_HOME configures, and, with the Celery executor,
-workers that take the steps of every run. Each could run on a machine of its own; here they
-share one, each in its own process group so it stops with everything it started.
+"""The processes of a shared deployment, started and stopped together (`make serve`): a code
+server holding the definitions, Dagster's webserver and daemon over the instance DAGSTER_HOME
+configures, and, with the Celery executor, workers that take the steps of every run. Each
+could run on a machine of its own; here they share one, each in its own process group so it
+stops with everything it started.
+
+The webserver and the daemon reach the definitions through the one code server, as a
+Kubernetes deployment's user-code server serves them, rather than each loading the module
+itself: the daemon would otherwise start a fresh server and load every definition again each
+minute, to pick up changed code.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +33,8 @@ from orchestration.lib.settings import PROJECT_ROOT, get_settings
 INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
 STOP_GRACE_SECONDS = 10
+LOOPBACK = "127.0.0.1"
+CODE_SERVER = "code server"
 WORKER = "steward-worker-"  # each worker's name: this and its number
 
 
@@ -37,6 +46,8 @@ class NotConfigured(RuntimeError):
 class Process:
     name: str
     command: list[str]
+    # Whether it serves yet; the processes after it start once it does.
+    ready: Callable[[], bool] | None = None
 
 
 def _tool(name: str) -> str:
@@ -71,13 +82,47 @@ def _create_storage(home: Path) -> None:
     dg.DagsterInstance.from_config(str(home)).dispose()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    # The code server opens its port only once it has loaded the definitions (or the error
+    # that stopped it, which the UI then shows).
+    try:
+        socket.create_connection((LOOPBACK, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _code_server(home: Path) -> Process:
+    """A code server for the code location workspace.yaml names, on a free loopback port, and
+    the workspace pointing the webserver and the daemon at it (written beside the instance's
+    configuration)."""
+    [entry] = yaml.safe_load(WORKSPACE.read_text())["load_from"]
+    module = entry["python_module"]["module_name"]
+    port = _free_port()
+    (home / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
+        # The location keeps the module's name, under which its runs were always filed.
+        "host": LOOPBACK, "port": port, "location_name": module}}]}))
+    return Process(CODE_SERVER, [_tool("dagster"), "code-server", "start", "-m", module,
+                                 "-h", LOOPBACK, "-p", str(port), "--location-name", module],
+                   ready=lambda: _answers(port))
+
+
 def plan(home: Path, host: str, port: int, workers: int) -> list[Process]:
-    """What to start: the webserver, the daemon, and `workers` Celery workers when steps are
-    spread over Celery (their configuration written beside the instance's)."""
+    """What to start: the code server, the webserver, the daemon, and `workers` Celery
+    workers when steps are spread over Celery (their configuration written beside the
+    instance's)."""
+    workspace = str(home / "workspace.yaml")
     processes = [
+        _code_server(home),
         Process("webserver", [_tool("dagster-webserver"), "-h", host, "-p", str(port),
-                              "-w", str(WORKSPACE)]),
-        Process("daemon", [_tool("dagster-daemon"), "run", "-w", str(WORKSPACE)]),
+                              "-w", workspace]),
+        Process("daemon", [_tool("dagster-daemon"), "run", "-w", workspace]),
     ]
     if get_settings().executor != "celery":
         return processes
@@ -135,16 +180,27 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+def _wait_until_ready(spec: Process, process: subprocess.Popen, stopping: list[int]) -> None:
+    """Until it serves, ends, or the deployment is told to stop."""
+    while (spec.ready is not None and not stopping and process.poll() is None
+           and not spec.ready()):
+        time.sleep(0.5)
+
+
 def serve(processes: list[Process], say: Callable[[str], None]) -> int:
-    """Start them all and keep them up until SIGINT or SIGTERM, then stop them all. A worker
-    that dies is started again (the steps it held go to the others meanwhile); should the
-    webserver or the daemon end, everything stops, since a deployment without them must not
-    look alive. Returns the exit status to give."""
+    """Start them in order, each one that says how to tell it serves waited for, and keep them
+    up until SIGINT or SIGTERM, then stop them all. A worker that dies is started again (the
+    steps it held go to the others meanwhile); should the code server, the webserver or the
+    daemon end, everything stops, since a deployment without them must not look alive.
+    Returns the exit status to give."""
     specs = {process.name: process for process in processes}
-    running = {name: _start(process) for name, process in specs.items()}
+    running: dict[str, subprocess.Popen] = {}
     stopping: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
     try:
+        for name, spec in specs.items():
+            running[name] = _start(spec)
+            _wait_until_ready(spec, running[name], stopping)
         while not stopping:
             for name, process in list(running.items()):
                 if process.poll() is None:
