@@ -17,11 +17,12 @@ from orchestration.lib import consumer_models
 from orchestration.lib.consumer_models import CONSUMER_MODELS, ConsumerModel
 from orchestration.lib.dbt import (
     StewardDbtTranslator,
+    dbt_project,
     dependency_order,
     parents,
 )
 from orchestration.lib.governance.registry import GOVERNED_NODES, project_manifest
-from orchestration.lib.lineage import column_lineage
+from orchestration.lib.lineage import KeptLineage, column_lineage
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.sources import (
     SourceTable,
@@ -35,6 +36,7 @@ from policies.rules import load_rules
 
 REGIONAL = "regional"
 SEED_SAMPLE_ROWS = 500
+LINEAGE_FILE = "column_lineage.json"  # beside the project's manifest
 
 
 def _relative(path: Path) -> str:
@@ -178,9 +180,11 @@ def consumer_model_facts(model: ConsumerModel) -> AssetFacts:
 
 
 def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
-                  consumer_models: tuple[ConsumerModel, ...] = ()) -> Catalog:
+                  consumer_models: tuple[ConsumerModel, ...] = (),
+                  kept: KeptLineage | None = None) -> Catalog:
     """Every source table, dbt model and consumer model as engine facts, with column lineage
-    between them."""
+    between them (read from `kept` where it holds it)."""
+    lineage_of = kept.column_lineage if kept else column_lineage
     translator = StewardDbtTranslator()
     assets: dict[str, AssetFacts] = {}
     asset_of_relation: dict[str, str] = {}
@@ -224,7 +228,7 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
             if props["resource_type"] == "seed":
                 lineage, detected = _seed_lineage(props)
             else:
-                lineage = column_lineage(_compiled_sql(props), {"eu": schema} if schema else {})
+                lineage = lineage_of(_compiled_sql(props), {"eu": schema} if schema else {})
         except Exception as error:
             problem = f"{type(error).__name__}: {error}".strip()[:500]
         assets[key] = _node_facts(key, props, lineage, asset_of_relation, upstream, detected,
@@ -240,8 +244,12 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
 
 @cache
 def project_catalog() -> Catalog:
-    """The catalog of this project, from the compiled manifest and the source declarations."""
-    return build_catalog(project_manifest(), load_source_tables(), CONSUMER_MODELS)
+    """The catalog of this project, from the compiled manifest and the source declarations;
+    its column lineage kept beside the manifest for the next process."""
+    kept = KeptLineage(Path(dbt_project().manifest_path).with_name(LINEAGE_FILE))
+    catalog = build_catalog(project_manifest(), load_source_tables(), CONSUMER_MODELS, kept)
+    kept.save()
+    return catalog
 
 
 @cache
