@@ -23,10 +23,10 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +37,9 @@ from orchestration.lib.warehouse.regex import postgres_regex
 from orchestration.lib.warehouse.sql import qualified, quote_ident, sql_literal
 
 DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
+if TYPE_CHECKING:
+    import adbc_driver_postgresql.dbapi as adbc
+
 Error = adbc_driver_manager.Error
 
 # Type names as the catalog spells them → as Steward's declarations (and DuckDB) spell them.
@@ -140,7 +143,7 @@ def _create_database(dsn: str) -> None:
     server = urlunsplit(urlsplit(dsn)._replace(path="/postgres"))
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
-            with contextlib.closing(adbc.connect(server, autocommit=True)) as raw, \
+            with contextlib.closing(_connect(server)) as raw, \
                     raw.cursor() as cursor:
                 cursor.execute(f"CREATE DATABASE {quote_ident(_database_of(dsn))}")
             return
@@ -166,13 +169,21 @@ def _server_said(error: Error) -> str:
     return str(error).split("failed:")[-1].strip().splitlines()[0].removeprefix("FATAL:").strip()
 
 
+def _connect(dsn: str) -> adbc.Connection:
+    # Imported at the first connection: its DB-API module loads pyarrow.dataset and pandas
+    # (half a second), which a process on DuckDB files never needs.
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(dsn, autocommit=True)
+
+
 def _open(dsn: str, create: bool) -> Connection:
     try:
-        return Connection(adbc.connect(dsn, autocommit=True))
+        return Connection(_connect(dsn))
     except Error as error:
         if _database_missing(error, dsn) and create:
             _create_database(dsn)
-            return Connection(adbc.connect(dsn, autocommit=True))
+            return Connection(_connect(dsn))
         if _database_missing(error, dsn) or "Failed to connect" not in str(error):
             raise
         where = urlsplit(dsn)
