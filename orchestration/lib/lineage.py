@@ -76,7 +76,9 @@ class KeptLineage:
         if self.used == self.kept:
             return
         written = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        # A project folder that cannot be written: the next process walks the SQL again.
-        with contextlib.suppress(OSError):
+        try:
             written.write_text(json.dumps(self.used), encoding="utf-8")
             written.replace(self.path)
+        except OSError:  # a full disk or a read-only project: the next process walks again
+            with contextlib.suppress(OSError):
+                written.unlink(missing_ok=True)

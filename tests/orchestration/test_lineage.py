@@ -72,3 +72,10 @@ def test_a_torn_file_is_walked_again_and_written_whole(tmp_path, walks):
     kept.save()
     assert len(walks) == 1
     assert len(json.loads(path.read_text())) == 1  # only what this process used
+
+
+def test_lineage_that_cannot_be_kept_is_still_answered(tmp_path, walks):
+    kept = KeptLineage(tmp_path / "no such folder" / "lineage.json")
+    assert kept.column_lineage(SQL, SCHEMA)["customer_id"] == {("raw.customers", "customer_id")}
+    kept.save()  # nowhere to write: the next process walks again
+    assert list(tmp_path.iterdir()) == []

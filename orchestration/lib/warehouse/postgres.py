@@ -36,10 +36,10 @@ from orchestration.lib.settings import postgres_dsn
 from orchestration.lib.warehouse.regex import postgres_regex
 from orchestration.lib.warehouse.sql import qualified, quote_ident, sql_literal
 
-DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by _connect, at the first connection
     import adbc_driver_postgresql.dbapi as adbc
 
+DIALECT = "postgres"  # sqlglot's name for the SQL this backend speaks
 Error = adbc_driver_manager.Error
 
 # Type names as the catalog spells them → as Steward's declarations (and DuckDB) spell them.
