@@ -1,8 +1,9 @@
-"""Steward as a shared deployment (`steward deployment start`, `make serve`): Dagster's
-webserver and daemon over an instance in PostgreSQL, and two Celery workers taking the steps,
-with Redis as the broker, all on loopback. `steward run` submits the pipeline's runs to the
-deployment's queue, and a worker killed in the middle of a dbt build costs nothing: the step is
-handed to another worker, and the models equal, table by table, those of an embedded run.
+"""Steward as a shared deployment (`steward deployment start`, `make serve`): one code server,
+Dagster's webserver and daemon over an instance in PostgreSQL, and two Celery workers taking
+the steps, with Redis as the broker, all on loopback. `steward run` submits the pipeline's
+runs to the deployment's queue, and a worker killed in the middle of a dbt build costs nothing:
+the step is handed to another worker, and the models equal, table by table, those of an
+embedded run.
 
 The module's tests share one deployment and go in order (`--dist loadfile`).
 """
