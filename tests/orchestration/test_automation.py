@@ -3,8 +3,11 @@ shared features with nobody running a command."""
 
 from __future__ import annotations
 
+import dagster as dg
+
 from bench.automation import drop_and_time, running_daemon, wait_for_first_tick
-from orchestration.defs.automation.sensors import changed_sources
+from orchestration.defs.automation.sensors import automated, changed_sources
+from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from tests.conftest import TINY_CUSTOMERS, write_tiny_estate
 
 
@@ -12,6 +15,41 @@ def test_only_changed_sources_are_requested_and_never_on_the_first_tick():
     assert changed_sources(None, {"web.events": "a"}) == []
     assert changed_sources({"web.events": "a", "crm.customers": "b"},
                            {"web.events": "a2", "crm.customers": "b"}) == ["web.events"]
+
+
+def test_the_automation_builds_after_other_runs_update_an_input_but_leaves_steward_runs_to_it():
+    @dg.asset
+    def landed() -> None:
+        pass
+
+    @dg.asset(deps=[landed])
+    def feature() -> None:
+        pass
+
+    defs = [landed, automated(feature)]
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([landed], instance=instance).success
+    tick = dg.evaluate_automation_conditions(defs, instance)
+
+    def requested_after(tags: dict[str, str]) -> int:
+        """How many runs the automation asks for once a run with `tags` updated the input
+        (and builds what it asked for, as the daemon would)."""
+        nonlocal tick
+        assert dg.materialize([landed], instance=instance, tags=tags).success
+        tick = dg.evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
+        requested = tick.total_requested
+        if requested:
+            assert dg.materialize([feature], instance=instance, selection=[feature.key]).success
+            tick = dg.evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
+            assert tick.total_requested == 0  # its own build is no reason to build again
+        return requested
+
+    # `steward run` builds the feature in its next run: the automation must not queue it too.
+    assert requested_after({TRIGGER_TAG: STEWARD_RUN}) == 0
+    # The landing sensor's ingest (or anyone else's run) is what the automation reacts to.
+    assert requested_after({}) == 1
+    assert requested_after({TRIGGER_TAG: "landing_files"}) == 1
+    assert requested_after({TRIGGER_TAG: STEWARD_RUN}) == 0
 
 
 def test_a_new_landing_file_refreshes_the_features_without_a_command(module_data_dir,

@@ -3,7 +3,8 @@
 `landing_files` notices new or changed files per source table and requests that table's ingest
 over every region; declarative automation (eager) then materializes the models of each region
 and the consumer models once their inputs have been updated (`ingest_hourly`, in schedules.py,
-is the fallback should an event be missed).
+is the fallback should an event be missed). Updates `steward run` made are left to it: it builds
+what lies downstream of its own ingest itself.
 
 A run launched by the daemon (sensor, schedule, automation) that fails opens one incident per
 job and selection (`run_failure_alerts`); its next success resolves it (`run_recovery`).
@@ -77,10 +78,27 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Builds each region's models, then the consumer models, once inputs update.")
 
 
+def _updated_outside_steward_run() -> dg.AutomationCondition:
+    """An input updated since the last tick by some run other than `steward run`'s (or than
+    the run that also builds this asset), which builds everything downstream itself: reacting
+    to it too would queue a second build of the same models."""
+    condition = dg.AutomationCondition
+    return (condition.newly_updated()
+            & ~condition.executed_with_root_target()
+            & ~condition.all_new_updates_have_run_tags(tag_values={TRIGGER_TAG: STEWARD_RUN})
+            ).with_label("updated_outside_steward_run")
+
+
+# Dagster's eager condition, with its trigger narrowed as above.
+BUILD_ON_UPDATE = dg.AutomationCondition.eager().replace(
+    "newly_updated_without_root", _updated_outside_steward_run())
+
+
 def automated(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    """Materialize whenever an input has been updated (and none is missing or in progress)."""
+    """Materialize whenever an input has been updated outside `steward run` (and none is
+    missing or in progress)."""
     return assets_def.map_asset_specs(
-        lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()))
+        lambda spec: spec.replace_attributes(automation_condition=BUILD_ON_UPDATE))
 
 
 def incident_key(run: dg.DagsterRun) -> str:
