@@ -15,7 +15,12 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib.dbt import PLATFORM_MODELS, dbt_executable, dependency_order, is_platform
+from orchestration.lib.dbt_manifest import (
+    PLATFORM_MODELS,
+    dbt_executable,
+    dependency_order,
+    is_platform,
+)
 from orchestration.lib.settings import get_settings
 
 REGION = "eu"

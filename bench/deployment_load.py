@@ -143,8 +143,8 @@ def bench_deployment_load(root: Path, sources: int = SOURCES, runs: int = RUNS) 
         regions = region_names()
         env = deployment_environment(root, postgres, "load", STEWARD_DBT_PROJECT_DIR=str(
             project_with_sources(root, sources)))
-        subprocess.run([sys.executable, "-c", "from orchestration.lib.dbt import "
-                        "parse_dbt_project; parse_dbt_project()"], env=env, check=True)
+        subprocess.run([sys.executable, "-c", "from orchestration.lib.dbt_manifest import "
+                        "compile_manifest; compile_manifest()"], env=env, check=True)
         with started_deployment(env, root / "deployment.log",
                                 starts_within=STARTS_WITHIN_SECONDS) as (url, deployment):
             memory = PeakMemory(psutil.Process(deployment.pid))

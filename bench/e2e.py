@@ -28,11 +28,11 @@ from pathlib import Path
 import duckdb
 
 from bench.measure import peak_rss_mib as own_peak_rss_mib
-from orchestration.lib.dbt import (
-    dbt_project,
+from orchestration.lib.dbt_manifest import (
+    compile_manifest,
     dependency_order,
+    existing_manifest,
     is_platform,
-    parse_dbt_project,
 )
 from orchestration.lib.estate import (
     TABLES,
@@ -67,7 +67,7 @@ def bench_e2e(root: Path, rows: int) -> tuple[Path, int]:
     tiny, full = root / "tiny", root / "full"
     _generate(tiny, TINY_CUSTOMERS)
     estate_rows = _generate(full, customers)
-    parse_dbt_project()  # both sides run today's compiled SQL; neither pays for the compile
+    compile_manifest()  # both sides run today's compiled SQL; neither pays for the compile
     overhead = in_fresh_process(tiny, "governed")
     direct = in_fresh_process(full, "direct")
     governed = in_fresh_process(full, "governed")
@@ -221,7 +221,7 @@ def direct_run() -> dict:
 def estate_models(manifest_path: Path | None = None) -> list[dict]:
     """Model nodes of the manifest (the project's, by default) in dependency order, without
     models/platform (they read Steward's telemetry, not the estate)."""
-    manifest = json.loads((manifest_path or dbt_project().manifest_path).read_text())
+    manifest = json.loads((manifest_path or existing_manifest()).read_text())
     nodes = {uid: node for uid, node in manifest["nodes"].items()
              if node["resource_type"] == "model" and not is_platform(node)}
     return [nodes[uid] for uid in dependency_order(nodes)]

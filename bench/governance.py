@@ -19,7 +19,7 @@ def bench_governance(root: Path, customers: int) -> None:
     os.environ.pop("DAGSTER_HOME", None)
     from orchestration.definitions import build_definitions
     from orchestration.defs.ingest.assets import build_ingest_assets
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.estate import generate_estate
     from orchestration.lib.governance.erasure import erase
     from orchestration.lib.governance.retention import purge
@@ -28,7 +28,7 @@ def bench_governance(root: Path, customers: int) -> None:
     from orchestration.lib.warehouse import reader, store_path
 
     counts = generate_estate(root / "landing", customers=customers, files=4)
-    parse_dbt_project()
+    compile_manifest()
     started = time.perf_counter()
     keys = [key for asset in build_ingest_assets() for key in asset.keys]
     success, _ = run_pipeline(build_definitions(), ["eu", "us"], keys)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.measure import raw
-from orchestration.lib.dbt import PLATFORM_MODELS, dbt_executable
+from orchestration.lib.dbt_manifest import PLATFORM_MODELS, dbt_executable
 from orchestration.lib.settings import PROJECT_ROOT
 
 CUSTOMERS = 1000  # the sample estate `make run` generates

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.lib.dbt import parse_dbt_project
+from orchestration.lib.dbt_manifest import compile_manifest
 from orchestration.lib.settings import get_settings
 from policies.catalog import AssetFacts, Catalog, ColumnFacts
 from policies.engine import evaluate
@@ -92,7 +92,7 @@ def bench_definitions_load(root: Path, sources: int = 1000) -> None:
     project = project_with_sources(root, sources)
     env = {**os.environ, "STEWARD_DBT_PROJECT_DIR": str(project)}
     os.environ["STEWARD_DBT_PROJECT_DIR"] = str(project)
-    parse_dbt_project()
+    compile_manifest()
     del os.environ["STEWARD_DBT_PROJECT_DIR"]
     code = ("import time; started = time.perf_counter(); "
             "from orchestration.definitions import defs; "

@@ -23,7 +23,7 @@ from unittest.mock import patch
 import duckdb
 
 from bench.e2e import LEFT_OUT, estate_models, in_fresh_process, raw_select
-from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.dbt_manifest import dbt_executable
 from orchestration.lib.settings import get_settings, postgres_dsn
 from orchestration.lib.sources import load_source_tables
 from orchestration.lib.warehouse import postgres, qualified, quote_ident

@@ -95,11 +95,11 @@ def _prepare(root: Path, rows: int) -> None:
 
 def bench_read(root: Path, rows: int) -> None:
     _prepare(root, rows)
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.governance.governed_read import read_dataset
     from orchestration.lib.governance.registry import relations
 
-    parse_dbt_project()
+    compile_manifest()
     started = time.perf_counter()
     read_dataset(*CASES[0][:2])
     cold = time.perf_counter() - started

@@ -103,10 +103,10 @@ def run(
     from orchestration.lib.consumers.preload import preload_for_skops
 
     preload_for_skops()  # before dbt and Dagster: not for a skip
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
 
     started = time.monotonic()
-    parse_dbt_project()
+    compile_manifest()
     from orchestration.lib.governance.audit_log import record_policy_files
     from policies.rules import policies_dir
 
@@ -171,9 +171,9 @@ def report() -> None:
     from orchestration.lib.consumers.preload import preload_for_skops
 
     preload_for_skops()  # the report loads the kept models
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
 
-    parse_dbt_project()
+    compile_manifest()
     typer.echo(f"written {_write_report()}")
 
 
@@ -252,10 +252,10 @@ def serve(
 ) -> None:
     """Serve governed reads over HTTP: each consumer authenticates with its own token and reads
     as that consumer only (GET /v1/datasets/<source>/<table>)."""
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.governance.read_service import service
 
-    parse_dbt_project()
+    compile_manifest()
     server = service(host, port)
     typer.echo(f"serving governed reads on http://{host}:{server.server_address[1]}", err=True)
     try:

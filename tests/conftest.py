@@ -73,9 +73,9 @@ def module_data_dir(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """A manifest compiled from the models on disk (compiles serialize across workers)."""
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
 
-    return parse_dbt_project().manifest_path
+    return compile_manifest()
 
 
 @pytest.fixture(scope="session")

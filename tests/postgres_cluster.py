@@ -27,7 +27,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import psycopg2
 
-from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.dbt_manifest import dbt_executable
 from orchestration.lib.settings import PROJECT_ROOT
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

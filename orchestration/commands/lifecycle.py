@@ -27,13 +27,13 @@ def retention_purge(
     region's store; one audit entry per asset."""
     from datetime import datetime
 
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.governance.retention import format_purge, purge
 
     if as_of and not dry_run:
         typer.echo("--as-of previews: it needs --dry-run", err=True)
         raise typer.Exit(2)
-    parse_dbt_project()
+    compile_manifest()
     started = time.monotonic()
     report = purge(dry_run=dry_run, as_of=datetime.fromisoformat(as_of) if as_of else None)
     typer.echo(format_purge(report))
@@ -53,11 +53,11 @@ def erase(
     identifiers in any text, quarantined records, landing files, models trained on its region),
     registered first so no load brings them back and a rerun finishes an erasure a crash
     stopped; verify nothing remains and write a receipt. Exit 1 if anything remains."""
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.governance.erasure import erase as erase_subject
     from orchestration.lib.governance.erasure import write_receipt
 
-    parse_dbt_project()
+    compile_manifest()
     started = time.monotonic()
     receipt = erase_subject(subject, dry_run=dry_run)
     if receipt.resumed:

@@ -119,8 +119,8 @@ def lineage_export(target: Annotated[Path, typer.Argument(help="JSON lines file 
                    ) -> None:
     """Write OpenLineage run events (schema, column lineage, classifications as tags,
     ownership, data-quality assertions) for every built asset and region."""
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.operations.openlineage import export_events
 
-    parse_dbt_project()
+    compile_manifest()
     typer.echo(f"{export_events(target)} OpenLineage events written to {target}")

@@ -44,12 +44,12 @@ policy_app = typer.Typer(help="Check and explain the rules of policies/.", no_ar
 
 
 def _evaluation():
-    from orchestration.lib.dbt import parse_dbt_project
+    from orchestration.lib.dbt_manifest import compile_manifest
     from orchestration.lib.governance.audit_log import record_policy_files
     from orchestration.lib.governance.policy_adapter import project_evaluation
     from policies.rules import PolicyFileError, policies_dir
 
-    parse_dbt_project()
+    compile_manifest()
     try:
         evaluation = project_evaluation()
     except PolicyFileError as error:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.lib import file_state
-from orchestration.lib.dbt import parse_dbt_project
+from orchestration.lib.dbt_manifest import compile_manifest
 from orchestration.lib.operations.last_run import record_healthy_run, unchanged_since
 from orchestration.lib.settings import get_settings
 from policies.rules import POLICIES_DIR
@@ -89,18 +89,18 @@ def test_the_dbt_project_is_compiled_again_only_when_it_changed(tmp_path, monkey
     shutil.copytree(get_settings().dbt_project_dir, project,
                     ignore=shutil.ignore_patterns("target", "logs"))
     monkeypatch.setenv("STEWARD_DBT_PROJECT_DIR", str(project))
-    manifest = parse_dbt_project().manifest_path
+    manifest = compile_manifest()
 
     def compiled_at() -> int:
         return manifest.stat().st_mtime_ns
 
     first = compiled_at()
-    parse_dbt_project()
+    compile_manifest()
     assert compiled_at() == first  # nothing changed: the manifest stands
     _touched(project / "models" / "marts" / "customers" / "customer_features.sql")
-    parse_dbt_project()
+    compile_manifest()
     after_an_edit = compiled_at()
     assert after_an_edit != first
     manifest.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")
-    parse_dbt_project()  # another tool wrote the manifest: it is compiled again
+    compile_manifest()  # another tool wrote the manifest: it is compiled again
     assert compiled_at() not in (first, after_an_edit)

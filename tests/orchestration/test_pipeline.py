@@ -76,7 +76,8 @@ def test_a_dbt_that_stops_fails_the_step_with_its_reason(built_copy, tmp_path):
     import dagster as dg
 
     from orchestration.defs.transform.assets import dbt_models
-    from orchestration.lib.dbt import StewardDbtCliResource, dbt_executable, dbt_project
+    from orchestration.lib.dbt import StewardDbtCliResource, dbt_project
+    from orchestration.lib.dbt_manifest import dbt_executable
 
     assert (get_settings().dbt_target("eu") / "run_results.json").exists()
     (tmp_path / "no_profiles").mkdir()

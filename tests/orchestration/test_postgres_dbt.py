@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from orchestration.lib.dbt import dbt_executable
+from orchestration.lib.dbt_manifest import dbt_executable
 from tests.postgres_cluster import (
     DBT_PROJECT,
     PLATFORM,

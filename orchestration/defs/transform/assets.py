@@ -9,11 +9,11 @@ import dagster as dg
 from dagster_dbt import dbt_assets
 
 from orchestration.lib.dbt import (
-    PLATFORM_MODELS,
     StewardDbtCliResource,
     StewardDbtTranslator,
     dbt_project,
 )
+from orchestration.lib.dbt_manifest import PLATFORM_MODELS
 from orchestration.lib.deployment.queue import GLOBAL_POOL, MODELS_POOL
 from orchestration.lib.governance.database_grants import rebuilding, restore
 from orchestration.lib.governance.policy_adapter import country_columns, project_evaluation

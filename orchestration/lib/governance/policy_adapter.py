@@ -15,10 +15,10 @@ from typing import Any
 
 from orchestration.lib import consumer_models
 from orchestration.lib.consumer_models import CONSUMER_MODELS, ConsumerModel
-from orchestration.lib.dbt import (
-    StewardDbtTranslator,
-    dbt_project,
+from orchestration.lib.dbt_manifest import (
+    asset_key,
     dependency_order,
+    existing_manifest,
     parents,
 )
 from orchestration.lib.governance.registry import GOVERNED_NODES, project_manifest
@@ -185,7 +185,6 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
     """Every source table, dbt model and consumer model as engine facts, with column lineage
     between them (read from `kept` where it holds it)."""
     lineage_of = kept.column_lineage if kept else column_lineage
-    translator = StewardDbtTranslator()
     assets: dict[str, AssetFacts] = {}
     asset_of_relation: dict[str, str] = {}
     schema: dict[str, dict[str, dict[str, str]]] = {}
@@ -217,7 +216,7 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
              if n["resource_type"] in GOVERNED_NODES}
     for unique_id in dependency_order(nodes):
         props = nodes[unique_id]
-        key = translator.get_asset_spec(manifest, unique_id, None).key.to_user_string()
+        key = asset_key(props)
         asset_of_unique_id[unique_id] = key
         upstream = tuple(asset_of_unique_id[d] for d in parents(props)
                          if d in asset_of_unique_id)
@@ -246,7 +245,7 @@ def build_catalog(manifest: dict[str, Any], sources: list[SourceTable],
 def project_catalog() -> Catalog:
     """The catalog of this project, from the compiled manifest and the source declarations;
     its column lineage kept beside the manifest for the next process."""
-    kept = KeptLineage(Path(dbt_project().manifest_path).with_name(LINEAGE_FILE))
+    kept = KeptLineage(existing_manifest().with_name(LINEAGE_FILE))
     catalog = build_catalog(project_manifest(), load_source_tables(), CONSUMER_MODELS, kept)
     kept.save()
     return catalog

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from orchestration.lib.consumer_models import CONSUMER_MODELS
-from orchestration.lib.dbt import StewardDbtTranslator, dbt_project
+from orchestration.lib.dbt_manifest import asset_key, existing_manifest
 from orchestration.lib.sources import TELEMETRY_ORIGIN, load_source_tables
 
 # The dbt resources Dagster makes assets of (ephemeral models are governed for their lineage).
@@ -28,7 +27,7 @@ def is_telemetry(source: dict) -> bool:
 @cache
 def project_manifest() -> dict[str, Any]:
     """The compiled dbt manifest, read once per process."""
-    return json.loads(Path(dbt_project().manifest_path).read_text())
+    return json.loads(existing_manifest().read_text())
 
 
 @cache
@@ -48,10 +47,7 @@ def relations() -> dict[str, tuple[str, str]]:
 @cache
 def dbt_unique_ids() -> dict[str, str]:
     """Each dbt model's, seed's and snapshot's asset key (as a string) → its dbt unique_id."""
-    translator = StewardDbtTranslator()
-    manifest = project_manifest()
-    return {translator.get_asset_spec(manifest, unique_id, None).key.to_user_string(): unique_id
-            for unique_id, node in manifest["nodes"].items()
+    return {asset_key(node): unique_id for unique_id, node in project_manifest()["nodes"].items()
             if node["resource_type"] in GOVERNED_NODES}
 
 
