@@ -1,5 +1,5 @@
 """The fallback schedule of event-driven runs: every ingest hourly, should a landing event be
-missed; automation then builds what depends on it."""
+missed; automation then builds what depends on a table the ingest changed."""
 
 import dagster as dg
 

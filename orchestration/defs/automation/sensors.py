@@ -4,7 +4,8 @@
 over every region; declarative automation (eager) then materializes the models of each region
 and the consumer models once their inputs have been updated (`ingest_hourly`, in schedules.py,
 is the fallback should an event be missed). Updates `steward run` made are left to it: it builds
-what lies downstream of its own ingest itself.
+what lies downstream of its own ingest itself; and an ingest that stored nothing changes no data
+version, so nothing is rebuilt for it.
 
 A run launched by the daemon (sensor, schedule, automation) that fails opens one incident per
 job and selection (`run_failure_alerts`); its next success resolves it (`run_recovery`).
@@ -78,24 +79,34 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Builds each region's models, then the consumer models, once inputs update.")
 
 
-def _updated_outside_steward_run() -> dg.AutomationCondition:
-    """An input updated since the last tick by some run other than `steward run`'s (or than
-    the run that also builds this asset), which builds everything downstream itself: reacting
-    to it too would queue a second build of the same models."""
+def _changed_outside_steward_run() -> dg.AutomationCondition:
+    """An input whose data changed since the last tick (an ingest that stored nothing keeps
+    its data version), updated by a run other than `steward run`'s (or than the run that also
+    builds this asset). `steward run` builds everything downstream of its updates itself,
+    including what another run loaded just before: reacting to them too would queue a second
+    build of the same models.
+
+    Two of Dagster's conditions tell a `steward run` update, each blind where the other sees:
+    the runs of every update since the last tick (none found before the automation's first
+    event cursor, on a new deployment), and the latest run of each input partition (not found
+    for an ingest over a range of regions in one run)."""
     condition = dg.AutomationCondition
+    steward_run = {TRIGGER_TAG: STEWARD_RUN}
     return (condition.newly_updated()
+            & condition.data_version_changed()
             & ~condition.executed_with_root_target()
-            & ~condition.all_new_updates_have_run_tags(tag_values={TRIGGER_TAG: STEWARD_RUN})
-            ).with_label("updated_outside_steward_run")
+            & ~(condition.all_new_updates_have_run_tags(tag_values=steward_run)
+                | condition.executed_with_tags(tag_values=steward_run))
+            ).with_label("changed_outside_steward_run")
 
 
 # Dagster's eager condition, with its trigger narrowed as above.
 BUILD_ON_UPDATE = dg.AutomationCondition.eager().replace(
-    "newly_updated_without_root", _updated_outside_steward_run())
+    "newly_updated_without_root", _changed_outside_steward_run())
 
 
 def automated(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    """Materialize whenever an input has been updated outside `steward run` (and none is
+    """Materialize whenever an input's data has changed outside `steward run` (and none is
     missing or in progress)."""
     return assets_def.map_asset_specs(
         lambda spec: spec.replace_attributes(automation_condition=BUILD_ON_UPDATE))

@@ -20,6 +20,7 @@ from orchestration.lib.sources import SourceTable, load_source_tables
 
 RECONCILED_CHECK = "ingest__reconciled"
 REFERENCES_CHECK = "ingest__references"
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's version
 
 
 def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
@@ -46,6 +47,25 @@ def _metadata(report: LoadReport, seconds: float, cpu_seconds: float) -> dict:
     if added:
         metadata["columns_added"] = dg.MetadataValue.json(added)
     return metadata
+
+
+def _stored_version(instance: dg.DagsterInstance, key: dg.AssetKey, region: str) -> str | None:
+    """The data version the table in `region` was last materialized with, if any."""
+    found = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[region]), limit=1).records
+    return found[0].event_log_entry.tags.get(DATA_VERSION_TAG) if found else None
+
+
+def data_version(report: LoadReport, stored: list[str | None], run_id: str) -> dg.DataVersion:
+    """The tables' version after this load: the one they were stored with when the load
+    changed none of them (no row stored, no column added) and they share it, so declarative
+    automation does not rebuild their downstream for nothing (an hourly fallback ingest, a
+    sensor's run over files another run already loaded); this run's id otherwise."""
+    changed = any(report.rows_loaded.values()) or any(report.columns_added.values())
+    kept = set(stored)
+    if not changed and len(kept) == 1 and None not in kept:
+        return dg.DataVersion(kept.pop())
+    return dg.DataVersion(run_id)
 
 
 def reconciliation_result(report: LoadReport) -> dg.AssetCheckResult:
@@ -115,9 +135,12 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                         context.run.run_id, spec.primary_key)
               for suite in suites_for(key.to_user_string())),
         ]
+        stored = [_stored_version(context.instance, key, region)
+                  for region in context.partition_keys]
         return dg.MaterializeResult(
             metadata=_metadata(report, time.monotonic() - started, clock.seconds()),
-            check_results=check_results)
+            check_results=check_results,
+            data_version=data_version(report, stored, context.run.run_id))
 
     return _ingest
 
