@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -163,8 +164,9 @@ class Findings:
 
 
 def scan(values: Iterable[object]) -> Findings:
-    """Run every detector over the sampled values of one column."""
-    return scan_counted((value, 1) for value in values)
+    """Run every detector over the sampled values of one column, once per distinct value
+    (a column of country codes or statuses repeats a few values many times)."""
+    return scan_counted(Counter(str(value) for value in values if value is not None).items())
 
 
 def scan_counted(counted: Iterable[tuple[object, int]],

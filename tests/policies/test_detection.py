@@ -69,6 +69,11 @@ def test_examples_never_carry_the_value():
     assert findings.examples["email"] == "an…" and findings.sampled == 1
 
 
+def test_a_repeated_value_counts_once_per_row_and_an_empty_one_not_at_all():
+    findings = scan(["a.b@example.com", None, "DE", "a.b@example.com", "DE", 4111])
+    assert findings.sampled == 5 and findings.hits == {"email": 2}
+
+
 @pytest.mark.parametrize(("kind", "text"), [f for f in FOUND if f[0] != "person_name"])
 def test_the_database_prefilter_lets_every_finding_through(kind, text):
     """A full scan judges only what DuckDB's RE2 picks with PREFILTER: it must miss nothing a
