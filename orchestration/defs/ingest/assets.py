@@ -56,16 +56,18 @@ def _stored_version(instance: dg.DagsterInstance, key: dg.AssetKey, region: str)
     return found[0].event_log_entry.tags.get(DATA_VERSION_TAG) if found else None
 
 
-def data_version(report: LoadReport, stored: list[str | None], run_id: str) -> dg.DataVersion:
+def _data_version(context: dg.AssetExecutionContext, key: dg.AssetKey,
+                  report: LoadReport) -> dg.DataVersion:
     """The tables' version after this load: the one they were stored with when the load
     changed none of them (no row stored, no column added) and they share it, so declarative
     automation does not rebuild their downstream for nothing (an hourly fallback ingest, a
     sensor's run over files another run already loaded); this run's id otherwise."""
-    changed = any(report.rows_loaded.values()) or any(report.columns_added.values())
-    kept = set(stored)
-    if not changed and len(kept) == 1 and None not in kept:
-        return dg.DataVersion(kept.pop())
-    return dg.DataVersion(run_id)
+    if not any(report.rows_loaded.values()) and not any(report.columns_added.values()):
+        kept = {_stored_version(context.instance, key, region)
+                for region in context.partition_keys}
+        if len(kept) == 1 and None not in kept:
+            return dg.DataVersion(kept.pop())
+    return dg.DataVersion(context.run.run_id)
 
 
 def reconciliation_result(report: LoadReport) -> dg.AssetCheckResult:
@@ -135,12 +137,10 @@ def build_ingest_asset(spec: SourceTable) -> dg.AssetsDefinition:
                         context.run.run_id, spec.primary_key)
               for suite in suites_for(key.to_user_string())),
         ]
-        stored = [_stored_version(context.instance, key, region)
-                  for region in context.partition_keys]
         return dg.MaterializeResult(
             metadata=_metadata(report, time.monotonic() - started, clock.seconds()),
             check_results=check_results,
-            data_version=data_version(report, stored, context.run.run_id))
+            data_version=_data_version(context, key, report))
 
     return _ingest
 
