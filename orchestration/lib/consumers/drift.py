@@ -36,13 +36,22 @@ def population(frames: dict[str, pd.DataFrame], scored: pd.DataFrame,
     return found
 
 
+def as_numbers(series: pd.Series) -> pd.Series:
+    """The column as floats, NaN where a value is not a number. A direct cast first: parsing
+    each value (`to_numeric`) costs about four times as much on a column of Decimals."""
+    try:
+        return series.astype(float)
+    except (TypeError, ValueError):  # some value is not a number: it becomes NaN
+        return pd.to_numeric(series, errors="coerce").astype(float)
+
+
 def _numbers(series: pd.Series) -> pd.Series | None:
     """The column as numbers, or None for a categorical column."""
     if pd.api.types.is_bool_dtype(series):
         return None
     if pd.api.types.is_numeric_dtype(series):
         return series.astype(float)
-    converted = pd.to_numeric(series, errors="coerce")
+    converted = as_numbers(series)
     present = series.notna().sum()
     return converted if present and converted.notna().sum() == present else None
 
@@ -51,7 +60,7 @@ def _shares(series: pd.Series, bins: dict) -> list[float]:
     """The share of rows in each bin; the last bin holds the missing values (for a numeric
     column, also any value that is no longer a number)."""
     if "edges" in bins:
-        numbers = pd.to_numeric(series, errors="coerce").dropna().astype(float)
+        numbers = as_numbers(series).dropna()
         slots = np.searchsorted(bins["edges"], numbers.to_numpy(), side="right")
         counts = np.bincount(slots, minlength=len(bins["edges"]) + 1).tolist()
         counts.append(len(series) - len(numbers))

@@ -165,8 +165,10 @@ def score_invoice_risk(inputs: dict[str, pd.DataFrame], fitted: Any = None) -> S
         fitted, training = _fit(_tabular([], INVOICE_NUMERIC), settled, late[settled.index],
                                 "invoice risk", _binary_metrics)
     probability = fitted.predict_proba(invoices)[:, 1]
-    bands = np.select([probability >= floor for floor, _ in RISK_BANDS],
-                      [band for _, band in RISK_BANDS], default=RISK_BANDS[-1][1])
+    # Picked by index from Python strings: numpy's fixed-width strings cost a conversion per row.
+    labels = np.array([band for _, band in RISK_BANDS], dtype=object)
+    bands = labels[np.select([probability >= floor for floor, _ in RISK_BANDS],
+                             range(len(RISK_BANDS)), default=len(RISK_BANDS) - 1)]
     rows = pd.DataFrame({"invoice_id": invoices["invoice_id"],
                          "customer_id": invoices["customer_id"],
                          "risk_score": probability.round(6), "risk_band": bands})

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration.lib.consumer_models import ConsumerModel
+from orchestration.lib.consumers import drift
 from orchestration.lib.governance import audit_log
 from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import (
@@ -79,7 +80,7 @@ class ReviewRefused(ValueError):
 
 
 def _outside(series: pd.Series, span: list[float]) -> pd.Series:
-    numbers = pd.to_numeric(series, errors="coerce").astype(float)
+    numbers = drift.as_numbers(series)
     return (numbers < span[0]) | (numbers > span[1])
 
 
