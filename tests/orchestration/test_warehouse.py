@@ -237,6 +237,22 @@ def _another_process_writes(store: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True)
 
 
+def test_a_linked_store_says_whether_it_holds_a_key_of_the_engines_rows(data_dir):
+    """What an ingest asks before comparing a batch with the stored rows."""
+    store = get_settings().region_store("eu")
+    with duckdb_backend.write_connection(store) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS id FROM range(1, 1001)")
+    scratch = duckdb_backend.scratch_connection()
+    with duckdb_backend.link(scratch, store, "eu") as linked:
+        scratch.execute("CREATE TEMP TABLE batch AS SELECT range AS id FROM range(1001, 2001)")
+        target, match = linked.relation("main", "t"), "t.id = b.id"
+        assert not linked.holds_any(target, "(SELECT * FROM batch)", match)
+        scratch.execute("INSERT INTO batch VALUES (500)")
+        assert linked.holds_any(target, "(SELECT * FROM batch)", match)
+        assert not linked.holds_any(target, "(SELECT * FROM batch WHERE id > 1000)", match)
+    scratch.close()
+
+
 @pytest.mark.parametrize("ending", ["done", "failed in a transaction"])
 def test_a_store_linked_to_an_engine_is_free_for_others_once_its_lock_is(data_dir, ending):
     """The engine lives on after the link (an ingest closes it last): were the store still

@@ -162,8 +162,9 @@ def load_region(con, spec: SourceTable, store, region: str, files: list[LandingF
     only_todo = "" if not already_loaded else f" AND list_contains({sql_text_list(names)}, _file)"
     prepared = f"SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo}"
     stale = 0
-    # Only compare with stored rows when there are any: the first load goes straight in.
-    compare = bool(store.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+    # Only compare with stored rows when one of them has a key of the batch: a first load, or
+    # new files of a source whose keys only grow, goes straight in.
+    compare = store.holds_any(target, f"({prepared})", key_match(spec))
     batch = store.to_store("batch", prepared) if compare else f"({prepared})"
     if compare and spec.cursor:
         cursor = quote_ident(spec.cursor)

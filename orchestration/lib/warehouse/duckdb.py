@@ -225,6 +225,14 @@ class StoreLink:
         del name  # attached: the scratch engine reads the store in place
         return f"({query})"
 
+    def holds_any(self, relation: str, rows: str, match: str) -> bool:
+        """Whether `relation` (as `t`) has a row that `match` pairs with one of `rows` (as `b`),
+        a query of the scratch engine: one join, the store read in place."""
+        [(found,)] = self._scratch.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {rows} b WHERE EXISTS "
+            f"(SELECT 1 FROM {relation} t WHERE {match}))").fetchall()
+        return bool(found)
+
     def insert(self, relation: str, select: str, params: list | tuple = ()) -> int:
         """Insert what `select` (a column list, then a query) gives; returns the rows added."""
         [(count,)] = self._scratch.execute(f"INSERT INTO {relation} {select}", params).fetchall()

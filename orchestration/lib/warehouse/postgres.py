@@ -288,6 +288,15 @@ class StoreLink:
         self._scratch.register(name, select_arrow(self._con, query))
         return quote_ident(name)
 
+    def holds_any(self, relation: str, rows: str, match: str) -> bool:
+        """Whether `relation` has any row at all: which of them `match` pairs with `rows` (a
+        query of the scratch engine) would take sending the rows' keys to the server first,
+        and comparing sends the rows anyway."""
+        del rows, match
+        [(found,)] = self._con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {relation})").fetchall()
+        return bool(found)
+
     def insert(self, relation: str, select: str, params: list | tuple = ()) -> int:
         """Insert what `select` (a column list, then a query) gives; returns the rows added."""
         [(count,)] = self._con.execute(
