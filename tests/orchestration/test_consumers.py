@@ -199,7 +199,11 @@ def test_a_kept_model_scores_until_an_erasure_makes_retraining_due(built_copy):
     assert rescored.metrics["eu"]["trained_because"] == NOT_DUE
     assert "scores" not in rescored.metrics["eu"]  # scored again, by the kept model
     assert rescored.scored["eu"] == len(before)
-    assert kept.load("invoice_risk", "eu").trained_at == trained.trained_at
+    stored = kept.load("invoice_risk", "eu")
+    assert stored.trained_at == trained.trained_at
+    # Its record now names the inputs it scored; its file is the one stored, not written again
+    # (a file written again differs: skops stamps the time into it).
+    assert stored.scored_inputs != trained.scored_inputs and stored.artifact == trained.artifact
     changed = [(a, b) for a, b in zip(before, _risk_scores("eu"), strict=True) if a != b]
     assert [a[0] for a, _ in changed] == [before[0][0]]  # only the changed invoice's score
     [(customer,)] = store_rows("eu", "SELECT min(customer_id) FROM raw_crm.customers")

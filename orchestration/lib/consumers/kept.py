@@ -57,6 +57,7 @@ class Kept:
     scored_inputs: str | None = None  # the digest of the inputs it last scored
     refused: str | None = None  # why the stored artifact was not loaded
     reference: dict | None = None  # its training population's bins, to measure drift against
+    artifact: bytes | None = None  # the stored file it was loaded from; None once fitted anew
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def load(name: str, region: str) -> Kept | None:
     metrics = json.loads(training)
     reference = metrics.pop(REFERENCE, None)
     return Kept(version, trained_at, rows_seen, invalidations, metrics, model, scored_inputs,
-                refused, reference)
+                refused, reference, artifact if model is not None else None)
 
 
 def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) -> str | None:
@@ -169,19 +170,29 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
 
 
 def save(con: Connection, name: str, kept: Kept) -> None:
-    """Keep `kept` in the store `con` writes, inside the caller's transaction."""
+    """Keep `kept` in the store `con` writes, inside the caller's transaction. A model loaded
+    from there and not fitted again keeps its stored file: only its record changes (a text
+    model's file can be tens of MB, serialized and written again for nothing)."""
     import skops.io
 
-    artifact = skops.io.dumps(kept.model)
+    artifact = kept.artifact if kept.artifact is not None else skops.io.dumps(kept.model)
+    signature = _signature(artifact)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (name VARCHAR PRIMARY KEY, "
                 "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "
                 "training VARCHAR, artifact BYTEA, signature VARCHAR, scored_inputs VARCHAR)")
-    replaced = ", ".join(f"{column} = excluded.{column}" for column in (
-        "version", "trained_at", "rows_seen", "invalidations", "training", "artifact",
-        "signature", "scored_inputs"))
-    con.execute(f"INSERT INTO {SCHEMA}.{TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    record = {"version": kept.version, "trained_at": kept.trained_at,
+              "rows_seen": kept.rows_seen, "invalidations": kept.invalidations,
+              "training": json.dumps({**kept.training, REFERENCE: kept.reference}),
+              "scored_inputs": kept.scored_inputs}
+    if kept.artifact is not None and con.execute(
+            f"UPDATE {SCHEMA}.{TABLE} SET {', '.join(f'{column} = ?' for column in record)} "
+            "WHERE name = ? AND signature = ? RETURNING name",
+            [*record.values(), name, signature]).fetchall():
+        return
+    replaced = ", ".join(f"{column} = excluded.{column}"
+                         for column in (*record, "artifact", "signature"))
+    con.execute(f"INSERT INTO {SCHEMA}.{TABLE} (name, {', '.join(record)}, artifact, signature) "
+                f"VALUES ({', '.join('?' * (len(record) + 3))}) "
                 f"ON CONFLICT (name) DO UPDATE SET {replaced}",
-                [name, kept.version, kept.trained_at, kept.rows_seen, kept.invalidations,
-                 json.dumps({**kept.training, REFERENCE: kept.reference}), artifact,
-                 _signature(artifact), kept.scored_inputs])
+                [name, *record.values(), artifact, signature])
