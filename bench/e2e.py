@@ -142,6 +142,12 @@ def _print_targets(governed: dict, direct: dict, overhead: dict, incremental: di
     print(f"\nratio governed / direct {governed['seconds'] / direct['seconds']:.2f}x; "
           f"governed {governed['seconds']:.2f}s <= {TARGET_RATIO:g} x direct + overhead "
           f"{limit:.2f}s: {'yes' if within else 'NO'}")
+    # The target sets the consumer models' training and scoring apart:
+    # the direct SQL does neither.
+    consumers = governed["stages"].get("consumers", 0.0)
+    print(f"without the consumer models ({consumers:.2f}s, reported apart): "
+          f"{governed['seconds'] - consumers:.2f}s, "
+          f"{(governed['seconds'] - consumers) / direct['seconds']:.2f}x direct")
     print(f"after a {appended_share:.1%} append: {share:.1%} of the full build "
           f"(target <= {TARGET_INCREMENTAL:.0%}: {'yes' if share <= TARGET_INCREMENTAL else 'NO'})")
 
