@@ -20,6 +20,7 @@ from orchestration.lib.governance.audit_log import entries, record_policy_files
 from orchestration.lib.governance.credentials import issue
 from orchestration.lib.governance.erasure import erase
 from orchestration.lib.quality.suites import load_suites
+from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import store_path, write_connection
 from policies.rules import POLICIES_DIR, load_rules
 from tests.conftest import run_steward
@@ -318,7 +319,7 @@ def _mark_stale(dataset: str, region: str, hours: float | None) -> None:
     """As a run marks `dataset` when a failure upstream keeps its last good version, `hours`
     ago; None clears the mark, as a healthy run does."""
     from orchestration.lib.operations.health import STATUS_TABLE
-    from orchestration.lib.settings import current_time, get_settings
+    from orchestration.lib.settings import get_settings
 
     with write_connection(get_settings().ops_store) as con:
         con.execute(f"DELETE FROM {STATUS_TABLE} WHERE asset = ? AND region = ?",
@@ -632,3 +633,20 @@ def test_an_erasure_takes_the_subject_s_rows_out_of_the_review_queue(built_copy,
     receipt = erase(str(customer))
     assert receipt.rows_deleted["review/invoice_risk"]["eu"] >= 1 and receipt.remaining == 0
     assert waiting[0].row_key not in {i.row_key for i in review.items(invoice_risk, "eu")}
+
+
+@pytest.mark.usefixtures("each_warehouse")
+def test_a_kept_model_saved_again_keeps_its_file_and_takes_its_new_record(data_dir):
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    trained = kept.Kept("v1", current_time().replace(microsecond=0), 4, 0, {"accuracy": 1.0},
+                        fitted, scored_inputs="first inputs")
+    with write_connection(store_path("eu")) as con:
+        kept.save(con, "probe", trained)
+    loaded = kept.load("probe", "eu")
+    with write_connection(store_path("eu")) as con:
+        kept.save(con, "probe", dataclasses.replace(loaded, scored_inputs="second inputs"))
+    again = kept.load("probe", "eu")
+    assert again.scored_inputs == "second inputs" and again.artifact == loaded.artifact
+    assert again.refused is None and again.model.predict([[3.0]]).tolist() == [1]
