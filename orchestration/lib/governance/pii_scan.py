@@ -36,6 +36,7 @@ TEXT_TYPES = ("VARCHAR",)
 # Distinct candidate values judged per column and load: a column with more is full of PII-like
 # text already, and the first this many say so.
 MAX_CANDIDATES = 50_000
+PROBE_ROWS = 10_000  # the first rows of a load, read to tell a column of few values
 
 
 def columns_below_detection(columns: Iterable[tuple[str, str, str]]) -> list[str]:
@@ -46,16 +47,34 @@ def columns_below_detection(columns: Iterable[tuple[str, str, str]]) -> list[str
             and rules.rank(level) < rules.rank(DETECTED_LEVEL)]
 
 
+def _repeats_few_values(con: Connection, relation: str, name: str) -> bool:
+    """Whether the column's first PROBE_ROWS rows hold at most one distinct value in ten."""
+    [(distinct, rows)] = con.execute(
+        f"SELECT count(DISTINCT {name}), count(*) FROM "
+        f"(SELECT {name} FROM {relation} LIMIT {PROBE_ROWS})").fetchall()
+    return distinct * 10 <= rows
+
+
+def _candidates_query(con: Connection, relation: str, name: str) -> str:
+    """The values the prefilter matches, counted by region and file. A column that repeats a
+    few values (countries, statuses) is counted first and each value matched once: at 10M
+    rows 0.2 s instead of 0.7 s. Any other is matched row by row, so that counting does not
+    hold millions of distinct texts; either way the same values and counts."""
+    matches = f"regexp_matches({name}, {sql_literal(PREFILTER)})"
+    if _repeats_few_values(con, relation, name):
+        return (f"SELECT * FROM (SELECT _region, _file, {name}, count(*) FROM {relation} "
+                f"GROUP BY 1, 2, 3) WHERE {matches} LIMIT {MAX_CANDIDATES}")
+    return (f"SELECT _region, _file, {name}, count(*) FROM {relation} WHERE {matches} "
+            f"GROUP BY 1, 2, 3 LIMIT {MAX_CANDIDATES}")
+
+
 def scan_every_row(con: Connection, relation: str,
                    columns: list[str]) -> dict[tuple[str, str, str], Findings]:
     """Findings by (region, file, column) over every row of `relation`, which carries
     `_region` and `_file`."""
     found: dict[tuple[str, str, str], Findings] = {}
     for column in columns:
-        name = quote_ident(column)
-        candidates = con.execute(
-            f"SELECT _region, _file, {name}, count(*) FROM {relation} WHERE regexp_matches("
-            f"{name}, {sql_literal(PREFILTER)}) GROUP BY 1, 2, 3 LIMIT {MAX_CANDIDATES}").fetchall()
+        candidates = con.execute(_candidates_query(con, relation, quote_ident(column))).fetchall()
         by_place = defaultdict(list)
         for region, file, value, rows in candidates:
             by_place[(region, file)].append((value, rows))
