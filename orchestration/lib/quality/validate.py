@@ -173,16 +173,18 @@ def _pair(specs: tuple[ExpectationSpec, ...], results: list) -> list:
     """GE returns results in its own order: each spec's result, or None if GE returned none."""
     from orchestration.lib.quality.counted_rows import as_written  # GE is imported by now
 
+    def answers(spec: ExpectationSpec, result) -> bool:
+        config = result.expectation_config
+        return as_written(config.type) == spec.type and all(
+            config.kwargs[k] == v for k, v in spec.kwargs.items() if k in config.kwargs)
+
     pending = list(results)
     paired = []
     for spec in specs:
-        match = next((r for r in pending
-                      if as_written(r.expectation_config.type) == spec.type and all(
-            r.expectation_config.kwargs[k] == v for k, v in spec.kwargs.items()
-            if k in r.expectation_config.kwargs)), None)
-        if match is not None:
-            pending.remove(match)
-        paired.append(match)
+        # Taken out by position: list.remove compares results with ==, which GE answers by
+        # serializing both.
+        at = next((i for i, result in enumerate(pending) if answers(spec, result)), None)
+        paired.append(None if at is None else pending.pop(at))
     return paired
 
 
