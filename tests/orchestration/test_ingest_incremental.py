@@ -51,6 +51,21 @@ def test_a_new_file_loads_only_that_file(landing):
     assert customer_ids("eu") == [2, 3] and customer_ids("us") == [1]
 
 
+def test_a_load_that_stopped_after_one_region_committed_loads_only_the_other(tiny_estate):
+    # Tickets have no cursor, so nothing but the load log keeps eu's rows from loading again.
+    first = load("support.tickets")
+    with write_connection(store_path("us")) as con:  # as if it stopped before us committed
+        con.execute("DELETE FROM raw_support.tickets")
+        con.execute("DELETE FROM _steward.loaded_files")
+    tickets = "SELECT ticket_id, _loaded_at FROM raw_support.tickets ORDER BY 1"
+    stored_in_eu = store_rows("eu", tickets)
+    report = load("support.tickets")
+    assert report.rows_loaded == {"eu": 0, "us": first.rows_loaded["us"]} and report.reconciled
+    assert report.rows_unchanged == first.rows_loaded["eu"] > 0
+    assert store_rows("eu", tickets) == stored_in_eu
+    assert report.table_rows == first.table_rows
+
+
 def test_a_newly_declared_column_is_added_to_the_stored_table(landing):
     write_customers(landing, "day1.csv", [customer_row(1), customer_row(2, "DE")])
     load()

@@ -157,10 +157,12 @@ def load_region(con, spec: SourceTable, store, region: str, files: list[LandingF
     columns = ", ".join(quote_ident(c) for c in spec.column_names)
     routed_here = f"_region = {sql_literal(region)} AND {_stored(spec, has_losers)}"
     # Rows of files this region committed before a crash are already stored: count, skip.
-    # (A refused file has no rows here, so with no file done there is nothing to count.)
-    already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
-                                 f"AND NOT list_contains(?, _file)", [names]
-                                 ).fetchall()[0][0] if done & {f.name for f in files} else 0
+    # When it committed none of the batch, every routed row is of a file to do (a refused
+    # file has no rows here).
+    already_loaded = 0
+    if any(f.name in done for f in files):
+        already_loaded = con.execute(f"SELECT count(*) FROM incoming WHERE {routed_here} "
+                                     f"AND NOT list_contains(?, _file)", [names]).fetchall()[0][0]
     only_todo = "" if not already_loaded else f" AND list_contains({sql_text_list(names)}, _file)"
     prepared = f"SELECT {columns}, _file FROM {rows} WHERE {routed_here}{only_todo}"
     stale = 0
