@@ -90,13 +90,17 @@ def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionCont
                "--log-format-file", "json", "--no-send-anonymous-usage-stats"]
     manifest = dbt_parsed.manifest_for(options, logging, project_dir, target, database,
                                        [collect])
+    # dbt would write the whole manifest (every macro of dbt and the adapter) after each build,
+    # 0.3-0.4 s of a tiny region's build; the run's results are written below instead.
     result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([
         command, *params.selection_args,
-        *(["--indirect-selection", indirect] if indirect else []), *options, *logging])
+        *(["--indirect-selection", indirect] if indirect else []), *options, *logging,
+        "--no-write-json"])
     _release_connections()
     if result.exception is not None:
         # dbt stopped before judging the models: the artifacts in the folder are an older build's.
         raise dg.Failure(f"dbt stopped: {result.exception}")
+    result.result.write(str(target_path / "run_results.json"))
     errors = [e for e in events if e["info"]["level"] == "error"]
     return InProcessBuild(events, result.success and not errors, target_path,
                           params.manifest, params.dagster_dbt_translator, params.dbt_project,
