@@ -13,17 +13,23 @@ import duckdb
 STEWARD = [sys.executable, "-m", "orchestration.cli"]
 
 
-def _run(data_dir: Path, *options: str) -> subprocess.CompletedProcess:
+# dbt's own variables for a file log of every event, as JSON lines, to see how it parsed
+DEBUG_LOG = {"DBT_LOG_LEVEL_FILE": "debug", "DBT_LOG_FORMAT_FILE": "json"}
+
+
+def _run(data_dir: Path, *options: str, dbt_log: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess:
     env = {**os.environ, "STEWARD_DATA_DIR": str(data_dir),
            "STEWARD_STORE_DIR": str(data_dir / "store"),
-           "STEWARD_LANDING_DIR": str(data_dir / "landing"), "DAGSTER_HOME": ""}
+           "STEWARD_LANDING_DIR": str(data_dir / "landing"), "DAGSTER_HOME": "",
+           **(dbt_log or {})}
     env.pop("DAGSTER_HOME")
     return subprocess.run([*STEWARD, "run", "--customers", "60", *options], env=env,
                           capture_output=True, text=True, timeout=600)
 
 
 def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_manifest):
-    first = _run(tmp_path)
+    first = _run(tmp_path, dbt_log=DEBUG_LOG)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "generating 60 customers" in first.stdout
     assert "marts/customer_features" in first.stdout and "\nOK in" in first.stdout
@@ -38,11 +44,11 @@ def test_main_job_generates_runs_summarizes_and_is_idempotent(tmp_path, dbt_mani
     first_parses, logged = _parses(dbt_folders, {})
     assert first_parses == ["PartialParsingEnabled"]
     # Nothing changed: skipped, saying so. Forced, it runs again and changes nothing.
-    skipped = _run(tmp_path)
+    skipped = _run(tmp_path, dbt_log=DEBUG_LOG)
     assert skipped.returncode == 0, skipped.stderr[-3000:]
     assert "nothing changed since the healthy run that ended" in skipped.stdout
     assert "marts/customer_features" not in skipped.stdout
-    second = _run(tmp_path, "--force")
+    second = _run(tmp_path, "--force", dbt_log=DEBUG_LOG)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "generating" not in second.stdout and "\nOK in" in second.stdout
     with duckdb.connect(str(tmp_path / "store" / "us.duckdb"), read_only=True) as con:

@@ -33,6 +33,14 @@ def test_dbt_builds_in_this_process_and_leaves_every_store_free_for_others(pipel
     assert "dbt.cli.main" in sys.modules  # built here, not in a dbt process of its own
 
 
+def test_dbt_logs_each_store_s_builds_at_info_level_unless_asked_for_more(pipeline_run):
+    # Writing every debug event (each query) cost a tiny build a fifth of its time; dbt's own
+    # DBT_LOG_LEVEL_FILE asks for them (test_main_job.py does).
+    log = (get_settings().dbt_target("eu") / "dbt.log").read_text()
+    assert "[info ]" in log and "Completed successfully" in log
+    assert "[debug]" not in log
+
+
 def test_marts_hold_only_their_regions_rows(pipeline_run):
     us = store_rows("us", "SELECT DISTINCT country_code FROM marts.customer_features")
     eu = store_rows("eu", "SELECT DISTINCT country_code FROM marts.invoice_features")
