@@ -120,6 +120,19 @@ def test_reconciliation_is_recorded_per_load(tiny_estate):
     assert report.rows_read == report.accounted == sum(report.rows_loaded.values())
 
 
+def test_a_clean_parquet_batch_logs_each_file_s_rows_as_each_region_stored_them(tiny_estate):
+    # A clean Parquet batch is counted once by file and region, not once per region; each
+    # region's load log must still say, file by file, the rows that region stored.
+    report = load("billing.invoices")
+    assert report.reconciled and report.rows_loaded["eu"] and report.rows_loaded["us"]
+    for region in ("eu", "us"):
+        logged = store_rows(region, "SELECT load_id, rows_loaded FROM _steward.loaded_files "
+                                    "WHERE source_table = 'billing.invoices' ORDER BY 1")
+        stored = store_rows(region, "SELECT _load_id, count(*) FROM raw_billing.invoices "
+                                    "GROUP BY 1 ORDER BY 1")
+        assert logged == stored and len(logged) == len(report.files_new)
+
+
 def test_parquet_retyped_column_is_refused_as_drift(landing):
     folder = landing / "billing" / "invoices"
     folder.mkdir(parents=True)

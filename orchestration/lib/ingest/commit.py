@@ -146,10 +146,11 @@ def scan_for_pii(con, spec: SourceTable, rows: str, has_losers: bool) -> dict:
 
 def load_region(con, spec: SourceTable, store, region: str, files: list[LandingFile],
                  run_id: str, report: LoadReport, has_losers: bool, findings: dict,
-                 rows: str = "incoming") -> None:
+                 rows: str = "incoming", routed: dict[str, int] | None = None) -> None:
     """Commit one region's rows of the batch, with what the PII scan found in them. `rows` is
     where full rows come from; counts always come from `incoming`, which for a clean Parquet
-    batch holds only key columns."""
+    batch holds only key columns. `routed`, when the caller counted them, is the rows of each
+    file that go to this region, so they are not counted again here."""
     target = store.relation(spec.schema, spec.table)
     done = {f for f, _ in ledger.loaded_fingerprints(store, store.at, spec.name)}
     todo = [f for f in files if f.name not in done and f.name not in report.files_refused]
@@ -175,10 +176,14 @@ def load_region(con, spec: SourceTable, store, region: str, files: list[LandingF
         newer_stored = (f"EXISTS (SELECT 1 FROM {target} t WHERE {key_match(spec)} "
                         f"AND b.{cursor} <= t.{cursor})")
         stale = store.delete_where(f"{batch} b", newer_stored)
-    per_file = dict(store.execute(f"SELECT _file, count(*) FROM {batch} GROUP BY 1").fetchall()
-                    if compare else con.execute(
-        f"SELECT _file, count(*) FROM incoming WHERE {routed_here}{only_todo} GROUP BY 1"
-    ).fetchall())
+    if compare:
+        per_file = dict(store.execute(f"SELECT _file, count(*) FROM {batch} GROUP BY 1"
+                                      ).fetchall())
+    elif routed is not None:
+        per_file = {name: routed[name] for name in names if name in routed}
+    else:
+        per_file = dict(con.execute(f"SELECT _file, count(*) FROM incoming WHERE {routed_here}"
+                                    f"{only_todo} GROUP BY 1").fetchall())
     # Row order in a raw table carries no meaning; dropping it lets DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     store.execute("BEGIN")

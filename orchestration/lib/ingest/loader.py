@@ -121,8 +121,14 @@ def _load_clean_parquet(con, spec: SourceTable, unrouted, stores: dict,
     if any(anomalies):
         return False
     report.files_new.extend(file.name for file in files)
-    report.rows_read += report.tally("read", con.execute(
-        "SELECT _file, count(*) FROM incoming GROUP BY 1").fetchall())
+    # Every row has a key and a region here: one count by file and region serves the tally of
+    # rows read and each region's reconciliation.
+    counted = con.execute("SELECT _region, _file, count(*) FROM incoming GROUP BY 1, 2"
+                          ).fetchall()
+    report.rows_read += report.tally("read", [(file, n) for _, file, n in counted])
+    routed: dict[str, dict[str, int]] = {}
+    for region, file, n in counted:
+        routed.setdefault(region, {})[file] = n
     con.execute("CREATE OR REPLACE TEMP TABLE losers "
                 "(rid BIGINT, _file VARCHAR, _line BIGINT, problem VARCHAR)")
     write_quarantine(con, spec, unrouted, stores, files, run_id, report)
@@ -130,7 +136,7 @@ def _load_clean_parquet(con, spec: SourceTable, unrouted, stores: dict,
     findings = scan_for_pii(con, spec, rows, False)
     for region, store in sorted(stores.items()):
         load_region(con, spec, store, region, files, run_id, report, False, findings,
-                     rows=rows)
+                     rows=rows, routed=routed.get(region, {}))
     return True
 
 
