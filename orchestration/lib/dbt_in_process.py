@@ -95,7 +95,7 @@ def build(profiles_dir: str, args: Sequence[str], context: dg.AssetExecutionCont
     manifest = dbt_parsed.manifest_for(options, logging, project_dir, target, database,
                                        [collect])
     # dbt would write the whole manifest (every macro of dbt and the adapter) after each build,
-    # 0.3-0.4 s of a tiny region's build; the run's results are written below instead.
+    # 0.2-0.4 s of a tiny region's build; the run's results are written below instead.
     result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([
         command, *params.selection_args,
         *(["--indirect-selection", indirect] if indirect else []), *options, *logging,
