@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
 import yaml
@@ -62,6 +63,29 @@ def test_a_deployment_without_a_shared_instance_does_not_start(tmp_path):
         env={**steward_env(tmp_path), "DAGSTER_HOME": str(tmp_path / "home")},
         capture_output=True, text=True, timeout=120)
     assert started.returncode == 2 and "STEWARD_DAGSTER_PG_HOST is not set" in started.stderr
+
+
+def test_a_process_that_never_serves_stops_the_deployment_saying_which(tmp_path):
+    # A code server that hangs while loading: up, never answering. serve() is run in its own
+    # process, as `steward deployment start` runs it, so a serve that waits for ever fails here
+    # on the timeout instead of hanging the suite.
+    pid_file, after = tmp_path / "hanging.pid", tmp_path / "started"
+    hanging = ("import os, pathlib, time; "
+               f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(300)")
+    script = (
+        "import sys\n"
+        "from orchestration.lib.deployment.processes import Process, serve\n"
+        f"hanging = Process('code server', [sys.executable, '-c', {hanging!r}],\n"
+        "                  ready=lambda: False)\n"
+        f"later = Process('webserver', ['touch', {str(after)!r}])\n"
+        "sys.exit(serve([hanging, later], say=print, ready_within=5))\n")
+    served = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, cwd=PROJECT_ROOT)
+    assert served.returncode == 1, served.stderr
+    assert served.stdout == "the code server did not serve within 5 s: stopping the deployment\n"
+    assert not after.exists()  # what comes after it never started
+    pid = int(pid_file.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_the_instance_tables_exist_before_its_processes_race_to_make_them(

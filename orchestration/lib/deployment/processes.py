@@ -33,6 +33,8 @@ from orchestration.lib.settings import PROJECT_ROOT, get_settings
 INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
 STOP_GRACE_SECONDS = 10
+# A code server loads every definition before it answers: a minute or more on a slow machine.
+READY_WITHIN_SECONDS = 600
 LOOPBACK = "127.0.0.1"
 CODE_SERVER = "code server"
 WORKER = "steward-worker-"  # each worker's name: this and its number
@@ -180,19 +182,26 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def _wait_until_ready(spec: Process, process: subprocess.Popen, stopping: list[int]) -> None:
-    """Until it serves, ends, or the deployment is told to stop."""
+def _wait_until_ready(spec: Process, process: subprocess.Popen, stopping: list[int],
+                      seconds: float) -> bool:
+    """Until it serves, ends, or the deployment is told to stop; False when `seconds` passed
+    first, with the process still up and not serving."""
+    deadline = time.monotonic() + seconds
     while (spec.ready is not None and not stopping and process.poll() is None
            and not spec.ready()):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.5)
+    return True
 
 
-def serve(processes: list[Process], say: Callable[[str], None]) -> int:
-    """Start them in order, each one that says how to tell it serves waited for, and keep them
-    up until SIGINT or SIGTERM, then stop them all. A worker that dies is started again (the
-    steps it held go to the others meanwhile); should the code server, the webserver or the
-    daemon end, everything stops, since a deployment without them must not look alive.
-    Returns the exit status to give."""
+def serve(processes: list[Process], say: Callable[[str], None],
+          ready_within: float = READY_WITHIN_SECONDS) -> int:
+    """Start them in order, each one that says how to tell it serves waited for (at most
+    `ready_within` seconds), and keep them up until SIGINT or SIGTERM, then stop them all. A
+    worker that dies is started again (the steps it held go to the others meanwhile); should the
+    code server, the webserver or the daemon end or never serve, everything stops, since a
+    deployment without them must not look alive. Returns the exit status to give."""
     specs = {process.name: process for process in processes}
     running: dict[str, subprocess.Popen] = {}
     stopping: list[int] = []
@@ -200,7 +209,10 @@ def serve(processes: list[Process], say: Callable[[str], None]) -> int:
     try:
         for name, spec in specs.items():
             running[name] = _start(spec)
-            _wait_until_ready(spec, running[name], stopping)
+            if not _wait_until_ready(spec, running[name], stopping, ready_within):
+                say(f"the {name} did not serve within {ready_within:.0f} s: stopping the "
+                    "deployment")
+                return 1
         while not stopping:
             for name, process in list(running.items()):
                 if process.poll() is None:
