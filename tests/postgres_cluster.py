@@ -232,15 +232,20 @@ def model_tables(store: Path) -> list[tuple[str, str]]:
 
 def model_differences(store: Path, dsn: str) -> dict[str, str]:
     """Each dbt model table of the DuckDB `store` whose rows differ in the database `dsn`,
-    with the counts and the first differing row."""
+    with the counts and the first differing row. A model's own bookkeeping columns (`_`, like
+    the digests an incremental model keeps) are left out: each engine hashes its own way."""
     differences = {}
     duck = duckdb.connect(str(store), read_only=True)
     pg = psycopg2.connect(dsn)
     for schema, table in model_tables(store):
+        columns = ", ".join(f'"{name}"' for (name,) in duck.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+            "table_name = ? AND NOT starts_with(column_name, '_') ORDER BY ordinal_position",
+            [schema, table]).fetchall())
         with pg.cursor() as cursor:
-            cursor.execute(f'SELECT * FROM "{schema}"."{table}"')
+            cursor.execute(f'SELECT {columns} FROM "{schema}"."{table}"')
             on_postgres = _rows(cursor.fetchall())
-        on_duckdb = _rows(duck.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall())
+        on_duckdb = _rows(duck.execute(f'SELECT {columns} FROM "{schema}"."{table}"').fetchall())
         if on_postgres != on_duckdb:
             first = next((a, b) for a, b in zip(on_duckdb, on_postgres, strict=False) if a != b)
             differences[f"{schema}.{table}"] = f"{len(on_duckdb)} vs {len(on_postgres)}: {first}"
