@@ -230,6 +230,15 @@ def model_tables(store: Path) -> list[tuple[str, str]]:
                            [list(MODEL_SCHEMAS)]).fetchall()
 
 
+COLUMNS_OF = ("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+              "AND table_name = %s ORDER BY ordinal_position")
+
+
+def _data_columns(cursor) -> list[str]:
+    """The column names a COLUMNS_OF query found, but a model's own bookkeeping (`_`)."""
+    return [name for (name,) in cursor.fetchall() if not name.startswith("_")]
+
+
 def model_differences(store: Path, dsn: str) -> dict[str, str]:
     """Each dbt model table of the DuckDB `store` whose rows differ in the database `dsn`,
     with the counts and the first differing row. A model's own bookkeeping columns (`_`, like
@@ -238,11 +247,14 @@ def model_differences(store: Path, dsn: str) -> dict[str, str]:
     duck = duckdb.connect(str(store), read_only=True)
     pg = psycopg2.connect(dsn)
     for schema, table in model_tables(store):
-        columns = ", ".join(f'"{name}"' for (name,) in duck.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
-            "table_name = ? AND NOT starts_with(column_name, '_') ORDER BY ordinal_position",
-            [schema, table]).fetchall())
+        names = _data_columns(duck.execute(COLUMNS_OF.replace("%s", "?"), [schema, table]))
+        columns = ", ".join(f'"{name}"' for name in names)
         with pg.cursor() as cursor:
+            cursor.execute(COLUMNS_OF, [schema, table])
+            on_postgres_names = _data_columns(cursor)
+            if on_postgres_names != names:
+                differences[f"{schema}.{table}"] = f"columns {names} vs {on_postgres_names}"
+                continue
             cursor.execute(f'SELECT {columns} FROM "{schema}"."{table}"')
             on_postgres = _rows(cursor.fetchall())
         on_duckdb = _rows(duck.execute(f'SELECT {columns} FROM "{schema}"."{table}"').fetchall())
