@@ -214,11 +214,9 @@ def run_steward(args: list[str], data: Path, **env: str):
 
 def sandbox_project(folder: Path, files: dict[str, str]) -> Path:
     """A copy of the dbt project with extra files under models/marts/sandbox/."""
-    from orchestration.lib.settings import get_settings
+    from tests.dbt_cli import project_copy
 
-    project = folder / "dbt_project"
-    shutil.copytree(get_settings().dbt_project_dir, project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
+    project = project_copy(folder)
     sandbox = project / "models" / "marts" / "sandbox"
     sandbox.mkdir()
     for name, text in files.items():

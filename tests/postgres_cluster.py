@@ -10,7 +10,6 @@ must give its password, as in production, so a test proves a consumer's credenti
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -27,11 +26,10 @@ import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import psycopg2
 
-from orchestration.lib.dbt_manifest import dbt_executable
 from orchestration.lib.settings import PROJECT_ROOT
+from tests.dbt_cli import run_dbt
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 OWNER_ROLE_SQL = PROJECT_ROOT / "deploy" / "postgres" / "owner-role.sql"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "platform")
 PLATFORM = "path:models/platform"
@@ -201,15 +199,10 @@ def copy_inputs(store: Path, postgres: Cluster, database: str) -> str:
 
 
 def dbt_build(postgres: Cluster, database: str, region: str, tmp_path: Path, *selection: str
-               ) -> subprocess.CompletedProcess:
+              ) -> subprocess.CompletedProcess:
     env = {**os.environ, "STEWARD_PG_HOST": "127.0.0.1", "STEWARD_PG_PORT": str(postgres.port),
            "STEWARD_PG_USER": "postgres", "STEWARD_PG_DBNAME": database}
-    return subprocess.run(
-        [dbt_executable(), "build", "--target", "postgres", "--vars",
-         json.dumps({"region": region}), "--project-dir", str(DBT_PROJECT), "--profiles-dir",
-         str(DBT_PROJECT), "--target-path", str(tmp_path / "target"), "--log-path",
-         str(tmp_path / "logs"), *selection],
-        env=env, capture_output=True, text=True, timeout=600)
+    return run_dbt("build", tmp_path, *selection, target="postgres", region=region, env=env)
 
 
 def _plain(value):
@@ -230,12 +223,11 @@ def model_tables(store: Path) -> list[tuple[str, str]]:
                            [list(MODEL_SCHEMAS)]).fetchall()
 
 
-COLUMNS_OF = ("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-              "AND table_name = %s ORDER BY ordinal_position")
-
-
-def _data_columns(cursor) -> list[str]:
-    """The column names a COLUMNS_OF query found, but a model's own bookkeeping (`_`)."""
+def _data_columns(cursor, schema: str, table: str) -> list[str]:
+    """A table's column names, in order, but a model's own bookkeeping (`_`). Either engine's
+    cursor; the names come from the store's own catalog."""
+    cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                   f"'{schema}' AND table_name = '{table}' ORDER BY ordinal_position")
     return [name for (name,) in cursor.fetchall() if not name.startswith("_")]
 
 
@@ -247,11 +239,10 @@ def model_differences(store: Path, dsn: str) -> dict[str, str]:
     duck = duckdb.connect(str(store), read_only=True)
     pg = psycopg2.connect(dsn)
     for schema, table in model_tables(store):
-        names = _data_columns(duck.execute(COLUMNS_OF.replace("%s", "?"), [schema, table]))
+        names = _data_columns(duck, schema, table)
         columns = ", ".join(f'"{name}"' for name in names)
         with pg.cursor() as cursor:
-            cursor.execute(COLUMNS_OF, [schema, table])
-            on_postgres_names = _data_columns(cursor)
+            on_postgres_names = _data_columns(cursor, schema, table)
             if on_postgres_names != names:
                 differences[f"{schema}.{table}"] = f"columns {names} vs {on_postgres_names}"
                 continue

@@ -26,12 +26,11 @@ def _sample(path: Path) -> Path:
 def sandbox(tmp_path: Path) -> dict[str, str]:
     """A copy of the dbt project and the suites to add to, and a data folder of its own."""
     from orchestration.lib.settings import get_settings
+    from tests.dbt_cli import project_copy
 
-    settings = get_settings()
-    shutil.copytree(settings.dbt_project_dir, tmp_path / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "logs"))
-    shutil.copytree(settings.expectations_dir, tmp_path / "expectations")
-    return {"STEWARD_DBT_PROJECT_DIR": str(tmp_path / "dbt_project"),
+    project = project_copy(tmp_path)
+    shutil.copytree(get_settings().expectations_dir, tmp_path / "expectations")
+    return {"STEWARD_DBT_PROJECT_DIR": str(project),
             "STEWARD_EXPECTATIONS_DIR": str(tmp_path / "expectations")}
 
 

@@ -4,13 +4,12 @@ parsed again whenever what it was parsed from changes."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from orchestration.lib import dbt_parsed
-from orchestration.lib.settings import get_settings
+from tests.dbt_cli import project_copy
 
 PARSE_EVENTS = ("PartialParsingEnabled", "UnableToPartialParse", "PartialParseSaveFileNotFound")
 
@@ -18,9 +17,7 @@ PARSE_EVENTS = ("PartialParsingEnabled", "UnableToPartialParse", "PartialParseSa
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     """A copy of the dbt project, to change, and a process that has parsed nothing yet."""
-    copy = tmp_path / "project"
-    shutil.copytree(get_settings().dbt_project_dir, copy,
-                    ignore=shutil.ignore_patterns("target", "logs"))
+    copy = project_copy(tmp_path)
     monkeypatch.setenv("STEWARD_STORE_DIR", str(tmp_path / "store"))
     monkeypatch.setattr(dbt_parsed, "_last", None)
     return copy

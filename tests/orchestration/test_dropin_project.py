@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import steward_env
+from tests.dbt_cli import project_copy
 
 SEEDS = {
     "shop_customers.csv": "id,full_name,email,tier\n0,Anna Berg,anna0@example.com,gold\n"
@@ -59,11 +59,7 @@ NEW = ("shop_customers", "shop_orders", "stg_shop_customers", "stg_shop_orders",
 
 
 def dropin_project(folder: Path) -> Path:
-    from orchestration.lib.settings import get_settings
-
-    project = folder / "dbt_project"
-    shutil.copytree(get_settings().dbt_project_dir, project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
+    project = project_copy(folder)
     for directory, files in ((project / "seeds" / "shop", SEEDS),
                              (project / "models" / "shop", MODELS)):
         directory.mkdir(parents=True)

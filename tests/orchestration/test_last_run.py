@@ -13,9 +13,9 @@ import pytest
 from orchestration.lib import file_state
 from orchestration.lib.dbt_manifest import compile_manifest
 from orchestration.lib.operations.last_run import record_healthy_run, unchanged_since
-from orchestration.lib.settings import get_settings
 from policies.rules import POLICIES_DIR
 from tests.clock import stamp
+from tests.dbt_cli import project_copy
 
 
 @pytest.fixture
@@ -85,9 +85,7 @@ def test_on_postgresql_every_run_runs(recorded, monkeypatch):
 
 
 def test_the_dbt_project_is_compiled_again_only_when_it_changed(tmp_path, monkeypatch):
-    project = tmp_path / "dbt_project"
-    shutil.copytree(get_settings().dbt_project_dir, project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
+    project = project_copy(tmp_path)
     monkeypatch.setenv("STEWARD_DBT_PROJECT_DIR", str(project))
     manifest = compile_manifest()
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from orchestration.lib.dbt_manifest import dbt_executable
+from tests.dbt_cli import run_dbt
 from tests.postgres_cluster import (
-    DBT_PROJECT,
     PLATFORM,
     copy_inputs,
     dbt_build,
@@ -55,13 +53,9 @@ def _redacted(target: str, env: dict, tmp_path: Path) -> list[str]:
     values = " union all ".join(
         f"select {i} as n, {{{{ steward_redact(\"'{text.replace(chr(39), chr(39) * 2)}'\") }}}} "
         "as redacted" for i, text in enumerate(REDACTION_SAMPLES))
-    shown = subprocess.run(
-        [dbt_executable(), "show", "--target", target, "--inline",
-         f"select redacted from ({values}) samples order by n", "--output", "json",
-         "--limit", "-1", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-         "--target-path", str(tmp_path / target), "--log-path", str(tmp_path / "logs"),
-         "--log-format", "json", "--quiet"],
-        env=env, capture_output=True, text=True, timeout=600)
+    shown = run_dbt("show", tmp_path / target, "--inline",
+                    f"select redacted from ({values}) samples order by n", "--output", "json",
+                    "--limit", "-1", "--log-format", "json", "--quiet", target=target, env=env)
     assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
     events = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
     [preview] = [e["data"]["preview"] for e in events if e["info"]["name"] == "ShowNode"]

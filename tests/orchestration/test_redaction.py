@@ -3,22 +3,16 @@ redacted tickets are built incrementally, and a changed pattern reaches every st
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 
-from orchestration.lib.dbt_manifest import dbt_executable
 from orchestration.lib.governance.redaction_macro import MACRO_PATH, render
-from orchestration.lib.settings import PROJECT_ROOT
 from orchestration.lib.warehouse import store_path
 from policies.detection import scan
 from policies.redaction import redaction_rules
+from tests.dbt_cli import DBT_PROJECT, project_copy, run_dbt
 
-PROJECT = PROJECT_ROOT / "dbt_project"
 REDACTED = "intermediate.int_tickets_redacted"
 SET_ASIDE = "set aside by the test"
 
@@ -45,12 +39,8 @@ def test_each_kind_of_personal_data_is_replaced():
 
 def _build_redacted_tickets(project: Path, scratch: Path, *extra: str) -> None:
     """dbt builds int_tickets_redacted alone in the eu store of this test's data folder."""
-    done = subprocess.run(
-        [dbt_executable(), "build", "--target", "local", "--vars", json.dumps({"region": "eu"}),
-         "--select", "int_tickets_redacted", "--project-dir", str(project), "--profiles-dir",
-         str(project), "--target-path", str(scratch / "target"), "--log-path",
-         str(scratch / "logs"), *extra],
-        env=os.environ, capture_output=True, text=True, timeout=600)
+    done = run_dbt("build", scratch, "--select", "int_tickets_redacted", *extra, region="eu",
+                   project=project)
     assert done.returncode == 0, done.stdout[-3000:]
 
 
@@ -80,7 +70,7 @@ def test_a_build_redacts_only_new_or_changed_tickets_and_drops_gone_ones(built_c
         con.execute("UPDATE raw_support.tickets SET body = body || ' Write to jo.doe@example.com'"
                     " WHERE ticket_id = ?", [changed])
         con.execute("DELETE FROM raw_support.tickets WHERE ticket_id = ?", [gone])
-    _build_redacted_tickets(PROJECT, tmp_path)
+    _build_redacted_tickets(DBT_PROJECT, tmp_path)
     with _store() as con:
         assert _redacted(con, untouched) == SET_ASIDE  # not redacted again: nothing changed
         assert _redacted(con, changed).endswith("Write to [EMAIL]")
@@ -93,8 +83,7 @@ def test_a_build_redacts_only_new_or_changed_tickets_and_drops_gone_ones(built_c
 
 def _with_a_new_rule(folder: Path) -> Path:
     """A copy of the dbt project whose DuckDB redaction also hides invoice numbers."""
-    project = folder / "dbt_project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    project = project_copy(folder)
     macro = project / "macros" / MACRO_PATH.name
     head, duckdb_variant, rest = macro.read_text(encoding="utf-8").partition(
         "{% macro default__steward_redact(text) -%}")
