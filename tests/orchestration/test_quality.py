@@ -10,9 +10,12 @@ import dagster as dg
 import pytest
 import sqlalchemy
 
+from orchestration.lib.quality import reuse
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import ExpectationSpec, load_suites
 from orchestration.lib.quality.validate import validate
+from orchestration.lib.warehouse import store_path, write_connection
+from tests.clock import stamp
 from tests.orchestration.ingest_helpers import (
     customer_row,
     load,
@@ -148,3 +151,63 @@ def test_the_quality_page_shows_the_latest_results(landing, data_dir):
     page = write_quality_docs(data_dir / "reports" / "quality.html").read_text()
     assert "crm_customers · crm/customers · us" in page and "run-page" in page
     assert 'failed (error)</span></td><td></td><td>1</td><td><code>[&quot;unknown&quot;]' in page
+
+
+def _check(suite, run_id: str) -> dg.AssetCheckResult:
+    return run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], run_id, ("customer_id",))
+
+
+def _change(sql: str) -> None:
+    with write_connection(store_path("us")) as con:
+        con.execute(sql)
+
+
+def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(customers,
+                                                                                monkeypatch):
+    suite = _suite("crm_customers")
+    first = _check(suite, "run-1")
+    assert first.passed and first.metadata["reused_unchanged"].value == []
+    validations = []
+    monkeypatch.setattr(reuse, "validate", lambda *args: validations.append(args) or
+                        validate(*args))
+    again = _check(suite, "run-2")
+    assert again.passed and again.metadata["reused_unchanged"].value == ["us"]
+    assert validations == [] and "not validated again" in again.description
+    assert again.metadata["validated_at"].value == first.metadata["validated_at"].value
+    assert store_rows("us", "SELECT count(DISTINCT run_id) FROM _steward.quality_results") == [
+        (2,)]
+    # A value changed in the store by hand, not by a load, is seen: validated, and failing.
+    _change("UPDATE raw_crm.customers SET gender = 'unknown' WHERE customer_id = 3")
+    changed = run_suite(KEY, dataclasses.replace(suite, failing_rows="block"),
+                        ("raw_crm", "customers"), ["us"], "run-3")
+    assert not changed.passed and changed.metadata["reused_unchanged"].value == []
+    assert len(validations) == 1
+    # So is a column added, even empty, and a row deleted.
+    _change("UPDATE raw_crm.customers SET gender = 'female' WHERE customer_id = 3")
+    _check(suite, "run-4")
+    _change("ALTER TABLE raw_crm.customers ADD COLUMN note VARCHAR")
+    assert _check(suite, "run-5").metadata["reused_unchanged"].value == []
+    _change("DELETE FROM raw_crm.customers WHERE customer_id = 20")
+    fewer = _check(suite, "run-6")
+    assert fewer.metadata["reused_unchanged"].value == [] and len(validations) == 4
+    assert "observed 19" in str(fewer.metadata["expectations"].value)
+
+
+def test_a_changed_suite_or_a_new_hour_for_a_clock_reading_suite_validates_again(customers,
+                                                                                 monkeypatch):
+    suite = _suite("crm_customers")
+    reads_now = [spec for spec in suite.expectations if "{now}" in str(spec.kwargs)]
+    clockless = dataclasses.replace(suite, name="crm_customers_clockless", expectations=tuple(
+        spec for spec in suite.expectations if spec not in reads_now))
+    assert reads_now and len(clockless.expectations) < len(suite.expectations)
+    for each in (suite, clockless):
+        _check(each, "run-1")
+    with monkeypatch.context() as later:
+        later.setenv("STEWARD_NOW", stamp(days=1 / 24))  # an hour on: another hour
+        assert _check(suite, "run-2").metadata["reused_unchanged"].value == []
+        assert _check(clockless, "run-2").metadata["reused_unchanged"].value == ["us"]
+    stricter = dataclasses.replace(clockless, failing_rows="block", expectations=(
+        ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": 21}, "error"),
+        *clockless.expectations[1:]))
+    changed_suite = run_suite(KEY, stricter, ("raw_crm", "customers"), ["us"], "run-3")
+    assert not changed_suite.passed and changed_suite.metadata["reused_unchanged"].value == []

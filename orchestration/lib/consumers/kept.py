@@ -27,10 +27,8 @@ from orchestration.lib.governance.registry import relations
 from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.warehouse import (
     Connection,
-    qualified,
-    quote_ident,
+    content_digest,
     reader,
-    row_hash,
     rows_if_present,
     store_path,
     table_columns,
@@ -125,9 +123,7 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
             if missing := [c for c in columns if c not in stored]:
                 raise NotBuilt(f"{dataset} in {region} has no {', '.join(missing)} yet: its "
                                "last good build predates the column(s)")
-            count, total = con.execute(
-                f"SELECT count(*), CAST(coalesce(sum({row_hash(map(quote_ident, columns))}), 0) "
-                f"AS VARCHAR) FROM {qualified(*relation)}").fetchone()
+            count, total = content_digest(con, *relation, columns)
             parts.append(f"{dataset}:{count}:{total}")
             rows += count
     return Inputs(rows, hashlib.sha256("|".join(parts).encode()).hexdigest())

@@ -27,25 +27,33 @@ def _line(region: str, outcome) -> str:
     return " — ".join(parts)
 
 
+def _reused(outcomes: list) -> str:
+    """What the description says of outcomes kept from an earlier validation."""
+    kept = [f"{o.region} as validated {o.validated_at:%Y-%m-%d %H:%M} UTC" for o in outcomes
+            if o.reused]
+    return f"; table unchanged, not validated again: {', '.join(kept)}" if kept else ""
+
+
 def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions: list[str],
               run_id: str, key_columns: tuple[str, ...] = ()) -> dg.AssetCheckResult:
     """Validate every region's table, keep the history, and summarise as one check result.
-    In quarantine mode (and with the table's key) failing rows move out first, then the
-    suite runs again on what is left: downstream only ever sees good rows."""
+    A region's table unchanged since its last validation keeps that outcome (reuse.py). In
+    quarantine mode (and with the table's key) failing rows move out first, then the suite
+    runs again on what is left: downstream only ever sees good rows."""
     from orchestration.lib.quality.history import record
     from orchestration.lib.quality.quarantine import quarantine_failing_rows
-    from orchestration.lib.quality.validate import validate
+    from orchestration.lib.quality.reuse import validated
 
     outcomes, moved = [], 0
     for region in regions:
-        outcome = validate(suite, region, *relation)
+        outcome = validated(suite, region, *relation, run_id)
         record(outcome, run_id)
         if suite.failing_rows == "quarantine" and key_columns and not outcome.passed:
             moved_here = quarantine_failing_rows(outcome, *relation, key_columns,
                                                  key.to_user_string(), run_id)
             if moved_here:
                 moved += moved_here
-                outcome = validate(suite, region, *relation)
+                outcome = validated(suite, region, *relation, run_id)
                 record(outcome, run_id)
         outcomes.append(outcome)
     results = [(o.region, r) for o in outcomes for r in o.outcomes]
@@ -56,12 +64,16 @@ def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions
         passed=not failed,
         severity=(dg.AssetCheckSeverity.ERROR if any(r.blocking for r in failed)
                   else dg.AssetCheckSeverity.WARN),
-        description=f"{len(results) - len(failed)} of {len(results)} expectations met",
+        description=f"{len(results) - len(failed)} of {len(results)} expectations met"
+                    f"{_reused(outcomes)}",
         metadata={
             "expectations": dg.MetadataValue.md("\n".join(f"- {_line(region, r)}"
                                                           for region, r in results)),
             "failed_errors": sum(r.blocking for r in failed),
             "failed_warnings": sum(not r.blocking for r in failed),
             "rows_quarantined": moved,
+            "validated_at": dg.MetadataValue.json(
+                {o.region: f"{o.validated_at:%Y-%m-%d %H:%M:%S}" for o in outcomes}),
+            "reused_unchanged": dg.MetadataValue.json([o.region for o in outcomes if o.reused]),
         },
     )

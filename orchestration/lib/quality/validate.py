@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from orchestration.lib.quality.suites import ExpectationSpec, Suite
@@ -47,6 +48,8 @@ class SuiteOutcome:
     suite: Suite
     region: str
     outcomes: list[ExpectationOutcome]
+    validated_at: datetime | None = None
+    reused: bool = False  # the outcome kept from `validated_at`: nothing it follows changed
 
     @property
     def passed(self) -> bool:
@@ -138,7 +141,7 @@ def validate(suite: Suite, region: str, schema: str, table: str) -> SuiteOutcome
     specs = on_the_clock(suite.expectations)
     results = _run(specs, suite.name, region, schema, table,
                    {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})
-    return SuiteOutcome(suite, region, _match(specs, results))
+    return SuiteOutcome(suite, region, _match(specs, results), validated_at=current_time())
 
 
 def failing_keys(specs: tuple[ExpectationSpec, ...], region: str, schema: str, table: str,

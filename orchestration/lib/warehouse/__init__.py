@@ -14,8 +14,8 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `insert_rows`
   (many rows in one statement), `replace_table`,
   `delete_where` and `update_where` (or count, for a dry run), `text_columns`, `sample` (a
-  FROM item), `insertion_order` (an ORDER BY key), `row_hash` (an expression to sum, as a digest
-  of a table's rows), `distinct_count`, `serialize_writers` (of one table, in a transaction),
+  FROM item), `insertion_order` (an ORDER BY key), `content_digest` (a table's rows and a
+  digest of their values), `distinct_count`, `serialize_writers` (of one table, in a transaction),
   `storage_errors_explained`;
 - the in-process engine that parses landing files and analyses Arrow data on every backend:
   `engine`, `scratch_connection`, `link` (a store beside it, rows moving either way),
@@ -176,6 +176,16 @@ def insert_rows(con: Connection, relation: str, declared: str, rows: list[tuple]
     con.execute(f"INSERT INTO {relation} ({names}) SELECT {names} FROM steward_inserted")
 
 
+def content_digest(con: Connection, schema: str, table: str, columns: Iterable[str]
+                   ) -> tuple[int, str]:
+    """How many rows `schema.table` holds and a digest of their `columns`, in one scan: the
+    same rows give the same digest in any order, a changed value another."""
+    count, total = con.execute(
+        f"SELECT count(*), CAST(coalesce(sum({row_hash(map(quote_ident, columns))}), 0) AS "
+        f"VARCHAR) FROM {qualified(schema, table)}").fetchone()
+    return count, total
+
+
 def held_in(regions: Iterable[str], relation: tuple[str, str]
             ) -> Iterator[tuple[str, Connection]]:
     """(region, read-only connection) for each region whose store holds `relation`; regions
@@ -197,6 +207,7 @@ __all__ = [
     "UnsafeIdentifierError",
     "column_type",
     "connect",
+    "content_digest",
     "dbt_connection",
     "delete_where",
     "dialect",
@@ -219,7 +230,6 @@ __all__ = [
     "regex",
     "regex_match",
     "replace_table",
-    "row_hash",
     "rows_if_present",
     "sample",
     "scratch_connection",
