@@ -166,22 +166,27 @@ def supersede(model: ConsumerModel, region: str, still_deferred: list[Deferred],
     """Close each open item a scoring just written no longer defers for its reason; audited
     as `review.superseded`. How many were."""
     waiting = {(item.key, item.reason) for item in still_deferred}
-    moot = [item for item in items(model, region, OPEN)
-            if (item.row_key, item.reason) not in waiting]
+    # Only what the comparison needs: a queue at scale holds tens of thousands of open items,
+    # and reading each one's inputs (JSON) took most of a second.
+    waiting_now = rows_if_present(store_path(region), model.name,
+                                  f"SELECT item_id, row_key, reason FROM {_relation(model)} "
+                                  "WHERE status = ?", [OPEN], schema=SCHEMA)
+    moot = [(item_id, reason) for item_id, key, reason in waiting_now
+            if (key, reason) not in waiting]
     if not moot:
         return 0
+    reasons = sorted({reason for _, reason in moot})
     with write_connection(store_path(region)) as con:
         stage_arrow(con, "review_moot", pa.table({
-            "item_id": pa.array([item.item_id for item in moot], pa.int64())}))
-        for reason in sorted({item.reason for item in moot}):  # a statement per reason
+            "item_id": pa.array([item_id for item_id, _ in moot], pa.int64())}))
+        for reason in reasons:  # a statement per reason
             con.execute(f"UPDATE {_relation(model)} SET status = ?, resolved_at = ?, note = ? "
                         "WHERE reason = ? AND item_id IN (SELECT item_id FROM review_moot)",
                         [SUPERSEDED, now, f"scored at {now:%Y-%m-%d %H:%M}: no longer {reason}, "
                                           "the model decides", reason])
     audit_log.append("review.superseded", model.key, {
         "consumer": model.consumer, "region": region,
-        "items": {reason: sum(item.reason == reason for item in moot)
-                  for reason in sorted({item.reason for item in moot})}})
+        "items": {reason: sum(found == reason for _, found in moot) for reason in reasons}})
     return len(moot)
 
 
@@ -196,6 +201,16 @@ def items(model: ConsumerModel, region: str, status: str | None = None) -> list[
     return [_item(model, region, row) for row in rows_if_present(
         store_path(region), model.name, f"SELECT * FROM {_relation(model)} {where} "
         "ORDER BY item_id", params, schema=SCHEMA)]
+
+
+def queued_since(model: ConsumerModel, region: str, since: datetime
+                 ) -> list[tuple[str, str, datetime, datetime | None]]:
+    """(reason, status, queued_at, resolved_at) of each item queued since `since`: how the
+    queue moves, without the rows' inputs, which telemetry must not hold (nor parse)."""
+    return rows_if_present(store_path(region), model.name,
+                           f"SELECT reason, status, queued_at, resolved_at FROM "
+                           f"{_relation(model)} WHERE queued_at >= ? ORDER BY item_id", [since],
+                           schema=SCHEMA)
 
 
 def resolve(model: ConsumerModel, region: str, item_id: int, by: str, decision: str,

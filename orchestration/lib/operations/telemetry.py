@@ -189,10 +189,9 @@ def _audit(since: datetime, assets: set[str]) -> list[tuple]:
 def _reviews(since: datetime) -> list[tuple]:
     """Each row a consumer model deferred to a person: why, and when it was queued and
     resolved (never the row or its inputs)."""
-    return [(model.key, model.consumer, region, item.reason, item.status, item.queued_at,
-             item.resolved_at)
+    return [(model.key, model.consumer, region, *queued)
             for model in CONSUMER_MODELS for region in model.regions
-            for item in review.items(model, region) if item.queued_at >= since]
+            for queued in review.queued_since(model, region, since)]
 
 
 def _ops(table: str, columns: str, since_column: str, since: datetime) -> list[tuple]:

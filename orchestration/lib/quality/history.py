@@ -6,9 +6,14 @@ import json
 
 from orchestration.lib.quality.validate import SuiteOutcome
 from orchestration.lib.settings import current_time
-from orchestration.lib.warehouse import store_path, write_connection
+from orchestration.lib.warehouse import insert_rows, store_path, write_connection
 
 HISTORY_TABLE = "_steward.quality_results"
+
+
+COLUMNS = ("suite VARCHAR, asset VARCHAR, region VARCHAR, expectation VARCHAR, "
+           "severity VARCHAR, success BOOLEAN, observed VARCHAR, unexpected_count BIGINT, "
+           "unexpected_sample VARCHAR, error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP")
 
 
 def record(outcome: SuiteOutcome, run_id: str) -> None:
@@ -22,12 +27,5 @@ def record(outcome: SuiteOutcome, run_id: str) -> None:
     ]
     with write_connection(store_path(outcome.region)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (suite VARCHAR, asset VARCHAR, "
-            "region VARCHAR, expectation VARCHAR, severity VARCHAR, success BOOLEAN, "
-            "observed VARCHAR, unexpected_count BIGINT, unexpected_sample VARCHAR, "
-            "error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP)")
-        con.executemany(f"INSERT INTO {HISTORY_TABLE} (suite, asset, region, expectation, "
-                        "severity, success, observed, unexpected_count, unexpected_sample, "
-                        "error, run_id, validated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({COLUMNS})")
+        insert_rows(con, HISTORY_TABLE, COLUMNS, rows)
