@@ -166,12 +166,12 @@ def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(
                                                                                 monkeypatch):
     suite = _suite("crm_customers")
     first = _check(suite, "run-1")
-    assert first.passed and first.metadata["reused_unchanged"].value == []
+    assert first.passed and first.metadata["not_validated_again"].value == "none"
     validations = []
     monkeypatch.setattr(reuse, "validate", lambda *args: validations.append(args) or
                         validate(*args))
     again = _check(suite, "run-2")
-    assert again.passed and again.metadata["reused_unchanged"].value == ["us"]
+    assert again.passed and again.metadata["not_validated_again"].value == "us"
     assert validations == [] and "not validated again" in again.description
     assert again.metadata["validated_at"].value == first.metadata["validated_at"].value
     assert store_rows("us", "SELECT count(DISTINCT run_id) FROM _steward.quality_results") == [
@@ -180,16 +180,16 @@ def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(
     _change("UPDATE raw_crm.customers SET gender = 'unknown' WHERE customer_id = 3")
     changed = run_suite(KEY, dataclasses.replace(suite, failing_rows="block"),
                         ("raw_crm", "customers"), ["us"], "run-3")
-    assert not changed.passed and changed.metadata["reused_unchanged"].value == []
+    assert not changed.passed and changed.metadata["not_validated_again"].value == "none"
     assert len(validations) == 1
     # So is a column added, even empty, and a row deleted.
     _change("UPDATE raw_crm.customers SET gender = 'female' WHERE customer_id = 3")
     _check(suite, "run-4")
     _change("ALTER TABLE raw_crm.customers ADD COLUMN note VARCHAR")
-    assert _check(suite, "run-5").metadata["reused_unchanged"].value == []
+    assert _check(suite, "run-5").metadata["not_validated_again"].value == "none"
     _change("DELETE FROM raw_crm.customers WHERE customer_id = 20")
     fewer = _check(suite, "run-6")
-    assert fewer.metadata["reused_unchanged"].value == [] and len(validations) == 4
+    assert fewer.metadata["not_validated_again"].value == "none" and len(validations) == 4
     assert "observed 19" in str(fewer.metadata["expectations"].value)
 
 
@@ -204,10 +204,11 @@ def test_a_changed_suite_or_a_new_hour_for_a_clock_reading_suite_validates_again
         _check(each, "run-1")
     with monkeypatch.context() as later:
         later.setenv("STEWARD_NOW", stamp(days=1 / 24))  # an hour on: another hour
-        assert _check(suite, "run-2").metadata["reused_unchanged"].value == []
-        assert _check(clockless, "run-2").metadata["reused_unchanged"].value == ["us"]
+        assert _check(suite, "run-2").metadata["not_validated_again"].value == "none"
+        assert _check(clockless, "run-2").metadata["not_validated_again"].value == "us"
     stricter = dataclasses.replace(clockless, failing_rows="block", expectations=(
         ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": 21}, "error"),
         *clockless.expectations[1:]))
     changed_suite = run_suite(KEY, stricter, ("raw_crm", "customers"), ["us"], "run-3")
-    assert not changed_suite.passed and changed_suite.metadata["reused_unchanged"].value == []
+    assert not changed_suite.passed
+    assert changed_suite.metadata["not_validated_again"].value == "none"

@@ -29,9 +29,9 @@ def _line(region: str, outcome) -> str:
 
 def _reused(outcomes: list) -> str:
     """What the description says of outcomes kept from an earlier validation."""
-    kept = [f"{o.region} as validated {o.validated_at:%Y-%m-%d %H:%M} UTC" for o in outcomes
+    kept = [f"{o.region} (validated {o.validated_at:%Y-%m-%d %H:%M} UTC)" for o in outcomes
             if o.reused]
-    return f"; table unchanged, not validated again: {', '.join(kept)}" if kept else ""
+    return f"; unchanged since, so not validated again: {', '.join(kept)}" if kept else ""
 
 
 def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions: list[str],
@@ -72,8 +72,8 @@ def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions
             "failed_errors": sum(r.blocking for r in failed),
             "failed_warnings": sum(not r.blocking for r in failed),
             "rows_quarantined": moved,
-            "validated_at": dg.MetadataValue.json(
-                {o.region: f"{o.validated_at:%Y-%m-%d %H:%M:%S}" for o in outcomes}),
-            "reused_unchanged": dg.MetadataValue.json([o.region for o in outcomes if o.reused]),
+            "validated_at": ", ".join(f"{o.region} {o.validated_at:%Y-%m-%d %H:%M:%S}"
+                                      for o in outcomes),
+            "not_validated_again": ", ".join(o.region for o in outcomes if o.reused) or "none",
         },
     )
