@@ -5,6 +5,7 @@ counts as a pass."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -14,6 +15,7 @@ from orchestration.lib.quality import reuse
 from orchestration.lib.quality.checks import run_suite
 from orchestration.lib.quality.suites import ExpectationSpec, load_suites
 from orchestration.lib.quality.validate import validate
+from orchestration.lib.settings import current_time
 from orchestration.lib.warehouse import store_path, write_connection
 from tests.clock import stamp
 from tests.orchestration.ingest_helpers import (
@@ -153,6 +155,15 @@ def test_the_quality_page_shows_the_latest_results(landing, data_dir):
     assert 'failed (error)</span></td><td></td><td>1</td><td><code>[&quot;unknown&quot;]' in page
 
 
+@pytest.fixture
+def mid_hour(monkeypatch):
+    """Steward's clock running from half past its hour: a test's seconds never cross into the
+    next hour, which a suite reading {now} would take for a change."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    half_past = current_time().replace(minute=30, second=0, microsecond=0)
+    monkeypatch.setenv("STEWARD_NOW", f"{(half_past - now).total_seconds():+.0f}s")
+
+
 def _check(suite, run_id: str) -> dg.AssetCheckResult:
     return run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], run_id, ("customer_id",))
 
@@ -163,6 +174,7 @@ def _change(sql: str) -> None:
 
 
 def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(customers,
+                                                                                mid_hour,
                                                                                 monkeypatch):
     suite = _suite("crm_customers")
     first = _check(suite, "run-1")
@@ -194,6 +206,7 @@ def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(
 
 
 def test_a_changed_suite_or_a_new_hour_for_a_clock_reading_suite_validates_again(customers,
+                                                                                 mid_hour,
                                                                                  monkeypatch):
     suite = _suite("crm_customers")
     reads_now = [spec for spec in suite.expectations if "{now}" in str(spec.kwargs)]
