@@ -513,6 +513,24 @@ def test_a_signed_model_file_naming_untrusted_types_is_refused(built_copy, tmp_p
     assert not (tmp_path / "ran").exists()
 
 
+def test_a_file_found_trusted_is_read_only_when_its_model_is_used(built_copy, monkeypatch):
+    reads, read = [], kept._read
+    monkeypatch.setattr(kept, "_read", lambda artifact: reads.append(1) or read(artifact))
+    model = next(m for m in CONSUMER_MODELS if m.name == "lead_scores")
+    found = kept.load("lead_scores", "us")
+    assert found.trusted and found.refused is None and reads == []
+    assert run_consumer(model).metrics["us"]["scores"] == KEPT_SCORES and reads == []
+    assert found.model is not None and reads == [1]  # read when the model is asked for
+    # A mark that is not Steward's, or one made for another file, counts for nothing.
+    with write_connection(store_path("us")) as con:
+        con.execute("UPDATE _steward.consumer_models SET trusted = ? WHERE name = ?",
+                    [kept._trust_mark("0" * 64), "lead_scores"])
+    assert kept.load("lead_scores", "us").trusted and reads == [1, 1]
+    # A run that had to read it marks it again, so the next one need not.
+    assert run_consumer(model).metrics["us"]["scores"] == KEPT_SCORES and reads == [1, 1, 1]
+    assert kept.load("lead_scores", "us").trusted and reads == [1, 1, 1]
+
+
 def test_retraining_is_due_on_new_code_age_growth_and_rule_changes(built_copy, rules_dir):
     trained = kept.load("lead_scores", "us")
     now = trained.trained_at + timedelta(days=1)

@@ -42,7 +42,7 @@ def test_a_model_signed_with_another_purposes_key_is_refused(data_dir):
     signed_for_pseudonyms = hmac.new(purpose_key("pseudonym"), b"consumer-model:" + artifact,
                                      hashlib.sha256).hexdigest()
     assert kept._model_of(artifact, signed_for_pseudonyms) == (
-        None, "its signature does not hold")
+        None, "its signature does not hold", False)
     assert kept._model_of(artifact, kept._signature(artifact))[1].startswith(
         "it is not a model file")
 

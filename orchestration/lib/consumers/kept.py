@@ -10,12 +10,21 @@ code, older than RETRAIN_AFTER, inputs grown by RETRAIN_GROWTH since, or an eras
 retention purge or a change of the rule files since (a model must not keep what the data no
 longer holds, nor what the consumer may no longer see). A run whose inputs are the rows the kept
 model last scored, and which is not due to retrain, keeps the scores it has.
+
+Reading a kept file with trusted types costs seconds (importing skops imports all of
+scikit-learn; the ticket-routing model is 50 MB), so it is done once per file: a file read
+whole with trusted types only is marked so (`trusted`, signed with the `models` key over its
+signature and the versions of the libraries that judged it), and a run whose scores stand
+never reads it. Any other file (a new one, one signed again, a library upgraded since) is read
+before the run decides, and so refused at once.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +43,7 @@ from orchestration.lib.warehouse import (
     table_columns,
     table_exists,
     table_if_present,
+    write_connection,
 )
 from policies.regions import region_names
 
@@ -51,11 +61,23 @@ class Kept:
     rows_seen: int  # input rows when it was trained
     invalidations: int  # erasures, purges and rule changes logged when it was trained
     training: dict  # its training metrics
-    model: Any = None
+    fitted: Any = None  # the model as fitted or read; see `model`
     scored_inputs: str | None = None  # the digest of the inputs it last scored
     refused: str | None = None  # why the stored artifact was not loaded
     reference: dict | None = None  # its training population's bins, to measure drift against
     artifact: bytes | None = None  # the stored file it was loaded from; None once fitted anew
+    trusted: bool = False  # its stored file was read whole with trusted types only
+
+    @functools.cached_property
+    def model(self) -> Any:
+        """The fitted model; one kept in a file already found trusted is read when first used.
+        None when refused."""
+        if self.fitted is not None or self.refused or self.artifact is None:
+            return self.fitted
+        model, refused = _read(self.artifact)
+        if refused:  # the file changed under the same signature and mark: never score blind
+            raise ValueError(f"the kept model's file, marked trusted, cannot be read: {refused}")
+        return model
 
 
 @dataclass(frozen=True)
@@ -86,12 +108,29 @@ def resign(old: bytes, new: bytes) -> int:
     return signed
 
 
-def _model_of(artifact: bytes, signature: str) -> tuple[Any, str | None]:
-    """The model an artifact holds, or None and why it was refused."""
+def _trust_mark(signature: str) -> str:
+    """What marks a signed file as read whole with trusted types by these library versions."""
+    versions = [importlib.metadata.version(p) for p in ("skops", "scikit-learn", "numpy", "scipy")]
+    return hmac.new(purpose_key("models"), f"trusted:{signature}:{versions}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _model_of(artifact: bytes, signature: str, mark: str | None = None
+              ) -> tuple[Any, str | None, bool]:
+    """The model an artifact holds (None while a file already found trusted waits to be used),
+    why it was refused, and whether it is known to hold trusted types only."""
+    if not hmac.compare_digest(_signature(artifact), signature):
+        return None, "its signature does not hold", False
+    if mark and hmac.compare_digest(_trust_mark(signature), mark):
+        return None, None, True
+    model, refused = _read(artifact)
+    return model, refused, refused is None
+
+
+def _read(artifact: bytes) -> tuple[Any, str | None]:
+    """The model a signed artifact holds, read with trusted types only, or None and why not."""
     import skops.io  # imports all of scikit-learn: only a step that scores pays for it
 
-    if not hmac.compare_digest(_signature(artifact), signature):
-        return None, "its signature does not hold"
     try:
         return skops.io.loads(artifact), None  # trusted types only: nothing it names runs
     except skops.io.exceptions.UntrustedTypesFoundException as untrusted:
@@ -132,27 +171,31 @@ def inputs_in_store(region: str, inputs: dict[str, tuple[str, ...]]) -> Inputs:
 def load(name: str, region: str) -> Kept | None:
     """The model kept for `name` in `region`, None when there is none; its `model` is None, and
     `refused` says why, when the artifact is not signed or not a model of trusted types."""
-    found = rows_if_present(
-        store_path(region), TABLE,
-        f"SELECT version, trained_at, rows_seen, invalidations, training, artifact, signature, "
-        f"scored_inputs "
-        f"FROM {SCHEMA}.{TABLE} WHERE name = ?", [name], schema=SCHEMA)
+    with table_if_present(store_path(region), SCHEMA, TABLE) as con:
+        if con is None:
+            return None
+        # A store written before files were marked has no mark to read.
+        mark = "trusted" if "trusted" in table_columns(con, SCHEMA, TABLE) else "NULL"
+        found = con.execute(
+            f"SELECT version, trained_at, rows_seen, invalidations, training, artifact, "
+            f"signature, scored_inputs, {mark} FROM {SCHEMA}.{TABLE} WHERE name = ?",
+            [name]).fetchall()
     if not found:
         return None
     (version, trained_at, rows_seen, invalidations, training, artifact, signature,
-     scored_inputs) = found[0]
-    model, refused = _model_of(artifact, signature)
+     scored_inputs, mark) = found[0]
+    model, refused, trusted = _model_of(artifact, signature, mark)
     metrics = json.loads(training)
     reference = metrics.pop(REFERENCE, None)
     return Kept(version, trained_at, rows_seen, invalidations, metrics, model, scored_inputs,
-                refused, reference, artifact if model is not None else None)
+                refused, reference, None if refused else artifact, trusted)
 
 
 def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) -> str | None:
     """Why the model must be trained again, or None to score with the kept one."""
     if kept is None:
         return "no trained model kept"
-    if kept.model is None:
+    if kept.refused:
         return f"the kept model was refused: {kept.refused}"
     if kept.version != version:
         return f"model code changed ({kept.version} → {version})"
@@ -165,22 +208,44 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
     return None
 
 
+def remember_trusted(name: str, region: str, kept: Kept) -> None:
+    """Mark the stored file of a model this run read whole with trusted types, when it was not
+    marked yet (a store from before marks, a key rotated since), so later runs need not read it
+    to decide."""
+    if kept.artifact is None or not kept.trusted or kept.fitted is None:
+        return  # refused, fitted anew, or known trusted from its mark without reading it
+    signature = _signature(kept.artifact)
+    with write_connection(store_path(region)) as con:
+        con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
+        con.execute(f"UPDATE {SCHEMA}.{TABLE} SET trusted = ? WHERE name = ? AND signature = ?",
+                    [_trust_mark(signature), name, signature])
+
+
 def save(con: Connection, name: str, kept: Kept) -> None:
     """Keep `kept` in the store `con` writes, inside the caller's transaction. A model loaded
     from there and not fitted again keeps its stored file: only its record changes (a text
-    model's file can be tens of MB, serialized and written again for nothing)."""
+    model's file can be tens of MB, serialized and written again for nothing). A new file is
+    read back with trusted types before it is marked trusted."""
     import skops.io
 
-    artifact = kept.artifact if kept.artifact is not None else skops.io.dumps(kept.model)
+    artifact = kept.artifact
+    if artifact is None:
+        artifact = skops.io.dumps(kept.model)
+        if refused := _read(artifact)[1]:
+            raise ValueError(f"{name}: the model just fitted cannot be read back: {refused}")
     signature = _signature(artifact)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (name VARCHAR PRIMARY KEY, "
                 "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "
-                "training VARCHAR, artifact BYTEA, signature VARCHAR, scored_inputs VARCHAR)")
+                "training VARCHAR, artifact BYTEA, signature VARCHAR, scored_inputs VARCHAR, "
+                "trusted VARCHAR)")
+    con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
     record = {"version": kept.version, "trained_at": kept.trained_at,
               "rows_seen": kept.rows_seen, "invalidations": kept.invalidations,
               "training": json.dumps({**kept.training, REFERENCE: kept.reference}),
-              "scored_inputs": kept.scored_inputs}
+              "scored_inputs": kept.scored_inputs,
+              "trusted": _trust_mark(signature) if kept.artifact is None or kept.trusted
+              else None}
     if kept.artifact is not None and con.execute(
             f"UPDATE {SCHEMA}.{TABLE} SET {', '.join(f'{column} = ?' for column in record)} "
             "WHERE name = ? AND signature = ? RETURNING name",

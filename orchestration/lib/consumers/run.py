@@ -212,6 +212,7 @@ def _run_region(model: ConsumerModel, region: str, now: datetime, run: ConsumerR
                              f"SELECT count(*) FROM {qualified(*model.relation)}",
                              schema=model.relation[0]) if unchanged else []
     if stored:
+        kept.remember_trusted(model.name, region, found)
         run.rows[region] = stored[0][0]
         run.metrics[region] = {**found.training, "trained_at": found.trained_at.isoformat(sep=" "),
                                "trained_because": NOT_DUE, "scores": KEPT_SCORES}
