@@ -208,6 +208,11 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
     return None
 
 
+def _with_trust_marks(con: Connection) -> None:
+    """The models table of a store written before files were marked gains the column."""
+    con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
+
+
 def remember_trusted(name: str, region: str, kept: Kept) -> None:
     """Mark the stored file of a model this run read whole with trusted types, when it was not
     marked yet (a store from before marks, a key rotated since), so later runs need not read it
@@ -216,7 +221,7 @@ def remember_trusted(name: str, region: str, kept: Kept) -> None:
         return  # refused, fitted anew, or known trusted from its mark without reading it
     signature = _signature(kept.artifact)
     with write_connection(store_path(region)) as con:
-        con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
+        _with_trust_marks(con)
         con.execute(f"UPDATE {SCHEMA}.{TABLE} SET trusted = ? WHERE name = ? AND signature = ?",
                     [_trust_mark(signature), name, signature])
 
@@ -239,7 +244,7 @@ def save(con: Connection, name: str, kept: Kept) -> None:
                 "version VARCHAR, trained_at TIMESTAMP, rows_seen BIGINT, invalidations BIGINT, "
                 "training VARCHAR, artifact BYTEA, signature VARCHAR, scored_inputs VARCHAR, "
                 "trusted VARCHAR)")
-    con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
+    _with_trust_marks(con)
     record = {"version": kept.version, "trained_at": kept.trained_at,
               "rows_seen": kept.rows_seen, "invalidations": kept.invalidations,
               "training": json.dumps({**kept.training, REFERENCE: kept.reference}),
