@@ -86,6 +86,12 @@ def current_time() -> datetime:
     return moved_clock() or _real_now()
 
 
+def clock_hour() -> str:
+    """The hour on Steward's clock, as text: what a result that reads the clock is keyed by,
+    so it is computed again each hour rather than each run."""
+    return f"{current_time():%Y-%m-%dT%H}"
+
+
 def _clock_offset() -> timedelta:
     """How far STEWARD_NOW moves Steward's clock from the real one (zero when unset)."""
     moved = moved_clock()

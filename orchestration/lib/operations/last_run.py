@@ -19,7 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestration.lib import file_state
-from orchestration.lib.settings import PROJECT_ROOT, Settings, current_time, get_settings
+from orchestration.lib.settings import (
+    PROJECT_ROOT,
+    Settings,
+    clock_hour,
+    current_time,
+    get_settings,
+)
 from policies.rules import policies_dir
 
 STATE_FILE = "last_healthy_run.json"  # in the data folder
@@ -41,7 +47,7 @@ def state(settings: Settings | None = None) -> str:
                      if name.startswith("STEWARD_")]
     return file_state.digest(_inputs(settings), NOT_INPUTS,
                              [*settings_seen, *file_state.installed(),
-                              f"hour {current_time():%Y-%m-%dT%H}"])
+                              f"hour {clock_hour()}"])
 
 
 def _state_file(settings: Settings) -> Path:

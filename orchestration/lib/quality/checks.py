@@ -36,25 +36,22 @@ def _reused(outcomes: list) -> str:
 
 def run_suite(key: dg.AssetKey, suite: Suite, relation: tuple[str, str], regions: list[str],
               run_id: str, key_columns: tuple[str, ...] = ()) -> dg.AssetCheckResult:
-    """Validate every region's table, keep the history, and summarise as one check result.
-    A region's table unchanged since its last validation keeps that outcome (reuse.py). In
-    quarantine mode (and with the table's key) failing rows move out first, then the suite
-    runs again on what is left: downstream only ever sees good rows."""
-    from orchestration.lib.quality.history import record
+    """Validate every region's table (each outcome recorded in its history) and summarise as
+    one check result. A region's table unchanged since its last validation keeps that outcome
+    (reuse.py). In quarantine mode (and with the table's key) failing rows move out first,
+    then the suite runs again on what is left: downstream only ever sees good rows."""
     from orchestration.lib.quality.quarantine import quarantine_failing_rows
     from orchestration.lib.quality.reuse import validated
 
     outcomes, moved = [], 0
     for region in regions:
         outcome = validated(suite, region, *relation, run_id)
-        record(outcome, run_id)
         if suite.failing_rows == "quarantine" and key_columns and not outcome.passed:
             moved_here = quarantine_failing_rows(outcome, *relation, key_columns,
                                                  key.to_user_string(), run_id)
             if moved_here:
                 moved += moved_here
                 outcome = validated(suite, region, *relation, run_id)
-                record(outcome, run_id)
         outcomes.append(outcome)
     results = [(o.region, r) for o in outcomes for r in o.outcomes]
     failed = [r for _, r in results if not r.success]

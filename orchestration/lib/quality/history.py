@@ -6,7 +6,7 @@ import json
 
 from orchestration.lib.quality.validate import SuiteOutcome
 from orchestration.lib.settings import current_time
-from orchestration.lib.warehouse import insert_rows, store_path, write_connection
+from orchestration.lib.warehouse import insert_rows
 
 HISTORY_TABLE = "_steward.quality_results"
 
@@ -16,7 +16,9 @@ COLUMNS = ("suite VARCHAR, asset VARCHAR, region VARCHAR, expectation VARCHAR, "
            "unexpected_sample VARCHAR, error VARCHAR, run_id VARCHAR, validated_at TIMESTAMP")
 
 
-def record(outcome: SuiteOutcome, run_id: str) -> None:
+def record(con, outcome: SuiteOutcome, run_id: str) -> None:
+    """Add the outcome's rows to the history, on `con` (a write connection to its region's
+    store), so the caller decides the transaction."""
     validated_at = current_time()
     rows = [
         (outcome.suite.name, outcome.suite.asset, outcome.region, result.spec.label,
@@ -25,7 +27,6 @@ def record(outcome: SuiteOutcome, run_id: str) -> None:
          result.error, run_id, validated_at)
         for result in outcome.outcomes
     ]
-    with write_connection(store_path(outcome.region)) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({COLUMNS})")
-        insert_rows(con, HISTORY_TABLE, COLUMNS, rows)
+    con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({COLUMNS})")
+    insert_rows(con, HISTORY_TABLE, COLUMNS, rows)

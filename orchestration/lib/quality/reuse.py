@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestration.lib import warehouse
+from orchestration.lib.quality import history
 from orchestration.lib.quality.suites import Suite
 from orchestration.lib.quality.validate import (
     CLOCK,
@@ -29,7 +30,7 @@ from orchestration.lib.quality.validate import (
     SuiteOutcome,
     validate,
 )
-from orchestration.lib.settings import current_time
+from orchestration.lib.settings import clock_hour
 from orchestration.lib.warehouse import (
     content_digest,
     qualified,
@@ -68,7 +69,7 @@ def reuse_key(suite: Suite, region: str, schema: str, table: str) -> str | None:
             return None
         rows, digest = content_digest(con, schema, table, list(columns))
     written = [(spec.type, spec.kwargs, spec.severity) for spec in suite.expectations]
-    hour = f"{current_time():%Y-%m-%dT%H}" if _reads_clock(suite) else ""
+    hour = clock_hour() if _reads_clock(suite) else ""
     return hashlib.sha256(json.dumps(
         [written, columns, rows, digest, hour, _validator()], sort_keys=True, default=str,
     ).encode()).hexdigest()
@@ -88,32 +89,32 @@ def _kept(suite: Suite, region: str, relation: str, key: str) -> SuiteOutcome | 
         validated_at=validated_at)
 
 
-def _keep(outcome: SuiteOutcome, relation: str, key: str, run_id: str) -> None:
+def _keep(con, outcome: SuiteOutcome, relation: str, key: str, run_id: str) -> None:
     kept = json.dumps([{"success": o.success, "observed": o.observed,
                         "unexpected_count": o.unexpected_count,
                         "unexpected_sample": o.unexpected_sample, "error": o.error}
                        for o in outcome.outcomes], default=str)
-    with write_connection(store_path(outcome.region)) as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {KEPT} (suite VARCHAR, relation VARCHAR, "
-                    "reuse_key VARCHAR, outcomes VARCHAR, run_id VARCHAR, "
-                    "validated_at TIMESTAMP)")
-        con.execute("BEGIN")
-        con.execute(f"DELETE FROM {KEPT} WHERE suite = ? AND relation = ?",
-                    [outcome.suite.name, relation])
-        con.execute(f"INSERT INTO {KEPT} VALUES (?, ?, ?, ?, ?, ?)",
-                    [outcome.suite.name, relation, key, kept, run_id, outcome.validated_at])
-        con.execute("COMMIT")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {KEPT} (suite VARCHAR, relation VARCHAR, "
+                "reuse_key VARCHAR, outcomes VARCHAR, run_id VARCHAR, validated_at TIMESTAMP)")
+    con.execute(f"DELETE FROM {KEPT} WHERE suite = ? AND relation = ?",
+                [outcome.suite.name, relation])
+    con.execute(f"INSERT INTO {KEPT} VALUES (?, ?, ?, ?, ?, ?)",
+                [outcome.suite.name, relation, key, kept, run_id, outcome.validated_at])
 
 
 def validated(suite: Suite, region: str, schema: str, table: str, run_id: str) -> SuiteOutcome:
-    """The suite's outcome on `schema.table` in `region`: the kept one when nothing it follows
-    from has changed (its `reused` set), else a new validation, kept for next time."""
+    """The suite's outcome on `schema.table` in `region`, recorded in the quality history: the
+    kept one when nothing it follows from has changed (its `reused` set), else a new
+    validation, kept for next time in the same transaction as its history."""
     relation, key = qualified(schema, table), reuse_key(suite, region, schema, table)
     kept = _kept(suite, region, relation, key) if key else None
-    if kept is not None:
-        return replace(kept, reused=True)
-    outcome = validate(suite, region, schema, table)
-    if key:
-        _keep(outcome, relation, key, run_id)
+    outcome = (replace(kept, reused=True) if kept is not None
+               else validate(suite, region, schema, table))
+    with write_connection(store_path(region)) as con:
+        con.execute("BEGIN")
+        if key and not outcome.reused:
+            _keep(con, outcome, relation, key, run_id)
+        history.record(con, outcome, run_id)
+        con.execute("COMMIT")
     return outcome
