@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -120,9 +121,17 @@ def test_the_cli_issues_reads_and_revokes(built_copy, read_service):
     assert f"not authenticated: token {token_id} was revoked" in refused.stderr
 
 
-def test_steward_serve_starts_the_service(built_copy):
+def _sigterm_ignored_and_blocked() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def test_steward_serve_starts_the_service_and_stops_on_sigterm(built_copy):
+    # Started as by a parent that ignores and blocks SIGTERM (both survive exec; a test worker
+    # can be left so), it still stops when its supervisor asks.
     server = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve", "--port", "0"],
-                              env=steward_env(built_copy), stderr=subprocess.PIPE, text=True)
+                              env=steward_env(built_copy), stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_sigterm_ignored_and_blocked)
     try:
         announced = server.stderr.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", announced)
@@ -132,7 +141,12 @@ def test_steward_serve_starts_the_service(built_copy):
         assert table.num_rows > 0
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert server.returncode == 0  # it closed its socket and ended, not killed
 
 
 def test_no_read_service_is_a_clear_error(built_copy):

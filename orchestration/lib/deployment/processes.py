@@ -195,6 +195,13 @@ def _wait_until_ready(spec: Process, process: subprocess.Popen, stopping: list[i
     return True
 
 
+def stop_on_sigterm(handler: Callable) -> Callable | int | None:
+    """Take SIGTERM with `handler` even where the parent left it ignored or blocked (both
+    survive exec): a service stops when its supervisor asks. Returns the handler it replaced."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def serve(processes: list[Process], say: Callable[[str], None],
           ready_within: float = READY_WITHIN_SECONDS) -> int:
     """Start them in order, each one that says how to tell it serves waited for (at most
@@ -205,7 +212,7 @@ def serve(processes: list[Process], say: Callable[[str], None],
     specs = {process.name: process for process in processes}
     running: dict[str, subprocess.Popen] = {}
     stopping: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    previous = stop_on_sigterm(lambda signum, _: stopping.append(signum))
     try:
         for name, spec in specs.items():
             running[name] = _start(spec)
