@@ -41,9 +41,10 @@ def test_a_model_signed_with_another_purposes_key_is_refused(data_dir):
     artifact = b"any artifact"
     signed_for_pseudonyms = hmac.new(purpose_key("pseudonym"), b"consumer-model:" + artifact,
                                      hashlib.sha256).hexdigest()
-    assert kept._model_of(artifact, signed_for_pseudonyms) == (
-        None, "its signature does not hold", False)
-    assert kept._model_of(artifact, kept._signature(artifact))[1].startswith(
+    opened = kept._model_of(artifact, signed_for_pseudonyms)
+    assert opened.refused == "its signature does not hold"
+    assert opened.model is None and not opened.trusted
+    assert kept._model_of(artifact, kept._signature(artifact)).refused.startswith(
         "it is not a model file")
 
 
@@ -81,7 +82,7 @@ def test_a_rotated_models_key_signs_every_kept_model_again(built_copy):
     for name, region in (("lead_scores", "us"), ("invoice_risk", "eu")):
         loaded = kept.load(name, region)
         assert loaded.model is not None and loaded.refused is None
-    assert kept._model_of(b"artifact", kept._signature(b"artifact", before))[1] == (
+    assert kept._model_of(b"artifact", kept._signature(b"artifact", before)).refused == (
         "its signature does not hold")
 
 

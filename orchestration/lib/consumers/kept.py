@@ -28,7 +28,7 @@ import importlib.metadata
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestration.lib.governance import audit_log
 from orchestration.lib.governance.governed_read import NotBuilt
@@ -115,16 +115,20 @@ def _trust_mark(signature: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def _model_of(artifact: bytes, signature: str, mark: str | None = None
-              ) -> tuple[Any, str | None, bool]:
-    """The model an artifact holds (None while a file already found trusted waits to be used),
-    why it was refused, and whether it is known to hold trusted types only."""
+class Opened(NamedTuple):
+    """A kept artifact as its signature and trust mark let it be opened."""
+    model: Any  # None when refused, or while a file already found trusted waits to be used
+    refused: str | None  # why it may not be used
+    trusted: bool  # known to name trusted types only
+
+
+def _model_of(artifact: bytes, signature: str, mark: str | None = None) -> Opened:
     if not hmac.compare_digest(_signature(artifact), signature):
-        return None, "its signature does not hold", False
+        return Opened(None, "its signature does not hold", trusted=False)
     if mark and hmac.compare_digest(_trust_mark(signature), mark):
-        return None, None, True
+        return Opened(None, None, trusted=True)
     model, refused = _read(artifact)
-    return model, refused, refused is None
+    return Opened(model, refused, trusted=refused is None)
 
 
 def _read(artifact: bytes) -> tuple[Any, str | None]:
