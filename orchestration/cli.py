@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -255,17 +254,12 @@ def serve(
     """Serve governed reads over HTTP: each consumer authenticates with its own token and reads
     as that consumer only (GET /v1/datasets/<source>/<table>)."""
     from orchestration.lib.dbt_manifest import compile_manifest
-    from orchestration.lib.deployment.processes import stop_on_sigterm
-    from orchestration.lib.governance.read_service import service
+    from orchestration.lib.governance.read_service import serve_until_stopped, service
 
     compile_manifest()
     server = service(host, port)
-    stop_on_sigterm(signal.default_int_handler)  # stops as on Ctrl-C
     typer.echo(f"serving governed reads on http://{host}:{server.server_address[1]}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    serve_until_stopped(server)
 
 
 # The subcommands, in the order `steward --help` lists them.

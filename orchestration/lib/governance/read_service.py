@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,6 +141,17 @@ def service(host: str, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), _Handler)
     server.daemon_threads = True
     return server
+
+
+def serve_until_stopped(server: ThreadingHTTPServer) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the socket. Only from the main thread."""
+    from orchestration.lib.deployment.processes import stop_on_sigterm
+
+    stop_on_sigterm(signal.default_int_handler)  # SIGTERM as Ctrl-C
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
 
 
 def fetch(base_url: str, token: str | None, dataset: str, columns: list[str] | None = None,
