@@ -142,7 +142,7 @@ def test_block_mode_keeps_rows_and_fails_the_check(landing):
     assert len(store_rows("us", "SELECT * FROM raw_crm.customers")) == 2
 
 
-def test_the_quality_page_shows_the_latest_results(landing, data_dir):
+def test_the_quality_page_shows_the_latest_results(landing, data_dir, mid_hour):
     from orchestration.lib.quality.docs import write_quality_docs
 
     write_customers(landing, "batch.csv", [customer_row(1), customer_row(2).replace(
@@ -153,6 +153,10 @@ def test_the_quality_page_shows_the_latest_results(landing, data_dir):
     page = write_quality_docs(data_dir / "reports" / "quality.html").read_text()
     assert "crm_customers · crm/customers · us" in page and "run-page" in page
     assert 'failed (error)</span></td><td></td><td>1</td><td><code>[&quot;unknown&quot;]' in page
+    assert "not validated again" not in page
+    run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-again", ("customer_id",))
+    again = write_quality_docs(data_dir / "reports" / "quality.html").read_text()
+    assert "run run-again at " in again and "not validated again, the outcome of " in again
 
 
 @pytest.fixture
@@ -188,6 +192,13 @@ def test_an_unchanged_table_keeps_its_outcome_and_any_change_validates_it_again(
     assert again.metadata["validated_at"].value == first.metadata["validated_at"].value
     assert store_rows("us", "SELECT count(DISTINCT run_id) FROM _steward.quality_results") == [
         (2,)]
+    # The history says the second run kept the first run's outcome, and from when.
+    [(first_at, kept_from)] = store_rows(
+        "us", "SELECT DISTINCT v.validated_at, k.kept_from FROM _steward.quality_results v, "
+        "_steward.quality_results k WHERE v.run_id = 'run-1' AND k.run_id = 'run-2'")
+    assert kept_from == first_at
+    assert store_rows("us", "SELECT count(*) FROM _steward.quality_results WHERE "
+                      "run_id = 'run-1' AND kept_from IS NOT NULL") == [(0,)]
     # A value changed in the store by hand, not by a load, is seen: validated, and failing.
     _change("UPDATE raw_crm.customers SET gender = 'unknown' WHERE customer_id = 3")
     changed = run_suite(KEY, dataclasses.replace(suite, failing_rows="block"),

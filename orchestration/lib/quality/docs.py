@@ -25,7 +25,7 @@ def _rows(region: str) -> list[tuple]:
     return rows_if_present(
         store_path(region), table,
         f"SELECT suite, asset, region, expectation, severity, success, observed, "
-        f"unexpected_count, unexpected_sample, error, run_id, validated_at FROM "
+        f"unexpected_count, unexpected_sample, error, run_id, validated_at, kept_from FROM "
         f"{HISTORY_TABLE} ORDER BY validated_at DESC", schema=schema)
 
 
@@ -39,9 +39,16 @@ def _status(success: bool, severity: str) -> str:
     return f'<span class="{severity}">failed ({severity})</span>'
 
 
+def _kept(kept_from: object) -> str:
+    if kept_from is None:
+        return ""
+    return (f": not validated again, the outcome of {kept_from:%Y-%m-%d %H:%M:%S} kept "
+            "(the table, the suite and the validator were unchanged)")
+
+
 def render(rows: list[tuple]) -> str:
     latest: dict[tuple[str, str], str] = {}
-    for suite, _, region, *_, run_id, _ in rows:
+    for suite, _, region, *_, run_id, _, _ in rows:
         latest.setdefault((suite, region), run_id)
     sections = []
     for (suite, region), run_id in sorted(latest.items()):
@@ -53,7 +60,8 @@ def render(rows: list[tuple]) -> str:
             f"<td>{html.escape(r[9] or '')}</td></tr>" for r in current)
         sections.append(
             f"<h2>{html.escape(suite)} · {html.escape(current[0][1])} · {region}</h2>"
-            f"<p>run {html.escape(run_id)} at {current[0][11]:%Y-%m-%d %H:%M:%S}</p><table>"
+            f"<p>run {html.escape(run_id)} at {current[0][11]:%Y-%m-%d %H:%M:%S}"
+            f"{_kept(current[0][12])}</p><table>"
             "<tr><th>expectation</th><th>result</th><th>observed</th><th>unexpected</th>"
             f"<th>sample of unexpected values</th><th>error</th></tr>{body}</table>")
     runs = sorted({(r[11].strftime("%Y-%m-%d %H:%M"), r[0], r[2], r[10]) for r in rows},

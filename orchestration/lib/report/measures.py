@@ -29,7 +29,7 @@ def quality() -> dict:
     """Per suite and region, the share of expectations met in each validation run."""
     runs: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     stamp: dict[str, str] = {}
-    for suite, _, region, _, _, success, *_, run_id, validated_at in all_rows():
+    for suite, _, region, _, _, success, *_, run_id, validated_at, _ in all_rows():
         runs[(suite, region)][run_id].append(bool(success))
         stamp[run_id] = _minute(validated_at)
     rows = []
