@@ -154,6 +154,10 @@ def test_the_quality_page_shows_the_latest_results(landing, data_dir, mid_hour):
     assert "crm_customers · crm/customers · us" in page and "run-page" in page
     assert 'failed (error)</span></td><td></td><td>1</td><td><code>[&quot;unknown&quot;]' in page
     assert "not validated again" not in page
+    # A history written before outcomes were kept, without kept_from, still shows.
+    _change("ALTER TABLE _steward.quality_results DROP COLUMN kept_from")
+    assert "run run-page at " in write_quality_docs(data_dir / "reports" / "quality.html"
+                                                    ).read_text()
     run_suite(KEY, suite, ("raw_crm", "customers"), ["us"], "run-again", ("customer_id",))
     again = write_quality_docs(data_dir / "reports" / "quality.html").read_text()
     assert "run run-again at " in again and "not validated again, the outcome of " in again

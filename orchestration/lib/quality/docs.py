@@ -7,10 +7,7 @@ import html
 from pathlib import Path
 
 from orchestration.lib.quality.history import HISTORY_TABLE
-from orchestration.lib.warehouse import (
-    rows_if_present,
-    store_path,
-)
+from orchestration.lib.warehouse import store_path, table_columns, table_if_present
 from policies.regions import every_store
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;color:#1d2433}
@@ -22,11 +19,15 @@ code{font-size:12px}"""
 
 def _rows(region: str) -> list[tuple]:
     schema, table = HISTORY_TABLE.split(".")
-    return rows_if_present(
-        store_path(region), table,
-        f"SELECT suite, asset, region, expectation, severity, success, observed, "
-        f"unexpected_count, unexpected_sample, error, run_id, validated_at, kept_from FROM "
-        f"{HISTORY_TABLE} ORDER BY validated_at DESC", schema=schema)
+    with table_if_present(store_path(region), schema, table) as con:
+        if con is None:
+            return []
+        # A history no run has written to since outcomes were kept has no kept_from yet.
+        kept_from = "kept_from" if "kept_from" in table_columns(con, schema, table) else "NULL"
+        return con.execute(
+            f"SELECT suite, asset, region, expectation, severity, success, observed, "
+            f"unexpected_count, unexpected_sample, error, run_id, validated_at, {kept_from} "
+            f"FROM {HISTORY_TABLE} ORDER BY validated_at DESC").fetchall()
 
 
 def _shown(value: object) -> str:
