@@ -200,6 +200,39 @@ def test_many_rows_go_in_at_once_with_their_declared_types_and_nulls(store):
         assert con.execute("SELECT * FROM s.many ORDER BY id").fetchall() == rows
 
 
+def test_a_column_an_older_table_lacks_reads_null_until_added_once(store):
+    backend, location = store
+    with backend.write_connection(location) as con:
+        columns = warehouse.columns_or_null(con, "s", "t", ["id", "note"])
+        assert con.execute(f"SELECT {columns} FROM s.t ORDER BY id").fetchall() == [
+            (1, None), (2, None), (3, None)]
+        warehouse.add_missing_column(con, "s", "t", "note", "VARCHAR")
+        con.execute("UPDATE s.t SET note = 'kept' WHERE id = 1")
+        warehouse.add_missing_column(con, "s", "t", "note", "VARCHAR")  # has it: left alone
+        columns = warehouse.columns_or_null(con, "s", "t", ["id", "note"])
+        assert con.execute(f"SELECT {columns} FROM s.t ORDER BY id").fetchall() == [
+            (1, "kept"), (2, None), (3, None)]
+
+
+def test_a_column_the_table_has_is_not_added_again_behind_its_readers(on_postgres):
+    """On PostgreSQL an ALTER TABLE waits for every open reader of the table, even one that
+    would change nothing: a validation recording its history would wait for a report."""
+    eu = warehouse.store_path("eu")
+    with warehouse.write_connection(eu) as con:
+        con.execute("CREATE TABLE history (suite VARCHAR, kept_from TIMESTAMP)")
+    reading = psycopg2.connect(postgres_dsn("eu"))  # its SELECT holds the table until it ends
+    try:
+        with reading.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM main.history")
+        with warehouse.write_connection(eu) as con:
+            con.execute("SET lock_timeout = '2s'")
+            warehouse.add_missing_column(con, "main", "history", "kept_from", "TIMESTAMP")
+            con.execute("INSERT INTO history (suite) VALUES ('s')")
+    finally:
+        reading.close()
+    assert warehouse.rows_if_present(eu, "history", "SELECT suite FROM history") == [("s",)]
+
+
 def test_a_sample_reads_at_most_the_rows_asked_for_and_the_same_ones(store):
     backend, location = store
     query = f"SELECT id FROM {backend.sample('s.t', 2)} ORDER BY id"

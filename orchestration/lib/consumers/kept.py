@@ -36,6 +36,8 @@ from orchestration.lib.governance.registry import relations
 from orchestration.lib.security.keys import purpose_key
 from orchestration.lib.warehouse import (
     Connection,
+    add_missing_column,
+    columns_or_null,
     content_digest,
     reader,
     rows_if_present,
@@ -179,11 +181,11 @@ def load(name: str, region: str) -> Kept | None:
         if con is None:
             return None
         # A store written before files were marked has no mark to read.
-        mark = "trusted" if "trusted" in table_columns(con, SCHEMA, TABLE) else "NULL"
-        found = con.execute(
-            f"SELECT version, trained_at, rows_seen, invalidations, training, artifact, "
-            f"signature, scored_inputs, {mark} FROM {SCHEMA}.{TABLE} WHERE name = ?",
-            [name]).fetchall()
+        columns = columns_or_null(con, SCHEMA, TABLE, (
+            "version", "trained_at", "rows_seen", "invalidations", "training", "artifact",
+            "signature", "scored_inputs", "trusted"))
+        found = con.execute(f"SELECT {columns} FROM {SCHEMA}.{TABLE} WHERE name = ?",
+                            [name]).fetchall()
     if not found:
         return None
     (version, trained_at, rows_seen, invalidations, training, artifact, signature,
@@ -214,7 +216,7 @@ def retrain_reason(kept: Kept | None, version: str, rows: int, now: datetime) ->
 
 def _with_trust_marks(con: Connection) -> None:
     """The models table of a store written before files were marked gains the column."""
-    con.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN IF NOT EXISTS trusted VARCHAR")
+    add_missing_column(con, SCHEMA, TABLE, "trusted", "VARCHAR")
 
 
 def remember_trusted(name: str, region: str, kept: Kept) -> None:

@@ -29,6 +29,7 @@ import yaml
 
 from orchestration.lib.deployment.celery import celery_config
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
+from orchestration.lib.stopping import stop_on_sigterm
 
 INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
@@ -193,13 +194,6 @@ def _wait_until_ready(spec: Process, process: subprocess.Popen, stopping: list[i
             return False
         time.sleep(0.5)
     return True
-
-
-def stop_on_sigterm(handler: Callable) -> Callable | int | None:
-    """Take SIGTERM with `handler` even where the parent left it ignored or blocked (both
-    survive exec): a service stops when its supervisor asks. Returns the handler it replaced."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def serve(processes: list[Process], say: Callable[[str], None],

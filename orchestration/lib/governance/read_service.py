@@ -33,6 +33,7 @@ from orchestration.lib.governance.governed_read import (
     NotBuilt,
     read_dataset,
 )
+from orchestration.lib.stopping import stop_on_sigterm
 from orchestration.lib.warehouse import LoginRefused, NotGranted
 
 ROUTE = "/v1/datasets/"
@@ -145,8 +146,6 @@ def service(host: str, port: int) -> ThreadingHTTPServer:
 
 def serve_until_stopped(server: ThreadingHTTPServer) -> None:
     """Serve until Ctrl-C or SIGTERM, then close the socket. Only from the main thread."""
-    from orchestration.lib.deployment.processes import stop_on_sigterm
-
     stop_on_sigterm(signal.default_int_handler)  # SIGTERM as Ctrl-C
     try:
         server.serve_forever()

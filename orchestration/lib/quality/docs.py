@@ -6,28 +6,13 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from orchestration.lib.quality.history import HISTORY_TABLE
-from orchestration.lib.warehouse import store_path, table_columns, table_if_present
-from policies.regions import every_store
+from orchestration.lib.quality.history import Recorded, recorded_everywhere
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;color:#1d2433}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #d5d9e2;
 padding:.3rem .6rem;text-align:left;vertical-align:top}th{background:#f1f3f7}
 .ok{color:#17803d}.error{color:#b42318;font-weight:600}.warning{color:#b54708}
 code{font-size:12px}"""
-
-
-def _rows(region: str) -> list[tuple]:
-    schema, table = HISTORY_TABLE.split(".")
-    with table_if_present(store_path(region), schema, table) as con:
-        if con is None:
-            return []
-        # A history no run has written to since outcomes were kept has no kept_from yet.
-        kept_from = "kept_from" if "kept_from" in table_columns(con, schema, table) else "NULL"
-        return con.execute(
-            f"SELECT suite, asset, region, expectation, severity, success, observed, "
-            f"unexpected_count, unexpected_sample, error, run_id, validated_at, {kept_from} "
-            f"FROM {HISTORY_TABLE} ORDER BY validated_at DESC").fetchall()
 
 
 def _shown(value: object) -> str:
@@ -47,31 +32,31 @@ def _kept(kept_from: object) -> str:
             "(the table, the suite and the validator were unchanged)")
 
 
-def render(rows: list[tuple]) -> str:
+def render(rows: list[Recorded]) -> str:
     latest: dict[tuple[str, str], str] = {}
-    for suite, _, region, *_, run_id, _, _ in rows:
-        latest.setdefault((suite, region), run_id)
+    for row in rows:
+        latest.setdefault((row.suite, row.region), row.run_id)
     sections = []
     for (suite, region), run_id in sorted(latest.items()):
-        current = [r for r in rows if (r[0], r[2], r[10]) == (suite, region, run_id)]
+        current = [r for r in rows if (r.suite, r.region, r.run_id) == (suite, region, run_id)]
         body = "".join(
-            f"<tr><td><code>{html.escape(r[3])}</code></td><td>{_status(r[5], r[4])}</td>"
-            f"<td>{_shown(r[6])}</td><td>{_shown(r[7])}</td>"
-            f"<td><code>{_shown(r[8])}</code></td>"
-            f"<td>{html.escape(r[9] or '')}</td></tr>" for r in current)
+            f"<tr><td><code>{html.escape(r.expectation)}</code></td>"
+            f"<td>{_status(r.success, r.severity)}</td>"
+            f"<td>{_shown(r.observed)}</td><td>{_shown(r.unexpected_count)}</td>"
+            f"<td><code>{_shown(r.unexpected_sample)}</code></td>"
+            f"<td>{html.escape(r.error or '')}</td></tr>" for r in current)
+        first = current[0]
         sections.append(
-            f"<h2>{html.escape(suite)} · {html.escape(current[0][1])} · {region}</h2>"
-            f"<p>run {html.escape(run_id)} at {current[0][11]:%Y-%m-%d %H:%M:%S}"
-            f"{_kept(current[0][12])}</p><table>"
+            f"<h2>{html.escape(suite)} · {html.escape(first.asset)} · {region}</h2>"
+            f"<p>run {html.escape(run_id)} at {first.validated_at:%Y-%m-%d %H:%M:%S}"
+            f"{_kept(first.kept_from)}</p><table>"
             "<tr><th>expectation</th><th>result</th><th>observed</th><th>unexpected</th>"
             f"<th>sample of unexpected values</th><th>error</th></tr>{body}</table>")
-    runs = sorted({(r[11].strftime("%Y-%m-%d %H:%M"), r[0], r[2], r[10]) for r in rows},
-                  reverse=True)[:50]
+    runs = sorted({(r.validated_at.strftime("%Y-%m-%d %H:%M"), r.suite, r.region, r.run_id)
+                   for r in rows}, reverse=True)[:50]
     history = "".join(
         f"<tr><td>{when}</td><td>{html.escape(suite)}</td><td>{region}</td>"
-        f"<td>{sum(1 for r in rows if r[10] == run and r[0] == suite and r[2] == region and r[5])}"
-        f" / {sum(1 for r in rows if r[10] == run and r[0] == suite and r[2] == region)}</td></tr>"
-        for when, suite, region, run in runs)
+        f"<td>{_met(rows, suite, region, run)}</td></tr>" for when, suite, region, run in runs)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Steward data quality"
             f"</title><style>{STYLE}</style></head><body><h1>Data quality</h1>"
             f"{''.join(sections) or '<p>No validation has run yet.</p>'}"
@@ -79,14 +64,15 @@ def render(rows: list[tuple]) -> str:
             f"<th>expectations met</th></tr>{history}</table></body></html>")
 
 
-def all_rows() -> list[tuple]:
-    """Every recorded expectation result of every store, newest first per store: each
-    region's, and the global one's (the suites of Steward's telemetry and metrics)."""
-    return [row for region in every_store() for row in _rows(region)]
+def _met(rows: list[Recorded], suite: str, region: str, run_id: str) -> str:
+    """"met / all" of the suite's expectations in that run."""
+    results = [r.success for r in rows
+               if (r.suite, r.region, r.run_id) == (suite, region, run_id)]
+    return f"{sum(results)} / {len(results)}"
 
 
 def write_quality_docs(target: Path) -> Path:
-    rows = all_rows()
+    rows = recorded_everywhere()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(rows), encoding="utf-8")
     return target

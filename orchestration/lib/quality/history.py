@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import NamedTuple
 
 from orchestration.lib.quality.validate import SuiteOutcome
 from orchestration.lib.settings import current_time
-from orchestration.lib.warehouse import insert_rows
+from orchestration.lib.warehouse import (
+    add_missing_column,
+    columns_or_null,
+    insert_rows,
+    store_path,
+    table_if_present,
+)
+from policies.regions import every_store
 
-HISTORY_TABLE = "_steward.quality_results"
+SCHEMA, TABLE = "_steward", "quality_results"
+HISTORY_TABLE = f"{SCHEMA}.{TABLE}"
 
 
 COLUMNS = ("suite VARCHAR, asset VARCHAR, region VARCHAR, expectation VARCHAR, "
@@ -17,6 +27,24 @@ COLUMNS = ("suite VARCHAR, asset VARCHAR, region VARCHAR, expectation VARCHAR, "
            # When the outcome a run kept (its table unchanged, see reuse.py) was validated;
            # NULL when the run validated.
            "kept_from TIMESTAMP")
+
+
+class Recorded(NamedTuple):
+    """One expectation's result in the history, read by name: a column added later (as
+    kept_from was) moves no reader's fields."""
+    suite: str
+    asset: str
+    region: str
+    expectation: str
+    severity: str
+    success: bool
+    observed: str | None
+    unexpected_count: int | None
+    unexpected_sample: str | None
+    error: str | None
+    run_id: str
+    validated_at: datetime
+    kept_from: datetime | None
 
 
 def record(con, outcome: SuiteOutcome, run_id: str) -> None:
@@ -32,8 +60,23 @@ def record(con, outcome: SuiteOutcome, run_id: str) -> None:
          result.error, run_id, validated_at, kept_from)
         for result in outcome.outcomes
     ]
-    con.execute("CREATE SCHEMA IF NOT EXISTS _steward")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({COLUMNS})")
-    # A history written before outcomes were kept gains the column.
-    con.execute(f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN IF NOT EXISTS kept_from TIMESTAMP")
+    add_missing_column(con, SCHEMA, TABLE, "kept_from", "TIMESTAMP")
     insert_rows(con, HISTORY_TABLE, COLUMNS, rows)
+
+
+def recorded(region: str) -> list[Recorded]:
+    """The history of `region`'s store, newest first; none while nothing was validated."""
+    with table_if_present(store_path(region), SCHEMA, TABLE) as con:
+        if con is None:
+            return []
+        columns = columns_or_null(con, SCHEMA, TABLE, Recorded._fields)
+        return [Recorded(*row) for row in con.execute(
+            f"SELECT {columns} FROM {HISTORY_TABLE} ORDER BY validated_at DESC").fetchall()]
+
+
+def recorded_everywhere() -> list[Recorded]:
+    """The history of every store, newest first per store: each region's, and the global
+    one's (the suites of Steward's telemetry and metrics)."""
+    return [row for region in every_store() for row in recorded(region)]

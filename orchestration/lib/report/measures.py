@@ -10,7 +10,7 @@ from orchestration.lib.consumer_models import CONSUMER_MODELS
 from orchestration.lib.consumers import drift, kept
 from orchestration.lib.operations.metrics import read_metrics
 from orchestration.lib.operations.slis import history as slo_history
-from orchestration.lib.quality.docs import all_rows
+from orchestration.lib.quality.history import recorded_everywhere
 from orchestration.lib.settings import current_time
 from policies.rules import load_rules
 
@@ -29,9 +29,9 @@ def quality() -> dict:
     """Per suite and region, the share of expectations met in each validation run."""
     runs: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     stamp: dict[str, str] = {}
-    for suite, _, region, _, _, success, *_, run_id, validated_at, _ in all_rows():
-        runs[(suite, region)][run_id].append(bool(success))
-        stamp[run_id] = _minute(validated_at)
+    for row in recorded_everywhere():
+        runs[(row.suite, row.region)][row.run_id].append(bool(row.success))
+        stamp[row.run_id] = _minute(row.validated_at)
     rows = []
     for (suite, region), by_run in sorted(runs.items()):
         ordered = sorted(by_run.items(), key=lambda item: stamp[item[0]])[-QUALITY_RUNS_SHOWN:]

@@ -10,7 +10,9 @@ path leads to, on each call: the DuckDB file itself, or the PostgreSQL database 
   dbt, which connects itself), `dbt_connection` (the dbt target, its environment and the
   database its models land in), `pipeline_lock`, `store_path`;
 - ask: `exists` (the store), `table_exists`, `table_columns`, `table_if_present` (the store
-  opened when it holds a table), `rows_if_present`, `held_in`;
+  opened when it holds a table), `rows_if_present`, `held_in`, `columns_or_null` (columns a
+  table written by an older Steward may lack);
+- evolve a bookkeeping table: `add_missing_column`;
 - read and write: `select_arrow`, `stage_arrow` (Arrow data as a relation), `insert_rows`
   (many rows in one statement), `replace_table`,
   `delete_where` and `update_where` (or count, for a dry run), `text_columns`, `sample` (a
@@ -159,6 +161,24 @@ def rows_if_present(path: Path, table: str, sql: str, params: list | tuple = (),
         return [] if con is None else con.execute(sql, params).fetchall()
 
 
+
+def columns_or_null(con: Connection, schema: str, table: str, columns: Iterable[str]) -> str:
+    """A SELECT list of `columns`, NULL standing for each that schema.table lacks: a table an
+    older Steward wrote reads as if a newer column were empty until a write adds it."""
+    present = table_columns(con, schema, table)
+    return ", ".join(quote_ident(column) if column in present else "NULL"
+                     for column in columns)
+
+
+def add_missing_column(con: Connection, schema: str, table: str, column: str, kind: str
+                       ) -> None:
+    """Give schema.table, written by an older Steward, the `column` it lacks. A table that has
+    it is not altered: on PostgreSQL an ALTER TABLE waits for every reader of the table and
+    holds back every later one, even when it changes nothing."""
+    if column not in table_columns(con, schema, table):
+        con.execute(f"ALTER TABLE {qualified(schema, table)} ADD COLUMN IF NOT EXISTS "
+                    f"{quote_ident(column)} {kind}")
+
 # The Arrow type of each column type Steward's own bookkeeping tables declare.
 _ARROW_TYPES = {"VARCHAR": pa.string(), "TIMESTAMP": pa.timestamp("us"), "BIGINT": pa.int64(),
                 "INTEGER": pa.int32(), "DOUBLE PRECISION": pa.float64(), "BOOLEAN": pa.bool_()}
@@ -205,7 +225,9 @@ __all__ = [
     "StoreUnreachable",
     "StoreWriteError",
     "UnsafeIdentifierError",
+    "add_missing_column",
     "column_type",
+    "columns_or_null",
     "connect",
     "content_digest",
     "dbt_connection",
