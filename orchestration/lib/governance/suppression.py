@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import (
+    add_missing_column,
     rows_if_present,
     write_connection,
 )
@@ -34,8 +35,8 @@ def _ensure(con) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (subject VARCHAR, subject_id VARCHAR, "
                 "erased_at TIMESTAMP, receipt VARCHAR)")
     # Registers written before erasures could be pending hold finished ones only.
-    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT '{DONE}'")
-    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS trace VARCHAR")
+    add_missing_column(con, "main", TABLE, "status", f"VARCHAR DEFAULT '{DONE}'")
+    add_missing_column(con, "main", TABLE, "trace", "VARCHAR")
 
 
 def begin_erasure(subject: str, subject_id: str, started: datetime, receipt: str,
