@@ -35,9 +35,9 @@ from orchestration.lib.warehouse import (
     content_digest,
     qualified,
     reader,
-    rows_if_present,
     store_path,
     table_columns,
+    table_exists,
     write_connection,
 )
 
@@ -60,14 +60,13 @@ def _reads_clock(suite: Suite) -> bool:
     return any(CLOCK in spec.kwargs.get(QUERY, "") for spec in suite.expectations)
 
 
-def reuse_key(suite: Suite, region: str, schema: str, table: str) -> str | None:
-    """What the suite's outcome on `schema.table` in `region` follows from, as a digest; None
-    when the table is not there (the validation says why)."""
-    with reader(store_path(region)) as con:
-        columns = table_columns(con, schema, table)
-        if not columns:
-            return None
-        rows, digest = content_digest(con, schema, table, list(columns))
+def _reuse_key(con, suite: Suite, schema: str, table: str) -> str | None:
+    """What the suite's outcome on `schema.table` follows from, as a digest; None when the
+    table is not there (the validation says why)."""
+    columns = table_columns(con, schema, table)
+    if not columns:
+        return None
+    rows, digest = content_digest(con, schema, table, list(columns))
     written = [(spec.type, spec.kwargs, spec.severity) for spec in suite.expectations]
     hour = clock_hour() if _reads_clock(suite) else ""
     return hashlib.sha256(json.dumps(
@@ -75,11 +74,12 @@ def reuse_key(suite: Suite, region: str, schema: str, table: str) -> str | None:
     ).encode()).hexdigest()
 
 
-def _kept(suite: Suite, region: str, relation: str, key: str) -> SuiteOutcome | None:
-    found = rows_if_present(
-        store_path(region), TABLE,
+def _kept(con, suite: Suite, region: str, relation: str, key: str) -> SuiteOutcome | None:
+    if not table_exists(con, SCHEMA, TABLE):
+        return None
+    found = con.execute(
         f"SELECT outcomes, validated_at FROM {KEPT} WHERE suite = ? AND relation = ? "
-        "AND reuse_key = ?", [suite.name, relation, key], schema=SCHEMA)
+        "AND reuse_key = ?", [suite.name, relation, key]).fetchall()
     if not found:
         return None
     outcomes, validated_at = found[0]
@@ -87,6 +87,16 @@ def _kept(suite: Suite, region: str, relation: str, key: str) -> SuiteOutcome | 
         ExpectationOutcome(spec, **kept)
         for spec, kept in zip(suite.expectations, json.loads(outcomes), strict=True)],
         validated_at=validated_at)
+
+
+def _looked_up(suite: Suite, region: str, schema: str, table: str
+               ) -> tuple[str | None, SuiteOutcome | None]:
+    """The reuse key of `schema.table` and the outcome kept under it, if any: one read of the
+    store."""
+    with reader(store_path(region)) as con:
+        key = _reuse_key(con, suite, schema, table)
+        kept = _kept(con, suite, region, qualified(schema, table), key) if key else None
+    return key, kept
 
 
 def _keep(con, outcome: SuiteOutcome, relation: str, key: str, run_id: str) -> None:
@@ -107,8 +117,8 @@ def validated(suite: Suite, region: str, schema: str, table: str, run_id: str) -
     """The suite's outcome on `schema.table` in `region`, recorded in the quality history: the
     kept one when nothing it follows from has changed (its `reused` set), else a new
     validation, kept for next time in the same transaction as its history."""
-    relation, key = qualified(schema, table), reuse_key(suite, region, schema, table)
-    kept = _kept(suite, region, relation, key) if key else None
+    relation = qualified(schema, table)
+    key, kept = _looked_up(suite, region, schema, table)
     outcome = (replace(kept, reused=True) if kept is not None
                else validate(suite, region, schema, table))
     with write_connection(store_path(region)) as con:
