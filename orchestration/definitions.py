@@ -89,9 +89,8 @@ def build_definitions() -> dg.Definitions:
     assets = [a.map_asset_specs(_govern)
               for a in (*ingest, *derived, telemetry, platform_models)]
     external = _undeclared_source_specs()
-    # Ingest and consumer assets check themselves; everything else is checked here.
-    checked = [*dbt_models.keys, *platform_models.keys, *telemetry.keys,
-               *(spec.key for spec in external)]
+    # Ingest, telemetry and consumer assets check themselves; everything else is checked here.
+    checked = [*dbt_models.keys, *platform_models.keys, *(spec.key for spec in external)]
     defs = dg.Definitions(
         assets=[*assets, *external],
         asset_checks=[*build_policy_checks(checked), *build_quality_checks(checked),

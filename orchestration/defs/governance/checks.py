@@ -1,6 +1,6 @@
 """Blocking policy checks on every asset that does not run its own: dbt models, seeds and
-snapshots, Steward's telemetry, and dbt sources nobody declared. Ingest assets carry theirs on
-the asset itself.
+snapshots, and dbt sources nobody declared. Ingest and telemetry assets carry theirs on the
+asset itself.
 
 One check per asset, each its own step: a model the policy gate held back skips only its own
 check, while every model that was built is still checked.

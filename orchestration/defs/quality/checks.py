@@ -1,5 +1,5 @@
-"""Great Expectations suites of dbt models and of Steward's telemetry as blocking checks
-(ingest assets run theirs inline)."""
+"""Great Expectations suites of dbt models as blocking checks (ingest and telemetry assets
+run theirs inline)."""
 
 from collections.abc import Iterable
 

@@ -27,7 +27,7 @@ class CpuClock:
 
 
 def timed_check(check: Callable[[], dg.AssetCheckResult]) -> dg.AssetCheckResult:
-    """A check that runs as its own step, with the CPU time it took in its metadata."""
+    """The check's result, with the CPU time it took in its metadata."""
     clock = CpuClock()
     result = check()
     return result.with_metadata({**result.metadata, METADATA_KEY: clock.seconds()})
