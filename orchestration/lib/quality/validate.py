@@ -87,6 +87,11 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
          result_format: dict) -> list:
     """GE results for `specs` on `schema.table` in `region`'s store, in GE's order."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
@@ -94,7 +99,10 @@ def _run(specs: tuple[ExpectationSpec, ...], name: str, region: str, schema: str
     from orchestration.lib.quality.counted_rows import as_run
 
     path = store_path(region)
-    context = gx.get_context(mode="ephemeral")
+    # Without progress bars: a run's log would otherwise carry two bars per validation.
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        progress_bars=ProgressBarsConfig(globally=False)))
     expectations = [ExpectationConfiguration(type=as_run(spec.type),
                                              kwargs=spec.kwargs).to_domain_obj()
                     for spec in specs]
