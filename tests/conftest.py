@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from pathlib import Path
@@ -164,6 +165,13 @@ def rules_dir(tmp_path: Path) -> Path:
     for path in POLICIES_DIR.glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     return tmp_path
+
+
+def sigterm_ignored_and_blocked() -> None:
+    """A child's start (preexec_fn) as by a parent that ignores and blocks SIGTERM: both
+    survive exec, and a test worker can be left so by what ran in it before."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
 def steward_env(data: Path, **extra: str) -> dict[str, str]:

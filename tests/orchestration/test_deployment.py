@@ -31,7 +31,7 @@ from jsonschema import Draft202012Validator
 
 from orchestration.lib.deployment import processes
 from orchestration.lib.settings import PROJECT_ROOT, postgres_dsn
-from tests.conftest import run_steward, steward_env
+from tests.conftest import run_steward, sigterm_ignored_and_blocked, steward_env
 from tests.deployment_services import (
     ENABLE_REDIS,
     redis_server,
@@ -84,6 +84,36 @@ def test_a_process_that_never_serves_stops_the_deployment_saying_which(tmp_path)
     assert served.returncode == 1, served.stderr
     assert served.stdout == "the code server did not serve within 5 s: stopping the deployment\n"
     assert not after.exists()  # what comes after it never started
+    pid = int(pid_file.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_deployment_stops_on_sigterm_though_its_parent_blocked_it(tmp_path):
+    # serve() in its own process, as `steward deployment start` runs it, started as by a
+    # supervisor's parent that ignores and blocks SIGTERM: the supervisor's SIGTERM still stops
+    # it, and it stops what it started.
+    pid_file = tmp_path / "webserver.pid"
+    serving = ("import os, pathlib, time; "
+               f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(300)")
+    script = (
+        "import sys\n"
+        "from orchestration.lib.deployment.processes import Process, serve\n"
+        f"webserver = Process('webserver', [sys.executable, '-c', {serving!r}])\n"
+        "sys.exit(serve([webserver], say=print))\n")
+    deployment = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT,
+                                  preexec_fn=sigterm_ignored_and_blocked)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pid_file.exists(), "the webserver never started"
+        deployment.terminate()
+        assert deployment.wait(timeout=60) == 0
+    finally:
+        if deployment.poll() is None:  # it did not stop: neither did what it started
+            deployment.kill()
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
     pid = int(pid_file.read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -20,7 +19,7 @@ import pytest
 from orchestration.lib.governance.audit_log import entries
 from orchestration.lib.governance.credentials import issue, revoke, token_store
 from orchestration.lib.governance.read_service import ServiceRefused, fetch
-from tests.conftest import run_steward, steward_env
+from tests.conftest import run_steward, sigterm_ignored_and_blocked, steward_env
 
 
 def test_a_consumer_reads_as_the_consumer_its_token_proves(built_copy, read_service):
@@ -121,17 +120,12 @@ def test_the_cli_issues_reads_and_revokes(built_copy, read_service):
     assert f"not authenticated: token {token_id} was revoked" in refused.stderr
 
 
-def _sigterm_ignored_and_blocked() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-
-
 def test_steward_serve_starts_the_service_and_stops_on_sigterm(built_copy):
     # Started as by a parent that ignores and blocks SIGTERM (both survive exec; a test worker
     # can be left so), it still stops when its supervisor asks.
     server = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve", "--port", "0"],
                               env=steward_env(built_copy), stderr=subprocess.PIPE, text=True,
-                              preexec_fn=_sigterm_ignored_and_blocked)
+                              preexec_fn=sigterm_ignored_and_blocked)
     try:
         announced = server.stderr.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", announced)
