@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -147,6 +148,17 @@ def chosen_executor(warehouse: str) -> str:
 
 
 def get_settings() -> Settings:
+    """The settings the environment gives now: read again whenever a STEWARD_ variable or
+    the working directory (a relative path's base) changed, as tests change them between
+    calls, else kept: resolving the paths costs about 0.3 ms and a run asks some 900 times."""
+    return _settings_of(os.getcwd(), tuple(sorted(
+        (name, value) for name, value in os.environ.items() if name.startswith("STEWARD_"))))
+
+
+@functools.lru_cache(maxsize=32)
+def _settings_of(cwd: str, steward_environment: tuple[tuple[str, str], ...]) -> Settings:
+    """The settings of what the key names, the only things read below: the working directory
+    and every STEWARD_ variable set."""
     warehouse = chosen_warehouse()
     data_dir = Path(os.environ.get("STEWARD_DATA_DIR", PROJECT_ROOT / "data")).resolve()
     return Settings(
