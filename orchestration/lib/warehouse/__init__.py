@@ -189,6 +189,9 @@ def insert_rows(con: Connection, relation: str, declared: str, rows: list[tuple]
     column list like "name VARCHAR, at TIMESTAMP". Row by row, the drivers take seconds for
     the thousands of rows a run at scale writes."""
     columns = [column.split(maxsplit=1) for column in declared.split(", ")]
+    if unknown := sorted({kind for _, kind in columns} - set(_ARROW_TYPES)):
+        raise ValueError(f"insert_rows cannot stage the column type(s) {', '.join(unknown)}; "
+                         f"it knows {', '.join(_ARROW_TYPES)}")
     stage_arrow(con, "steward_inserted", pa.table({
         name: pa.array([row[i] for row in rows], _ARROW_TYPES[kind])
         for i, (name, kind) in enumerate(columns)}))
