@@ -65,7 +65,7 @@ def render(rows: list[Recorded]) -> str:
 
 
 def _met(rows: list[Recorded], suite: str, region: str, run_id: str) -> str:
-    """"met / all" of the suite's expectations in that run."""
+    """How many of the suite's expectations that run met, of how many: "3 / 5"."""
     results = [r.success for r in rows
                if (r.suite, r.region, r.run_id) == (suite, region, run_id)]
     return f"{sum(results)} / {len(results)}"

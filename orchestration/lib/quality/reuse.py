@@ -89,13 +89,13 @@ def _kept(con, suite: Suite, region: str, relation: str, key: str) -> SuiteOutco
         validated_at=validated_at)
 
 
-def _looked_up(suite: Suite, region: str, schema: str, table: str
+def _looked_up(suite: Suite, region: str, schema: str, table: str, relation: str
                ) -> tuple[str | None, SuiteOutcome | None]:
-    """The reuse key of `schema.table` and the outcome kept under it, if any: one read of the
-    store."""
+    """The reuse key of `schema.table` (`relation`, quoted) and the outcome kept under it, if
+    any: one read of the store."""
     with reader(store_path(region)) as con:
         key = _reuse_key(con, suite, schema, table)
-        kept = _kept(con, suite, region, qualified(schema, table), key) if key else None
+        kept = _kept(con, suite, region, relation, key) if key else None
     return key, kept
 
 
@@ -118,7 +118,7 @@ def validated(suite: Suite, region: str, schema: str, table: str, run_id: str) -
     kept one when nothing it follows from has changed (its `reused` set), else a new
     validation, kept for next time in the same transaction as its history."""
     relation = qualified(schema, table)
-    key, kept = _looked_up(suite, region, schema, table)
+    key, kept = _looked_up(suite, region, schema, table, relation)
     outcome = (replace(kept, reused=True) if kept is not None
                else validate(suite, region, schema, table))
     with write_connection(store_path(region)) as con:
