@@ -185,3 +185,44 @@ def test_stewards_own_tables_are_checked_and_their_checks_can_fail(pipeline_run,
     assert not leaked.passed and "pii.undeclared_detected telemetry/alerts.title" in (
         leaked.description)
     assert not run_suite(steps, suite, relations()["telemetry/steps"], ["global"], "test").passed
+
+
+def _platform_run() -> dg.ExecuteInProcessResult:
+    """The telemetry and the platform models, in this process."""
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    selection = {key for key in defs.resolve_asset_graph().materializable_asset_keys
+                 if key.path[0] in ("telemetry", "platform")}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selection)
+    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def test_a_telemetry_table_failing_its_policy_check_holds_the_platform_models_back(built_copy):
+    from orchestration.lib.operations import alerts
+
+    # An alert whose title names a person: collected into telemetry/alerts, which declares no PII.
+    assert alerts.fire("check_failed:crm/customers:test", "check_failed",
+                       "crm/customers failed: call ann.berg@example.com")
+    result = _platform_run()
+    assert not result.success
+    [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert (failed.asset_key, failed.check_name) == (dg.AssetKey(["telemetry", "alerts"]),
+                                                     "policy__compliant")
+    assert "pii.undeclared_detected telemetry/alerts.title" in failed.description
+    built = {event.asset_key.path[0] for event in result.get_asset_materialization_events()}
+    # The models are one dbt step over all nine tables: none of them is built.
+    assert built == {"telemetry"}
+
+
+def test_telemetry_cannot_be_collected_without_every_one_of_its_checks():
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    telemetry = {key for key in defs.resolve_asset_graph().materializable_asset_keys
+                 if key.path[0] == "telemetry"}
+    only_one = {dg.AssetCheckKey(dg.AssetKey(["telemetry", "steps"]), "policy__compliant")}
+    for checks in (set(), only_one):
+        with pytest.raises(dg.DagsterInvalidSubsetError, match="does not support subsetting"):
+            defs.resolve_implicit_global_asset_job_def().get_subset(
+                asset_selection=telemetry, asset_check_selection=checks)
