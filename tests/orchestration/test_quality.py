@@ -163,6 +163,17 @@ def test_the_quality_page_shows_the_latest_results(landing, data_dir, mid_hour):
     assert "run run-again at " in again and "not validated again, the outcome of " in again
 
 
+def test_the_history_is_read_as_far_back_as_asked(customers, mid_hour):
+    from orchestration.lib.quality.history import recorded
+
+    suite = _suite("crm_customers")
+    for run_id in ("run-1", "run-2", "run-3"):
+        _check(suite, run_id)
+    assert [row.run_id for row in recorded("us", 2)] == ["run-3"] * len(suite.expectations) + [
+        "run-2"] * len(suite.expectations)
+    assert {row.run_id for row in recorded("us", 5)} == {"run-1", "run-2", "run-3"}
+
+
 @pytest.fixture
 def mid_hour(monkeypatch):
     """Steward's clock running from half past its hour: a test's seconds never cross into the

@@ -66,17 +66,25 @@ def record(con, outcome: SuiteOutcome, run_id: str) -> None:
     insert_rows(con, HISTORY_TABLE, COLUMNS, rows)
 
 
-def recorded(region: str) -> list[Recorded]:
-    """The history of `region`'s store, newest first; none while nothing was validated."""
+def recorded(region: str, runs: int) -> list[Recorded]:
+    """The rows of the latest `runs` validations of each suite in `region`'s store, newest
+    first; none while nothing was validated. Bounded, so a page over years of hourly runs
+    reads what it shows, not the whole history."""
     with table_if_present(store_path(region), SCHEMA, TABLE) as con:
         if con is None:
             return []
         columns = columns_or_null(con, SCHEMA, TABLE, Recorded._fields)
         return [Recorded(*row) for row in con.execute(
-            f"SELECT {columns} FROM {HISTORY_TABLE} ORDER BY validated_at DESC").fetchall()]
+            f"SELECT {columns} FROM {HISTORY_TABLE} WHERE (suite, region, run_id) IN ("
+            "  SELECT suite, region, run_id FROM ("
+            "    SELECT suite, region, run_id, row_number() OVER ("
+            "      PARTITION BY suite, region ORDER BY max(validated_at) DESC) AS recency"
+            f"    FROM {HISTORY_TABLE} GROUP BY suite, region, run_id) AS validations"
+            "  WHERE recency <= ?) "
+            "ORDER BY validated_at DESC", [runs]).fetchall()]
 
 
-def recorded_everywhere() -> list[Recorded]:
-    """The history of every store, newest first per store: each region's, and the global
-    one's (the suites of Steward's telemetry and metrics)."""
-    return [row for region in every_store() for row in recorded(region)]
+def recorded_everywhere(runs: int) -> list[Recorded]:
+    """The latest `runs` validations of each suite in every store, newest first per store:
+    each region's, and the global one's (the suites of Steward's telemetry and metrics)."""
+    return [row for region in every_store() for row in recorded(region, runs)]

@@ -29,7 +29,7 @@ def quality() -> dict:
     """Per suite and region, the share of expectations met in each validation run."""
     runs: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     stamp: dict[str, str] = {}
-    for row in recorded_everywhere():
+    for row in recorded_everywhere(QUALITY_RUNS_SHOWN):
         runs[(row.suite, row.region)][row.run_id].append(bool(row.success))
         stamp[row.run_id] = _minute(row.validated_at)
     rows = []
