@@ -19,6 +19,7 @@ from orchestration.lib.ingest.loader import NO_DATA_YET
 from orchestration.lib.operations.health import record_run
 from orchestration.lib.operations.slis import measure as measure_slis
 from orchestration.lib.operations.slis import record as record_slis
+from orchestration.lib.operations.sqlite_events import keep_engines
 from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from orchestration.lib.warehouse import pipeline_lock
 from policies.regions import GLOBAL_REGION
@@ -72,8 +73,10 @@ def every_region_tags(regions: list[str]) -> dict[str, str]:
 
 
 def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
-        dg.DagsterInstance.ephemeral())
+    if not os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.ephemeral()
+    keep_engines()
+    return dg.DagsterInstance.get()
 
 
 @dataclass
