@@ -1,4 +1,4 @@
-"""Dagster's SQLite event log, with one SQLAlchemy engine per database file for the process.
+"""Dagster's SQLite event log, keeping one SQLAlchemy engine per database file it used last.
 
 Dagster's `SqliteEventLogStorage` creates a new engine for every connection it opens: a tiny
 estate's `steward run` (with DAGSTER_HOME, as `make run` keeps it) opens about 4,300, and a new
@@ -12,6 +12,7 @@ tests/orchestration/test_sqlite_events.py fails if an upgrade changes what it re
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,19 +20,31 @@ import sqlalchemy
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from sqlalchemy.pool import NullPool
 
-_ENGINES = "_steward_engines"  # on the storage object: its engine for each database file
+_ENGINES = "_steward_engines"  # on the storage object: its engines, the last used last
+# The index and a run's own file are what a run writes; a process that runs many keeps the
+# engines of the latest only.
+KEPT_ENGINES = 8
+
+
+def _engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> sqlalchemy.Engine:
+    engines: OrderedDict[str, sqlalchemy.Engine] = storage.__dict__.setdefault(
+        _ENGINES, OrderedDict())
+    if shard in engines:
+        engines.move_to_end(shard)
+        return engines[shard]
+    engines[shard] = sqlalchemy.create_engine(
+        storage.conn_string_for_shard(shard), poolclass=NullPool,
+        connect_args={"timeout": sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS})
+    if len(engines) > KEPT_ENGINES:
+        engines.popitem(last=False)[1].dispose()
+    return engines[shard]
 
 
 @contextmanager
 def _connect_with_kept_engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str
                               ) -> Iterator[sqlalchemy.Connection]:
     with storage._db_lock:
-        engines = storage.__dict__.setdefault(_ENGINES, {})
-        if shard not in engines:
-            engines[shard] = sqlalchemy.create_engine(
-                storage.conn_string_for_shard(shard), poolclass=NullPool,
-                connect_args={"timeout": sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS})
-        engine = engines[shard]
+        engine = _engine(storage, shard)
         if shard not in storage._initialized_dbs:
             storage._initdb(engine)
             storage._initialized_dbs.add(shard)
