@@ -16,9 +16,15 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlalchemy
+# Dagster's own names for the engine, pool and connection its storage uses: Steward's
+# database drivers stay in the warehouse package, and this is Dagster's database.
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
-from sqlalchemy.pool import NullPool
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    Connection,
+    Engine,
+    NullPool,
+    create_engine,
+)
 
 _ENGINES = "_steward_engines"  # on the storage object: its engines, the last used last
 # The index and a run's own file are what a run writes; a process that runs many keeps the
@@ -26,13 +32,13 @@ _ENGINES = "_steward_engines"  # on the storage object: its engines, the last us
 KEPT_ENGINES = 8
 
 
-def _engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> sqlalchemy.Engine:
-    engines: OrderedDict[str, sqlalchemy.Engine] = storage.__dict__.setdefault(
+def _engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> Engine:
+    engines: OrderedDict[str, Engine] = storage.__dict__.setdefault(
         _ENGINES, OrderedDict())
     if shard in engines:
         engines.move_to_end(shard)
         return engines[shard]
-    engines[shard] = sqlalchemy.create_engine(
+    engines[shard] = create_engine(
         storage.conn_string_for_shard(shard), poolclass=NullPool,
         connect_args={"timeout": sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS})
     if len(engines) > KEPT_ENGINES:
@@ -42,7 +48,7 @@ def _engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> sqla
 
 @contextmanager
 def _connect_with_kept_engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str
-                              ) -> Iterator[sqlalchemy.Connection]:
+                              ) -> Iterator[Connection]:
     with storage._db_lock:
         engine = _engine(storage, shard)
         if shard not in storage._initialized_dbs:
