@@ -30,6 +30,7 @@ from bench.deployment_load import (
     first_failure,
     started_deployment,
 )
+from bench.scratch import scratch_env
 from orchestration.lib.estate import TABLES, estate_connection, generate_estate, write_table
 from orchestration.lib.settings import PROJECT_ROOT
 from orchestration.lib.warehouse import Error, reader, store_path
@@ -108,9 +109,7 @@ def _steward_run(env: dict[str, str]) -> None:
 
 
 def _embedded(root: Path, customers: int) -> float:
-    env = {**os.environ, "STEWARD_DATA_DIR": str(root), "STEWARD_STORE_DIR": str(root / "store"),
-           "STEWARD_LANDING_DIR": str(root / "landing"), "DAGSTER_HOME": str(root / "dagster")}
-    (root / "dagster").mkdir(parents=True, exist_ok=True)
+    env = scratch_env(root)
     generate_estate(root / "landing", customers=customers)
     _steward_run(env)
     log = root / "daemon.log"

@@ -10,15 +10,15 @@ as a view or table. The fixed overhead is the governed pipeline on a 300-custome
 pipeline then runs again with nothing new, and once more after new web events and invoices (1%
 of the estate's rows) land.
 
-Each measurement is one fresh process (`python -m bench.e2e governed|direct`), run once: a
-full build is too long to repeat at 10M rows. Seconds exclude imports; peak RSS is the larger
-of the process's own (dbt builds inside it) and its largest child's.
+Each measurement is one fresh process (`python -m bench.e2e governed|direct`) with the Dagster
+instance `make run` keeps (bench/scratch.py), run once: a full build is too long to repeat at
+10M rows. Seconds exclude imports; peak RSS is the larger of the process's own (dbt builds
+inside it) and its largest child's.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from bench.measure import peak_rss_mib as own_peak_rss_mib
+from bench.scratch import scratch_env
 from orchestration.lib.dbt_manifest import (
     compile_manifest,
     dependency_order,
@@ -110,17 +111,9 @@ def _append_new_rows(landing: Path, customers: int, rows: int) -> int:
     return written
 
 
-def _scratch_env(data_dir: Path) -> dict[str, str]:
-    env = {**os.environ, "STEWARD_DATA_DIR": str(data_dir),
-           "STEWARD_STORE_DIR": str(data_dir / "store"),
-           "STEWARD_LANDING_DIR": str(data_dir / "landing")}
-    env.pop("DAGSTER_HOME", None)  # an ephemeral Dagster instance: no history to read or write
-    return env
-
-
 def in_fresh_process(data_dir: Path, mode: str, module: str = "bench.e2e") -> dict:
     """`python -m module mode` on the estate in `data_dir`: its measurement."""
-    done = subprocess.run([sys.executable, "-m", module, mode], env=_scratch_env(data_dir),
+    done = subprocess.run([sys.executable, "-m", module, mode], env=scratch_env(data_dir),
                           cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"e2e {mode} measurement failed: {done.stderr[-2000:]}")

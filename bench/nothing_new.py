@@ -13,7 +13,6 @@ first run's is that and DuckDB's own CREATE TABLE AS over each landing table's f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,20 +20,13 @@ import time
 from pathlib import Path
 
 from bench.measure import raw
+from bench.scratch import scratch_env
 from orchestration.lib.dbt_manifest import PLATFORM_MODELS, dbt_executable
 from orchestration.lib.settings import PROJECT_ROOT
 
 CUSTOMERS = 1000  # the sample estate `make run` generates
 TARGET_RATIO = 0.5
 FIRST_RUN_TARGET = 2.0  # times dbt build and raw loads of the same files
-
-
-def _env(data: Path) -> dict[str, str]:
-    """The data folder's environment, with the Dagster instance `make run` keeps beside it: its
-    SQLite history costs a run seconds that an ephemeral instance would hide."""
-    (data / "dagster").mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "STEWARD_DATA_DIR": str(data), "STEWARD_STORE_DIR": str(data / "store"),
-            "STEWARD_LANDING_DIR": str(data / "landing"), "DAGSTER_HOME": str(data / "dagster")}
 
 
 def _steward_run(env: dict[str, str], *options: str) -> tuple[float, str]:
@@ -71,7 +63,7 @@ def _raw_loads(landing: Path, databases: Path) -> float:
 
 
 def bench_nothing_new(root: Path) -> dict[str, float]:
-    env = _env(root / "data")
+    env = scratch_env(root / "data")
     first, _ = _steward_run(env)
     skipped, said = _steward_run(env)
     if "nothing changed since" not in said:
