@@ -19,7 +19,7 @@ from orchestration.lib.ingest.loader import NO_DATA_YET
 from orchestration.lib.operations.health import record_run
 from orchestration.lib.operations.slis import measure as measure_slis
 from orchestration.lib.operations.slis import record as record_slis
-from orchestration.lib.operations.sqlite_events import keep_engines
+from orchestration.lib.operations.sqlite_history import keep_engines
 from orchestration.lib.operations.telemetry import STEWARD_RUN, TRIGGER_TAG
 from orchestration.lib.warehouse import pipeline_lock
 from policies.regions import GLOBAL_REGION

@@ -1,14 +1,14 @@
-"""Dagster's SQLite event log with its engines kept (operations/sqlite_events.py): every event
-is stored and read back as Dagster's own storage does, by this process and by another
-instance on the same files, with one engine per database file however many events, kept for
-the files used last."""
+"""Dagster's SQLite history with its engines kept (operations/sqlite_history.py): every event
+and run is stored and read back as Dagster's own storages do, by this process and by another
+instance on the same files, with one engine and one open connection per database file however
+many events, kept for the files used last."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 
-from orchestration.lib.operations.sqlite_events import KEPT_ENGINES, keep_engines
+from orchestration.lib.operations.sqlite_history import KEPT_ENGINES, keep_engines
 
 
 @dg.asset
@@ -24,11 +24,14 @@ def instance(tmp_path, monkeypatch) -> dg.DagsterInstance:
         yield opened
 
 
-def test_events_are_stored_and_read_back_through_engines_kept_for_the_latest_files(instance):
+def test_history_is_stored_and_read_back_through_engines_kept_for_the_latest_files(instance):
     runs = [dg.materialize([counted], instance=instance).run_id for _ in range(3)]
     storage = instance.event_log_storage
-    # The index and each run's own file: an engine each, kept across every event of the runs.
+    # The index and each run's own file: an engine each, kept across every event of the runs,
+    # each with its connection open for the next use.
     assert set(storage._steward_engines) == {"index", *runs}
+    assert all(engine.pool.checkedin() for engine in storage._steward_engines.values())
+    assert instance.run_storage._steward_engines["runs"].pool.checkedin()
     more = [dg.materialize([counted], instance=instance).run_id for _ in range(KEPT_ENGINES)]
     # A process that runs many keeps the engines of the files it used last.
     kept = set(storage._steward_engines)
@@ -38,3 +41,4 @@ def test_events_are_stored_and_read_back_through_engines_kept_for_the_latest_fil
         records = another.fetch_materializations(counted.key, limit=100).records
         assert sorted(record.run_id for record in records) == sorted(runs)
         assert len(another.all_logs(runs[0])) == len(instance.all_logs(runs[0])) > 5
+        assert {run.run_id for run in another.get_runs()} == set(runs)

@@ -1,0 +1,85 @@
+"""Dagster's SQLite history (the event log and the run storage), keeping an engine and its open
+connection for each database file it used last.
+
+Dagster's SQLite storages create a new engine for every connection they open and close the
+connection after each use: a tiny estate's `steward run` (with DAGSTER_HOME, as `make run`
+keeps it) opens about 4,300 on the event log and 600 on the runs. A new engine compiles each
+statement again, and closing the last connection to a database in WAL mode (as Dagster makes
+them) checkpoints it: the log is written back into the file and synced, once per event. A kept
+engine keeps its compiled statements and its pooled connection. Each use still commits as
+before, so the UI and the daemon, in their own processes, see every event and run at once.
+
+This replaces `SqliteEventLogStorage._connect` and `SqliteRunStorage.connect` of dagster 1.13;
+tests/orchestration/test_sqlite_history.py fails if an upgrade changes what it relies on.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# Dagster's own names for the engine and connection its storages use: Steward's database
+# drivers stay in the warehouse package, and this is Dagster's database.
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    Connection,
+    Engine,
+    create_engine,
+)
+from dagster._core.storage.runs.sqlite import sqlite_run_storage
+
+_ENGINES = "_steward_engines"  # on the storage object: its engines, the last used last
+# The index and a run's own file are what a run writes; a process that runs many keeps the
+# engines, and their open files, of the latest only.
+KEPT_ENGINES = 8
+
+
+def _new_engine(url: str, **connect_args: float) -> Engine:
+    # SQLAlchemy's default pool for a database file: a connection closed stays open for the
+    # next use, which Dagster's NullPool does not.
+    return create_engine(url, connect_args=connect_args)
+
+
+def _engines(storage: object) -> OrderedDict[str, Engine]:
+    return storage.__dict__.setdefault(_ENGINES, OrderedDict())
+
+
+def _event_log_engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> Engine:
+    engines = _engines(storage)
+    if shard in engines:
+        engines.move_to_end(shard)
+        return engines[shard]
+    engines[shard] = _new_engine(storage.conn_string_for_shard(shard),
+                                 timeout=sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS)
+    if len(engines) > KEPT_ENGINES:
+        engines.popitem(last=False)[1].dispose()
+    return engines[shard]
+
+
+@contextmanager
+def _event_log_connection(storage: sqlite_event_log.SqliteEventLogStorage, shard: str
+                          ) -> Iterator[Connection]:
+    with storage._db_lock:
+        engine = _event_log_engine(storage, shard)
+        if shard not in storage._initialized_dbs:
+            storage._initdb(engine)
+            storage._initialized_dbs.add(shard)
+        with engine.connect() as connection, connection.begin():
+            yield connection
+
+
+@contextmanager
+def _run_storage_connection(storage: sqlite_run_storage.SqliteRunStorage
+                            ) -> Iterator[Connection]:
+    engines = _engines(storage)
+    if "runs" not in engines:
+        engines["runs"] = _new_engine(storage._conn_string)
+    with engines["runs"].connect() as connection, connection.begin():
+        yield connection
+
+
+def keep_engines() -> None:
+    """Make every SQLite event log and run storage of this process keep its engines."""
+    sqlite_event_log.SqliteEventLogStorage._connect = _event_log_connection
+    sqlite_run_storage.SqliteRunStorage.connect = _run_storage_connection
