@@ -5,10 +5,14 @@ many events, kept for the files used last."""
 
 from __future__ import annotations
 
+import threading
+
 import dagster as dg
 import pytest
 
 from orchestration.lib.operations.sqlite_history import KEPT_ENGINES, keep_engines
+
+SYNC_NORMAL = 1  # SQLite's number for synchronous=NORMAL; FULL, its default, is 2
 
 
 @dg.asset
@@ -42,3 +46,21 @@ def test_history_is_stored_and_read_back_through_engines_kept_for_the_latest_fil
         assert sorted(record.run_id for record in records) == sorted(runs)
         assert len(another.all_logs(runs[0])) == len(instance.all_logs(runs[0])) > 5
         assert {run.run_id for run in another.get_runs()} == set(runs)
+
+
+def test_commits_sync_at_checkpoints_and_tables_are_looked_up_under_dagsters_lock(instance):
+    run_id = dg.materialize([counted], instance=instance).run_id
+    storage = instance.event_log_storage
+    for connection in (storage.run_connection(run_id), storage.index_connection(),
+                       instance.run_storage.connect()):
+        with connection as opened:
+            assert opened.exec_driver_sql("PRAGMA synchronous").scalar() == SYNC_NORMAL
+    # Dagster asks whether a table exists while it holds the event log's lock.
+    found: list[bool] = []
+    with storage.index_connection():
+        asking = threading.Thread(target=lambda: found.extend(
+            [storage.has_table("event_logs"), storage.has_table("no_such_table")]))
+        asking.start()
+        asking.join(timeout=10)
+        assert not asking.is_alive(), "has_table waited for the lock its caller holds"
+    assert found == [True, False]

@@ -9,8 +9,14 @@ them) checkpoints it: the log is written back into the file and synced, once per
 engine keeps its compiled statements and its pooled connection. Each use still commits as
 before, so the UI and the daemon, in their own processes, see every event and run at once.
 
-This replaces `SqliteEventLogStorage._connect` and `SqliteRunStorage.connect` of dagster 1.13;
-tests/orchestration/test_sqlite_history.py fails if an upgrade changes what it relies on.
+Commits sync the log only at checkpoints (`synchronous=NORMAL`, what SQLite advises for WAL):
+a process killed mid-run loses nothing it committed; a power cut or a crash of the machine may
+lose the latest events, never the database. This history is Dagster's record of its runs;
+Steward's own evidence (audit log, quality history, load reports) is in its stores.
+
+This replaces `SqliteEventLogStorage._connect` and `has_table`, and `SqliteRunStorage.connect`
+of dagster 1.13; tests/orchestration/test_sqlite_history.py fails if an upgrade changes what it
+relies on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 # Dagster's own names for the engine and connection its storages use: Steward's database
 # drivers stay in the warehouse package, and this is Dagster's database.
@@ -29,16 +36,26 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite import sqlite_run_storage
 
+if TYPE_CHECKING:
+    import sqlite3
+
 _ENGINES = "_steward_engines"  # on the storage object: its engines, the last used last
+_TABLES_ENGINE = "_steward_tables_engine"
 # The index and a run's own file are what a run writes; a process that runs many keeps the
 # engines, and their open files, of the latest only.
 KEPT_ENGINES = 8
 
 
+def _sync_at_checkpoints(connection: sqlite3.Connection, _record: object) -> None:
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def _new_engine(url: str, **connect_args: float) -> Engine:
     # SQLAlchemy's default pool for a database file: a connection closed stays open for the
     # next use, which Dagster's NullPool does not.
-    return create_engine(url, connect_args=connect_args)
+    engine = create_engine(url, connect_args=connect_args)
+    sqlite_event_log.db.event.listen(engine, "connect", _sync_at_checkpoints)
+    return engine
 
 
 def _engines(storage: object) -> OrderedDict[str, Engine]:
@@ -69,6 +86,18 @@ def _event_log_connection(storage: sqlite_event_log.SqliteEventLogStorage, shard
             yield connection
 
 
+def _has_table(storage: sqlite_event_log.SqliteEventLogStorage, table: str) -> bool:
+    """Whether the index has `table`, asked for each asset event. Not under Dagster's lock,
+    which the caller may hold: so through an engine of its own, not the kept ones."""
+    engine = storage.__dict__.get(_TABLES_ENGINE)
+    if engine is None:
+        engine = storage.__dict__[_TABLES_ENGINE] = _new_engine(
+            storage.conn_string_for_shard(sqlite_event_log.INDEX_SHARD_NAME),
+            timeout=sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS)
+    with engine.connect() as connection:
+        return bool(engine.dialect.has_table(connection, table))
+
+
 @contextmanager
 def _run_storage_connection(storage: sqlite_run_storage.SqliteRunStorage
                             ) -> Iterator[Connection]:
@@ -82,4 +111,5 @@ def _run_storage_connection(storage: sqlite_run_storage.SqliteRunStorage
 def keep_engines() -> None:
     """Make every SQLite event log and run storage of this process keep its engines."""
     sqlite_event_log.SqliteEventLogStorage._connect = _event_log_connection
+    sqlite_event_log.SqliteEventLogStorage.has_table = _has_table
     sqlite_run_storage.SqliteRunStorage.connect = _run_storage_connection
