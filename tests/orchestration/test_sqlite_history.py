@@ -5,12 +5,16 @@ many events, kept for the files used last."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import dagster as dg
 import pytest
 
 from orchestration.lib.operations.sqlite_history import KEPT_ENGINES, keep_engines
+from orchestration.lib.settings import PROJECT_ROOT
 
 SYNC_NORMAL = 1  # SQLite's number for synchronous=NORMAL; FULL, its default, is 2
 
@@ -64,3 +68,16 @@ def test_commits_sync_at_checkpoints_and_tables_are_looked_up_under_dagsters_loc
         asking.join(timeout=10)
         assert not asking.is_alive(), "has_table waited for the lock its caller holds"
     assert found == [True, False]
+
+
+def test_a_process_leaves_its_history_whole_in_the_database_files_when_it_exits(tmp_path):
+    script = ("import dagster as dg\n"
+              "from orchestration.lib.operations.sqlite_history import keep_engines\n"
+              "from tests.orchestration.test_sqlite_history import counted\n"
+              "keep_engines()\n"
+              "dg.materialize([counted], instance=dg.DagsterInstance.get())\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, text=True,
+                          capture_output=True, env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    history = sorted(path.name for path in (tmp_path / "history").rglob("*.db*"))
+    assert history and all(name.endswith(".db") for name in history), history

@@ -9,6 +9,10 @@ them) checkpoints it: the log is written back into the file and synced, once per
 engine keeps its compiled statements and its pooled connection. Each use still commits as
 before, so the UI and the daemon, in their own processes, see every event and run at once.
 
+The kept connections are closed when the process exits, which checkpoints each file: the
+history is left whole in its `.db` files, as Dagster leaves it, not partly in `-wal` logs (a
+killed process leaves those; SQLite replays them at the next open).
+
 Commits sync the log only at checkpoints (`synchronous=NORMAL`, what SQLite advises for WAL):
 a process killed mid-run loses nothing it committed; a power cut or a crash of the machine may
 lose the latest events, never the database. This history is Dagster's record of its runs;
@@ -21,6 +25,9 @@ relies on.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +51,7 @@ _TABLES_ENGINE = "_steward_tables_engine"
 # The index and a run's own file are what a run writes; a process that runs many keeps the
 # engines, and their open files, of the latest only.
 KEPT_ENGINES = 8
+_OPEN: weakref.WeakSet[Engine] = weakref.WeakSet()  # every kept engine of this process
 
 
 def _sync_at_checkpoints(connection: sqlite3.Connection, _record: object) -> None:
@@ -55,7 +63,18 @@ def _new_engine(url: str, **connect_args: float) -> Engine:
     # next use, which Dagster's NullPool does not.
     engine = create_engine(url, connect_args=connect_args)
     sqlite_event_log.db.event.listen(engine, "connect", _sync_at_checkpoints)
+    _OPEN.add(engine)
     return engine
+
+
+def _close_all() -> None:
+    for engine in list(_OPEN):
+        engine.dispose()
+
+
+@functools.cache
+def _close_at_exit() -> None:
+    atexit.register(_close_all)
 
 
 def _engines(storage: object) -> OrderedDict[str, Engine]:
@@ -110,6 +129,7 @@ def _run_storage_connection(storage: sqlite_run_storage.SqliteRunStorage
 
 def keep_engines() -> None:
     """Make every SQLite event log and run storage of this process keep its engines."""
+    _close_at_exit()
     sqlite_event_log.SqliteEventLogStorage._connect = _event_log_connection
     sqlite_event_log.SqliteEventLogStorage.has_table = _has_table
     sqlite_run_storage.SqliteRunStorage.connect = _run_storage_connection
