@@ -1,7 +1,7 @@
 """Dagster's SQLite history with its engines kept (operations/sqlite_history.py): every event
 and run is stored and read back as Dagster's own storages do, by this process and by another
-instance on the same files, with one engine and one open connection per database file however
-many events, kept for the files used last."""
+instance on the same files, with one engine per database file however many events, its
+connections kept open, for the files used last."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_history_is_stored_and_read_back_through_engines_kept_for_the_latest_fil
     # each with its connection open for the next use.
     assert set(storage._steward_engines) == {"index", *runs}
     assert all(engine.pool.checkedin() for engine in storage._steward_engines.values())
-    assert instance.run_storage._steward_engines["runs"].pool.checkedin()
+    assert instance.run_storage._steward_engine.pool.checkedin()
     more = [dg.materialize([counted], instance=instance).run_id for _ in range(KEPT_ENGINES)]
     # A process that runs many keeps the engines of the files it used last.
     kept = set(storage._steward_engines)

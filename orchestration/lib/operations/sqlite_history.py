@@ -46,8 +46,10 @@ from dagster._core.storage.runs.sqlite import sqlite_run_storage
 if TYPE_CHECKING:
     import sqlite3
 
-_ENGINES = "_steward_engines"  # on the storage object: its engines, the last used last
-_TABLES_ENGINE = "_steward_tables_engine"
+# Attributes on the storage objects: the event log's engines, the last used last; the engine
+# its table lookups use; the run storage's one engine.
+_ENGINES, _TABLES_ENGINE, _RUNS_ENGINE = (
+    "_steward_engines", "_steward_tables_engine", "_steward_engine")
 # The index and a run's own file are what a run writes; a process that runs many keeps the
 # engines, and their open files, of the latest only.
 KEPT_ENGINES = 8
@@ -77,12 +79,8 @@ def _close_at_exit() -> None:
     atexit.register(_close_all)
 
 
-def _engines(storage: object) -> OrderedDict[str, Engine]:
-    return storage.__dict__.setdefault(_ENGINES, OrderedDict())
-
-
 def _event_log_engine(storage: sqlite_event_log.SqliteEventLogStorage, shard: str) -> Engine:
-    engines = _engines(storage)
+    engines: OrderedDict[str, Engine] = storage.__dict__.setdefault(_ENGINES, OrderedDict())
     if shard in engines:
         engines.move_to_end(shard)
         return engines[shard]
@@ -105,14 +103,19 @@ def _event_log_connection(storage: sqlite_event_log.SqliteEventLogStorage, shard
             yield connection
 
 
+def _own_engine(storage: object, attribute: str, url: str, **connect_args: float) -> Engine:
+    """The one engine kept on `storage` under `attribute`, made at first use."""
+    if attribute not in storage.__dict__:
+        storage.__dict__[attribute] = _new_engine(url, **connect_args)
+    return storage.__dict__[attribute]
+
+
 def _has_table(storage: sqlite_event_log.SqliteEventLogStorage, table: str) -> bool:
     """Whether the index has `table`, asked for each asset event. Not under Dagster's lock,
     which the caller may hold: so through an engine of its own, not the kept ones."""
-    engine = storage.__dict__.get(_TABLES_ENGINE)
-    if engine is None:
-        engine = storage.__dict__[_TABLES_ENGINE] = _new_engine(
-            storage.conn_string_for_shard(sqlite_event_log.INDEX_SHARD_NAME),
-            timeout=sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS)
+    engine = _own_engine(storage, _TABLES_ENGINE,
+                         storage.conn_string_for_shard(sqlite_event_log.INDEX_SHARD_NAME),
+                         timeout=sqlite_event_log.SQLITE_BUSY_TIMEOUT_SECONDS)
     with engine.connect() as connection:
         return bool(engine.dialect.has_table(connection, table))
 
@@ -120,10 +123,8 @@ def _has_table(storage: sqlite_event_log.SqliteEventLogStorage, table: str) -> b
 @contextmanager
 def _run_storage_connection(storage: sqlite_run_storage.SqliteRunStorage
                             ) -> Iterator[Connection]:
-    engines = _engines(storage)
-    if "runs" not in engines:
-        engines["runs"] = _new_engine(storage._conn_string)
-    with engines["runs"].connect() as connection, connection.begin():
+    engine = _own_engine(storage, _RUNS_ENGINE, storage._conn_string)
+    with engine.connect() as connection, connection.begin():
         yield connection
 
 
