@@ -41,9 +41,10 @@ from tests.deployment_services import (
 from tests.postgres_cluster import clock_of, free_port, model_differences
 
 REGIONS = ["eu", "us"]
-# A lost worker's step goes to another after this long. It must be longer than any step takes,
-# or the broker hands a running step out again: the longest steps take 15-17 s here beside
-# another test module, and took over 30 s on a slower machine.
+# The broker hands a lost worker's step to another after this long, unless the deployment has
+# handed it back already (it should, at once). It must be longer than any step takes, or the
+# broker hands a running step out again: the longest steps take 15-17 s here beside another
+# test module, and took over 30 s on a slower machine.
 REDELIVER_SECONDS = 90
 
 
@@ -322,7 +323,23 @@ def test_the_pipeline_across_two_workers_equals_an_embedded_run_despite_a_killed
         "AND e.dagster_event_type = 'ENGINE_EVENT' AND e.event LIKE %s GROUP BY e.run_id",
         "%in celery worker%")
     assert sorted(count for _, count in builds) == [1, 2], (builds, deployment.step_seconds())
-    assert f"{killed} stopped (exit -9): starting it again" in deployment.log.read_text()
+    log = deployment.log.read_text()
+    assert f"{killed} stopped (exit -9): starting it again" in log
+    # ... at once, not after the broker's visibility timeout: the deployment handed it back.
+    [rebuilt] = [run for run, count in builds if count == 2]
+    started = [at for (at,) in deployment.query(
+        "SELECT timestamp FROM event_logs WHERE run_id = %s AND step_key = 'dbt_models' "
+        "AND dagster_event_type = 'ENGINE_EVENT' AND event LIKE %s ORDER BY timestamp",
+        rebuilt, "%in celery worker%")]
+    assert (started[1] - started[0]).total_seconds() < REDELIVER_SECONDS, started
+    assert "steps the lost worker held, handed back to the queue: 1" in log
+    # Only the lost step ran twice: no step a live worker held was handed out again.
+    runs = deployment.query(
+        "SELECT e.step_key, count(*) FROM event_logs e JOIN run_tags t ON t.run_id = e.run_id "
+        "WHERE t.key = 'steward/trigger' AND e.dagster_event_type = 'ENGINE_EVENT' "
+        "AND e.event LIKE %s GROUP BY e.run_id, e.step_key HAVING count(*) > 1",
+        "%in celery worker%")
+    assert runs == [("dbt_models", 2)], runs
 
 
 def test_steps_are_spread_over_both_workers_and_hand_each_other_nothing_through_files(

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from orchestration.lib.deployment import lost_steps
 from orchestration.lib.deployment.celery import celery_config
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.stopping import stop_on_sigterm
@@ -51,6 +52,8 @@ class Process:
     command: list[str]
     # Whether it serves yet; the processes after it start once it does.
     ready: Callable[[], bool] | None = None
+    # What to do when it ends unasked, given the workers still running and how to say so.
+    when_lost: Callable[[list[str], Callable[[str], None]], None] | None = None
 
 
 def _tool(name: str) -> str:
@@ -137,8 +140,14 @@ def plan(home: Path, host: str, port: int, workers: int) -> list[Process]:
             _tool("dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
             "-y", str(config), "-n", f"{WORKER}{number}",
             # One step at a time per worker: run more workers for more at once.
-            "--", "--concurrency", "1"])
+            "--", "--concurrency", "1"], when_lost=_hand_back_steps)
         for number in range(1, workers + 1)]
+
+
+def _hand_back_steps(live_workers: list[str], say: Callable[[str], None]) -> None:
+    handed = lost_steps.hand_back(live_workers, say)
+    if handed:
+        say(f"steps the lost worker held, handed back to the queue: {handed}")
 
 
 def _start(process: Process) -> subprocess.Popen:
@@ -200,9 +209,10 @@ def serve(processes: list[Process], say: Callable[[str], None],
           ready_within: float = READY_WITHIN_SECONDS) -> int:
     """Start them in order, each one that says how to tell it serves waited for (at most
     `ready_within` seconds), and keep them up until SIGINT or SIGTERM, then stop them all. A
-    worker that dies is started again (the steps it held go to the others meanwhile); should the
-    code server, the webserver or the daemon end or never serve, everything stops, since a
-    deployment without them must not look alive. Returns the exit status to give."""
+    worker that dies is started again, the steps it held handed back to the queue first (its
+    `when_lost`); should the code server, the webserver or the daemon end or never serve,
+    everything stops, since a deployment without them must not look alive. Returns the exit
+    status to give."""
     specs = {process.name: process for process in processes}
     running: dict[str, subprocess.Popen] = {}
     stopping: list[int] = []
@@ -223,6 +233,13 @@ def serve(processes: list[Process], say: Callable[[str], None],
                         "deployment")
                     return 1
                 say(f"{name} stopped (exit {process.returncode}): starting it again")
+                # Whatever it started dies with it: nothing of it may go on with a step
+                # that is handed to another worker.
+                _signal_group(process, signal.SIGKILL)
+                if specs[name].when_lost:
+                    specs[name].when_lost([other for other, kept in running.items()
+                                           if other.startswith(WORKER) and kept.poll() is None],
+                                          say)
                 running[name] = _start(specs[name])
             time.sleep(0.5)
         return 0
