@@ -29,12 +29,15 @@ def _app() -> Celery:
 
 
 def _unacked(app: Celery) -> dict[str, str]:
-    """Each unacknowledged message's delivery tag with its task's id."""
+    """Each unacknowledged task's delivery tag with its task's id (a message that is no task
+    is left to the broker)."""
     with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
         channel = connection.default_channel
         unacked = channel.client.hgetall(channel.unacked_key)
-    return {tag.decode(): json.loads(message)[0]["headers"]["id"]
-            for tag, message in unacked.items()}
+    messages = {tag.decode(): json.loads(message)[0] for tag, message in unacked.items()}
+    return {tag: message["headers"]["id"] for tag, message in messages.items()
+            if isinstance(message.get("headers"), dict) and "id" in message["headers"]}
 
 
 def _held(app: Celery, live: list[str]) -> set[str] | None:
@@ -58,15 +61,17 @@ def _orphans(app: Celery, live: list[str]) -> dict[str, str] | None:
 
 
 def hand_back(live: list[str], say: Callable[[str], None]) -> int:
-    """Requeue every step no `live` worker holds; the number handed back."""
+    """Requeue every step no `live` worker holds; the number handed back. Whatever goes wrong
+    here is said and leaves the steps to the broker: the deployment stays up."""
+    fallback = ("the lost worker's steps go back to the queue after "
+                "STEWARD_CELERY_REDELIVER_SECONDS")
     app = _app()
     try:
         first = _orphans(app, live)
         time.sleep(CONFIRM_AFTER_SECONDS)
         second = _orphans(app, live)
         if first is None or second is None:
-            say("a worker did not answer: the lost worker's steps go back to the queue after "
-                "STEWARD_CELERY_REDELIVER_SECONDS")
+            say(f"a worker did not answer: {fallback}")
             return 0
         lost = first.keys() & second.keys()
         with app.connection_for_write() as connection:
@@ -75,5 +80,8 @@ def hand_back(live: list[str], say: Callable[[str], None]) -> int:
                 # Restores only while the message is still unacknowledged (a transaction).
                 qos.restore_by_tag(tag)
         return len(lost)
+    except Exception as error:  # a supervisor must outlive its broker's faults
+        say(f"could not hand back the lost worker's steps ({error}): {fallback}")
+        return 0
     finally:
         app.close()
