@@ -117,6 +117,22 @@ def postgres():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def redis_url():
+    """A throwaway Redis server on loopback for this module, the deployment's broker; its URL.
+    Skipped without the server, a failure when STEWARD_REQUIRE_REDIS is set (CI sets it)."""
+    from tests.deployment_services import ENABLE_REDIS, redis_server, redis_server_bin
+
+    server = redis_server_bin()
+    if server is None:
+        if os.environ.get("STEWARD_REQUIRE_REDIS"):
+            pytest.fail(f"STEWARD_REQUIRE_REDIS is set but no server is installed: "
+                        f"{ENABLE_REDIS}")
+        pytest.skip(ENABLE_REDIS)
+    with redis_server(server) as url:
+        yield url
+
+
 def _new_databases(monkeypatch: pytest.MonkeyPatch) -> None:
     server = os.environ["STEWARD_PG_DSN"].rsplit("/", 1)[0]
     monkeypatch.setenv("STEWARD_PG_DSN", f"{server}/t{uuid.uuid4().hex[:10]}_{{store}}")

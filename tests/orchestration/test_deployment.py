@@ -32,12 +32,7 @@ from jsonschema import Draft202012Validator
 from orchestration.lib.deployment import processes
 from orchestration.lib.settings import PROJECT_ROOT, postgres_dsn
 from tests.conftest import run_steward, sigterm_ignored_and_blocked, steward_env
-from tests.deployment_services import (
-    ENABLE_REDIS,
-    redis_server,
-    redis_server_bin,
-    wait_until_serving,
-)
+from tests.deployment_services import wait_until_serving
 from tests.postgres_cluster import clock_of, free_port, model_differences
 
 REGIONS = ["eu", "us"]
@@ -186,18 +181,6 @@ def test_the_helm_values_describe_the_deployment_make_serve_starts():
     for name in code["env"]:
         assert not any(word in name for word in ("PASSWORD", "KEY", "DSN", "TOKEN")), name
         assert f"| `{name}` |" in readme, name
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    server = redis_server_bin()
-    if server is None:
-        if os.environ.get("STEWARD_REQUIRE_REDIS"):
-            pytest.fail(f"STEWARD_REQUIRE_REDIS is set but no server is installed: "
-                        f"{ENABLE_REDIS}")
-        pytest.skip(ENABLE_REDIS)
-    with redis_server(server) as url:
-        yield url
 
 
 @dataclass

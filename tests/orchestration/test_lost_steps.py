@@ -6,13 +6,10 @@ through a running deployment.)"""
 from __future__ import annotations
 
 import json
-import os
 
-import pytest
 import redis
 
 from orchestration.lib.deployment import lost_steps
-from tests.deployment_services import ENABLE_REDIS, redis_server, redis_server_bin
 from tests.postgres_cluster import free_port
 
 
@@ -25,19 +22,12 @@ def test_a_broker_out_of_reach_is_said_and_nothing_raises(monkeypatch):
     assert message.endswith("go back to the queue after STEWARD_CELERY_REDELIVER_SECONDS")
 
 
-def test_an_unacked_message_that_is_no_task_is_left_where_it_is(monkeypatch):
-    server = redis_server_bin()
-    if server is None:
-        if os.environ.get("STEWARD_REQUIRE_REDIS"):
-            pytest.fail(f"STEWARD_REQUIRE_REDIS is set but no server is installed: "
-                        f"{ENABLE_REDIS}")
-        pytest.skip(ENABLE_REDIS)
-    with redis_server(server) as url:
-        monkeypatch.setenv("STEWARD_CELERY_BROKER", url)
-        client = redis.Redis.from_url(url)
-        stray = json.dumps([{"body": "not a task", "properties": {}}, "", "dagster"])
-        client.hset("unacked", "tag-1", stray)
-        said: list[str] = []
-        assert lost_steps.hand_back([], said.append) == 0
-        assert said == []
-        assert client.hget("unacked", "tag-1").decode() == stray
+def test_an_unacked_message_that_is_no_task_is_left_where_it_is(redis_url, monkeypatch):
+    monkeypatch.setenv("STEWARD_CELERY_BROKER", redis_url)
+    client = redis.Redis.from_url(redis_url)
+    stray = json.dumps([{"body": "not a task", "properties": {}}, "", "dagster"])
+    client.hset("unacked", "tag-1", stray)
+    said: list[str] = []
+    assert lost_steps.hand_back([], said.append) == 0
+    assert said == []
+    assert client.hget("unacked", "tag-1").decode() == stray
