@@ -317,12 +317,12 @@ def test_the_pipeline_across_two_workers_equals_an_embedded_run_despite_a_killed
     assert (started[1] - started[0]).total_seconds() < REDELIVER_SECONDS, started
     assert "steps the lost worker held, handed back to the queue: 1" in log
     # Only the lost step ran twice: no step a live worker held was handed out again.
-    runs = deployment.query(
+    repeated = deployment.query(
         "SELECT e.step_key, count(*) FROM event_logs e JOIN run_tags t ON t.run_id = e.run_id "
         "WHERE t.key = 'steward/trigger' AND e.dagster_event_type = 'ENGINE_EVENT' "
         "AND e.event LIKE %s GROUP BY e.run_id, e.step_key HAVING count(*) > 1",
         "%in celery worker%")
-    assert runs == [("dbt_models", 2)], runs
+    assert repeated == [("dbt_models", 2)], repeated
 
 
 def test_steps_are_spread_over_both_workers_and_hand_each_other_nothing_through_files(

@@ -19,7 +19,7 @@ from celery import Celery
 
 from orchestration.lib.settings import get_settings
 
-ANSWER_SECONDS = 5.0
+ANSWER_SECONDS = 5.0  # how long the live workers have to say what they hold
 # Longer than a worker takes to acknowledge a step that has just ended.
 CONFIRM_AFTER_SECONDS = 2.0
 
@@ -61,8 +61,9 @@ def _orphans(app: Celery, live: list[str]) -> dict[str, str] | None:
 
 
 def hand_back(live: list[str], say: Callable[[str], None]) -> int:
-    """Requeue every step no `live` worker holds; the number handed back. Whatever goes wrong
-    here is said and leaves the steps to the broker: the deployment stays up."""
+    """Requeue every step no `live` worker holds, saying how many; the number handed back.
+    Whatever goes wrong here is said and leaves the steps to the broker: the deployment stays
+    up."""
     fallback = ("the lost worker's steps go back to the queue after "
                 "STEWARD_CELERY_REDELIVER_SECONDS")
     app = _app()
@@ -79,6 +80,8 @@ def hand_back(live: list[str], say: Callable[[str], None]) -> int:
             for tag in lost:
                 # Restores only while the message is still unacknowledged (a transaction).
                 qos.restore_by_tag(tag)
+        if lost:
+            say(f"steps the lost worker held, handed back to the queue: {len(lost)}")
         return len(lost)
     except Exception as error:  # a supervisor must outlive its broker's faults
         say(f"could not hand back the lost worker's steps ({error}): {fallback}")

@@ -53,7 +53,7 @@ class Process:
     # Whether it serves yet; the processes after it start once it does.
     ready: Callable[[], bool] | None = None
     # What to do when it ends unasked, given the workers still running and how to say so.
-    when_lost: Callable[[list[str], Callable[[str], None]], None] | None = None
+    when_lost: Callable[[list[str], Callable[[str], None]], object] | None = None
 
 
 def _tool(name: str) -> str:
@@ -140,14 +140,8 @@ def plan(home: Path, host: str, port: int, workers: int) -> list[Process]:
             _tool("dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
             "-y", str(config), "-n", f"{WORKER}{number}",
             # One step at a time per worker: run more workers for more at once.
-            "--", "--concurrency", "1"], when_lost=_hand_back_steps)
+            "--", "--concurrency", "1"], when_lost=lost_steps.hand_back)
         for number in range(1, workers + 1)]
-
-
-def _hand_back_steps(live_workers: list[str], say: Callable[[str], None]) -> None:
-    handed = lost_steps.hand_back(live_workers, say)
-    if handed:
-        say(f"steps the lost worker held, handed back to the queue: {handed}")
 
 
 def _start(process: Process) -> subprocess.Popen:
